@@ -1,0 +1,103 @@
+import * as pulumi from "@pulumi/pulumi";
+import { ClusterConfig } from "../lib/cluster-config";
+import { faultTolerance } from "../lib/quorum";
+import { HostSpec, NodeLabels, SshSpec, SwarmCluster, SwarmMember } from "../lib/swarm-providers";
+
+export interface SwarmArgs {
+    cluster: ClusterConfig;
+    stackFile: string;
+    ssh: pulumi.Input<SshSpec>;
+    hosts: Record<string, HostSpec>;
+    /** Per hostname, what must be done on the node before it joins (its provisioning). */
+    provisioned: Record<string, pulumi.Resource[]>;
+}
+
+export interface SwarmNodeOutput {
+    hostname: string;
+    address: string;
+    role: string;
+    availability: string;
+    status: string;
+    labels: Record<string, string>;
+    engineVersion: string;
+}
+
+/**
+ * The swarm and its membership (DCCN 4.1-4.2, tutorial 8.3-8.5): `docker swarm init` on the bootstrap
+ * manager; other managers join one at a time, each after the previous one (Raft adds one voter at a
+ * time), workers in parallel; roles, availability and labels kept as configured. On `pulumi destroy`
+ * the order reverses: workers and the other managers leave (demoted first), the last manager last.
+ */
+export class Swarm extends pulumi.ComponentResource {
+    readonly clusterId: pulumi.Output<string>;
+    readonly nodes: pulumi.Output<SwarmNodeOutput[]>;
+    readonly managerCount: number;
+    readonly faultTolerance: number;
+    /** Every membership and label resource: stacks depend on these, so they go before nodes leave. */
+    readonly members: pulumi.Resource[];
+
+    constructor(name: string, args: SwarmArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("dccn-swarm:swarm:Swarm", name, {}, opts);
+        const { cluster, hosts } = args;
+        const managers = cluster.nodes.filter((n) => n.role === "manager");
+        const managerHosts = managers.map((m) => hosts[m.hostname]);
+        const boot = cluster.swarm.bootstrapManager;
+
+        const swarm = new SwarmCluster(`${name}-cluster`, {
+            stackFile: args.stackFile,
+            bootstrap: boot,
+            managers: managerHosts,
+            forceNewCluster: cluster.swarm.forceNewCluster ?? "",
+            ssh: args.ssh,
+        }, {
+            parent: this,
+            dependsOn: args.provisioned[boot] ?? [],
+            // The SSH spec carries the private key.
+            additionalSecretOutputs: ["ssh"],
+            // Which manager bootstrapped the swarm matters only at creation.
+            ignoreChanges: ["bootstrap"],
+        });
+        this.clusterId = swarm.clusterId;
+
+        // Bootstrap first, then the other managers in a chain, then workers side by side.
+        const ordered = [
+            ...managers.filter((m) => m.hostname === boot),
+            ...managers.filter((m) => m.hostname !== boot),
+            ...cluster.nodes.filter((n) => n.role === "worker"),
+        ];
+        const members: SwarmMember[] = [];
+        const labels: NodeLabels[] = [];
+        let previousManager: SwarmMember | undefined;
+        for (const n of ordered) {
+            const deps: pulumi.Resource[] = [swarm, ...(args.provisioned[n.hostname] ?? [])];
+            // Managers join (and are demoted on removal) one at a time so the quorum holds.
+            if (n.role === "manager" && previousManager) deps.push(previousManager);
+            const member = new SwarmMember(`${name}-${n.hostname}`, {
+                stackFile: args.stackFile,
+                node: hosts[n.hostname],
+                role: n.role,
+                availability: n.availability,
+                managers: managerHosts,
+                clusterId: swarm.clusterId,
+                ssh: args.ssh,
+            }, { parent: this, dependsOn: deps, additionalSecretOutputs: ["ssh"] });
+            if (n.role === "manager") previousManager = member;
+            members.push(member);
+            labels.push(new NodeLabels(`${name}-${n.hostname}-labels`, {
+                node: hosts[n.hostname],
+                nodeId: member.nodeId,
+                labels: n.labels,
+                managers: managerHosts,
+                ssh: args.ssh,
+            }, { parent: this, dependsOn: [member], additionalSecretOutputs: ["ssh"] }));
+        }
+        this.members = [...members, ...labels];
+        this.managerCount = managers.length;
+        this.faultTolerance = faultTolerance(managers.length);
+        this.nodes = pulumi.all(ordered.map((n, i) => pulumi.all([members[i].role, members[i].availability,
+            members[i].status, members[i].engineVersion, labels[i].labels]).apply(([role, availability, status, engineVersion, l]) => ({
+            hostname: n.hostname, address: n.address, role, availability, status, engineVersion, labels: l,
+        }))));
+        this.registerOutputs({ clusterId: this.clusterId, nodes: this.nodes });
+    }
+}

@@ -1,0 +1,92 @@
+/**
+ * The stack's configuration, read from `Pulumi.<stack>.yaml` and validated before any resource is
+ * declared. Every error names the stack file, the key and the fix; the program stops on the first
+ * set of errors so nothing changes on a node.
+ */
+import * as fs from "fs";
+import * as path from "path";
+import * as pulumi from "@pulumi/pulumi";
+import { ClusterConfig, ConfigError, PROJECT, validateClusterConfig } from "./lib/cluster-config";
+import { HostSpec, SshSpec } from "./lib/swarm-providers";
+
+export interface ProgramConfig {
+    cluster: ClusterConfig;
+    /** `Pulumi.<stack>.yaml`, named in error messages. */
+    stackFile: string;
+    /** How to reach nodes; the private key is a secret Output. */
+    ssh: pulumi.Output<SshSpec>;
+    /** Private key as a secret, for remote commands. */
+    privateKey: pulumi.Output<string>;
+    /** Each node's address and pinned host key, by hostname. */
+    hosts: Record<string, HostSpec>;
+}
+
+/** known_hosts lines for `address` (plain or `[address]:port` form), comments and hashed entries skipped. */
+export function knownHostsFor(knownHosts: string, address: string, port: number): string[] {
+    const names = new Set([address, `[${address}]:${port}`]);
+    return knownHosts.split("\n").map((l) => l.trim()).filter((l) => l && !l.startsWith("#"))
+        .filter((l) => l.split(/\s+/)[0].split(",").some((n) => names.has(n)));
+}
+
+function fail(stackFile: string, key: string, message: string): never {
+    throw new pulumi.RunError(`${stackFile}: ${PROJECT}:${key}: ${message}`);
+}
+
+export function loadConfig(): ProgramConfig {
+    const cfg = new pulumi.Config(PROJECT);
+    const stackFile = `Pulumi.${pulumi.getStack()}.yaml`;
+    const secretKey = cfg.getSecret("sshPrivateKey");
+    let cluster: ClusterConfig;
+    try {
+        const result = validateClusterConfig({
+            environment: cfg.get("environment"),
+            ssh: cfg.getObject("ssh"),
+            engine: cfg.getObject("engine"),
+            nodes: cfg.getObject("nodes"),
+            swarm: cfg.getObject("swarm"),
+            sharedStorage: cfg.get("sharedStorage") || undefined,
+            hasSshPrivateKey: secretKey !== undefined,
+        }, stackFile);
+        for (const w of result.warnings) pulumi.log.warn(`${stackFile}: ${PROJECT}:${w.key}: ${w.message}`);
+        cluster = result.config;
+    } catch (e) {
+        if (e instanceof ConfigError) throw new pulumi.RunError(e.message);
+        throw e;
+    }
+
+    let privateKey: pulumi.Output<string>;
+    if (cluster.ssh.privateKeyFile) {
+        const file = path.resolve(cluster.ssh.privateKeyFile);
+        if (!fs.existsSync(file)) {
+            fail(stackFile, "ssh.privateKeyFile", `${file} does not exist` +
+                (cluster.environment === "dev" ? "; run `npm run lab:up` first, it generates the lab's key" : "; point it at the administrators' key"));
+        }
+        privateKey = pulumi.secret(fs.readFileSync(file, "utf8"));
+    } else {
+        privateKey = secretKey as pulumi.Output<string>;
+    }
+
+    const knownHosts = cluster.ssh.knownHostsFile && fs.existsSync(path.resolve(cluster.ssh.knownHostsFile))
+        ? fs.readFileSync(path.resolve(cluster.ssh.knownHostsFile), "utf8") : "";
+    if (cluster.ssh.knownHostsFile && !knownHosts) {
+        fail(stackFile, "ssh.knownHostsFile", `${path.resolve(cluster.ssh.knownHostsFile)} is missing or empty` +
+            (cluster.environment === "dev" ? "; run `npm run lab:up` first, it records the lab's host keys" : ""));
+    }
+    const hosts: Record<string, HostSpec> = {};
+    cluster.nodes.forEach((n, i) => {
+        const lines = n.hostKey ? [`${n.address} ${n.hostKey}`] : knownHostsFor(knownHosts, n.address, cluster.ssh.port);
+        if (lines.length === 0) {
+            fail(stackFile, `nodes[${i}].hostKey`, `no SSH host key is pinned for ${n.hostname} (${n.address}); ` +
+                "set `hostKey` from `ssh-keyscan -t ed25519 ADDRESS` after checking it on the console, or list it in `ssh.knownHostsFile`");
+        }
+        hosts[n.hostname] = { name: n.hostname, address: n.address, knownHosts: lines.join("\n") };
+    });
+
+    const ssh = pulumi.secret(privateKey.apply((key): SshSpec => ({
+        user: cluster.ssh.user,
+        port: cluster.ssh.port,
+        privateKey: key,
+        connectTimeout: cluster.ssh.connectTimeout,
+    })));
+    return { cluster, stackFile, ssh, privateKey, hosts };
+}

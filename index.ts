@@ -1,0 +1,41 @@
+/**
+ * dccn-swarm: the DCCN Docker Swarm cluster as one Pulumi program. This file only wires the
+ * components together; what each does is in components/, the configuration in config.ts.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { Node } from "./components/node";
+import { Swarm } from "./components/swarm";
+import { loadConfig } from "./config";
+
+const { cluster, stackFile, ssh, privateKey, hosts } = loadConfig();
+
+const nodes = cluster.nodes.map((n) => new Node(n.hostname, {
+    node: n,
+    engine: cluster.engine,
+    connection: {
+        host: n.address,
+        port: cluster.ssh.port,
+        user: cluster.ssh.user,
+        privateKey,
+        // The pinned key without the leading address, as the command provider expects it.
+        hostKey: hosts[n.hostname].knownHosts.split("\n")[0].split(/\s+/).slice(1).join(" "),
+        perDialTimeout: cluster.ssh.connectTimeout,
+        dialErrorLimit: 3,
+    },
+}));
+
+const swarm = new Swarm("swarm", {
+    cluster,
+    stackFile,
+    ssh,
+    hosts,
+    provisioned: Object.fromEntries(cluster.nodes.map((n, i) => [n.hostname, [nodes[i].ready]])),
+});
+
+export const environment = cluster.environment;
+export const clusterId = swarm.clusterId;
+export const managers = swarm.managerCount;
+/** Managers that may fail while the swarm keeps its quorum. */
+export const faultTolerance = swarm.faultTolerance;
+export const swarmNodes = swarm.nodes;
+export const provisioning = pulumi.all(nodes.map((n, i) => n.daemonResult.apply((r) => `${cluster.nodes[i].hostname}: ${r}`)));

@@ -1,0 +1,321 @@
+/**
+ * The cluster's stack configuration: types and validation. Pure: it takes the raw values Pulumi read
+ * from `Pulumi.<stack>.yaml` and returns a typed, defaulted configuration or throws a ConfigError that
+ * names the stack file, the key and the fix. Nothing here talks to a node.
+ */
+import { checkManagerCount, faultTolerance } from "./quorum";
+
+export const PROJECT = "dccn-swarm";
+
+export type Role = "manager" | "worker";
+export type Availability = "active" | "drain" | "pause";
+export type StorageDriver = "overlay2" | "devicemapper" | "unmanaged";
+
+export interface NodeConfig {
+    /** Host name as the swarm knows it (`docker node ls`). */
+    hostname: string;
+    /** Address the node is reached at over SSH and advertises to the swarm. */
+    address: string;
+    role: Role;
+    /** Default `active`. */
+    availability: Availability;
+    /** Node labels this program owns on the node (`docker node update --label-add`). */
+    labels: Record<string, string>;
+    /** Pinned SSH host key (`ssh-ed25519 AAAA...`), or taken from `ssh.knownHostsFile`. */
+    hostKey?: string;
+}
+
+export interface SshConfig {
+    /** Default `root`: the DCCN procedures run as root. */
+    user: string;
+    /** Default 22. */
+    port: number;
+    /** Path to the private key (the lab's generated key); otherwise the secret `sshPrivateKey` is used. */
+    privateKeyFile?: string;
+    /** known_hosts file holding the nodes' host keys; each node's `hostKey` wins over it. */
+    knownHostsFile?: string;
+    /** Seconds to wait for a node's SSH to answer. Default 15. */
+    connectTimeout: number;
+}
+
+export interface EngineConfig {
+    /** Install the engine when missing (kickstart post-install). Default true. */
+    install: boolean;
+    /** Package to install on dnf/yum hosts. Default `docker-ce`. */
+    package?: string;
+    /** Engine version the hosts run or get; used to refuse devicemapper on an engine that dropped it. */
+    version?: string;
+    storage: StorageDriver;
+    /** Data disk for the thinpool (devicemapper) or the overlay2 logical volume, e.g. `/dev/sdb`. */
+    dataDevice?: string;
+    /** Extra daemon.json settings, merged into the file on each node. */
+    daemon: Record<string, unknown>;
+}
+
+export interface SwarmConfig {
+    /** Manager that initialises the swarm. Default: the first manager in `nodes`. */
+    bootstrapManager: string;
+    /**
+     * Recovery switch (the document's 4.1.1): the hostname of a surviving manager to re-initialise the
+     * swarm from with `docker swarm init --force-new-cluster`. Set it, `pulumi up`, then unset it.
+     */
+    forceNewCluster?: string;
+}
+
+export interface ClusterConfig {
+    environment: string;
+    ssh: SshConfig;
+    engine: EngineConfig;
+    nodes: NodeConfig[];
+    swarm: SwarmConfig;
+    /** Shared storage mounted on every node, e.g. `/mnt/docker`. */
+    sharedStorage?: string;
+}
+
+export interface ConfigFinding {
+    level: "error" | "warning";
+    key: string;
+    message: string;
+}
+
+export class ConfigError extends Error {
+    constructor(readonly stackFile: string, readonly findings: ConfigFinding[]) {
+        super(findings.filter((f) => f.level === "error")
+            .map((f) => `${stackFile}: ${PROJECT}:${f.key}: ${f.message}`).join("\n"));
+        this.name = "ConfigError";
+    }
+}
+
+/** Raw values as Pulumi config returns them: parsed JSON objects, strings, or undefined. */
+export interface RawConfig {
+    environment?: unknown;
+    ssh?: unknown;
+    engine?: unknown;
+    nodes?: unknown;
+    swarm?: unknown;
+    sharedStorage?: unknown;
+    /** Whether the secret `sshPrivateKey` is set (its value never reaches validation). */
+    hasSshPrivateKey?: boolean;
+}
+
+const HOSTNAME_RE = /^(?=.{1,253}$)[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$/;
+const IPV4_RE = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+const LABEL_KEY_RE = /^[a-zA-Z0-9]([a-zA-Z0-9._-]*[a-zA-Z0-9])?$/;
+const HOST_KEY_RE = /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/=]+$/;
+/** devicemapper was deprecated in Engine 20.10 and removed in 25.0. */
+export const DEVICEMAPPER_REMOVED_IN = 25;
+
+export function isHostname(s: string): boolean {
+    return HOSTNAME_RE.test(s);
+}
+
+export function isAddress(s: string): boolean {
+    return IPV4_RE.test(s) || isHostname(s);
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+    return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/**
+ * Validate the raw stack configuration. Returns the typed config and the warnings; throws a
+ * ConfigError listing every error at once, so one `pulumi preview` shows all that needs fixing.
+ */
+export function validateClusterConfig(raw: RawConfig, stackFile: string): { config: ClusterConfig; warnings: ConfigFinding[] } {
+    const findings: ConfigFinding[] = [];
+    const err = (key: string, message: string) => findings.push({ level: "error", key, message });
+    const warn = (key: string, message: string) => findings.push({ level: "warning", key, message });
+
+    const environment = raw.environment === undefined ? "dev" : String(raw.environment);
+
+    // ssh
+    const sshRaw = raw.ssh === undefined ? {} : raw.ssh;
+    const ssh: SshConfig = { user: "root", port: 22, connectTimeout: 15 };
+    if (!isObject(sshRaw)) {
+        err("ssh", "must be a map with `user`, `port`, `privateKeyFile`, `knownHostsFile`");
+    } else {
+        for (const k of Object.keys(sshRaw)) {
+            if (!["user", "port", "privateKeyFile", "knownHostsFile", "connectTimeout"].includes(k)) {
+                err(`ssh.${k}`, "unknown key; known keys are `user`, `port`, `privateKeyFile`, `knownHostsFile`, `connectTimeout`");
+            }
+        }
+        if (sshRaw.user !== undefined) ssh.user = String(sshRaw.user);
+        if (sshRaw.port !== undefined) {
+            const p = Number(sshRaw.port);
+            if (!Number.isInteger(p) || p < 1 || p > 65535) err("ssh.port", `must be a port number 1-65535, got ${JSON.stringify(sshRaw.port)}`);
+            else ssh.port = p;
+        }
+        if (sshRaw.connectTimeout !== undefined) {
+            const t = Number(sshRaw.connectTimeout);
+            if (!Number.isFinite(t) || t <= 0 || t > 600) err("ssh.connectTimeout", "must be a number of seconds between 1 and 600");
+            else ssh.connectTimeout = t;
+        }
+        if (sshRaw.privateKeyFile !== undefined) ssh.privateKeyFile = String(sshRaw.privateKeyFile);
+        if (sshRaw.knownHostsFile !== undefined) ssh.knownHostsFile = String(sshRaw.knownHostsFile);
+    }
+    if (!ssh.privateKeyFile && !raw.hasSshPrivateKey) {
+        err("sshPrivateKey", "no SSH key: set it with `pulumi config set --secret sshPrivateKey < KEYFILE`, " +
+            "or set `ssh.privateKeyFile` to a key file path");
+    }
+
+    // engine
+    const engRaw = raw.engine === undefined ? {} : raw.engine;
+    const engine: EngineConfig = { install: true, storage: "overlay2", daemon: {} };
+    if (!isObject(engRaw)) {
+        err("engine", "must be a map (`install`, `package`, `version`, `storage`, `dataDevice`, `daemon`)");
+    } else {
+        for (const k of Object.keys(engRaw)) {
+            if (!["install", "package", "version", "storage", "dataDevice", "daemon"].includes(k)) {
+                err(`engine.${k}`, "unknown key; known keys are `install`, `package`, `version`, `storage`, `dataDevice`, `daemon`");
+            }
+        }
+        if (engRaw.install !== undefined) {
+            if (typeof engRaw.install !== "boolean") err("engine.install", "must be true or false");
+            else engine.install = engRaw.install;
+        }
+        if (engRaw.package !== undefined) engine.package = String(engRaw.package);
+        if (engRaw.version !== undefined) engine.version = String(engRaw.version);
+        if (engRaw.storage !== undefined) {
+            const s = String(engRaw.storage);
+            if (s !== "overlay2" && s !== "devicemapper" && s !== "unmanaged") {
+                err("engine.storage", `unknown storage driver ${JSON.stringify(s)}; use \`overlay2\`, \`devicemapper\` (legacy engines) or \`unmanaged\``);
+            } else engine.storage = s;
+        }
+        if (engRaw.dataDevice !== undefined) {
+            const d = String(engRaw.dataDevice);
+            if (!d.startsWith("/dev/")) err("engine.dataDevice", `must be a block device path such as /dev/sdb, got ${JSON.stringify(d)}`);
+            else engine.dataDevice = d;
+        }
+        if (engRaw.daemon !== undefined) {
+            if (!isObject(engRaw.daemon)) err("engine.daemon", "must be a map of daemon.json settings");
+            else engine.daemon = engRaw.daemon;
+        }
+    }
+    if (engine.storage === "devicemapper") {
+        if (!engine.dataDevice) err("engine.dataDevice", "devicemapper needs a data disk for the thinpool; set `engine.dataDevice` (e.g. /dev/sdb)");
+        const major = engine.version ? parseInt(engine.version, 10) : NaN;
+        if (!engine.version) {
+            err("engine.version", "devicemapper was removed in Docker Engine 25; pin `engine.version` (20.10.x-24.x) to use it, or use `overlay2`");
+        } else if (!Number.isFinite(major) || major >= DEVICEMAPPER_REMOVED_IN) {
+            err("engine.storage", `devicemapper was removed in Docker Engine ${DEVICEMAPPER_REMOVED_IN}.0 and engine.version is ${engine.version}; use \`overlay2\``);
+        } else if (major >= 20) {
+            warn("engine.storage", `devicemapper is deprecated since Docker Engine 20.10 (engine.version ${engine.version}); plan the move to overlay2`);
+        }
+    }
+    const hosts = engine.daemon["hosts"];
+    if (Array.isArray(hosts)) {
+        hosts.forEach((h, i) => {
+            if (typeof h === "string" && h.startsWith("tcp://") && engine.daemon["tlsverify"] !== true) {
+                err(`engine.daemon.hosts[${i}]`, `${h} would expose the engine without authentication; remove it (engine access goes over SSH) or set \`tlsverify\`, \`tlscacert\`, \`tlscert\` and \`tlskey\``);
+            }
+        });
+    }
+
+    // nodes
+    const nodes: NodeConfig[] = [];
+    if (!Array.isArray(raw.nodes) || raw.nodes.length === 0) {
+        err("nodes", "must list the cluster's nodes, each with `hostname`, `address` and `role`");
+    } else {
+        const seenHost = new Map<string, number>();
+        const seenAddr = new Map<string, number>();
+        raw.nodes.forEach((n, i) => {
+            const key = `nodes[${i}]`;
+            if (!isObject(n)) {
+                err(key, "must be a map with `hostname`, `address` and `role`");
+                return;
+            }
+            for (const k of Object.keys(n)) {
+                if (!["hostname", "address", "role", "availability", "labels", "hostKey"].includes(k)) {
+                    err(`${key}.${k}`, "unknown key; known keys are `hostname`, `address`, `role`, `availability`, `labels`, `hostKey`");
+                }
+            }
+            const hostname = typeof n.hostname === "string" ? n.hostname : "";
+            if (!isHostname(hostname)) err(`${key}.hostname`, `must be a valid host name, got ${JSON.stringify(n.hostname)}`);
+            const address = typeof n.address === "string" ? n.address : "";
+            if (!isAddress(address)) err(`${key}.address`, `must be an IPv4 address or DNS name, got ${JSON.stringify(n.address)}`);
+            const role = n.role === undefined ? "worker" : n.role;
+            if (role !== "manager" && role !== "worker") {
+                err(`${key}.role`, `unknown role ${JSON.stringify(role)}; use \`manager\` or \`worker\``);
+            }
+            const availability = n.availability === undefined ? "active" : n.availability;
+            if (availability !== "active" && availability !== "drain" && availability !== "pause") {
+                err(`${key}.availability`, `unknown availability ${JSON.stringify(availability)}; use \`active\`, \`drain\` or \`pause\``);
+            }
+            const labels: Record<string, string> = {};
+            if (n.labels !== undefined) {
+                if (!isObject(n.labels)) err(`${key}.labels`, "must be a map of label keys to values");
+                else {
+                    for (const [k, v] of Object.entries(n.labels)) {
+                        if (!LABEL_KEY_RE.test(k)) err(`${key}.labels.${k}`, "label keys use letters, digits, `.`, `-` and `_`, starting and ending with a letter or digit");
+                        if (typeof v !== "string" && typeof v !== "number" && typeof v !== "boolean") err(`${key}.labels.${k}`, "label values must be strings");
+                        labels[k] = String(v);
+                    }
+                }
+            }
+            let hostKey: string | undefined;
+            if (n.hostKey !== undefined) {
+                hostKey = String(n.hostKey).trim();
+                if (!HOST_KEY_RE.test(hostKey)) err(`${key}.hostKey`, "must be a public host key line such as `ssh-ed25519 AAAA...` (see `ssh-keyscan ADDRESS`)");
+            }
+            if (hostname) {
+                if (seenHost.has(hostname)) err(`${key}.hostname`, `duplicate hostname ${hostname} (also nodes[${seenHost.get(hostname)}]); every node needs its own`);
+                else seenHost.set(hostname, i);
+            }
+            if (address) {
+                if (seenAddr.has(address)) err(`${key}.address`, `duplicate address ${address} (also nodes[${seenAddr.get(address)}]); every node needs its own`);
+                else seenAddr.set(address, i);
+            }
+            nodes.push({ hostname, address, role: role as Role, availability: availability as Availability, labels, hostKey });
+        });
+    }
+    const managers = nodes.filter((n) => n.role === "manager");
+    if (nodes.length > 0) {
+        for (const f of checkManagerCount(managers.length)) {
+            (f.level === "error" ? err : warn)("nodes", f.message);
+        }
+        if (managers.length > 0 && managers.every((m) => m.availability !== "active")) {
+            warn("nodes", "every manager is drained or paused; services pinned to managers cannot run");
+        }
+    }
+
+    // swarm
+    const swRaw = raw.swarm === undefined ? {} : raw.swarm;
+    const swarm: SwarmConfig = { bootstrapManager: managers[0]?.hostname ?? "" };
+    if (!isObject(swRaw)) {
+        err("swarm", "must be a map (`bootstrapManager`, `forceNewCluster`)");
+    } else {
+        for (const k of Object.keys(swRaw)) {
+            if (!["bootstrapManager", "forceNewCluster"].includes(k)) {
+                err(`swarm.${k}`, "unknown key; known keys are `bootstrapManager`, `forceNewCluster`");
+            }
+        }
+        if (swRaw.bootstrapManager !== undefined) {
+            const b = String(swRaw.bootstrapManager);
+            if (!managers.some((m) => m.hostname === b)) err("swarm.bootstrapManager", `${b} is not a configured manager; name one of: ${managers.map((m) => m.hostname).join(", ") || "(none)"}`);
+            else swarm.bootstrapManager = b;
+        }
+        if (swRaw.forceNewCluster !== undefined && swRaw.forceNewCluster !== false && swRaw.forceNewCluster !== "") {
+            const f = String(swRaw.forceNewCluster);
+            if (!managers.some((m) => m.hostname === f)) err("swarm.forceNewCluster", `${f} is not a configured manager; name the surviving manager to re-initialise from`);
+            else swarm.forceNewCluster = f;
+        }
+    }
+
+    let sharedStorage: string | undefined;
+    if (raw.sharedStorage !== undefined) {
+        sharedStorage = String(raw.sharedStorage);
+        if (!sharedStorage.startsWith("/")) err("sharedStorage", "must be an absolute path such as /mnt/docker");
+    }
+
+    if (findings.some((f) => f.level === "error")) throw new ConfigError(stackFile, findings);
+    return {
+        config: { environment, ssh, engine, nodes, swarm, sharedStorage },
+        warnings: findings.filter((f) => f.level === "warning"),
+    };
+}
+
+/** Summary figures for stack outputs. */
+export function managerSummary(nodes: readonly NodeConfig[]): { managers: number; faultTolerance: number } {
+    const m = nodes.filter((n) => n.role === "manager").length;
+    return { managers: m, faultTolerance: faultTolerance(m) };
+}

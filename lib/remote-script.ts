@@ -1,0 +1,68 @@
+/**
+ * Packs a provisioning script from scripts/ for a `remote.Command`: the command line is only
+ * `bash -s`; the script, its parameters and any data travel on standard input. A secret parameter
+ * therefore never shows on a command line on either side, and makes the stdin a secret in state.
+ */
+import * as fs from "fs";
+import * as path from "path";
+
+export const SCRIPTS_DIR = path.join(__dirname, "..", "scripts");
+
+/** Read a script from scripts/ (shellcheck-checked files, not inline strings). */
+export function readScript(name: string): string {
+    return fs.readFileSync(path.join(SCRIPTS_DIR, name), "utf8");
+}
+
+const NAME_RE = /^[A-Z_][A-Z0-9_]*$/;
+
+function quote(v: string): string {
+    return "'" + v.replace(/'/g, "'\\''") + "'";
+}
+
+/** Pick a heredoc delimiter that does not occur in `text`. */
+function delimiter(base: string, text: string): string {
+    let d = base;
+    for (let i = 0; text.split("\n").includes(d); i++) d = `${base}_${i}`;
+    return d;
+}
+
+/**
+ * The standard input for `bash -s` that writes `script` to a private temporary file on the node and
+ * runs it with `env` set and `data` (if any) on its standard input. Deterministic for equal inputs, so
+ * an unchanged script and parameters never show as a diff.
+ */
+export function scriptStdin(script: string, env: Record<string, string | undefined>, data?: string): string {
+    const assigns = Object.keys(env).sort().filter((k) => env[k] !== undefined).map((k) => {
+        if (!NAME_RE.test(k)) throw new Error(`invalid script parameter name ${k}`);
+        return `${k}=${quote(env[k] as string)}`;
+    });
+    const sd = delimiter("DCCN_SCRIPT_EOF", script);
+    const lines = [
+        "set -u",
+        "dccn_f=$(mktemp /tmp/dccn-script.XXXXXX)",
+        "trap 'rm -f \"$dccn_f\"' EXIT",
+        `cat > "$dccn_f" <<'${sd}'`,
+        script.replace(/\n$/, ""),
+        sd,
+    ];
+    const run = `${assigns.length ? assigns.join(" ") + " " : ""}bash "$dccn_f"`;
+    if (data === undefined) {
+        lines.push(`${run} </dev/null`);
+    } else {
+        const dd = delimiter("DCCN_DATA_EOF", data);
+        lines.push(`${run} <<'${dd}'`, data.replace(/\n$/, ""), dd);
+    }
+    return lines.join("\n") + "\n";
+}
+
+/** Parse the `DCCN_RESULT changed=0|1 key=value ...` line every provisioning script prints last. */
+export function parseResult(stdout: string): { changed: boolean; values: Record<string, string> } | undefined {
+    const line = stdout.split("\n").reverse().find((l) => l.startsWith("DCCN_RESULT "));
+    if (!line) return undefined;
+    const values: Record<string, string> = {};
+    for (const kv of line.slice("DCCN_RESULT ".length).trim().split(/\s+/)) {
+        const i = kv.indexOf("=");
+        if (i > 0) values[kv.slice(0, i)] = kv.slice(i + 1);
+    }
+    return { changed: values.changed === "1", values };
+}

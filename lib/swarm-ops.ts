@@ -1,0 +1,215 @@
+/**
+ * Swarm operations, each one step an administrator would run by hand (DCCN document 4.1, 4.2,
+ * tutorial 8.3-8.9), done over SSH with the Docker CLI on the nodes. Used by the dynamic providers
+ * in swarm-providers.ts; no Pulumi here.
+ */
+import { RemoteError, runChecked, runScript, shq, SshTarget } from "./ssh";
+
+export interface SwarmInfo {
+    state: "inactive" | "pending" | "active" | "error" | "locked" | string;
+    nodeId: string;
+    nodeAddr: string;
+    controlAvailable: boolean;
+    clusterId?: string;
+    managers: number;
+    engineVersion: string;
+}
+
+export interface NodeState {
+    id: string;
+    hostname: string;
+    role: "manager" | "worker";
+    availability: "active" | "drain" | "pause";
+    status: string;
+    labels: Record<string, string>;
+    engineVersion: string;
+    addr: string;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function swarmInfo(t: SshTarget): Promise<SwarmInfo> {
+    const out = await runChecked(t, "reading the engine's swarm state",
+        "docker info --format '{{json .Swarm}}'; docker version --format '{{.Server.Version}}'", 60);
+    const [json, version] = out.trim().split("\n");
+    const s = JSON.parse(json);
+    return {
+        state: s.LocalNodeState,
+        nodeId: s.NodeID ?? "",
+        nodeAddr: s.NodeAddr ?? "",
+        controlAvailable: !!s.ControlAvailable,
+        clusterId: s.Cluster?.ID,
+        managers: s.Managers ?? 0,
+        engineVersion: (version ?? "").trim(),
+    };
+}
+
+export interface ManagerHandle {
+    target: SshTarget;
+    info: SwarmInfo;
+}
+
+/**
+ * The first of `candidates` that is a reachable manager of a swarm with a leader (a quorum). Skips
+ * the node named `exclude` unless it is the only one. The error says what each candidate answered.
+ */
+export async function findManager(candidates: readonly SshTarget[], exclude?: string): Promise<ManagerHandle> {
+    const ordered = [...candidates.filter((c) => c.name !== exclude), ...candidates.filter((c) => c.name === exclude)];
+    const why: string[] = [];
+    for (const target of ordered) {
+        try {
+            const info = await swarmInfo(target);
+            if (info.state !== "active" || !info.controlAvailable) {
+                why.push(`${target.name}: not a manager (swarm state ${info.state})`);
+                continue;
+            }
+            const r = await runScript(target, "docker node ls -q >/dev/null", 60);
+            if (r.code !== 0) {
+                why.push(`${target.name}: manager without quorum (${r.stderr.trim().split("\n").pop()})`);
+                continue;
+            }
+            return { target, info };
+        } catch (e) {
+            why.push((e as Error).message);
+        }
+    }
+    throw new RemoteError("no reachable swarm manager with a quorum: " + why.join("; ") +
+        ". If a majority of managers is lost for good, set `swarm.forceNewCluster` to a surviving manager (runbook: disaster recovery)");
+}
+
+export async function inspectNode(m: ManagerHandle, ref: string): Promise<NodeState | undefined> {
+    const r = await runScript(m.target, `docker node inspect ${shq(ref)} --format '{{json .}}'`, 60);
+    if (r.code !== 0) {
+        if (/No such node|not found/i.test(r.stderr)) return undefined;
+        throw new RemoteError(`${m.target.name}: docker node inspect ${ref} failed: ${r.stderr.trim()}`);
+    }
+    const n = JSON.parse(r.stdout.trim());
+    return {
+        id: n.ID,
+        hostname: n.Description?.Hostname ?? "",
+        role: n.Spec?.Role,
+        availability: n.Spec?.Availability,
+        status: n.Status?.State ?? "unknown",
+        labels: n.Spec?.Labels ?? {},
+        engineVersion: n.Description?.Engine?.EngineVersion ?? "",
+        addr: n.Status?.Addr ?? "",
+    };
+}
+
+/** Ready node IDs per hostname, newest first; leftovers of earlier joins show as down. */
+export async function nodeIdsByHostname(m: ManagerHandle, hostname: string): Promise<{ id: string; status: string }[]> {
+    const out = await runChecked(m.target, "listing swarm nodes", "docker node ls --format '{{.ID}} {{.Hostname}} {{.Status}}'", 60);
+    return out.trim().split("\n").filter(Boolean).map((l) => l.split(" "))
+        .filter(([, h]) => h === hostname).map(([id, , status]) => ({ id, status: status.toLowerCase() }))
+        .sort((a, b) => Number(b.status === "ready") - Number(a.status === "ready"));
+}
+
+/** `docker swarm init` on a node whose swarm state is inactive. */
+export async function initSwarm(t: SshTarget, advertiseAddr: string): Promise<void> {
+    await runChecked(t, "docker swarm init", `docker swarm init --advertise-addr ${shq(advertiseAddr)} >/dev/null`, 120);
+}
+
+/** The document's 4.1.1: re-initialise from a surviving manager, keeping the swarm's state. */
+export async function forceNewCluster(t: SshTarget, advertiseAddr: string): Promise<void> {
+    await runChecked(t, "docker swarm init --force-new-cluster",
+        `docker swarm init --force-new-cluster --advertise-addr ${shq(advertiseAddr)} >/dev/null`, 180);
+}
+
+/**
+ * Join `node` to the swarm managed by `m` with the token for `role`. The token is read on the
+ * manager and handed to the node's engine API on standard input: it is never on a command line,
+ * in a log, or in Pulumi's state.
+ */
+export async function joinNode(node: SshTarget, advertiseAddr: string, m: ManagerHandle, role: "manager" | "worker"): Promise<void> {
+    const token = (await runChecked(m.target, `reading the ${role} join token`, `docker swarm join-token -q ${role}`, 60)).trim();
+    if (!/^SWMTKN-1-[a-z0-9-]+$/.test(token)) {
+        throw new RemoteError(`${m.target.name}: the ${role} join token it returned is not a swarm token`);
+    }
+    const managerAddr = m.info.nodeAddr || m.target.host;
+    const body = JSON.stringify({
+        ListenAddr: "0.0.0.0:2377",
+        AdvertiseAddr: advertiseAddr,
+        RemoteAddrs: [`${managerAddr}:2377`],
+        JoinToken: token,
+    });
+    const script = [
+        "command -v curl >/dev/null || { echo 'curl is needed on the node to join the swarm without exposing the token' >&2; exit 3; }",
+        "curl -sS --max-time 120 --unix-socket /var/run/docker.sock -H 'Content-Type: application/json' \\",
+        "  -o /tmp/.dccn-join.out -w '%{http_code}' -X POST http://localhost/swarm/join --data-binary @- <<'DCCN_JOIN_EOF' > /tmp/.dccn-join.code",
+        body,
+        "DCCN_JOIN_EOF",
+        "code=$(cat /tmp/.dccn-join.code); msg=$(cat /tmp/.dccn-join.out); rm -f /tmp/.dccn-join.out /tmp/.dccn-join.code",
+        "if [ \"$code\" != 200 ]; then echo \"engine refused the join (HTTP $code): $msg\" >&2; exit 4; fi",
+    ].join("\n");
+    await runChecked(node, `joining the swarm as ${role} via ${m.target.name}`, script, 180);
+}
+
+/** Wait until the node reports Ready to the managers. */
+export async function waitReady(m: ManagerHandle, nodeId: string, timeoutSec = 120): Promise<NodeState> {
+    const until = Date.now() + timeoutSec * 1000;
+    for (;;) {
+        const n = await inspectNode(m, nodeId);
+        if (n && n.status === "ready") return n;
+        if (Date.now() > until) {
+            throw new RemoteError(`node ${nodeId} did not become Ready within ${timeoutSec}s (status ${n?.status ?? "missing"})`);
+        }
+        await sleep(2000);
+    }
+}
+
+export async function setRole(m: ManagerHandle, nodeId: string, role: "manager" | "worker"): Promise<void> {
+    const verb = role === "manager" ? "promote" : "demote";
+    await runChecked(m.target, `docker node ${verb} ${nodeId}`, `docker node ${verb} ${shq(nodeId)} >/dev/null`, 120);
+}
+
+/**
+ * Set availability; for `drain`, wait until no task of the node is meant to run any more: the swarm
+ * has stopped them and rescheduled them elsewhere (verified, not assumed).
+ */
+export async function setAvailability(m: ManagerHandle, nodeId: string, availability: string, timeoutSec = 180): Promise<void> {
+    await runChecked(m.target, `docker node update --availability ${availability}`,
+        `docker node update --availability ${shq(availability)} ${shq(nodeId)} >/dev/null`, 60);
+    if (availability !== "drain") return;
+    const until = Date.now() + timeoutSec * 1000;
+    for (;;) {
+        const out = await runChecked(m.target, "listing the node's tasks",
+            `docker node ps ${shq(nodeId)} --filter desired-state=running --format '{{.Name}}'`, 60);
+        const left = out.trim().split("\n").filter(Boolean);
+        if (left.length === 0) return;
+        if (Date.now() > until) {
+            throw new RemoteError(`node ${nodeId} still runs ${left.join(", ")} ${timeoutSec}s after the drain`);
+        }
+        await sleep(2000);
+    }
+}
+
+export async function updateLabels(m: ManagerHandle, nodeId: string, add: Record<string, string>, remove: readonly string[]): Promise<void> {
+    const flags = [
+        ...Object.keys(add).sort().map((k) => `--label-add ${shq(`${k}=${add[k]}`)}`),
+        ...[...remove].sort().map((k) => `--label-rm ${shq(k)}`),
+    ];
+    if (flags.length === 0) return;
+    await runChecked(m.target, "docker node update (labels)", `docker node update ${flags.join(" ")} ${shq(nodeId)} >/dev/null`, 60);
+}
+
+/** The node leaves the swarm (a manager must have been demoted first unless it is the last one). */
+export async function leaveSwarm(t: SshTarget, force: boolean): Promise<void> {
+    const r = await runScript(t, `state=$(docker info --format '{{.Swarm.LocalNodeState}}')
+if [ "$state" = inactive ]; then echo already-out; exit 0; fi
+docker swarm leave ${force ? "--force" : ""} >/dev/null`, 120);
+    if (r.code !== 0) throw new RemoteError(`${t.name}: docker swarm leave failed: ${r.stderr.trim()}`);
+}
+
+/** Remove a node that left (or is gone) from the managers' node table. */
+export async function removeNode(m: ManagerHandle, nodeId: string, timeoutSec = 60): Promise<void> {
+    const until = Date.now() + timeoutSec * 1000;
+    for (;;) {
+        const n = await inspectNode(m, nodeId);
+        if (!n) return;
+        if (n.status === "down" || Date.now() > until) {
+            await runChecked(m.target, `docker node rm ${nodeId}`, `docker node rm --force ${shq(nodeId)} >/dev/null`, 60);
+            return;
+        }
+        await sleep(2000);
+    }
+}

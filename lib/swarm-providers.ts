@@ -1,0 +1,325 @@
+/**
+ * Dynamic providers for swarm state that has no resource in @pulumi/docker (pulumi-docker #282):
+ * the swarm itself, each node's membership (role, availability) and each node's labels. Unlike a
+ * remote command they implement `read`, so `pulumi refresh` reports what someone changed by hand
+ * and the next `pulumi up` puts it back.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { planManagerTransition } from "./quorum";
+import { SshTarget } from "./ssh";
+import * as ops from "./swarm-ops";
+
+/** How to reach nodes; `privateKey` is a secret. */
+export interface SshSpec {
+    user: string;
+    port: number;
+    privateKey: string;
+    connectTimeout: number;
+}
+
+/** A node as the providers reach it. */
+export interface HostSpec {
+    name: string;
+    address: string;
+    /** known_hosts line(s) pinning the node's host key. */
+    knownHosts: string;
+}
+
+/** Resource arguments: every field of T may be an Output. */
+export type Args<T> = { [K in keyof T]: pulumi.Input<T[K]> };
+
+function toTarget(ssh: SshSpec, h: HostSpec): SshTarget {
+    return {
+        name: h.name, host: h.address, port: ssh.port, user: ssh.user,
+        privateKey: ssh.privateKey, knownHosts: h.knownHosts, connectTimeout: ssh.connectTimeout,
+    };
+}
+
+function sameList(a: readonly string[] | undefined, b: readonly string[] | undefined): boolean {
+    return JSON.stringify([...(a ?? [])].sort()) === JSON.stringify([...(b ?? [])].sort());
+}
+
+// ---------------------------------------------------------------------------------------------
+// The swarm: initialised on the bootstrap manager; recovery with --force-new-cluster.
+
+export interface ClusterInputs {
+    /** Stack file named in refusals, e.g. `Pulumi.dev.yaml`. */
+    stackFile: string;
+    bootstrap: string;
+    managers: HostSpec[];
+    /** Hostname of a surviving manager to re-initialise from; empty for none. */
+    forceNewCluster: string;
+    ssh: SshSpec;
+}
+
+export interface ClusterOutputs extends ClusterInputs {
+    clusterId: string;
+    /** The forceNewCluster value last carried out, so one setting runs the recovery once. */
+    recoveredFrom: string;
+}
+
+const clusterProvider: pulumi.dynamic.ResourceProvider = {
+    async check(olds: ClusterInputs | undefined, news: ClusterInputs) {
+        const failures: pulumi.dynamic.CheckFailure[] = [];
+        if (olds?.managers && news.managers) {
+            try {
+                planManagerTransition(olds.managers.map((m) => m.name), news.managers.map((m) => m.name));
+            } catch (e) {
+                failures.push({ property: "managers", reason: `${news.stackFile}: dccn-swarm:nodes: ${(e as Error).message}` });
+            }
+        }
+        return { inputs: news, failures };
+    },
+
+    async diff(_id: string, olds: ClusterOutputs, news: ClusterInputs) {
+        const changes = !sameList(olds.managers?.map((m) => m.name), news.managers.map((m) => m.name)) ||
+            (news.forceNewCluster !== "" && news.forceNewCluster !== olds.recoveredFrom) ||
+            (news.forceNewCluster === "" && olds.recoveredFrom !== "");
+        return { changes };
+    },
+
+    async create(inputs: ClusterInputs) {
+        const boot = inputs.managers.find((m) => m.name === inputs.bootstrap);
+        if (!boot) throw new Error(`bootstrap manager ${inputs.bootstrap} is not among the managers`);
+        const t = toTarget(inputs.ssh, boot);
+        let info = await ops.swarmInfo(t);
+        if (info.state === "inactive") {
+            // Another configured manager may already run a swarm (state lost, or adopted cluster).
+            try {
+                const m = await ops.findManager(inputs.managers.map((h) => toTarget(inputs.ssh, h)));
+                info = m.info;
+            } catch {
+                await ops.initSwarm(t, boot.address);
+                info = await ops.swarmInfo(t);
+            }
+        } else if (!info.controlAvailable) {
+            throw new Error(`${boot.name} is already in a swarm as a worker; make it leave (docker swarm leave) or pick another bootstrap manager`);
+        }
+        if (!info.clusterId) throw new Error(`${boot.name}: swarm has no cluster ID after init (state ${info.state})`);
+        const outs: ClusterOutputs = { ...inputs, clusterId: info.clusterId, recoveredFrom: inputs.forceNewCluster };
+        return { id: info.clusterId, outs };
+    },
+
+    async update(id: string, olds: ClusterOutputs, news: ClusterInputs) {
+        let clusterId = olds.clusterId ?? id;
+        let recoveredFrom = news.forceNewCluster === "" ? "" : olds.recoveredFrom;
+        if (news.forceNewCluster !== "" && news.forceNewCluster !== olds.recoveredFrom) {
+            const host = news.managers.find((m) => m.name === news.forceNewCluster);
+            if (!host) throw new Error(`${news.stackFile}: dccn-swarm:swarm.forceNewCluster: ${news.forceNewCluster} is not a configured manager`);
+            const t = toTarget(news.ssh, host);
+            await ops.forceNewCluster(t, host.address);
+            clusterId = (await ops.swarmInfo(t)).clusterId ?? clusterId;
+            recoveredFrom = news.forceNewCluster;
+        }
+        return { outs: { ...news, clusterId, recoveredFrom } };
+    },
+
+    async read(id: string, props: ClusterOutputs) {
+        const m = await ops.findManager(props.managers.map((h) => toTarget(props.ssh, h)));
+        if (m.info.clusterId !== props.clusterId) {
+            // A different swarm (re-initialised by hand): report this one as gone.
+            return { id: "", props: {} };
+        }
+        return { id, props };
+    },
+
+    async delete(_id: string, props: ClusterOutputs) {
+        // Members were removed before this (they depend on the cluster); what remains are the last
+        // managers. The document's order: the last manager leaves last.
+        const targets = props.managers.map((h) => toTarget(props.ssh, h));
+        const boot = targets.find((t) => t.name === props.bootstrap);
+        const ordered = [...targets.filter((t) => t !== boot), ...(boot ? [boot] : [])];
+        for (const t of ordered) await ops.leaveSwarm(t, true);
+    },
+};
+
+export class SwarmCluster extends pulumi.dynamic.Resource {
+    declare readonly clusterId: pulumi.Output<string>;
+    constructor(name: string, args: Args<ClusterInputs>, opts?: pulumi.CustomResourceOptions) {
+        super(clusterProvider, name, { clusterId: undefined, recoveredFrom: undefined, ...args }, opts, "dccn-swarm", "SwarmCluster");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A node's membership: joined with the token of its role, promoted/demoted, availability set; on
+// removal drained, demoted, made to leave and removed from the node table.
+
+export interface MemberInputs {
+    stackFile: string;
+    node: HostSpec;
+    role: "manager" | "worker";
+    availability: "active" | "drain" | "pause";
+    /** Managers to reach the swarm through (configured ones; the first reachable with quorum is used). */
+    managers: HostSpec[];
+    clusterId: string;
+    ssh: SshSpec;
+}
+
+export interface MemberOutputs extends MemberInputs {
+    nodeId: string;
+    status: string;
+    engineVersion: string;
+}
+
+function memberCandidates(p: MemberInputs): SshTarget[] {
+    const hosts = [...p.managers];
+    if (!hosts.some((h) => h.name === p.node.name)) hosts.push(p.node);
+    return hosts.map((h) => toTarget(p.ssh, h));
+}
+
+async function memberState(m: ops.ManagerHandle, p: MemberInputs, nodeId: string): Promise<MemberOutputs | undefined> {
+    const n = await ops.inspectNode(m, nodeId);
+    if (!n) return undefined;
+    return { ...p, role: n.role, availability: n.availability, nodeId: n.id, status: n.status, engineVersion: n.engineVersion };
+}
+
+const memberProvider: pulumi.dynamic.ResourceProvider = {
+    async diff(_id: string, olds: MemberOutputs, news: MemberInputs) {
+        const replaces: string[] = [];
+        if (olds.node?.address !== news.node.address || olds.node?.name !== news.node.name) replaces.push("node");
+        if (olds.clusterId !== news.clusterId) replaces.push("clusterId");
+        const changes = replaces.length > 0 || olds.role !== news.role || olds.availability !== news.availability;
+        // The node must leave the old swarm (or under its old name) before it joins again.
+        return { changes, replaces, deleteBeforeReplace: true };
+    },
+
+    async create(inputs: MemberInputs) {
+        const node = toTarget(inputs.ssh, inputs.node);
+        let info = await ops.swarmInfo(node);
+        const m = await ops.findManager(memberCandidates(inputs), info.state === "active" ? undefined : inputs.node.name);
+        if (info.state === "active") {
+            const known = await ops.inspectNode(m, info.nodeId);
+            if (!known) {
+                throw new Error(`${inputs.node.name} is in another swarm (node ID ${info.nodeId}); make it leave with ` +
+                    "`docker swarm leave --force` on the node, or remove it from the stack config");
+            }
+        } else {
+            await ops.joinNode(node, inputs.node.address, m, inputs.role);
+            info = await ops.swarmInfo(node);
+        }
+        const ready = await ops.waitReady(m, info.nodeId);
+        if (ready.role !== inputs.role) await ops.setRole(m, info.nodeId, inputs.role);
+        if (ready.availability !== inputs.availability) await ops.setAvailability(m, info.nodeId, inputs.availability);
+        const outs = await memberState(m, inputs, info.nodeId);
+        if (!outs) throw new Error(`${inputs.node.name} vanished from the node table right after joining`);
+        return { id: info.nodeId, outs };
+    },
+
+    async update(id: string, olds: MemberOutputs, news: MemberInputs) {
+        const demoting = olds.role === "manager" && news.role === "worker";
+        // Demote through another manager, never the node itself.
+        const m = await ops.findManager(memberCandidates(news), demoting ? news.node.name : undefined);
+        if (olds.role !== news.role) await ops.setRole(m, id, news.role);
+        if (olds.availability !== news.availability) await ops.setAvailability(m, id, news.availability);
+        const outs = await memberState(m, news, id);
+        if (!outs) throw new Error(`${news.node.name} (node ${id}) is no longer in the swarm; run \`pulumi refresh\` and \`pulumi up\``);
+        return { outs };
+    },
+
+    async read(id: string, props: MemberOutputs) {
+        const m = await ops.findManager(memberCandidates(props));
+        const outs = await memberState(m, props, id);
+        if (!outs || outs.status === "down" && (await ops.swarmInfo(toTarget(props.ssh, props.node)).catch(() => undefined))?.state === "inactive") {
+            return { id: "", props: {} };
+        }
+        const inputs: MemberInputs = { ...props, role: outs.role, availability: outs.availability };
+        return { id, props: outs, inputs };
+    },
+
+    async delete(id: string, props: MemberOutputs) {
+        const node = toTarget(props.ssh, props.node);
+        let m: ops.ManagerHandle;
+        try {
+            m = await ops.findManager(memberCandidates(props), props.node.name);
+        } catch (e) {
+            throw new Error(`cannot remove ${props.node.name} from the swarm: ${(e as Error).message}`);
+        }
+        if (m.target.name === props.node.name) {
+            // The last manager: the cluster resource makes it leave, last of all.
+            return;
+        }
+        const n = await ops.inspectNode(m, id);
+        if (n) {
+            if (n.status === "ready") await ops.setAvailability(m, id, "drain").catch(() => undefined);
+            if (n.role === "manager") await ops.setRole(m, id, "worker");
+        }
+        // The node may be gone for good; then only the node table entry is removed.
+        await ops.leaveSwarm(node, true).catch(() => undefined);
+        if (n) await ops.removeNode(m, id);
+    },
+};
+
+export class SwarmMember extends pulumi.dynamic.Resource {
+    declare readonly nodeId: pulumi.Output<string>;
+    declare readonly role: pulumi.Output<string>;
+    declare readonly availability: pulumi.Output<string>;
+    declare readonly status: pulumi.Output<string>;
+    declare readonly engineVersion: pulumi.Output<string>;
+    constructor(name: string, args: Args<MemberInputs>, opts?: pulumi.CustomResourceOptions) {
+        super(memberProvider, name, { nodeId: undefined, status: undefined, engineVersion: undefined, ...args }, opts, "dccn-swarm", "SwarmMember");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Node labels: only the keys in the config are owned; other labels are left alone.
+
+export interface LabelsInputs {
+    node: HostSpec;
+    nodeId: string;
+    labels: Record<string, string>;
+    managers: HostSpec[];
+    ssh: SshSpec;
+}
+
+const labelsProvider: pulumi.dynamic.ResourceProvider = {
+    async diff(_id: string, olds: LabelsInputs, news: LabelsInputs) {
+        const changes = JSON.stringify(sortKeys(olds.labels ?? {})) !== JSON.stringify(sortKeys(news.labels)) || olds.nodeId !== news.nodeId;
+        return { changes };
+    },
+
+    async create(inputs: LabelsInputs) {
+        const m = await ops.findManager(inputs.managers.map((h) => toTarget(inputs.ssh, h)));
+        await ops.updateLabels(m, inputs.nodeId, inputs.labels, []);
+        return { id: `${inputs.nodeId}-labels`, outs: inputs };
+    },
+
+    async update(_id: string, olds: LabelsInputs, news: LabelsInputs) {
+        const m = await ops.findManager(news.managers.map((h) => toTarget(news.ssh, h)));
+        const current = (await ops.inspectNode(m, news.nodeId))?.labels ?? {};
+        const add: Record<string, string> = {};
+        for (const [k, v] of Object.entries(news.labels)) if (current[k] !== v) add[k] = v;
+        const remove = Object.keys(olds.labels ?? {}).filter((k) => !(k in news.labels) && k in current);
+        await ops.updateLabels(m, news.nodeId, add, remove);
+        return { outs: news };
+    },
+
+    async read(id: string, props: LabelsInputs) {
+        const m = await ops.findManager(props.managers.map((h) => toTarget(props.ssh, h)));
+        const n = await ops.inspectNode(m, props.nodeId);
+        if (!n) return { id: "", props: {} };
+        // Report the owned keys as they are now; a key removed by hand disappears here.
+        const labels: Record<string, string> = {};
+        for (const k of Object.keys(props.labels)) if (k in n.labels) labels[k] = n.labels[k];
+        const now = { ...props, labels };
+        return { id, props: now, inputs: now };
+    },
+
+    async delete(_id: string, props: LabelsInputs) {
+        const m = await ops.findManager(props.managers.map((h) => toTarget(props.ssh, h))).catch(() => undefined);
+        if (!m) return; // the swarm is gone, and its labels with it
+        const n = await ops.inspectNode(m, props.nodeId);
+        if (!n) return;
+        await ops.updateLabels(m, props.nodeId, {}, Object.keys(props.labels).filter((k) => k in n.labels));
+    },
+};
+
+function sortKeys(o: Record<string, string>): Record<string, string> {
+    return Object.fromEntries(Object.entries(o).sort(([a], [b]) => a.localeCompare(b)));
+}
+
+export class NodeLabels extends pulumi.dynamic.Resource {
+    declare readonly labels: pulumi.Output<Record<string, string>>;
+    constructor(name: string, args: Args<LabelsInputs>, opts?: pulumi.CustomResourceOptions) {
+        super(labelsProvider, name, { ...args }, opts, "dccn-swarm", "NodeLabels");
+    }
+}

@@ -1,0 +1,106 @@
+/** The resource graph of the dev and prod stacks, under Pulumi's mocks. */
+import { test } from "node:test";
+import * as assert from "node:assert/strict";
+import { fakeSshFiles, MockResource, runProgram, stackConfig } from "./harness";
+
+const DYNAMIC = (t: string) => `pulumi-nodejs:dynamic/dccn-swarm:${t}`;
+
+function devConfig() {
+    const c = stackConfig("dev");
+    const nodes = c["dccn-swarm:nodes"] as { address: string }[];
+    const { keyFile, knownHosts } = fakeSshFiles(nodes.map((n) => n.address));
+    c["dccn-swarm:ssh"] = { ...(c["dccn-swarm:ssh"] as object), privateKeyFile: keyFile, knownHostsFile: knownHosts };
+    return c;
+}
+
+const byName = (rs: MockResource[], name: string) => {
+    const r = rs.find((x) => x.name === name);
+    assert.ok(r, `resource ${name} declared; have ${rs.map((x) => x.name).join(", ")}`);
+    return r;
+};
+
+test("dev: a Node per host with engine and daemon steps, one swarm, a member and labels per node", async () => {
+    const { resources, outputs } = await runProgram("dev", devConfig());
+    const components = resources.filter((r) => r.type === "dccn-swarm:node:Node").map((r) => r.name).sort();
+    assert.deepEqual(components, ["vm1", "vm2", "vm3"]);
+    for (const vm of ["vm1", "vm2", "vm3"]) {
+        const engine = byName(resources, `${vm}-engine`);
+        assert.equal(engine.type, "command:remote:Command");
+        assert.equal(engine.inputs.create, "bash -s", "scripts travel on stdin, not the command line");
+        assert.match(engine.inputs.stdin, /engine-install/);
+        const daemon = byName(resources, `${vm}-daemon`);
+        assert.match(daemon.inputs.stdin, /"storage-driver": "overlay2"/);
+        assert.match(daemon.inputs.stdin, /"max-size": "10m"/);
+        assert.equal(resources.some((r) => r.name === `${vm}-thinpool`), false, "no thinpool on overlay2");
+    }
+    const cluster = byName(resources, "swarm-cluster");
+    assert.equal(cluster.type, DYNAMIC("SwarmCluster"));
+    assert.equal(cluster.inputs.bootstrap, "vm1");
+    assert.deepEqual(cluster.inputs.managers.map((m: any) => m.name), ["vm1"]);
+    const vm2 = byName(resources, "swarm-vm2");
+    assert.equal(vm2.inputs.role, "worker");
+    assert.equal(vm2.inputs.availability, "active");
+    assert.match(vm2.inputs.node.knownHosts, /^172\.28\.213\.12 ssh-ed25519 /);
+    const labels = byName(resources, "swarm-vm2-labels");
+    assert.deepEqual(labels.inputs.labels, { function: "production", os: "linux" });
+    assert.equal(outputs.managers, 1);
+    assert.equal(outputs.faultTolerance, 0);
+    const nodes = outputs.swarmNodes as any[];
+    assert.deepEqual(nodes.map((n) => [n.hostname, n.role]), [["vm1", "manager"], ["vm2", "worker"], ["vm3", "worker"]]);
+});
+
+/** Mocks see secrets wrapped in a signature object; `marker` may only occur inside one. */
+function assertOnlyInSecrets(resources: MockResource[], marker: string) {
+    let seen = 0;
+    for (const r of resources) {
+        if (JSON.stringify(r.inputs).includes(marker)) seen++;
+        const unwrapped = JSON.stringify(r.inputs, (_k, v) =>
+            v && typeof v === "object" && "4dabf18193072939515e22adb298388d" in v ? "<secret>" : v);
+        assert.ok(!unwrapped.includes(marker), `${r.name} carries ${marker} outside a secret`);
+    }
+    assert.ok(seen > 0, `${marker} reached no resource at all`);
+}
+
+test("dev: the SSH key never reaches a resource input in plain text", async () => {
+    const { resources } = await runProgram("dev", devConfig());
+    assertOnlyInSecrets(resources, "UNIT-TEST-KEY");
+});
+
+test("prod: eight nodes, three managers joined in a chain, devicemapper thinpool on /dev/sdb", async () => {
+    const c = stackConfig("prod");
+    c["dccn-swarm:sshPrivateKey"] = "-----BEGIN OPENSSH PRIVATE KEY-----\nPROD-KEY\n-----END OPENSSH PRIVATE KEY-----\n";
+    const { resources, outputs } = await runProgram("prod", c, ["dccn-swarm:sshPrivateKey"]);
+    const members = resources.filter((r) => r.type === DYNAMIC("SwarmMember"));
+    assert.equal(members.length, 8);
+    assert.equal(members.filter((m) => m.inputs.role === "manager").length, 3);
+    const thin = byName(resources, "dccn-l021-thinpool");
+    assert.match(thin.inputs.stdin, /DEVICE='\/dev\/sdb'/);
+    const daemon = byName(resources, "dccn-l021-daemon");
+    assert.match(daemon.inputs.stdin, /dm\.thinpooldev=\/dev\/mapper\/docker-thinpool/);
+    assert.match(daemon.inputs.stdin, /dm\.use_deferred_deletion=true/);
+    assert.equal(outputs.managers, 3);
+    assert.equal(outputs.faultTolerance, 1);
+    assertOnlyInSecrets(resources, "PROD-KEY");
+});
+
+test("validation errors stop the program before any resource is declared", async () => {
+    const c = devConfig();
+    const nodes = (c["dccn-swarm:nodes"] as any[]).map((n) => ({ ...n }));
+    nodes[1].role = "boss";
+    c["dccn-swarm:nodes"] = nodes;
+    await assert.rejects(runProgram("dev", c), /Pulumi\.dev\.yaml: dccn-swarm:nodes\[1\]\.role: unknown role "boss"/);
+});
+
+test("a node without a pinned host key is refused", async () => {
+    const c = devConfig();
+    const nodes = (c["dccn-swarm:nodes"] as any[]).map((n) => ({ ...n }));
+    nodes.push({ hostname: "vm4", address: "172.28.213.14", role: "worker" });
+    c["dccn-swarm:nodes"] = nodes;
+    await assert.rejects(runProgram("dev", c), /dccn-swarm:nodes\[3\]\.hostKey: no SSH host key is pinned for vm4/);
+});
+
+test("a missing lab key file tells the user to run lab:up", async () => {
+    const c = devConfig();
+    c["dccn-swarm:ssh"] = { ...(c["dccn-swarm:ssh"] as object), privateKeyFile: "/nonexistent/id_ed25519" };
+    await assert.rejects(runProgram("dev", c), /dccn-swarm:ssh\.privateKeyFile: .*`npm run lab:up`/);
+});
