@@ -1,0 +1,130 @@
+/**
+ * Shared pieces of the end-to-end tests: the real Pulumi engine (through the automation API), a
+ * scratch copy of the project whose stack config a test may edit, and SSH into the lab's nodes.
+ */
+import { execFileSync, spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import * as yaml from "js-yaml";
+import { LocalWorkspace, PulumiCommand, Stack, EngineEvent } from "@pulumi/pulumi/automation";
+
+export const ROOT = path.resolve(__dirname, "..", "..");
+export const LAB_DIR = path.join(ROOT, ".state", "lab");
+export const IN_CI = process.env.CI === "true";
+
+/** The environment tools/env.sh sets up (PATH to the built CLI, file backend, passphrase file). */
+export function engineEnv(): Record<string, string> {
+    const out = execFileSync("bash", ["-c", "source tools/env.sh >/dev/null && env -0"], { cwd: ROOT });
+    const env: Record<string, string> = {};
+    for (const kv of out.toString().split("\0")) {
+        const i = kv.indexOf("=");
+        if (i > 0) env[kv.slice(0, i)] = kv.slice(i + 1);
+    }
+    return env;
+}
+
+/**
+ * Why the end-to-end prerequisites are missing, or undefined when they are all there: the engine
+ * and the lab. A test calls `skipOrFail` with it: outside CI it skips, in CI it fails.
+ */
+export function missingPrerequisite(): string | undefined {
+    let env: Record<string, string>;
+    try {
+        env = engineEnv();
+    } catch (e) {
+        return `tools/env.sh failed (run \`npm run toolchain\`): ${(e as Error).message}`;
+    }
+    const v = spawnSync("pulumi", ["version"], { env, encoding: "utf8" });
+    if (v.status !== 0) return "the Pulumi CLI is not available; run `npm run toolchain`";
+    if (!fs.existsSync(path.join(LAB_DIR, "lab.json"))) return "the lab is not up; run `npm run lab:up`";
+    return undefined;
+}
+
+export function skipOrFail(t: { skip(msg: string): void }, why: string | undefined): boolean {
+    if (!why) return false;
+    if (IN_CI) throw new Error(`prerequisite missing in CI: ${why}`);
+    t.skip(why);
+    return true;
+}
+
+/**
+ * A scratch copy of the project (sharing node_modules and .state) so a test can edit
+ * `Pulumi.dev.yaml` without touching the committed file.
+ */
+export function scratchProject(): string {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dccn-e2e-"));
+    for (const entry of fs.readdirSync(ROOT)) {
+        if ([".git", "node_modules", ".state", "bin"].includes(entry)) continue;
+        fs.cpSync(path.join(ROOT, entry), path.join(dir, entry), { recursive: true });
+    }
+    fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(dir, "node_modules"));
+    fs.symlinkSync(path.join(ROOT, ".state"), path.join(dir, ".state"));
+    return dir;
+}
+
+export async function devStack(workDir: string): Promise<Stack> {
+    const env = engineEnv();
+    const pulumiCommand = await PulumiCommand.get({ skipVersionCheck: true });
+    return LocalWorkspace.createOrSelectStack({ stackName: "dev", workDir }, { envVars: env, pulumiCommand });
+}
+
+/** Read, edit and write the scratch copy's dev stack config. */
+export function editDevConfig(workDir: string, edit: (config: Record<string, any>) => void): void {
+    const file = path.join(workDir, "Pulumi.dev.yaml");
+    const doc = yaml.load(fs.readFileSync(file, "utf8")) as { config: Record<string, any> };
+    edit(doc.config);
+    fs.writeFileSync(file, yaml.dump(doc));
+}
+
+export function nodesOf(config: Record<string, any>): any[] {
+    return config["dccn-swarm:nodes"];
+}
+
+/** Resources (by URN tail) that an operation would change, with their operation. */
+export function changeCollector(): { onEvent: (e: EngineEvent) => void; changes: Map<string, string> } {
+    const changes = new Map<string, string>();
+    return {
+        changes,
+        onEvent: (e: EngineEvent) => {
+            const m = e.resourcePreEvent?.metadata;
+            if (m && m.op !== "same" && m.op !== "read") changes.set(m.urn.split("::").pop() as string, m.op);
+        },
+    };
+}
+
+interface LabNode { name: string; address: string }
+export function labNodes(): LabNode[] {
+    return JSON.parse(fs.readFileSync(path.join(LAB_DIR, "lab.json"), "utf8")).nodes;
+}
+
+/** Run a command on a lab node over SSH with the lab's key, checking its pinned host key. */
+export function onNode(name: string, cmd: string, opts: { allowFail?: boolean } = {}): string {
+    const lab = JSON.parse(fs.readFileSync(path.join(LAB_DIR, "lab.json"), "utf8"));
+    const node = lab.nodes.find((n: LabNode) => n.name === name);
+    if (!node) throw new Error(`no lab node ${name}`);
+    const r = spawnSync("ssh", ["-i", lab.sshPrivateKeyFile, "-o", `UserKnownHostsFile=${lab.knownHostsFile}`,
+        "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-o", "LogLevel=ERROR",
+        `root@${node.address}`, cmd], { encoding: "utf8", timeout: 120_000 });
+    if (r.status !== 0 && !opts.allowFail) throw new Error(`${name}: ${cmd} failed (${r.status}): ${r.stderr}`);
+    return r.stdout;
+}
+
+export interface SwarmNodeRow { hostname: string; status: string; availability: string; manager: string }
+
+/** `docker node ls` as seen from a manager. */
+export function nodeTable(manager = "vm1"): SwarmNodeRow[] {
+    return onNode(manager, "docker node ls --format '{{.Hostname}}|{{.Status}}|{{.Availability}}|{{.ManagerStatus}}'")
+        .trim().split("\n").filter(Boolean).map((l) => {
+            const [hostname, status, availability, manager] = l.split("|");
+            return { hostname, status, availability, manager };
+        });
+}
+
+export function nodeLabels(node: string, manager = "vm1"): Record<string, string> {
+    return JSON.parse(onNode(manager, `docker node inspect ${node} --format '{{json .Spec.Labels}}'`).trim() || "{}") ?? {};
+}
+
+export function swarmState(node: string): string {
+    return onNode(node, "docker info --format '{{.Swarm.LocalNodeState}}'").trim();
+}
