@@ -1,0 +1,264 @@
+import { strict as assert } from "node:assert";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { describe, it } from "node:test";
+import {
+  ComposeError, convertStack, effectiveImage, loadCompose, normaliseDuration, parseDuration, resolveServiceArgs,
+} from "../../compose";
+
+const DCCN = path.resolve(__dirname, "../../../shared/fixtures/dccn");
+const CLI = path.resolve(__dirname, "../../../shared/fixtures/compose-corpus/docker-cli");
+
+function stack(files: Record<string, string>): string {
+  const dir = mkdtempSync(path.join(tmpdir(), "compose-convert-"));
+  for (const [name, text] of Object.entries(files)) writeFileSync(path.join(dir, name), text);
+  return path.join(dir, Object.keys(files)[0]);
+}
+const convert = (file: string, stackName = "st", overrides = {}) =>
+  convertStack(loadCompose(file, { stackName, env: {} }), overrides);
+const NS = { label: "com.docker.stack.namespace", value: "stager" };
+
+describe("DCCN data-stager stack", () => {
+  const spec = convert(path.join(DCCN, "data-stager.docker-compose.dccn.yml"), "stager");
+
+  it("one overlay network stager_default, labelled", () => {
+    assert.deepEqual(spec.networks, [{ key: "default", name: "stager_default", args: { name: "stager_default", driver: "overlay", labels: [NS] } }]);
+  });
+
+  it("services in depends_on order with their names and aliases", () => {
+    assert.deepEqual(spec.services.map((s) => [s.key, s.name, s.dependsOn]), [
+      ["db", "stager_db", []], ["service", "stager_service", ["db"]], ["ui", "stager_ui", ["service"]],
+    ]);
+    assert.deepEqual(spec.services.map((s) => s.args.taskSpec.networksAdvanceds), [
+      [{ name: "stager_default", aliases: ["stagerdb4ui", "db"] }],
+      [{ name: "stager_default", aliases: ["stager4ui", "service"] }],
+      [{ name: "stager_default", aliases: ["stager-ui", "ui"] }],
+    ]);
+  });
+
+  it("placement on production nodes, ports, image labels", () => {
+    for (const s of spec.services) {
+      assert.deepEqual(s.args.taskSpec.placement, { constraints: ["node.labels.function == production"] });
+      assert.deepEqual(s.args.labels, [{ label: "com.docker.stack.image", value: s.args.taskSpec.containerSpec.image }, NS]);
+      assert.deepEqual(s.args.taskSpec.containerSpec.labels, [NS]);
+    }
+    assert.deepEqual(spec.services[1].args.endpointSpec, {
+      mode: "vip", ports: [{ targetPort: 3000, publishedPort: 3100, protocol: "tcp", publishMode: "ingress" }],
+    });
+    assert.equal(spec.services[2].args.taskSpec.containerSpec.image, "docker-registry.dccn.nl:5000/stager-ui:2.0.0");
+  });
+
+  it("the external secret is referenced by name and not created", () => {
+    assert.deepEqual(spec.secrets, []);
+    assert.deepEqual(spec.external.secrets, ["drdr_admin_password"]);
+    assert.deepEqual(spec.services[1].args.taskSpec.containerSpec.secrets, [{
+      secretId: "drdr_admin_password", secretName: "drdr_admin_password", fileName: "drdr_admin_password",
+      fileUid: "0", fileGid: "0", fileMode: 0o444,
+    }]);
+  });
+
+  it("bind mounts, read-only where :ro", () => {
+    const mounts = spec.services[1].args.taskSpec.containerSpec.mounts!;
+    assert.equal(mounts.length, 6);
+    assert.deepEqual(mounts[4], { type: "bind", source: "/var/lib/sss/mc", target: "/var/lib/sss/mc", readOnly: true });
+  });
+
+  it("the depends_on ordering is a listed difference", () => {
+    assert.ok(spec.differences.some((d) => d.startsWith("depends_on orders creation")));
+  });
+
+  it("the design (v3) variant converts too", () => {
+    const design = convert(path.join(DCCN, "design.data-stager.docker-compose.v3.yml"), "stager");
+    assert.deepEqual(design.services.map((s) => s.args.taskSpec.containerSpec.image), [
+      "docker-registry.dccn.nl:5000/redis", "docker-registry.dccn.nl:5000/stager:1.7.0", "docker-registry.dccn.nl:5000/stager-ui:1.1.0",
+    ]);
+  });
+});
+
+describe("DCCN tutorial webapp stack", () => {
+  const file = path.join(DCCN, "tutorial-swarm.docker-compose.swarm.yml");
+  const spec = convert(file, "webapp");
+
+  it("db: restart_policy none, replicas 1, on vm1, named volume and hostname, command as args", () => {
+    const db = spec.services[0];
+    assert.equal(db.name, "webapp_db");
+    assert.deepEqual(db.args.taskSpec.restartPolicy, { condition: "none" });
+    assert.deepEqual(db.args.mode, { replicated: { replicas: 1 } });
+    assert.deepEqual(db.args.taskSpec.placement, { constraints: ["node.hostname == vm1"] });
+    const c = db.args.taskSpec.containerSpec;
+    assert.equal(c.hostname, "db");
+    assert.deepEqual(c.args, ["--default-authentication-plugin=mysql_native_password"]);
+    assert.equal(c.commands, undefined);
+    assert.deepEqual(c.mounts![1], {
+      type: "volume", source: "webapp_dbdata", target: "/var/lib/mysql",
+      volumeOptions: { labels: [{ label: "com.docker.stack.namespace", value: "webapp" }] },
+    });
+    assert.deepEqual(c.mounts![0], { type: "bind", source: path.join(DCCN, "initdb.d"), target: "/docker-entrypoint-initdb.d" });
+  });
+
+  it("web: build ignored with a warning, image from the registry, 8080:80, after db", () => {
+    const web = spec.services[1];
+    assert.deepEqual(web.dependsOn, ["db"]);
+    assert.equal(web.args.taskSpec.containerSpec.image, "docker-registry.dccn.nl:5000/demo_user_register:1.0");
+    assert.deepEqual(web.args.endpointSpec.ports, [{ targetPort: 80, publishedPort: 8080, protocol: "tcp", publishMode: "ingress" }]);
+    assert.ok(spec.warnings.some((w) => w.key === "services.web.build"));
+  });
+
+  it("named volumes are listed (the engine creates them per node), default network created", () => {
+    assert.deepEqual(spec.volumes.map((v) => v.name), ["webapp_dbdata", "webapp_weblog"]);
+    assert.deepEqual(spec.networks.map((n) => n.name), ["webapp_default"]);
+  });
+
+  it("dev overrides: lab registry, bind paths, replicas and published port", () => {
+    const dev = convert(file, "webapp", {
+      registryMap: { "docker-registry.dccn.nl:5000": "registry.lab:5000" },
+      registryPrefix: "registry.lab:5000",
+      bindPaths: { [DCCN]: "/srv/lab/webapp" },
+      replicas: { web: 2 },
+      ports: { web: { 8080: 18080 } },
+    });
+    const [db, web] = dev.services;
+    assert.equal(db.args.taskSpec.containerSpec.image, "registry.lab:5000/mysql:latest");
+    assert.equal(web.args.taskSpec.containerSpec.image, "registry.lab:5000/demo_user_register:1.0");
+    assert.deepEqual(web.args.labels.find((l) => l.label === "com.docker.stack.image"), { label: "com.docker.stack.image", value: "registry.lab:5000/demo_user_register:1.0" });
+    assert.equal(db.args.taskSpec.containerSpec.mounts![0].source, "/srv/lab/webapp/initdb.d");
+    assert.deepEqual(web.args.mode, { replicated: { replicas: 2 } });
+    assert.equal(web.args.endpointSpec.ports![0].publishedPort, 18080);
+    assert.ok(dev.differences.some((d) => d.includes("(stack overrides)")));
+  });
+
+  it("overrides naming an unknown service or port are errors", () => {
+    assert.throws(() => convert(file, "webapp", { replicas: { wbe: 2 } }), (e: unknown) => e instanceof ComposeError && e.key === "overrides.replicas.wbe");
+    assert.throws(() => convert(file, "webapp", { ports: { web: { 9999: 1 } } }), (e: unknown) => e instanceof ComposeError && e.key === "overrides.ports.web.9999");
+  });
+
+  it("the other tutorial files convert", () => {
+    for (const f of ["tutorial-swarm.rst-inline.docker-compose.swarm.yml", "tutorial-orchestration.docker-compose.swarm.yml",
+      "tutorial-orchestration.docker-compose.yml", "tutorial-orchestration.docker-compose.lb.yml", "tutorial-swarm.docker-compose.proxy.yml"]) {
+      const s = convert(path.join(DCCN, f), "t");
+      assert.ok(s.services.length > 0, f);
+    }
+    const lb = convert(path.join(DCCN, "tutorial-orchestration.docker-compose.lb.yml"), "t");
+    assert.ok(lb.warnings.some((w) => w.key === "services.lb.links"));
+    assert.deepEqual(lb.services.map((s) => s.key), ["db", "web", "lb"]);
+  });
+});
+
+describe("conversion rules", () => {
+  it("is deterministic: same input, byte-identical output", () => {
+    const file = path.join(DCCN, "data-stager.docker-compose.dccn.yml");
+    assert.equal(JSON.stringify(convert(file)), JSON.stringify(convert(file)));
+  });
+
+  it("keeps image references exactly as written", () => {
+    for (const image of ["redis", "redis:7", "library/redis@sha256:" + "a".repeat(64), "localhost:5000/x/y:1", "reg.example.com/a"]) {
+      const spec = convert(stack({ "c.yml": `services:\n  a:\n    image: "${image}"\n` }));
+      assert.equal(spec.services[0].args.taskSpec.containerSpec.image, image);
+    }
+    assert.equal(effectiveImage("a", "prom/prometheus", { registryPrefix: "reg:5000/" }), "reg:5000/prom/prometheus");
+    assert.equal(effectiveImage("a", "reg.example.com/a:1", { registryPrefix: "reg:5000" }), "reg.example.com/a:1");
+    assert.equal(effectiveImage("a", "x", { images: { a: "y:2" } }), "y:2");
+  });
+
+  it("durations are normalised to the provider's spelling", () => {
+    const cases: Array<[string, string]> = [["60s", "1m"], ["90s", "1m30s"], ["1h", "1h"], ["3600s", "1h"], ["1.5s", "1.5s"],
+      ["500ms", "500ms"], ["0s", "0s"], ["2m0s", "2m"], ["1h0m30s", "1h0m30s"], ["100us", "100µs"]];
+    for (const [input, want] of cases) assert.equal(normaliseDuration(parseDuration(input)!), want, input);
+    const spec = convert(stack({ "c.yml": "services:\n  a:\n    image: x\n    stop_grace_period: 120s\n    deploy:\n      update_config:\n        delay: 60s\n" }));
+    assert.equal(spec.services[0].args.taskSpec.containerSpec.stopGracePeriod, "2m");
+    assert.deepEqual(spec.services[0].args.updateConfig, {
+      parallelism: 1, delay: "1m", failureAction: "pause", monitor: "0s", maxFailureRatio: "0.0", order: "stop-first",
+    });
+  });
+
+  it("secrets and configs from files are named by content; a content change makes a new name", () => {
+    const dir = path.dirname(stack({ "x": "" }));
+    const file = path.join(dir, "c.yml");
+    writeFileSync(file, `version: "3.3"\nservices:\n  a:\n    image: x\n    secrets: [pw]\n    configs: [{source: conf, target: /etc/app.conf}]\nsecrets:\n  pw:\n    file: ./pw.txt\nconfigs:\n  conf:\n    file: ./app.conf\n`);
+    writeFileSync(path.join(dir, "pw.txt"), "one");
+    writeFileSync(path.join(dir, "app.conf"), "a=1\n");
+    const first = convert(file);
+    writeFileSync(path.join(dir, "pw.txt"), "two");
+    const second = convert(file);
+    const [s1, s2] = [first.secrets[0], second.secrets[0]];
+    assert.match(s1.name, /^st_pw-[0-9a-f]{8}$/);
+    assert.equal(s1.stackDeployName, "st_pw");
+    assert.notEqual(s1.name, s2.name);
+    assert.equal(s1.name.slice(-8), s1.sha256.slice(0, 8));
+    assert.equal(Buffer.from(s2.args.data, "base64").toString(), "two");
+    assert.equal(first.configs[0].name, second.configs[0].name, "unchanged config keeps its name");
+    assert.equal(second.services[0].args.taskSpec.containerSpec.secrets![0].secretName, s2.name, "the service switches to the new secret");
+    assert.ok(first.differences.some((d) => d.startsWith("secrets from files are named")));
+  });
+
+  it("global mode, dnsrr, host-mode ports, long syntax", () => {
+    const spec = convert(stack({ "c.yml": `
+version: "3.8"
+services:
+  agent:
+    image: agent
+    deploy:
+      mode: global
+      endpoint_mode: dnsrr
+    ports:
+      - target: 9100
+        published: 9100
+        mode: host
+        protocol: UDP
+` }));
+    const a = spec.services[0].args;
+    assert.deepEqual(a.mode, { global: true });
+    assert.deepEqual(a.endpointSpec, { mode: "dnsrr", ports: [{ targetPort: 9100, publishedPort: 9100, protocol: "udp", publishMode: "host" }] });
+    assert.throws(() => convertStack(loadCompose(spec.file, { stackName: "st" }), { replicas: { agent: 3 } }), /global/);
+  });
+
+  it("name: and external: networks, volumes, secrets and configs (the CLI's e2e named-resources stack)", () => {
+    const spec = convert(path.join(CLI, "e2e-stack-with-named-resources.yml"), "test-stack-deploy-with-names");
+    assert.deepEqual(spec.networks.map((n) => n.name), ["named-network", "test-stack-deploy-with-names_network2"]);
+    assert.deepEqual(spec.secrets.map((s) => s.stackDeployName), ["named-secret", "test-stack-deploy-with-names_secret2"]);
+    assert.deepEqual(spec.configs.map((s) => s.stackDeployName), ["named-config", "test-stack-deploy-with-names_config2"]);
+    // `volumes: [volume1]` has no colon: the CLI's parser reads it as an anonymous volume at target "volume1"
+    const mounts = spec.services[0].args.taskSpec.containerSpec.mounts!;
+    assert.deepEqual(mounts, [{ type: "volume", target: "volume1" }, { type: "volume", target: "volume2" }]);
+    assert.deepEqual(spec.volumes, []);
+  });
+
+  it("depends_on cycles are broken with a warning; unknown services ignored", () => {
+    const spec = convert(stack({ "c.yml": "services:\n  a:\n    image: x\n    depends_on: [b]\n  b:\n    image: x\n    depends_on: [a, ghost]\n" }));
+    assert.equal(spec.services.length, 2);
+    assert.ok(spec.warnings.some((w) => /cycle/.test(w.message)));
+    assert.ok(spec.warnings.some((w) => w.key === "services.b.depends_on[1]" && /ghost/.test(w.message)));
+    const first = spec.services[0];
+    assert.deepEqual(first.dependsOn, []);
+  });
+
+  it("a variable without value is left out, named as not expressible", () => {
+    const spec = convert(stack({ "c.yml": "services:\n  a:\n    image: x\n    environment: [SET=1, UNSET]\n" }));
+    assert.deepEqual(spec.services[0].args.taskSpec.containerSpec.env, { SET: "1" });
+    assert.ok(spec.services[0].notExpressible.some((g) => g.key === "services.a.environment.UNSET"));
+  });
+
+  it("external networks get no alias when they are not user-defined, and are not created", () => {
+    const spec = convert(stack({ "c.yml": "services:\n  a:\n    image: x\n    networks: [hostnet, shared]\nnetworks:\n  hostnet:\n    external: {name: host}\n  shared:\n    external: true\n" }));
+    assert.deepEqual(spec.networks, []);
+    assert.deepEqual(spec.external.networks, ["host", "shared"]);
+    assert.deepEqual(spec.services[0].args.taskSpec.networksAdvanceds, [{ name: "host" }, { name: "shared", aliases: ["a"] }]);
+  });
+
+  it("resolveServiceArgs swaps names for IDs", () => {
+    const spec = convert(path.join(DCCN, "data-stager.docker-compose.dccn.yml"), "stager");
+    const r = resolveServiceArgs(spec.services[1], {
+      network: (n) => `net:${n}`, secret: (n) => `sec:${n}`, config: (n) => `cfg:${n}`,
+    });
+    assert.equal(r.taskSpec.networksAdvanceds![0].name, "net:stager_default");
+    assert.equal(r.taskSpec.containerSpec.secrets![0].secretId, "sec:drdr_admin_password");
+    assert.equal(r.taskSpec.containerSpec.secrets![0].secretName, "drdr_admin_password");
+    assert.equal(spec.services[1].args.taskSpec.networksAdvanceds![0].name, "stager_default", "the spec itself is unchanged");
+  });
+
+  it("memory sizes and CPU counts", () => {
+    const spec = convert(stack({ "c.yml": "services:\n  a:\n    image: x\n    deploy:\n      resources:\n        limits:\n          memory: 1.5G\n          cpus: '0.5'\n" }));
+    assert.deepEqual(spec.services[0].args.taskSpec.resources, { limits: { memoryBytes: 1610612736, nanoCpus: 500000000 } });
+  });
+});

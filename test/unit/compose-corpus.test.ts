@@ -1,0 +1,118 @@
+/**
+ * Every compose file of the shared fixtures either loads and converts, or is
+ * rejected with a reason naming the key, as `docker stack deploy` would
+ * accept or reject it (see compose-corpus/SOURCES.md for why each is there).
+ */
+import { strict as assert } from "node:assert";
+import { readdirSync } from "node:fs";
+import * as path from "node:path";
+import { describe, it } from "node:test";
+import { ComposeError, convertStack, loadCompose } from "../../compose";
+
+const SHARED = path.resolve(__dirname, "../../../shared/fixtures");
+const ENV = { HOME: "/home/deploy" };
+
+/** Rejected files: the key the error names and what it says. */
+const REJECTED: Record<string, { key: string; reason: RegExp }> = {
+  "awesome-compose/elasticsearch-logstash-kibana.compose.yaml": { key: "networks.elastic.driver", reason: /node-local network/ },
+  "awesome-compose/nginx-golang-postgres.compose.yaml": { key: "services.backend.depends_on", reason: /must be a list/ },
+  "distribution/deploying.md.registry-compose-example.yml": { key: "registry", reason: /unknown key `registry`/ },
+  "docker-cli/e2e-compose-env.yaml": { key: "services.engine.image", reason: /no image/ },
+  "docker-cli/full-example.yml": { key: "secrets.secret1.file", reason: /cannot read/ },
+  "docker-library-docs/geonetwork.stack.yml": { key: "services.geonetwork.depends_on", reason: /must be a list/ },
+  "docker-library-docs/mongo.stack.yml": { key: "services.mongo-express.environment.ME_CONFIG_BASICAUTH", reason: /must be a string, number or null/ },
+};
+
+/** Accepted files: a few facts of the conversion each exercises. */
+const ACCEPTED: Record<string, (spec: ReturnType<typeof convertStack>) => void> = {
+  "awesome-compose/minecraft.compose.yaml": (s) => {
+    assert.equal(s.services[0].args.taskSpec.resources?.limits?.memoryBytes, 1.5 * 1024 ** 3);
+    assert.equal(s.services[0].args.taskSpec.containerSpec.mounts![0].source, "/home/deploy/minecraft_data");
+  },
+  "awesome-compose/nextcloud-redis-mariadb.compose.yaml": (s) => {
+    assert.deepEqual(s.networks.map((n) => n.name), ["st_dbnet", "st_redisnet"]);
+    assert.deepEqual(s.services.find((x) => x.key === "db")!.args.taskSpec.containerSpec.args,
+      ["--transaction-isolation=READ-COMMITTED", "--binlog-format=ROW"]);
+    assert.ok(s.warnings.some((w) => w.key === "services.redis.expose"));
+  },
+  "awesome-compose/prometheus-grafana.compose.yaml": (s) => {
+    assert.ok(s.warnings.some((w) => w.key === "services.grafana.container_name"));
+    assert.deepEqual(s.services.find((x) => x.key === "grafana")!.args.taskSpec.restartPolicy, { condition: "any" });
+  },
+  "awesome-compose/wordpress-mysql.compose.yaml": (s) => {
+    assert.deepEqual(s.volumes.map((v) => v.name), ["st_db_data"]);
+  },
+  "docker-cli/e2e-full-stack.yml": (s) => {
+    assert.deepEqual(s.services.map((x) => x.name), ["st_one", "st_two"]);
+    assert.deepEqual(s.services[0].args.taskSpec.containerSpec.args, ["top"]);
+  },
+  "docker-cli/e2e-stack-with-named-resources.yml": (s) => {
+    assert.deepEqual(s.networks.map((n) => n.name), ["named-network", "st_network2"]);
+  },
+  "docker-library-docs/drupal.stack.yml": (s) => {
+    assert.equal(s.services[0].args.taskSpec.containerSpec.mounts!.length, 4);
+  },
+  "docker-library-docs/mysql.stack.yml": (s) => assert.equal(s.services.length, 1),
+  "docker-library-docs/postgres.stack.yml": (s) => assert.ok(s.warnings.some((w) => w.key === "services.db.shm_size")),
+  "docker-library-docs/wordpress.stack.yml": (s) => assert.deepEqual(s.volumes.map((v) => v.name), ["st_db", "st_wordpress"]),
+  "docker-library-docs/zookeeper.stack.yml": (s) => {
+    assert.equal(s.services[0].args.taskSpec.containerSpec.env!.ZOO_MY_ID, "1");
+    assert.equal(s.services[0].args.taskSpec.containerSpec.hostname, "zoo1");
+  },
+};
+
+function composeFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) return composeFiles(p);
+    return /\.ya?ml$/.test(e.name) ? [p] : [];
+  });
+}
+
+describe("compose corpus", () => {
+  const root = path.join(SHARED, "compose-corpus");
+  const files = composeFiles(root).map((f) => path.relative(root, f)).sort();
+
+  it("every file is classified", () => {
+    assert.ok(files.length >= 18);
+    for (const f of files) assert.ok(f in REJECTED || f in ACCEPTED, `${f} has an expected outcome`);
+  });
+
+  for (const f of files) {
+    const file = path.join(root, f);
+    if (f in REJECTED) {
+      it(`${f} is rejected: ${REJECTED[f].key}`, () => {
+        assert.throws(() => convertStack(loadCompose(file, { stackName: "st", env: ENV })), (e: unknown) => {
+          assert.ok(e instanceof ComposeError, String(e));
+          assert.equal(e.file, file);
+          assert.equal(e.key, REJECTED[f].key);
+          assert.match(e.message, REJECTED[f].reason);
+          return true;
+        });
+      });
+    } else {
+      it(`${f} converts`, () => {
+        const spec = convertStack(loadCompose(file, { stackName: "st", env: ENV }));
+        assert.ok(spec.services.length > 0);
+        for (const s of spec.services) {
+          assert.ok(s.args.labels.some((l) => l.label === "com.docker.stack.namespace" && l.value === "st"));
+          assert.ok(s.args.taskSpec.networksAdvanceds!.every((n) => n.aliases?.includes(s.key)), "the service name is an alias");
+        }
+        ACCEPTED[f]?.(spec);
+      });
+    }
+  }
+});
+
+describe("DCCN fixtures", () => {
+  const root = path.join(SHARED, "dccn");
+  const files = readdirSync(root).filter((f) => /\.ya?ml$/.test(f)).sort();
+  it("there are DCCN compose files", () => assert.ok(files.length >= 7));
+  for (const f of files) {
+    it(`${f} converts`, () => {
+      const spec = convertStack(loadCompose(path.join(root, f), { stackName: "dccn", env: ENV }));
+      assert.ok(spec.services.length > 0);
+      assert.ok(spec.networks.some((n) => n.name.startsWith("dccn_")));
+    });
+  }
+});
