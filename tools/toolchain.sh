@@ -174,6 +174,7 @@ cache_complete() {
   local entry
   [ -f "$TC_CACHE/stamp" ] && [ "$(cat "$TC_CACHE/stamp")" = "$TC_KEY" ] || return 1
   [ -x "$TC_BIN/pulumi" ] && [ -x "$TC_BIN/pulumi-language-nodejs" ] || return 1
+  [ -x "$TC_BIN/pulumi-resource-pulumi-nodejs" ] || return 1
   [ "$(tc_pulumi "$TC_BIN/pulumi" version 2>/dev/null)" = "$PULUMI_VERSION" ] || return 1
   for entry in "${TC_PLUGINS[@]}"; do
     plugin_fields "$entry"
@@ -263,7 +264,11 @@ run_logged build-pulumi go -C "$WORK/pulumi/pkg" build -mod=readonly -trimpath -
     "read the log: a download error means the module proxy lacks a dependency; a compile error, a Go version problem"
 got=$("$STAGE/bin/pulumi" version 2>&1 || true)
 [ "$got" = "$PULUMI_VERSION" ] || die "the built pulumi reports '$got', not $PULUMI_VERSION" "check the -ldflags in tools/toolchain.sh"
-step_ok "pulumi version = $got"
+# The dynamic-provider plugin that ships beside the CLI in Pulumi's own distribution (a shell script
+# in the sdk module that runs @pulumi/pulumi/cmd/dynamic-provider): pulumi.dynamic.Resource needs it.
+install -m 0755 "$WORK/pulumi/sdk/nodejs/dist/pulumi-resource-pulumi-nodejs" "$STAGE/bin/" ||
+  die "the sdk module has no nodejs/dist/pulumi-resource-pulumi-nodejs" "check the sdk version in pins.env"
+step_ok "pulumi version = $got (+ pulumi-resource-pulumi-nodejs)"
 
 step "build pulumi-language-nodejs (sdk $LANGHOST_SDK_VERSION + tools/toolchain/langhost/patches)"
 mkdir -p "$WORK/langhost"
