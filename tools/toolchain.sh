@@ -28,7 +28,7 @@ for arg in "$@"; do
     --rebuild) REBUILD=1 ;;
     --no-system) NO_SYSTEM=1 ;;
     --allow-missing-plugins) ALLOW_MISSING=1 ;;
-    -h | --help) sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) printf 'toolchain: unknown argument %s (try --help)\n' "$arg" >&2; exit 1 ;;
   esac
 done
