@@ -348,6 +348,7 @@ async function loadImagesIntoNode(engine: Engine, name: string, images: BuiltIma
     for (const i of need) {
         if (after.get(i.spec.ref) !== i.imageId) throw new LabError(`${name}: ${i.spec.ref} has ID ${after.get(i.spec.ref) ?? "none"} after loading, expected ${i.imageId}`);
     }
+    dkTry(engine, ["exec", name, "docker", "image", "prune", "-f", "--filter", `label=${LABEL}`]);
     changes.push(`loaded ${need.length} image(s) into ${name}`);
 }
 
@@ -367,6 +368,8 @@ async function loadNodeImage(engine: Engine, img: BuiltImage, changes: string[])
     } finally {
         fs.rmSync(staging, { recursive: true, force: true });
     }
+    // the image the tag pointed at before, if any, is dangling now
+    dkTry(engine, ["image", "prune", "-f", "--filter", `label=${LABEL}`]);
     changes.push(`loaded ${img.spec.ref} into the host engine`);
 }
 

@@ -58,6 +58,8 @@ export interface ImageSpec {
     /** upstream images this lab build stands in for */
     replaces: string[];
     packages: string[];
+    /** lab/ files its setup installs (besides image-setup.sh, which every image runs) */
+    assets: string[];
     /** no base layer: the setup exports a root file system of its own */
     standalone?: boolean;
     /** loaded into every node (the node image itself only runs on the host engine) */
@@ -78,6 +80,7 @@ export const IMAGES: ImageSpec[] = [
         ref: "dccn-lab/node:bookworm",
         replaces: [],
         packages: NODE_PACKAGES,
+        assets: ["node-init.sh", "node-systemctl.sh"],
         forNodes: false,
         config: {
             Env: [PATH_ENV],
@@ -91,6 +94,7 @@ export const IMAGES: ImageSpec[] = [
         ref: "dccn-lab/registry:2.8",
         replaces: ["registry:2", "registry:2.8"],
         packages: ["docker-registry"],
+        assets: ["registry-entrypoint.sh"],
         forNodes: true,
         config: {
             Env: [PATH_ENV],
@@ -105,6 +109,7 @@ export const IMAGES: ImageSpec[] = [
         ref: "dccn-lab/redis:7",
         replaces: ["redis", "redis:7"],
         packages: ["redis-server"],
+        assets: ["redis-entrypoint.sh"],
         forNodes: true,
         config: {
             Env: [PATH_ENV],
@@ -120,6 +125,7 @@ export const IMAGES: ImageSpec[] = [
         ref: "dccn-lab/mariadb:10",
         replaces: ["mariadb", "mariadb:10", "mysql", "mysql:5.7"],
         packages: ["mariadb-server-core", "mariadb-client-core"],
+        assets: ["mariadb-entrypoint.sh"],
         forNodes: true,
         config: {
             Env: [PATH_ENV],
@@ -134,6 +140,7 @@ export const IMAGES: ImageSpec[] = [
         ref: "dccn-lab/php-apache:8",
         replaces: ["php:apache", "php:8-apache"],
         packages: ["apache2", "libapache2-mod-php", "php-mysql"],
+        assets: ["apache2-foreground.sh"],
         forNodes: true,
         config: {
             Env: [PATH_ENV],
@@ -148,6 +155,7 @@ export const IMAGES: ImageSpec[] = [
         ref: "dccn-lab/busybox:1",
         replaces: ["busybox", "busybox:1"],
         packages: ["busybox-static"],
+        assets: [],
         standalone: true,
         forNodes: true,
         config: {

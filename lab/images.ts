@@ -25,16 +25,8 @@ function labFile(name: string): string {
     return fs.readFileSync(path.join(LAB_DIR, name), "utf8");
 }
 
-/** Shell files copied into every build chroot (image-setup.sh and what it installs). */
-const ASSETS = [
-    "image-setup.sh",
-    "node-init.sh",
-    "node-systemctl.sh",
-    "registry-entrypoint.sh",
-    "redis-entrypoint.sh",
-    "mariadb-entrypoint.sh",
-    "apache2-foreground.sh",
-];
+/** lab/ files copied into an image's build chroot: image-setup.sh and what it installs. */
+const assetsOf = (spec: ImageSpec) => ["image-setup.sh", ...spec.assets];
 
 export function baseKey(mirrors: Mirrors): string {
     return sha256(JSON.stringify({ v: 1, suite: SUITE, security: Boolean(mirrors.security), script: labFile("build-base.sh") })).slice(0, 16);
@@ -48,7 +40,7 @@ export function imageKey(spec: ImageSpec, mirrors: Mirrors): string {
             suite: SUITE,
             spec,
             script: labFile("build-layer.sh"),
-            assets: ASSETS.map((a) => [a, labFile(a)]),
+            assets: assetsOf(spec).map((a) => [a, labFile(a)]),
         }),
     ).slice(0, 16);
 }
@@ -139,7 +131,7 @@ async function buildImage(spec: ImageSpec, mirrors: Mirrors): Promise<BuiltImage
     fs.mkdirSync(path.dirname(layer), { recursive: true });
     const assets = fs.mkdtempSync(path.join(CACHE_DIR, ".assets-"));
     try {
-        for (const a of ASSETS) fs.copyFileSync(path.join(LAB_DIR, a), path.join(assets, a));
+        for (const a of assetsOf(spec)) fs.copyFileSync(path.join(LAB_DIR, a), path.join(assets, a));
         const s = await runWithProgress(
             `building ${spec.ref}`,
             "bash",

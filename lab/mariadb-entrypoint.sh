@@ -92,6 +92,8 @@ if [[ "$1" == mariadbd || "$1" == mysqld ]] && [[ "$(id -u)" == 0 ]]; then
 		rh=$(sql_escape "$root_host")
 		sql="SET @@SESSION.SQL_LOG_BIN=0;
 DELETE FROM mysql.global_priv WHERE User='';
+DROP USER IF EXISTS root@'127.0.0.1', root@'::1';
+EXECUTE IMMEDIATE CONCAT('DROP USER IF EXISTS root@\\'', @@hostname, '\\'');
 ALTER USER 'root'@'localhost' IDENTIFIED BY '${rp}';"
 		if [[ "$root_host" != localhost ]]; then
 			sql+="
@@ -144,7 +146,8 @@ FLUSH PRIVILEGES;"
 		shopt -u nullglob
 
 		log "stopping temporary server"
-		mariadb-admin --defaults-extra-file="$cnf" --protocol=socket --socket="$socket" -uroot shutdown
+		mariadb --defaults-extra-file="$cnf" --protocol=socket --socket="$socket" -uroot -e 'SHUTDOWN' ||
+			kill -TERM "$tmp_pid"
 		rm -f "$cnf"
 		wait "$tmp_pid" || true
 		log "MariaDB init process done. Ready for start up."

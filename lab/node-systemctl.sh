@@ -26,7 +26,8 @@ docker_start() {
 	if docker_pid >/dev/null; then return 0; fi
 	rm -f "$pidfile"
 	date -u "+-- %Y-%m-%dT%H:%M:%SZ starting dockerd" >>"$dockerlog"
-	setsid dockerd </dev/null >>"$dockerlog" 2>&1 &
+	# the lock descriptor (9) must not live on in dockerd
+	setsid dockerd </dev/null >>"$dockerlog" 2>&1 9>&- &
 	local pid=$!
 	for _ in $(seq 1 240); do
 		if ! kill -0 "$pid" 2>/dev/null; then
