@@ -7,21 +7,13 @@ import { Node } from "./components/node";
 import { Swarm } from "./components/swarm";
 import { loadConfig } from "./config";
 
-const { cluster, stackFile, ssh, privateKey, hosts } = loadConfig();
+const { cluster, stackFile, ssh, hosts } = loadConfig();
 
 const nodes = cluster.nodes.map((n) => new Node(n.hostname, {
     node: n,
     engine: cluster.engine,
-    connection: {
-        host: n.address,
-        port: cluster.ssh.port,
-        user: cluster.ssh.user,
-        privateKey,
-        // The pinned key without the leading address, as the command provider expects it.
-        hostKey: hosts[n.hostname].knownHosts.split("\n")[0].split(/\s+/).slice(1).join(" "),
-        perDialTimeout: cluster.ssh.connectTimeout,
-        dialErrorLimit: 3,
-    },
+    host: hosts[n.hostname],
+    ssh,
 }));
 
 const swarm = new Swarm("swarm", {

@@ -1,13 +1,15 @@
-import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { EngineConfig, NodeConfig } from "../lib/cluster-config";
 import { readScript, scriptStdin } from "../lib/remote-script";
+import { HostSpec, ProvisionStep, SshSpec } from "../lib/swarm-providers";
 
 export interface NodeArgs {
     node: NodeConfig;
     engine: EngineConfig;
-    /** SSH user, port, private key (secret) and the node's pinned host key. */
-    connection: pulumi.Input<command.types.input.remote.ConnectionArgs>;
+    /** The node's address and pinned host key. */
+    host: HostSpec;
+    /** SSH user, port and private key (secret). */
+    ssh: pulumi.Input<SshSpec>;
 }
 
 /** daemon.json settings that follow from the storage choice (DCCN document 4.2.1 for devicemapper). */
@@ -41,30 +43,24 @@ export function stableJson(v: unknown): string {
  * One bare-metal host, provisioned over SSH as the DCCN kickstart post-install steps do it: the
  * engine installed and enabled, storage prepared (devicemapper thinpool on legacy engines,
  * overlay2 otherwise), daemon.json merged. Each step is an idempotent script from scripts/; it runs
- * again only when its script or parameters change.
+ * again only when its script or parameters change, and reports `changed=0` when there was nothing to do.
  */
 export class Node extends pulumi.ComponentResource {
     /** The last provisioning step: the swarm join waits for it. */
     readonly ready: pulumi.Resource;
-    /** Result line of the daemon.json step (`changed=0|1 ...`). */
+    /** Result line of the daemon.json step (`DCCN_RESULT changed=0|1 ...`). */
     readonly daemonResult: pulumi.Output<string>;
 
     constructor(name: string, args: NodeArgs, opts?: pulumi.ComponentResourceOptions) {
         super("dccn-swarm:node:Node", name, {}, opts);
         const { engine } = args;
         const run = (step: string, script: string, env: Record<string, string | undefined>, data: string | undefined,
-            dependsOn: pulumi.Resource[]) => {
-            const stdin = scriptStdin(readScript(script), env, data);
-            return new command.remote.Command(`${name}-${step}`, {
-                connection: args.connection,
-                create: "bash -s",
-                // Re-run on change: every script converges and reports `changed=0` when nothing was to do.
-                update: "bash -s",
-                stdin,
-                // Scripts print progress on stderr and one DCCN_RESULT line on stdout.
-                logging: command.types.enums.remote.Logging.StdoutAndStderr,
-            }, { parent: this, dependsOn });
-        };
+            dependsOn: pulumi.Resource[]) => new ProvisionStep(`${name}-${step}`, {
+            node: args.host,
+            script,
+            stdin: scriptStdin(readScript(script), env, data),
+            ssh: args.ssh,
+        }, { parent: this, dependsOn, additionalSecretOutputs: ["ssh"] });
 
         let last: pulumi.Resource[] = [];
         if (engine.install) {
@@ -76,9 +72,12 @@ export class Node extends pulumi.ComponentResource {
             last = [run("storage", "storage-overlay2.sh", { DEVICE: engine.dataDevice }, undefined, last)];
         }
         const daemon = { ...engine.daemon, ...storageDaemonSettings(engine) };
-        const daemonCmd = run("daemon", "daemon-json.sh", {}, stableJson(daemon), last);
-        this.ready = daemonCmd;
-        this.daemonResult = daemonCmd.stdout.apply((s) => s.split("\n").reverse().find((l) => l.startsWith("DCCN_RESULT ")) ?? "");
+        const daemonStep = run("daemon", "daemon-json.sh", {
+            STORAGE_DRIVER: engine.storage === "unmanaged" ? undefined : engine.storage,
+            ENGINE_VERSION: engine.version,
+        }, stableJson(daemon), last);
+        this.ready = daemonStep;
+        this.daemonResult = daemonStep.result;
         this.registerOutputs({ daemonResult: this.daemonResult });
     }
 }

@@ -6,7 +6,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { planManagerTransition } from "./quorum";
-import { SshTarget } from "./ssh";
+import { runScript, SshTarget } from "./ssh";
 import * as ops from "./swarm-ops";
 
 /** How to reach nodes; `privateKey` is a secret. */
@@ -321,5 +321,59 @@ export class NodeLabels extends pulumi.dynamic.Resource {
     declare readonly labels: pulumi.Output<Record<string, string>>;
     constructor(name: string, args: Args<LabelsInputs>, opts?: pulumi.CustomResourceOptions) {
         super(labelsProvider, name, { ...args }, opts, "dccn-swarm", "NodeLabels");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A provisioning step: one idempotent script from scripts/ run on one node. Re-run when the script
+// or its parameters change; it reports `changed=0` when the node already was as asked.
+
+export interface ScriptInputs {
+    node: HostSpec;
+    /** Script file name, for messages. */
+    script: string;
+    /** Standard input for `bash -s`: the script and its parameters (lib/remote-script.ts). */
+    stdin: string;
+    ssh: SshSpec;
+}
+
+export interface ScriptOutputs extends ScriptInputs {
+    /** The script's `DCCN_RESULT ...` line. */
+    result: string;
+}
+
+async function runStep(p: ScriptInputs): Promise<ScriptOutputs> {
+    const t = toTarget(p.ssh, p.node);
+    const r = await runScript(t, p.stdin, 900);
+    const result = r.stdout.split("\n").reverse().find((l) => l.startsWith("DCCN_RESULT ")) ?? "";
+    if (r.code !== 0) {
+        const why = r.stderr.trim().split("\n").slice(-8).join("\n");
+        throw new Error(`${p.node.name} (${p.node.address}): ${p.script} failed (exit ${r.code}): ${why}${result ? `\n${result}` : ""}`);
+    }
+    return { ...p, result };
+}
+
+
+const scriptProvider: pulumi.dynamic.ResourceProvider = {
+    async diff(_id: string, olds: ScriptOutputs, news: ScriptInputs) {
+        const replaces = olds.node?.address !== news.node.address ? ["node"] : [];
+        return { changes: replaces.length > 0 || olds.stdin !== news.stdin, replaces };
+    },
+    async create(inputs: ScriptInputs) {
+        const outs = await runStep(inputs);
+        return { id: `${inputs.node.name}-${inputs.script}`, outs };
+    },
+    async update(_id: string, _olds: ScriptOutputs, news: ScriptInputs) {
+        return { outs: await runStep(news) };
+    },
+    // Provisioning is not undone on delete: `pulumi destroy` leaves every node with its engine
+    // running, ready for the next `pulumi up` (the teardown drill).
+    async delete() { /* nothing to undo */ },
+};
+
+export class ProvisionStep extends pulumi.dynamic.Resource {
+    declare readonly result: pulumi.Output<string>;
+    constructor(name: string, args: Args<ScriptInputs>, opts?: pulumi.CustomResourceOptions) {
+        super(scriptProvider, name, { result: undefined, ...args }, opts, "dccn-swarm", "ProvisionStep");
     }
 }

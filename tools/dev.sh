@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash tools/prereqs.sh
-bash tools/toolchain.sh
+bash tools/toolchain.sh --allow-missing-plugins
 # shellcheck source=/dev/null
 source tools/env.sh
 npx tsx lab/cli.ts up

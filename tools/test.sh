@@ -15,7 +15,7 @@ step() { printf '\n== %s (%ss)\n' "$*" "$(( $(date +%s) - started ))"; }
 step "prerequisites"
 bash tools/prereqs.sh
 step "toolchain"
-bash tools/toolchain.sh
+bash tools/toolchain.sh --allow-missing-plugins
 # shellcheck source=/dev/null
 source tools/env.sh
 

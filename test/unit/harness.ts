@@ -46,8 +46,8 @@ export async function runProgram(stack: string, config: Record<string, unknown>,
                 state.clusterId = "cluster-id";
                 state.status = "ready";
                 state.engineVersion = "20.10.24";
+                state.result = "DCCN_RESULT changed=0";
             }
-            if (args.type === "command:remote:Command") state.stdout = "DCCN_RESULT changed=0";
             return { id: `${args.name}-id`, state };
         },
         call: (args: pulumi.runtime.MockCallArgs) => args.inputs,

@@ -25,9 +25,10 @@ test("dev: a Node per host with engine and daemon steps, one swarm, a member and
     assert.deepEqual(components, ["vm1", "vm2", "vm3"]);
     for (const vm of ["vm1", "vm2", "vm3"]) {
         const engine = byName(resources, `${vm}-engine`);
-        assert.equal(engine.type, "command:remote:Command");
-        assert.equal(engine.inputs.create, "bash -s", "scripts travel on stdin, not the command line");
-        assert.match(engine.inputs.stdin, /engine-install/);
+        assert.equal(engine.type, DYNAMIC("ProvisionStep"));
+        assert.equal(engine.inputs.script, "engine-install.sh");
+        assert.match(engine.inputs.stdin, /^dccn_f=\$\(mktemp/m, "the script travels on stdin, not on a command line");
+        assert.match(engine.inputs.stdin, /is already installed/, "the script file's text is sent");
         const daemon = byName(resources, `${vm}-daemon`);
         assert.match(daemon.inputs.stdin, /"storage-driver": "overlay2"/);
         assert.match(daemon.inputs.stdin, /"max-size": "10m"/);
@@ -60,6 +61,14 @@ function assertOnlyInSecrets(resources: MockResource[], marker: string) {
     }
     assert.ok(seen > 0, `${marker} reached no resource at all`);
 }
+
+test("dev: the node scripts are sent exactly as committed, so editing one re-runs that step", async () => {
+    const fs = await import("fs");
+    const { resources } = await runProgram("dev", devConfig());
+    const daemon = byName(resources, "vm1-daemon");
+    assert.ok(daemon.inputs.stdin.includes(fs.readFileSync("scripts/daemon-json.sh", "utf8").trimEnd()));
+    assert.match(daemon.inputs.stdin, /STORAGE_DRIVER='overlay2' bash "\$dccn_f" <<'DCCN_DATA_EOF'/);
+});
 
 test("dev: the SSH key never reaches a resource input in plain text", async () => {
     const { resources } = await runProgram("dev", devConfig());

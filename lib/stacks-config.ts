@@ -1,0 +1,86 @@
+/**
+ * The `stacks` key of the stack configuration: which compose files run in this environment and
+ * with which per-environment overrides. Pure validation; loading the files is compose/'s job.
+ */
+import { StackOverrides } from "../compose";
+import { ConfigError, ConfigFinding } from "./cluster-config";
+
+export interface StackEntry {
+    /** Stack name (`docker stack deploy ... NAME`). */
+    name: string;
+    /** Compose file, relative to the project directory. */
+    file: string;
+    /** Variables for `${VAR}` interpolation (compose files never read the machine's environment). */
+    env: Record<string, string>;
+    overrides: StackOverrides;
+}
+
+const STACK_NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+const OVERRIDE_KEYS = ["registryPrefix", "registryMap", "images", "bindPaths", "replicas", "ports"];
+
+function isObject(v: unknown): v is Record<string, unknown> {
+    return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+export function validateStacks(raw: unknown, stackFile: string): StackEntry[] {
+    if (raw === undefined || raw === null) return [];
+    const findings: ConfigFinding[] = [];
+    const err = (key: string, message: string) => findings.push({ level: "error", key, message });
+    const out: StackEntry[] = [];
+    if (!Array.isArray(raw)) {
+        err("stacks", "must be a list of stacks, each with `name` and `file`");
+    } else {
+        const seen = new Set<string>();
+        raw.forEach((s, i) => {
+            const key = `stacks[${i}]`;
+            if (!isObject(s)) {
+                err(key, "must be a map with `name` and `file`");
+                return;
+            }
+            for (const k of Object.keys(s)) {
+                if (!["name", "file", "env", "overrides"].includes(k)) err(`${key}.${k}`, "unknown key; known keys are `name`, `file`, `env`, `overrides`");
+            }
+            const name = typeof s.name === "string" ? s.name : "";
+            if (!STACK_NAME_RE.test(name)) err(`${key}.name`, `must be a stack name (letters, digits, \`_\`, \`.\`, \`-\`), got ${JSON.stringify(s.name)}`);
+            else if (seen.has(name)) err(`${key}.name`, `duplicate stack name ${name}`);
+            seen.add(name);
+            if (typeof s.file !== "string" || !s.file) err(`${key}.file`, "must name the stack's compose file, e.g. stacks/webapp.yml");
+            const env: Record<string, string> = {};
+            if (s.env !== undefined) {
+                if (!isObject(s.env)) err(`${key}.env`, "must be a map of variable names to values");
+                else for (const [k, v] of Object.entries(s.env)) env[k] = String(v);
+            }
+            let overrides: StackOverrides = {};
+            if (s.overrides !== undefined) {
+                if (!isObject(s.overrides)) err(`${key}.overrides`, `must be a map (${OVERRIDE_KEYS.join(", ")})`);
+                else {
+                    for (const k of Object.keys(s.overrides)) {
+                        if (!OVERRIDE_KEYS.includes(k)) err(`${key}.overrides.${k}`, `unknown override; known ones are ${OVERRIDE_KEYS.map((o) => `\`${o}\``).join(", ")}`);
+                    }
+                    const reps = s.overrides.replicas;
+                    if (reps !== undefined) {
+                        if (!isObject(reps)) err(`${key}.overrides.replicas`, "must map service names to replica counts");
+                        else for (const [svc, n] of Object.entries(reps)) {
+                            if (!Number.isInteger(n) || (n as number) < 0) err(`${key}.overrides.replicas.${svc}`, `must be a whole number >= 0, got ${JSON.stringify(n)}`);
+                        }
+                    }
+                    const ports = s.overrides.ports;
+                    if (ports !== undefined && isObject(ports)) {
+                        for (const [svc, map] of Object.entries(ports)) {
+                            if (!isObject(map)) { err(`${key}.overrides.ports.${svc}`, "must map published ports in the file to new ones"); continue; }
+                            for (const [from, to] of Object.entries(map)) {
+                                if (!Number.isInteger(to) || (to as number) < 1 || (to as number) > 65535) {
+                                    err(`${key}.overrides.ports.${svc}.${from}`, `must be a port 1-65535, got ${JSON.stringify(to)}`);
+                                }
+                            }
+                        }
+                    }
+                    overrides = s.overrides as StackOverrides;
+                }
+            }
+            out.push({ name, file: String(s.file ?? ""), env, overrides });
+        });
+    }
+    if (findings.length) throw new ConfigError(stackFile, findings);
+    return out;
+}
