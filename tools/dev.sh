@@ -10,7 +10,7 @@ bash tools/toolchain.sh --allow-missing-plugins
 source tools/env.sh
 npx tsx lab/cli.ts up
 
-pulumi stack select --create dev >/dev/null
+bash tools/stack-init.sh dev
 pulumi up --stack dev --yes --skip-preview=false "$@"
 
 echo

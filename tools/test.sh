@@ -18,6 +18,7 @@ step "toolchain"
 bash tools/toolchain.sh --allow-missing-plugins
 # shellcheck source=/dev/null
 source tools/env.sh
+bash tools/stack-init.sh dev
 
 step "type check"
 npx tsc --noEmit -p .
