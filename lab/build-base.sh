@@ -57,6 +57,19 @@ Acquire::Retries "2";
 APT
 : >"$root/etc/resolv.conf"
 : >"$root/etc/hostname"
+# like Debian's -slim images: no documentation, manual pages or translations
+cat >"$root/etc/dpkg/dpkg.cfg.d/90dccn-lab-slim" <<CFG
+path-exclude /usr/share/doc/*
+path-include /usr/share/doc/*/copyright
+path-exclude /usr/share/man/*
+path-exclude /usr/share/info/*
+path-exclude /usr/share/locale/*
+path-include /usr/share/locale/locale.alias
+path-exclude /usr/share/lintian/*
+CFG
+find "$root/usr/share/doc" ! -type d ! -name copyright -delete
+find "$root/usr/share/locale" -mindepth 1 -maxdepth 1 ! -name locale.alias -exec rm -rf {} +
+rm -rf "$root"/usr/share/man/* "$root"/usr/share/info/* "$root"/usr/share/lintian/*
 rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/cache/apt/*.bin \
 	"$root"/var/lib/apt/lists/* "$root"/var/log/bootstrap.log "$root"/debootstrap
 mkdir -p "$root/var/lib/apt/lists/partial"

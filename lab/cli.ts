@@ -335,10 +335,10 @@ async function loadImagesIntoNode(engine: Engine, name: string, images: BuiltIma
     fs.writeFileSync(log, "");
     try {
         const s = await runWithProgress(
-            `loading ${need.map((i) => i.spec.ref).join(", ")} into ${name}`,
+            `loading ${need.length} image(s) into ${name}`,
             "bash",
             ["-o", "pipefail", "-c", 'tar -h -C "$1" -cf - . | docker exec -i "$2" docker load', "load", staging, name],
-            { logFile: log, env: dockerEnv(engine) },
+            { logFile: log, env: dockerEnv(engine), lines: true },
         );
         say(`  loaded ${need.length} image(s) into ${name} in ${s}s`);
     } finally {
@@ -455,7 +455,7 @@ async function up(opts: Options): Promise<number> {
             changes.push(`installed the lab's SSH key on ${name}`);
         }
     }
-    if (writeIfChanged(KNOWN_HOSTS, nodes.map((n) => `${n.address} ${n.hostKey}`).join("\n") + "\n")) changes.push(`wrote ${path.relative(process.cwd(), KNOWN_HOSTS) || KNOWN_HOSTS}`);
+    if (writeIfChanged(KNOWN_HOSTS, nodes.map((n) => `${n.address} ${n.hostKey}`).join("\n") + "\n")) changes.push(`wrote ${KNOWN_HOSTS}`);
 
     // every node answers over SSH and its engine runs
     const health: NodeHealth[] = [];
@@ -468,7 +468,7 @@ async function up(opts: Options): Promise<number> {
     }
 
     const forNodes = IMAGES.filter((s) => s.forNodes).map((s) => images.get(s.id)!);
-    for (const n of nodes) await loadImagesIntoNode(engine, n.name, forNodes, changes);
+    await Promise.all(nodes.map((n) => loadImagesIntoNode(engine!, n.name, forNodes, changes)));
 
     const labJson = {
         network: NETWORK,

@@ -61,11 +61,12 @@ export async function runWithProgress(
     label: string,
     cmd: string,
     args: string[],
-    opts: { logFile: string; env?: NodeJS.ProcessEnv; stdinFrom?: string },
+    opts: { logFile: string; env?: NodeJS.ProcessEnv; stdinFrom?: string; lines?: boolean },
 ): Promise<number> {
     const started = Date.now();
     const secs = () => Math.round((Date.now() - started) / 1000);
-    const tty = Boolean(process.stdout.isTTY);
+    // progress on one rewritten line on a terminal, unless several run at once (lines)
+    const tty = Boolean(process.stdout.isTTY) && !opts.lines;
     const out = fs.openSync(opts.logFile, "a");
     const input = opts.stdinFrom ? fs.openSync(opts.stdinFrom, "r") : "ignore";
     const child = spawn(cmd, args, { stdio: [input, out, out], env: opts.env ?? process.env });
