@@ -564,9 +564,17 @@ async function down(opts: Options): Promise<number> {
         }
     }
     if (strays.length) removed.push(`${strays.length} leftover process(es) of the lab engine`);
-    // mounts the engine may have left in its run directory
-    const mounts = fs.readFileSync("/proc/mounts", "utf8").split("\n").map((l) => l.split(" ")[1]).filter((m) => m && m.startsWith(RUN_DIR + "/")).reverse();
-    for (const m of mounts) run("umount", ["-l", m]);
+    // mounts a lab engine that was killed may have left (its data root is bind-mounted on itself)
+    if (!labEnginePid()) {
+        const under = (m: string, d: string) => m === d || m.startsWith(d + "/");
+        const mounts = fs
+            .readFileSync("/proc/mounts", "utf8")
+            .split("\n")
+            .map((l) => l.split(" ")[1])
+            .filter((m) => m && (under(m, RUN_DIR) || under(m, LAB_VAR_DIR)))
+            .reverse();
+        for (const m of mounts) if (run("umount", [m]).code !== 0) run("umount", ["-l", m]);
+    }
     fs.rmSync(RUN_DIR, { recursive: true, force: true });
 
     for (const f of [LAB_JSON, KNOWN_HOSTS]) {
