@@ -1,80 +1,104 @@
-import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { resolveServiceArgs, StackSpec } from "../compose";
+import type { StackSpec } from "../compose";
+import { engineStack, JsonObject, LABEL_NAMESPACE } from "../lib/engine-spec";
+import {
+    ExternalRef, RegistryAuth, SwarmConfig, SwarmExternals, SwarmNetwork, SwarmSecret, SwarmService,
+} from "../lib/stack-providers";
+import type { HostSpec, SshSpec } from "../lib/swarm-providers";
 
 export interface StackArgs {
     /** The converted compose file (compose/ did the loading, validation and conversion). */
     spec: StackSpec;
-    /** Docker provider connected to a manager. */
-    provider: docker.Provider;
+    /** Managers to reach the swarm through; the first one with a quorum is used. */
+    managers: pulumi.Input<HostSpec[]>;
+    /** SSH access to the managers (privateKey is a secret). */
+    ssh: pulumi.Input<SshSpec>;
+    /** `--with-registry-auth`: credentials for the private registry, sent to the managers as X-Registry-Auth. */
+    registryAuth?: pulumi.Input<RegistryAuth>;
+    /** Seconds each service may take to converge after a create or update (default 180). */
+    convergeTimeout?: number;
+    /** `changed` (default) pins new images to their registry digest; `never` sends references as written. */
+    resolveImage?: "changed" | "never";
     /** What must exist before the stack (swarm membership, the registry): its services go first on destroy. */
     dependsOn?: pulumi.Input<pulumi.Resource>[];
 }
 
 /**
- * One application stack, with the meaning `docker stack deploy` gives its compose file: networks,
- * secrets and configs first, then a service per compose service. Beyond it: `depends_on` orders
- * creation, and secrets and configs are named by content so a change rolls services onto a new
- * object before the old one is removed (the engine keeps them immutable).
+ * One application stack, with the meaning `docker stack deploy` gives its compose file, through
+ * the Engine API on a manager (lib/stack-providers.ts): networks, secrets and configs first, then
+ * a service per compose service. Beyond it: `depends_on` orders creation; secrets and configs are
+ * named by content so a change rolls services onto a new object before the old one is removed (the
+ * engine keeps them immutable); external networks, secrets and configs are checked at preview.
  */
 export class Stack extends pulumi.ComponentResource {
-    readonly services: Record<string, docker.Service> = {};
+    readonly services: Record<string, SwarmService> = {};
+    readonly networks: Record<string, SwarmNetwork> = {};
+    readonly secrets: Record<string, SwarmSecret> = {};
+    readonly configs: Record<string, SwarmConfig> = {};
+    /** Engine names of the services, in creation order. */
     readonly serviceNames: string[];
 
     constructor(name: string, args: StackArgs, opts?: pulumi.ComponentResourceOptions) {
         super("dccn-swarm:stack:Stack", name, {}, opts);
         const { spec } = args;
-        const child = { parent: this, provider: args.provider };
-        const base = args.dependsOn ?? [];
+        const engine = engineStack(spec);
+        const access = { managers: args.managers, ssh: pulumi.secret(args.ssh) };
+        const origin = (key: string) => ({ stack: spec.stack, file: spec.file, key });
+        const base = { parent: this, dependsOn: args.dependsOn ?? [] };
 
-        const networks: Record<string, pulumi.Output<string>> = {};
-        for (const n of spec.networks) {
-            // Referenced by ID, not name, so the service's networks read back equal (pulumi-docker #233).
-            networks[n.name] = new docker.Network(`${name}-net-${n.key}`, n.args, { ...child, dependsOn: base }).id;
+        const byName: Record<string, pulumi.Resource> = {};
+        for (const n of engine.networks) {
+            const r = new SwarmNetwork(`${name}-net-${n.key}`, { ...access, ...origin(`networks.${n.key}`), name: n.name, create: n.create }, base);
+            this.networks[n.key] = r;
+            byName[`network/${n.name}`] = r;
         }
-        for (const ext of spec.external.networks) networks[ext] = pulumi.output(ext);
-
-        const objects = <T extends pulumi.CustomResource>(list: StackSpec["secrets"], make: (o: StackSpec["secrets"][number]) => T) => {
-            const ids: Record<string, pulumi.Output<string>> = {};
-            for (const o of list) ids[o.name] = make(o).id;
-            return ids;
-        };
         // Content-named (`<stack>_<name>-<hash>`): a new content is a new object; the old one is
         // deleted only after the services moved to the new one (create-before-delete replacement).
-        const secrets = objects(spec.secrets, (s) => new docker.Secret(`${name}-secret-${s.key}`, s.args, { ...child, dependsOn: base }));
-        const configs = objects(spec.configs, (c) => new docker.ServiceConfig(`${name}-config-${c.key}`, c.args, { ...child, dependsOn: base }));
-        for (const ext of spec.external.secrets) secrets[ext] = lookupId(args.provider, "secret", ext, this);
-        for (const ext of spec.external.configs) configs[ext] = lookupId(args.provider, "config", ext, this);
-
-        const missing = (kind: string, n: string): never => {
-            throw new Error(`${spec.file}: ${kind} ${n} is referenced but not declared`);
+        const fileObject = (kind: "secret" | "config", o: { key: string; name: string; spec: JsonObject }) => {
+            const a = {
+                ...access, ...origin(`${kind}s.${o.key}`), name: o.name,
+                labels: o.spec.Labels as Record<string, string>,
+                data: kind === "secret" ? pulumi.secret(String(o.spec.Data)) : String(o.spec.Data),
+            };
+            const r = kind === "secret" ? new SwarmSecret(`${name}-secret-${o.key}`, a, base) : new SwarmConfig(`${name}-config-${o.key}`, a, base);
+            byName[`${kind}/${o.name}`] = r;
+            return r;
         };
-        for (const s of spec.services) {
-            const svcArgs = resolveServiceArgs<pulumi.Input<string>>(s, {
-                network: (n) => networks[n] ?? missing("network", n),
-                secret: (n) => secrets[n] ?? missing("secret", n),
-                config: (n) => configs[n] ?? missing("config", n),
-            });
+        for (const s of engine.secrets) this.secrets[s.key] = fileObject("secret", s) as SwarmSecret;
+        for (const c of engine.configs) this.configs[c.key] = fileObject("config", c) as SwarmConfig;
+
+        // External objects: looked up by name on a manager, at preview already.
+        const refs: ExternalRef[] = [];
+        const usedBy = (kind: "network" | "secret" | "config", n: string) => spec.services
+            .filter((s) => (kind === "network" ? s.networks : kind === "secret" ? s.secrets : s.configs).includes(n))
+            .map((s) => `services.${s.key}.${kind}s`);
+        for (const n of spec.external.networks) refs.push({ kind: "network", name: n, usedBy: usedBy("network", n) });
+        for (const n of spec.external.secrets) refs.push({ kind: "secret", name: n, usedBy: usedBy("secret", n) });
+        for (const n of spec.external.configs) refs.push({ kind: "config", name: n, usedBy: usedBy("config", n) });
+        const externals = refs.length > 0
+            ? new SwarmExternals(`${name}-external`, { ...access, stack: spec.stack, file: spec.file, refs }, base)
+            : undefined;
+
+        for (const s of engine.services) {
+            const model = spec.services.find((x) => x.key === s.key)!;
+            const uses = [
+                ...model.networks.map((n) => byName[`network/${n}`]),
+                ...model.secrets.map((n) => byName[`secret/${n}`]),
+                ...model.configs.map((n) => byName[`config/${n}`]),
+            ].filter((r): r is pulumi.Resource => !!r);
             // depends_on: create after the services it names (docker stack deploy ignores it).
-            const after = s.dependsOn.map((k) => this.services[k]).filter((x): x is docker.Service => !!x);
-            this.services[s.key] = new docker.Service(`${name}-${s.key}`, svcArgs as docker.ServiceArgs, {
-                ...child,
-                dependsOn: [...base, ...after],
+            const after = s.dependsOn.map((k) => this.services[k]).filter((x): x is SwarmService => !!x);
+            this.services[s.key] = new SwarmService(`${name}-${s.key}`, {
+                ...access, ...origin(`services.${s.key}`), name: s.name, spec: s.spec,
+                ...(args.registryAuth !== undefined ? { registryAuth: pulumi.secret(args.registryAuth) } : {}),
+                ...(args.convergeTimeout !== undefined ? { convergeTimeout: args.convergeTimeout } : {}),
+                ...(args.resolveImage !== undefined ? { resolveImage: args.resolveImage } : {}),
+            }, {
+                parent: this,
+                dependsOn: [...(args.dependsOn ?? []), ...uses, ...(externals ? [externals] : []), ...after],
             });
         }
-        this.serviceNames = spec.services.map((s) => s.name);
-        this.registerOutputs({ services: this.serviceNames });
+        this.serviceNames = engine.services.map((s) => s.name);
+        this.registerOutputs({ services: this.serviceNames, namespace: spec.stack, label: LABEL_NAMESPACE });
     }
-}
-
-/**
- * The ID of an external secret or config, which the stack refers to but does not own. Looked up on
- * the manager at deploy time; a missing one fails the preview with the name to create.
- */
-function lookupId(provider: docker.Provider, kind: "secret" | "config", engineName: string, parent: pulumi.Resource): pulumi.Output<string> {
-    // @pulumi/docker 5 has no data source for secrets or configs; the engine resolves names in a
-    // service's secret reference by ID only, so the name is passed through and `docker` reports
-    // an unknown one when the service is created.
-    void provider; void kind; void parent;
-    return pulumi.output(engineName);
 }

@@ -1,0 +1,736 @@
+/**
+ * Dynamic providers for the objects of an application stack, done through the Docker Engine API
+ * on a swarm manager (lib/engine-transport.ts): overlay networks, secrets, configs, services, and
+ * the check that the external objects a stack refers to exist. They implement `read`, so
+ * `pulumi refresh` reports what was changed by hand, and `diff` compares the normalised desired
+ * spec with the normalised actual one (lib/engine-spec.ts), so nothing shows as a change that is
+ * not one.
+ *
+ * The provider logic is built by `*Provider(connect)`: the Pulumi resources reach the managers over
+ * SSH; tests pass a connect that runs the same scripts against a local dockerd.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { api, apiMessage, apiOk, findManager, sshTransport, Transport } from "./engine-transport";
+import {
+    differences, JsonObject, LABEL_IMAGE, LABEL_NAMESPACE, networkDifferences, normaliseNetwork, normaliseService,
+    serviceFromEngine, stableJson, taggedImage,
+} from "./engine-spec";
+import type { HostSpec, SshSpec } from "./swarm-providers";
+
+/** Resource arguments: every field of T may be an Output. */
+export type Args<T> = { [K in keyof T]: pulumi.Input<T[K]> };
+
+/** How the providers reach the swarm: the configured managers, over SSH. */
+export interface Access {
+    managers: HostSpec[];
+    ssh: SshSpec;
+}
+
+/** Finds the manager to talk to for a resource's inputs. */
+export type Connect = (p: Access) => Promise<Transport>;
+
+/** The first configured manager with a quorum, over SSH with pinned host keys. */
+export const sshConnect: Connect = (p) => findManager(p.managers.map((h) => sshTransport({
+    name: h.name, host: h.address, port: p.ssh.port, user: p.ssh.user,
+    privateKey: p.ssh.privateKey, knownHosts: h.knownHosts, connectTimeout: p.ssh.connectTimeout,
+})));
+
+/** Where a stack object comes from, for messages: `stacks/webapp.yml: services.web`. */
+interface Origin {
+    /** Stack (namespace) name. */
+    stack: string;
+    /** Compose file. */
+    file: string;
+    /** Compose key, e.g. `services.web`, `networks.default`. */
+    key: string;
+}
+
+const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function accessChanged(olds: Partial<Access>, news: Access): boolean {
+    const view = (a: Partial<Access>) => stableJson({ m: a.managers ?? [], s: a.ssh ?? {} });
+    return view(olds) !== view(news);
+}
+
+function q(filters: Record<string, string[]>): string {
+    return encodeURIComponent(JSON.stringify(filters));
+}
+
+function where(o: Origin): string {
+    return `${o.file}: ${o.key}`;
+}
+
+/** Objects of a kind whose name is exactly `name` (the engine's name filter matches prefixes too). */
+async function byName(t: Transport, kind: "networks" | "secrets" | "configs" | "services", name: string): Promise<any[]> { // eslint-disable-line @typescript-eslint/no-explicit-any
+    const r = await apiOk(t, { method: "GET", path: `/${kind}?filters=${q({ name: [name] })}` }, `listing ${kind} named ${name}`);
+    return ((r.json ?? []) as any[]).filter((x) => (x.Name ?? x.Spec?.Name) === name); // eslint-disable-line @typescript-eslint/no-explicit-any
+}
+
+// =============================================================================================
+// Networks: created once, never changed in place (the engine cannot); a change is a replacement.
+
+export interface NetworkInputs extends Access, Origin {
+    /** Engine name. */
+    name: string;
+    /** NetworkCreate body (engine-spec networkCreate). */
+    create: JsonObject;
+}
+
+export interface NetworkOutputs extends NetworkInputs {
+    networkId: string;
+    /** The network as the engine has it, normalised (engine-spec normaliseNetwork). */
+    actual: JsonObject;
+}
+
+async function readNetwork(t: Transport, id: string): Promise<JsonObject | undefined> {
+    const r = await api(t, { method: "GET", path: `/networks/${encodeURIComponent(id)}` });
+    if (r.status === 404) return undefined;
+    if (r.status !== 200) throw new Error(`${t.name}: reading network ${id} failed: ${apiMessage(r)}`);
+    return normaliseNetwork(r.json);
+}
+
+export function networkProvider(connect: Connect): pulumi.dynamic.ResourceProvider {
+    return {
+        async diff(_id: string, olds: NetworkOutputs, news: NetworkInputs) {
+            const changed = olds.name !== news.name ? ["name"] :
+                networkDifferences(news.create, olds.actual ?? olds.create ?? {}).length > 0 ? ["create"] : [];
+            // The name stays: the old network must go before the new one is made.
+            return { changes: changed.length > 0 || accessChanged(olds, news), replaces: changed, deleteBeforeReplace: true };
+        },
+
+        async create(inputs: NetworkInputs) {
+            const t = await connect(inputs);
+            let id: string;
+            const existing = await byName(t, "networks", inputs.name);
+            if (existing.length > 0) {
+                // Adopt what an earlier run or `docker stack deploy` created, if it is this stack's and as asked.
+                const n = existing[0];
+                if ((n.Labels ?? {})[LABEL_NAMESPACE] !== inputs.stack) {
+                    throw new Error(`${where(inputs)}: network ${inputs.name} already exists on the swarm and is not part of stack ${inputs.stack}; ` +
+                        "remove it or give the network another name");
+                }
+                const diffs = networkDifferences(inputs.create, normaliseNetwork(n));
+                if (diffs.length > 0) {
+                    throw new Error(`${where(inputs)}: network ${inputs.name} already exists with other settings (${diffs.join(", ")}); ` +
+                        "networks cannot change in place: remove the stack's services and the network, then run `pulumi up` again");
+                }
+                id = n.Id;
+            } else {
+                const r = await apiOk(t, { method: "POST", path: "/networks/create", body: inputs.create }, `${where(inputs)}: creating network ${inputs.name}`);
+                id = r.json.Id;
+            }
+            const actual = await readNetwork(t, id);
+            if (!actual) throw new Error(`${where(inputs)}: network ${inputs.name} (${id}) vanished right after it was created`);
+            const outs: NetworkOutputs = { ...inputs, networkId: id, actual };
+            return { id, outs };
+        },
+
+        async read(id: string, props: NetworkOutputs) {
+            const t = await connect(props);
+            const actual = await readNetwork(t, id);
+            if (!actual) return { id: "", props: {} };
+            return { id, props: { ...props, actual } };
+        },
+
+        async update(id: string, _olds: NetworkOutputs, news: NetworkInputs) {
+            // Only the access changed (a replacement handles anything else).
+            const t = await connect(news);
+            const actual = await readNetwork(t, id);
+            if (!actual) throw new Error(`${where(news)}: network ${news.name} (${id}) is gone; run \`pulumi refresh\``);
+            return { outs: { ...news, networkId: id, actual } };
+        },
+
+        async delete(id: string, props: NetworkOutputs) {
+            const t = await connect(props);
+            // Tasks of services just removed may still hold endpoints for a little while.
+            const until = Date.now() + 90_000;
+            for (;;) {
+                const r = await api(t, { method: "DELETE", path: `/networks/${encodeURIComponent(id)}` });
+                if (r.status === 204 || r.status === 200 || r.status === 404) return;
+                if (Date.now() > until || !/active endpoints|in use/i.test(apiMessage(r))) {
+                    throw new Error(`${where(props)}: removing network ${props.name} failed (HTTP ${r.status}): ${apiMessage(r)}`);
+                }
+                await sleep(2000);
+            }
+        },
+    };
+}
+
+export class SwarmNetwork extends pulumi.dynamic.Resource {
+    declare readonly networkId: pulumi.Output<string>;
+    declare readonly actual: pulumi.Output<JsonObject>;
+    constructor(name: string, args: Args<NetworkInputs>, opts?: pulumi.CustomResourceOptions) {
+        super(networkProvider(sshConnect), name, { networkId: undefined, actual: undefined, ...args }, opts, "dccn-swarm", "SwarmNetwork");
+    }
+}
+
+// =============================================================================================
+// Secrets and configs: immutable in the engine except for their labels. Named by content
+// (`<name>-<8 hex>`), so a new content is a new object: created first, services switched to it,
+// the old one removed last (Pulumi's create-before-delete replacement).
+
+export interface FileObjectInputs extends Access, Origin {
+    kind: "secret" | "config";
+    name: string;
+    labels: Record<string, string>;
+    /** base64 of the content (a secret for secrets). */
+    data: string;
+}
+
+export interface FileObjectOutputs extends FileObjectInputs {
+    objectId: string;
+    /** Name and labels as the engine has them (and the data, for configs). */
+    actual: JsonObject;
+}
+
+async function readFileObject(t: Transport, kind: "secret" | "config", id: string): Promise<{ version: number; spec: any } | undefined> { // eslint-disable-line @typescript-eslint/no-explicit-any
+    const r = await api(t, { method: "GET", path: `/${kind}s/${encodeURIComponent(id)}` });
+    if (r.status === 404) return undefined;
+    if (r.status !== 200) throw new Error(`${t.name}: reading ${kind} ${id} failed: ${apiMessage(r)}`);
+    return { version: r.json.Version?.Index ?? 0, spec: r.json.Spec ?? {} };
+}
+
+function fileObjectActual(kind: "secret" | "config", spec: any): JsonObject { // eslint-disable-line @typescript-eslint/no-explicit-any
+    const out: JsonObject = { Name: spec.Name, Labels: spec.Labels ?? {} };
+    if (kind === "config") out.Data = spec.Data ?? "";
+    return out;
+}
+
+export function fileObjectProvider(connect: Connect): pulumi.dynamic.ResourceProvider {
+    return {
+        async diff(_id: string, olds: FileObjectOutputs, news: FileObjectInputs) {
+            const replaces: string[] = [];
+            if (olds.name !== news.name) replaces.push("name");
+            const oldData = olds.kind === "config" && olds.actual?.Data !== undefined ? String(olds.actual.Data) : olds.data;
+            if (oldData !== news.data) replaces.push("data");
+            if (olds.kind !== news.kind) replaces.push("kind");
+            const labels = stableJson((olds.actual?.Labels as Record<string, string>) ?? olds.labels ?? {}) !== stableJson(news.labels);
+            return {
+                changes: replaces.length > 0 || labels || accessChanged(olds, news),
+                replaces,
+                // A new content has a new name: make it before the old one goes. Same name: it must go first.
+                deleteBeforeReplace: olds.name === news.name,
+            };
+        },
+
+        async create(inputs: FileObjectInputs) {
+            const t = await connect(inputs);
+            const kind = inputs.kind;
+            const existing = await byName(t, `${kind}s`, inputs.name);
+            let id: string;
+            if (existing.length > 0) {
+                const o = existing[0];
+                if ((o.Spec?.Labels ?? {})[LABEL_NAMESPACE] !== inputs.stack) {
+                    throw new Error(`${where(inputs)}: ${kind} ${inputs.name} already exists on the swarm and is not part of stack ${inputs.stack}`);
+                }
+                if (kind === "config" && o.Spec?.Data !== inputs.data) {
+                    throw new Error(`${where(inputs)}: config ${inputs.name} already exists with another content; remove it (docker config rm ${inputs.name})`);
+                }
+                id = o.ID;
+            } else {
+                const body = { Name: inputs.name, Labels: inputs.labels, Data: inputs.data };
+                const r = await apiOk(t, { method: "POST", path: `/${kind}s/create`, body }, `${where(inputs)}: creating ${kind} ${inputs.name}`);
+                id = r.json.ID;
+            }
+            const cur = await readFileObject(t, kind, id);
+            if (!cur) throw new Error(`${where(inputs)}: ${kind} ${inputs.name} (${id}) vanished right after it was created`);
+            if (stableJson(cur.spec.Labels ?? {}) !== stableJson(inputs.labels)) await updateLabels(t, inputs, id);
+            const now = await readFileObject(t, kind, id);
+            const outs: FileObjectOutputs = { ...inputs, objectId: id, actual: fileObjectActual(kind, now!.spec) };
+            return { id, outs };
+        },
+
+        async read(id: string, props: FileObjectOutputs) {
+            const t = await connect(props);
+            const cur = await readFileObject(t, props.kind, id);
+            if (!cur) return { id: "", props: {} };
+            return { id, props: { ...props, actual: fileObjectActual(props.kind, cur.spec) } };
+        },
+
+        async update(id: string, _olds: FileObjectOutputs, news: FileObjectInputs) {
+            // Labels or access only (anything else is a replacement).
+            const t = await connect(news);
+            await updateLabels(t, news, id);
+            const cur = await readFileObject(t, news.kind, id);
+            if (!cur) throw new Error(`${where(news)}: ${news.kind} ${news.name} (${id}) is gone; run \`pulumi refresh\``);
+            return { outs: { ...news, objectId: id, actual: fileObjectActual(news.kind, cur.spec) } };
+        },
+
+        async delete(id: string, props: FileObjectOutputs) {
+            const t = await connect(props);
+            const until = Date.now() + 60_000;
+            for (;;) {
+                const r = await api(t, { method: "DELETE", path: `/${props.kind}s/${encodeURIComponent(id)}` });
+                if (r.status === 204 || r.status === 200 || r.status === 404) return;
+                // Services switched to the new object may still be rolling.
+                if (Date.now() > until || !/in use/i.test(apiMessage(r))) {
+                    throw new Error(`${where(props)}: removing ${props.kind} ${props.name} failed (HTTP ${r.status}): ${apiMessage(r)}`);
+                }
+                await sleep(2000);
+            }
+        },
+    };
+}
+
+async function updateLabels(t: Transport, p: FileObjectInputs, id: string): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+        const cur = await readFileObject(t, p.kind, id);
+        if (!cur) throw new Error(`${where(p)}: ${p.kind} ${p.name} (${id}) is gone`);
+        if (stableJson(cur.spec.Labels ?? {}) === stableJson(p.labels)) return;
+        const body = { ...cur.spec, Labels: p.labels };
+        const r = await api(t, { method: "POST", path: `/${p.kind}s/${encodeURIComponent(id)}/update?version=${cur.version}`, body });
+        if (r.status === 200) return;
+        if (attempt < 5 && /out of sequence/i.test(apiMessage(r))) continue;
+        throw new Error(`${where(p)}: updating the labels of ${p.kind} ${p.name} failed (HTTP ${r.status}): ${apiMessage(r)}`);
+    }
+}
+
+export class SwarmSecret extends pulumi.dynamic.Resource {
+    declare readonly objectId: pulumi.Output<string>;
+    declare readonly actual: pulumi.Output<JsonObject>;
+    constructor(name: string, args: Args<Omit<FileObjectInputs, "kind">>, opts?: pulumi.CustomResourceOptions) {
+        super(fileObjectProvider(sshConnect), name, { objectId: undefined, actual: undefined, ...args, kind: "secret" },
+            { ...opts, additionalSecretOutputs: ["data", ...(opts?.additionalSecretOutputs ?? [])] }, "dccn-swarm", "SwarmSecret");
+    }
+}
+
+export class SwarmConfig extends pulumi.dynamic.Resource {
+    declare readonly objectId: pulumi.Output<string>;
+    declare readonly actual: pulumi.Output<JsonObject>;
+    constructor(name: string, args: Args<Omit<FileObjectInputs, "kind">>, opts?: pulumi.CustomResourceOptions) {
+        super(fileObjectProvider(sshConnect), name, { objectId: undefined, actual: undefined, ...args, kind: "config" }, opts, "dccn-swarm", "SwarmConfig");
+    }
+}
+
+// =============================================================================================
+// External objects: a stack refers to them by name and does not own them. check() looks them up
+// at preview, so a missing one stops `pulumi preview` with the file and the name.
+
+export interface ExternalRef {
+    kind: "network" | "secret" | "config";
+    /** Engine name. */
+    name: string;
+    /** Compose keys that refer to it, e.g. `services.web.networks`. */
+    usedBy: string[];
+}
+
+export interface ExternalsInputs extends Access {
+    stack: string;
+    file: string;
+    refs: ExternalRef[];
+}
+
+export interface ExternalsOutputs extends ExternalsInputs {
+    /** `<kind>/<name>` to engine ID; "" when missing. */
+    ids: Record<string, string>;
+}
+
+async function lookupExternals(t: Transport, refs: ExternalRef[]): Promise<Record<string, string>> {
+    const ids: Record<string, string> = {};
+    for (const r of refs) {
+        const found = await byName(t, `${r.kind}s`, r.name);
+        // An external network may also be found by ID (`external: name: <id>` is rare but valid).
+        ids[`${r.kind}/${r.name}`] = found[0]?.Id ?? found[0]?.ID ?? "";
+    }
+    return ids;
+}
+
+function missingExternals(p: ExternalsInputs, ids: Record<string, string>, on: string): string[] {
+    return p.refs.filter((r) => !ids[`${r.kind}/${r.name}`]).map((r) =>
+        `${p.file}: ${r.usedBy.join(", ") || r.kind + "s"}: external ${r.kind} ${JSON.stringify(r.name)} does not exist on the swarm (checked on ${on}); ` +
+        `create it first (docker ${r.kind} create ${r.kind === "network" ? "--driver overlay " : ""}${r.name}${r.kind === "network" ? "" : " FILE"}) or declare it in the compose file without external`);
+}
+
+function hasUnknown(v: unknown): boolean {
+    return JSON.stringify(v ?? null).includes(UNKNOWN);
+}
+
+export function externalsProvider(connect: Connect): pulumi.dynamic.ResourceProvider {
+    return {
+        async check(_olds: ExternalsInputs | undefined, news: ExternalsInputs) {
+            const failures: pulumi.dynamic.CheckFailure[] = [];
+            if (!hasUnknown(news.managers) && !hasUnknown(news.ssh) && news.refs.length > 0) {
+                let t: Transport | undefined;
+                try {
+                    t = await connect(news);
+                } catch {
+                    t = undefined; // no swarm yet (first `pulumi up` builds it): create() checks again
+                }
+                if (t) {
+                    const ids = await lookupExternals(t, news.refs);
+                    for (const reason of missingExternals(news, ids, t.name)) failures.push({ property: "refs", reason });
+                }
+            }
+            return { inputs: news, failures };
+        },
+
+        async diff(_id: string, olds: ExternalsOutputs, news: ExternalsInputs) {
+            const missing = Object.values(olds.ids ?? {}).some((v) => !v);
+            return { changes: missing || stableJson(olds.refs) !== stableJson(news.refs) || accessChanged(olds, news) };
+        },
+
+        async create(inputs: ExternalsInputs) {
+            const t = await connect(inputs);
+            const ids = await lookupExternals(t, inputs.refs);
+            const missing = missingExternals(inputs, ids, t.name);
+            if (missing.length > 0) throw new Error(missing.join("\n"));
+            return { id: `${inputs.stack}-external`, outs: { ...inputs, ids } };
+        },
+
+        async read(id: string, props: ExternalsOutputs) {
+            const t = await connect(props);
+            return { id, props: { ...props, ids: await lookupExternals(t, props.refs) } };
+        },
+
+        async update(_id: string, _olds: ExternalsOutputs, news: ExternalsInputs) {
+            const t = await connect(news);
+            const ids = await lookupExternals(t, news.refs);
+            const missing = missingExternals(news, ids, t.name);
+            if (missing.length > 0) throw new Error(missing.join("\n"));
+            return { outs: { ...news, ids } };
+        },
+
+        async delete() { /* not ours */ },
+    };
+}
+
+export class SwarmExternals extends pulumi.dynamic.Resource {
+    declare readonly ids: pulumi.Output<Record<string, string>>;
+    constructor(name: string, args: Args<ExternalsInputs>, opts?: pulumi.CustomResourceOptions) {
+        super(externalsProvider(sshConnect), name, { ids: undefined, ...args }, opts, "dccn-swarm", "SwarmExternals");
+    }
+}
+
+// =============================================================================================
+// Services
+
+export interface RegistryAuth {
+    serveraddress: string;
+    username: string;
+    password: string;
+}
+
+export interface ServiceInputs extends Access, Origin {
+    name: string;
+    /** The ServiceSpec `docker stack deploy` would send (engine-spec serviceSpec). */
+    spec: JsonObject;
+    /** `--with-registry-auth`: sent as X-Registry-Auth on create and update. A secret. */
+    registryAuth?: RegistryAuth;
+    /** Seconds to wait for the service to converge after create/update (default 180). */
+    convergeTimeout?: number;
+    /** Seconds the tasks must stay running to count as converged (default 5). */
+    stableSeconds?: number;
+    /**
+     * `changed` (default): pin the image to its registry digest when it is new or changed, as
+     * `docker stack deploy --resolve-image changed`; `never`: send the reference as written.
+     */
+    resolveImage?: "changed" | "never";
+}
+
+export interface ServiceOutputs extends ServiceInputs {
+    serviceId: string;
+    /** The service's spec as the engine has it, normalised (engine-spec serviceFromEngine). */
+    actual: JsonObject;
+    /** The image the tasks run (with the digest it was pinned to, if any). */
+    image: string;
+    /** Why the last update was rolled back, if the engine did (UpdateStatus message). */
+    rollback: string;
+}
+
+type Any = any; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+function authHeader(a: RegistryAuth | undefined): Record<string, string> {
+    if (!a || !a.username) return {};
+    const json = JSON.stringify({ username: a.username, password: a.password, serveraddress: a.serveraddress });
+    return { "X-Registry-Auth": Buffer.from(json).toString("base64").replace(/\+/g, "-").replace(/\//g, "_") };
+}
+
+function modeKind(spec: Any): string {
+    const m = spec?.Mode ?? {};
+    return m.Global ? "global" : m.GlobalJob ? "global-job" : m.ReplicatedJob ? "replicated-job" : "replicated";
+}
+
+async function networkNames(t: Transport): Promise<Record<string, string>> {
+    const r = await apiOk(t, { method: "GET", path: "/networks" }, "listing networks");
+    const out: Record<string, string> = {};
+    for (const n of (r.json ?? []) as Any[]) out[n.Id] = n.Name;
+    return out;
+}
+
+async function inspectService(t: Transport, ref: string): Promise<Any | undefined> {
+    const r = await api(t, { method: "GET", path: `/services/${encodeURIComponent(ref)}?insertDefaults=false` });
+    if (r.status === 404) return undefined;
+    if (r.status !== 200) throw new Error(`${t.name}: inspecting service ${ref} failed (HTTP ${r.status}): ${apiMessage(r)}`);
+    return r.json;
+}
+
+/** The spec to send: secret/config IDs looked up by name (as the CLI's ParseSecrets/ParseConfigs). */
+async function resolveRefs(t: Transport, p: ServiceInputs): Promise<Any> {
+    const spec = JSON.parse(JSON.stringify(p.spec));
+    const cs = spec.TaskTemplate?.ContainerSpec ?? {};
+    for (const [kind, list, idKey, nameKey] of [["secrets", cs.Secrets, "SecretID", "SecretName"], ["configs", cs.Configs, "ConfigID", "ConfigName"]] as const) {
+        for (const ref of (list ?? []) as Any[]) {
+            const found = await byName(t, kind, ref[nameKey]);
+            if (found.length === 0) {
+                throw new Error(`${where(p)}: ${kind.slice(0, -1)} ${ref[nameKey]} does not exist on the swarm (${t.name})`);
+            }
+            ref[idKey] = found[0].ID;
+        }
+    }
+    const cred = cs.Privileges?.CredentialSpec;
+    if (cred?.Config) {
+        const rt = (cs.Configs as Any[] | undefined)?.find((c) => c.ConfigName === cred.Config);
+        if (rt) cred.Config = rt.ConfigID;
+    }
+    return spec;
+}
+
+/** `image@digest` and its platforms from the registry (client-side, as the CLI does), or undefined. */
+async function pinImage(t: Transport, image: string, auth: Record<string, string>): Promise<{ image: string; platforms?: Any[] } | undefined> {
+    if (image.includes("@sha256:")) return undefined;
+    const r = await api(t, { method: "GET", path: `/distribution/${image.split("/").map(encodeURIComponent).join("/")}/json`, headers: auth, timeoutSec: 30 })
+        .catch(() => undefined);
+    if (!r || r.status !== 200 || !r.json?.Descriptor?.digest) return undefined;
+    const platforms = ((r.json.Platforms ?? []) as Any[]).filter((pl) => pl.os || pl.architecture)
+        .map((pl) => ({ OS: pl.os, Architecture: pl.architecture }));
+    return { image: `${image}@${r.json.Descriptor.digest}`, platforms: platforms.length > 0 ? platforms : undefined };
+}
+
+/**
+ * The image to send, as the Docker client library sets it: pinned to the registry's digest (with
+ * the platforms it is built for) when the registry answers, else with `:latest` added if untagged.
+ */
+async function setImage(t: Transport, p: ServiceInputs, spec: Any, auth: Record<string, string>): Promise<void> {
+    const cs = spec.TaskTemplate.ContainerSpec;
+    const pinned = (p.resolveImage ?? "changed") !== "never" ? await pinImage(t, cs.Image, auth) : undefined;
+    if (pinned) {
+        cs.Image = pinned.image;
+        if (pinned.platforms) (spec.TaskTemplate.Placement ??= {}).Platforms = pinned.platforms;
+    } else {
+        cs.Image = taggedImage(cs.Image);
+    }
+}
+
+interface Convergence {
+    running: number;
+    desired: number;
+    updateState?: string;
+    updateMessage?: string;
+}
+
+async function serviceStatus(t: Transport, id: string): Promise<Convergence & { svc: Any }> {
+    const r = await apiOk(t, { method: "GET", path: `/services?status=true&filters=${q({ id: [id] })}` }, `reading the status of service ${id}`);
+    const svc = ((r.json ?? []) as Any[]).find((s) => s.ID === id);
+    if (!svc) throw new Error(`${t.name}: service ${id} disappeared while waiting for it to converge`);
+    return {
+        svc,
+        running: svc.ServiceStatus?.RunningTasks ?? 0,
+        desired: svc.ServiceStatus?.DesiredTasks ?? 0,
+        updateState: svc.UpdateStatus?.State,
+        updateMessage: svc.UpdateStatus?.Message,
+    };
+}
+
+/** `docker service ps --no-trunc`: the service's most recent tasks with their state and error. */
+export async function taskReport(t: Transport, serviceId: string, max = 6): Promise<string> {
+    const r = await api(t, { method: "GET", path: `/tasks?filters=${q({ service: [serviceId] })}` });
+    if (r.status !== 200) return `(tasks unavailable: ${apiMessage(r)})`;
+    const nodes: Record<string, string> = {};
+    const nr = await api(t, { method: "GET", path: "/nodes" }).catch(() => undefined);
+    for (const n of (nr?.json ?? []) as Any[]) nodes[n.ID] = n.Description?.Hostname ?? n.ID;
+    const tasks = ((r.json ?? []) as Any[]).sort((a, b) => String(b.UpdatedAt ?? b.CreatedAt).localeCompare(String(a.UpdatedAt ?? a.CreatedAt)));
+    if (tasks.length === 0) return "no tasks";
+    return tasks.slice(0, max).map((x) => {
+        const st = x.Status ?? {};
+        const err = st.Err ? ` error: ${JSON.stringify(st.Err)}` : "";
+        const exit = st.ContainerStatus?.ExitCode ? ` exit ${st.ContainerStatus.ExitCode}` : "";
+        return `  ${x.ID} slot ${x.Slot ?? "-"} on ${nodes[x.NodeID] ?? (x.NodeID || "no node")}: ${st.State} (desired ${x.DesiredState}) ` +
+            `"${st.Message ?? ""}"${err}${exit} at ${st.Timestamp ?? x.UpdatedAt}`;
+    }).join("\n");
+}
+
+/**
+ * Waits until the service runs its desired number of tasks, steadily for `stableSeconds`, with
+ * no update in progress. Never removes anything: on failure the service stays as the engine has
+ * it, and the error names it, what the engine says and its recent tasks.
+ */
+async function waitConverged(t: Transport, p: ServiceInputs, id: string, updating: boolean): Promise<{ svc: Any; rollback: string }> {
+    const timeout = p.convergeTimeout ?? 180;
+    const stable = (p.stableSeconds ?? 5) * 1000;
+    const until = Date.now() + timeout * 1000;
+    let since: number | undefined;
+    let last: Convergence | undefined;
+    for (;;) {
+        const s = await serviceStatus(t, id);
+        last = s;
+        const st = s.updateState;
+        if (st === "paused" || st === "rollback_paused") {
+            throw new Error(`${where(p)}: service ${p.name}: the update was paused by the engine (${st}): ${s.updateMessage ?? ""}\n` +
+                `${await taskReport(t, id)}\nFix the cause, then run \`pulumi up\` again (the service is left as it is).`);
+        }
+        if (st === "rollback_completed" && updating) {
+            throw new Error(`${where(p)}: service ${p.name}: the update failed and the engine rolled it back ` +
+                `(update_config.failure_action: rollback): ${s.updateMessage ?? ""}\n${await taskReport(t, id)}`);
+        }
+        const busy = st === "updating" || st === "rollback_started";
+        if (!busy && s.running >= s.desired) {
+            since ??= Date.now();
+            if (Date.now() - since >= stable) return { svc: s.svc, rollback: st === "rollback_completed" ? s.updateMessage ?? "rolled back" : "" };
+        } else {
+            since = undefined;
+        }
+        if (Date.now() > until) {
+            throw new Error(`${where(p)}: service ${p.name} did not converge within ${timeout}s: ${last.running}/${last.desired} tasks running` +
+                `${st ? `, update ${st}${s.updateMessage ? `: ${s.updateMessage}` : ""}` : ""}. The service is left in place; its tasks:\n` +
+                `${await taskReport(t, id)}`);
+        }
+        await sleep(Math.min(2000, Math.max(500, stable / 3)));
+    }
+}
+
+async function actualSpec(t: Transport, id: string): Promise<{ svc: Any; actual: JsonObject } | undefined> {
+    const svc = await inspectService(t, id);
+    if (!svc) return undefined;
+    return { svc, actual: serviceFromEngine(svc.Spec, await networkNames(t)) };
+}
+
+/** POST the update with the current version, again with a fresh one on "update out of sequence" (moby#39891). */
+async function updateService(t: Transport, p: ServiceInputs, id: string): Promise<void> {
+    const auth = authHeader(p.registryAuth);
+    for (let attempt = 0; ; attempt++) {
+        const cur = await inspectService(t, id);
+        if (!cur) throw new Error(`${where(p)}: service ${p.name} (${id}) is gone; run \`pulumi refresh\``);
+        const spec = await resolveRefs(t, p);
+        const tt = (spec.TaskTemplate ??= {});
+        // As stack deploy: keep ForceUpdate, so that tasks are not redeployed for nothing.
+        tt.ForceUpdate = cur.Spec?.TaskTemplate?.ForceUpdate ?? 0;
+        const curImage = cur.Spec?.TaskTemplate?.ContainerSpec?.Image;
+        const desiredImage = spec.TaskTemplate?.ContainerSpec?.Image;
+        if (desiredImage === cur.Spec?.Labels?.[LABEL_IMAGE] && curImage) {
+            // Image unchanged: keep the one it was pinned to (--resolve-image changed).
+            spec.TaskTemplate.ContainerSpec.Image = curImage;
+            const plats = cur.Spec?.TaskTemplate?.Placement?.Platforms;
+            if (plats) (tt.Placement ??= {}).Platforms = plats;
+        } else {
+            await setImage(t, p, spec, auth);
+        }
+        const r = await api(t, {
+            method: "POST", path: `/services/${encodeURIComponent(id)}/update?version=${cur.Version?.Index ?? 0}`, body: spec, headers: auth, timeoutSec: 120,
+        });
+        if (r.status === 200) return;
+        if (attempt < 6 && /update out of sequence/i.test(apiMessage(r))) {
+            await sleep(500 * (attempt + 1));
+            continue;
+        }
+        throw new Error(`${where(p)}: updating service ${p.name} failed (HTTP ${r.status}): ${apiMessage(r)}`);
+    }
+}
+
+async function finish(t: Transport, p: ServiceInputs, id: string, updating: boolean): Promise<ServiceOutputs> {
+    const { rollback } = await waitConverged(t, p, id, updating);
+    const a = await actualSpec(t, id);
+    if (!a) throw new Error(`${where(p)}: service ${p.name} (${id}) vanished after it converged`);
+    return { ...p, serviceId: id, actual: a.actual, image: a.svc.Spec?.TaskTemplate?.ContainerSpec?.Image ?? "", rollback };
+}
+
+export function serviceProvider(connect: Connect): pulumi.dynamic.ResourceProvider {
+    return {
+        async check(_olds: ServiceInputs | undefined, news: ServiceInputs) {
+            const failures: pulumi.dynamic.CheckFailure[] = [];
+            if (!hasUnknown(news.spec) && (news.spec as Any)?.Name !== news.name) {
+                failures.push({ property: "spec", reason: `${where(news)}: spec.Name ${(news.spec as Any)?.Name} is not the service name ${news.name}` });
+            }
+            if (news.convergeTimeout !== undefined && !(news.convergeTimeout > 0)) {
+                failures.push({ property: "convergeTimeout", reason: `${where(news)}: convergeTimeout must be a positive number of seconds` });
+            }
+            return { inputs: news, failures };
+        },
+
+        async diff(_id: string, olds: ServiceOutputs, news: ServiceInputs) {
+            const replaces: string[] = [];
+            if (olds.name !== news.name) replaces.push("name");
+            // The engine cannot switch a service between replicated and global (pulumi-docker #401, #266).
+            if (modeKind(olds.spec) !== modeKind(news.spec)) replaces.push("spec");
+            const was = olds.actual ?? normaliseService(olds.spec ?? {});
+            const changed = differences(normaliseService(news.spec), was);
+            return {
+                changes: replaces.length > 0 || changed.length > 0 || accessChanged(olds, news) ||
+                    olds.convergeTimeout !== news.convergeTimeout || olds.resolveImage !== news.resolveImage || olds.stableSeconds !== news.stableSeconds,
+                replaces,
+                deleteBeforeReplace: true,
+            };
+        },
+
+        async create(inputs: ServiceInputs) {
+            const t = await connect(inputs);
+            const existing = await inspectService(t, inputs.name);
+            if (existing) {
+                // An earlier `pulumi up` that failed to converge, or `docker stack deploy`: take it over.
+                if (existing.Spec?.Labels?.[LABEL_NAMESPACE] !== inputs.stack) {
+                    throw new Error(`${where(inputs)}: a service named ${inputs.name} already exists and is not part of stack ${inputs.stack}; remove or rename it`);
+                }
+                if (modeKind(existing.Spec) !== modeKind(inputs.spec)) {
+                    throw new Error(`${where(inputs)}: service ${inputs.name} already exists as ${modeKind(existing.Spec)}, not ${modeKind(inputs.spec)}; ` +
+                        `remove it (docker service rm ${inputs.name}) and run \`pulumi up\` again`);
+                }
+                const unchanged = differences(normaliseService(inputs.spec), serviceFromEngine(existing.Spec, await networkNames(t))).length === 0;
+                if (!unchanged) await updateService(t, inputs, existing.ID);
+                const outs = await finish(t, inputs, existing.ID, !unchanged);
+                return { id: existing.ID, outs };
+            }
+            const auth = authHeader(inputs.registryAuth);
+            const spec = await resolveRefs(t, inputs);
+            await setImage(t, inputs, spec, auth);
+            const r = await apiOk(t, { method: "POST", path: "/services/create", body: spec, headers: auth, timeoutSec: 120 },
+                `${where(inputs)}: creating service ${inputs.name}`);
+            const id: string = r.json.ID;
+            const outs = await finish(t, inputs, id, false);
+            return { id, outs };
+        },
+
+        async read(id: string, props: ServiceOutputs) {
+            const t = await connect(props);
+            const a = await actualSpec(t, id);
+            if (!a) return { id: "", props: {} };
+            return { id, props: { ...props, actual: a.actual, image: a.svc.Spec?.TaskTemplate?.ContainerSpec?.Image ?? "" } };
+        },
+
+        async update(id: string, olds: ServiceOutputs, news: ServiceInputs) {
+            const t = await connect(news);
+            const was = olds.actual ?? normaliseService(olds.spec ?? {});
+            const specChanged = differences(normaliseService(news.spec), was).length > 0;
+            if (specChanged) await updateService(t, news, id);
+            return { outs: await finish(t, news, id, specChanged) };
+        },
+
+        async delete(id: string, props: ServiceOutputs) {
+            const t = await connect(props);
+            const r = await api(t, { method: "DELETE", path: `/services/${encodeURIComponent(id)}` });
+            if (r.status !== 200 && r.status !== 204 && r.status !== 404) {
+                throw new Error(`${where(props)}: removing service ${props.name} failed (HTTP ${r.status}): ${apiMessage(r)}`);
+            }
+            // Let its tasks go, so that its networks, secrets and configs can be removed next.
+            const until = Date.now() + 60_000;
+            while (Date.now() < until) {
+                const tasks = await api(t, { method: "GET", path: `/tasks?filters=${q({ service: [id] })}` });
+                if (tasks.status !== 200 || ((tasks.json ?? []) as Any[]).length === 0) return;
+                await sleep(1000);
+            }
+        },
+    };
+}
+
+export class SwarmService extends pulumi.dynamic.Resource {
+    declare readonly serviceId: pulumi.Output<string>;
+    declare readonly actual: pulumi.Output<JsonObject>;
+    declare readonly image: pulumi.Output<string>;
+    declare readonly rollback: pulumi.Output<string>;
+    constructor(name: string, args: Args<ServiceInputs>, opts?: pulumi.CustomResourceOptions) {
+        super(serviceProvider(sshConnect), name, { serviceId: undefined, actual: undefined, image: undefined, rollback: undefined, ...args },
+            { ...opts, additionalSecretOutputs: ["registryAuth", ...(opts?.additionalSecretOutputs ?? [])] }, "dccn-swarm", "SwarmService");
+    }
+}
+
+/** Not a resource: the same logic for tests and tools (e.g. the parity check). */
+export const engineOps = { readNetwork, inspectService, networkNames, taskReport };
