@@ -518,6 +518,8 @@ function cleanEngine(engine: Engine, purge: boolean): string[] {
         dk(engine, ["network", "rm", ...networks]);
         removed.push(`network ${networks.join(", ")}`);
     }
+    // lab images no tag points at any more (replaced by a newer build)
+    dkTry(engine, ["image", "prune", "-f", "--filter", `label=${LABEL}`]);
     if (purge) {
         const imgs = labelled(engine, "image", "{{.ID}}");
         if (imgs.length) {
@@ -535,7 +537,12 @@ async function down(opts: Options): Promise<number> {
 
     // every engine the lab may have used: the one it would use now, and its own
     const hosts = new Set<string>();
-    const current = findEngine();
+    let current: Engine | undefined;
+    try {
+        current = findEngine();
+    } catch (e) {
+        say(`note: ${(e as Error).message}; cleaning the lab's own engine only`);
+    }
     if (current) hosts.add(current.host);
     let startedForDown = false;
     if (!labEnginePid() && fs.existsSync(path.join(LAB_VAR_DIR, "engine")) && which("dockerd") && (!current || current.host !== LAB_ENGINE_HOST)) {
@@ -631,8 +638,48 @@ async function status(): Promise<number> {
 
 // ---------------------------------------------------------------- main
 
+const LOCK_FILE = "/run/dccn-lab-cli.lock";
+
+/** One up or down at a time (test suites and people may start them together). */
+async function lock(): Promise<void> {
+    const started = Date.now();
+    let told = false;
+    for (;;) {
+        try {
+            const fd = fs.openSync(LOCK_FILE, "wx");
+            fs.writeSync(fd, String(process.pid));
+            fs.closeSync(fd);
+            process.on("exit", () => {
+                try {
+                    if (fs.readFileSync(LOCK_FILE, "utf8") === String(process.pid)) fs.rmSync(LOCK_FILE);
+                } catch {
+                    /* gone */
+                }
+            });
+            return;
+        } catch (e) {
+            if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+        }
+        const holder = Number(fs.readFileSync(LOCK_FILE, "utf8").trim() || 0);
+        if (!holder || !fs.existsSync(`/proc/${holder}`)) {
+            fs.rmSync(LOCK_FILE, { force: true });
+            continue;
+        }
+        if (!told) {
+            say(`waiting for another lab command (pid ${holder}) to finish`);
+            told = true;
+        }
+        if (Date.now() - started > 40 * 60 * 1000) throw new LabError(`another lab command (pid ${holder}) has been running for 40 minutes; giving up`);
+        await sleep(1000);
+    }
+}
+
 async function main(argv: string[]): Promise<number> {
     const opts = parseArgs(argv);
+    if (opts.command !== "status") {
+        requireRoot();
+        await lock();
+    }
     switch (opts.command) {
         case "up":
             return up(opts);

@@ -77,6 +77,8 @@ export async function startLabEngine(): Promise<Engine> {
         "--iptables=false",
         "--ip-masq=false",
     ];
+    // a pid file left by a lab dockerd that was killed: its pid may belong to another process now
+    if (fs.existsSync(ENGINE_PIDFILE) && !labEnginePid()) fs.rmSync(ENGINE_PIDFILE, { force: true });
     const log = fs.openSync(ENGINE_LOG, "a");
     fs.writeSync(log, `--- ${new Date().toISOString()} dccn-lab: dockerd ${args.join(" ")}\n`);
     const child = spawn("dockerd", args, { detached: true, stdio: ["ignore", log, log] });

@@ -219,9 +219,10 @@ describe("lab: up, up again, status", { skip: needsLab }, () => {
                 { encoding: "utf8", timeout: 60000 },
             );
             assert.equal(r.status, 0, `ssh ${n.address}: ${r.stderr}`);
-            // a lab that was up before may be in use by another suite's swarm
-            if (wasUp) assert.match(r.stdout.trim(), /^(inactive|active|pending|locked)$/);
-            else assert.equal(r.stdout.trim(), "inactive");
+            // a node this up created is not in a swarm; one that was kept may be in use by
+            // another suite's swarm
+            if (firstUp.stdout.includes(`created ${n.name}\n`)) assert.equal(r.stdout.trim(), "inactive");
+            else assert.match(r.stdout.trim(), /^(inactive|active|pending|locked)$/);
             // the application images are loaded, with the IDs lab.json names
             const imgs = spawnSync(
                 "ssh",
