@@ -72,6 +72,8 @@ const PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/
 export const NODE_PACKAGES = [
     "openssh-server", "docker.io", "lvm2", "iproute2", "procps", "ca-certificates", "openssl", "curl",
     "iptables", "iputils-ping", "kmod", "less", "netcat-openbsd", "xz-utils",
+    // daemon-json.sh merges daemon.json with jq (or python3, which minbase lacks).
+    "jq",
 ];
 
 export const IMAGES: ImageSpec[] = [

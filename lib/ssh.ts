@@ -29,7 +29,7 @@ export interface RunResult {
 }
 
 export class RemoteError extends Error {
-    constructor(message: string, readonly result?: RunResult) {
+    constructor(message: string, readonly result?: RunResult, readonly hostKeyMismatch = false) {
         super(message);
         this.name = "RemoteError";
     }
@@ -91,7 +91,7 @@ export async function runScript(t: SshTarget, script: string, timeoutSec = 600):
         });
         if (result.code === SSH_CONNECT_FAILED && /Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED|No .* host key is known/i.test(result.stderr)) {
             throw new RemoteError(`${t.name} (${t.host}): host key verification failed: the node's SSH host key is not the pinned one; ` +
-                "check the node, then update its `hostKey` (or the known_hosts file) if the change is expected", result);
+                "check the node, then update its `hostKey` (or the known_hosts file) if the change is expected", result, true);
         }
         if (result.code === SSH_CONNECT_FAILED && result.stdout === "") {
             throw new RemoteError(`${t.name} (${t.host}): SSH connection failed: ${tail(result.stderr, 3) || "no answer"}`, result);

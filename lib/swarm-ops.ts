@@ -104,6 +104,34 @@ export async function nodeIdsByHostname(m: ManagerHandle, hostname: string): Pro
         .sort((a, b) => Number(b.status === "ready") - Number(a.status === "ready"));
 }
 
+/**
+ * True when the swarm these candidates managed no longer exists: every candidate answers and is
+ * out of any swarm, or is a different machine now (its host key changed: reinstalled, or a lab node
+ * built anew). Used by `read` so that `pulumi refresh` drops what is gone instead of failing.
+ */
+export async function swarmGone(candidates: readonly SshTarget[]): Promise<boolean> {
+    for (const t of candidates) {
+        try {
+            const info = await swarmInfo(t);
+            if (info.state !== "inactive") return false;
+        } catch (e) {
+            if (!(e instanceof RemoteError && e.hostKeyMismatch)) return false;
+        }
+    }
+    return candidates.length > 0;
+}
+
+/** The machine answering at the target's address is not the one whose host key is pinned. */
+export async function machineReplaced(t: SshTarget): Promise<boolean> {
+    try {
+        await runScript(t, "true", 60);
+        return false;
+    } catch (e) {
+        if (e instanceof RemoteError && e.hostKeyMismatch) return true;
+        throw e;
+    }
+}
+
 /** `docker swarm init` on a node whose swarm state is inactive. */
 export async function initSwarm(t: SshTarget, advertiseAddr: string): Promise<void> {
     await runChecked(t, "docker swarm init", `docker swarm init --advertise-addr ${shq(advertiseAddr)} >/dev/null`, 120);

@@ -35,6 +35,16 @@ function toTarget(ssh: SshSpec, h: HostSpec): SshTarget {
     };
 }
 
+/** A manager with quorum, or undefined when the swarm is gone altogether (see ops.swarmGone). */
+async function reachOrGone(targets: SshTarget[]): Promise<ops.ManagerHandle | undefined> {
+    try {
+        return await ops.findManager(targets);
+    } catch (e) {
+        if (await ops.swarmGone(targets)) return undefined;
+        throw e;
+    }
+}
+
 function sameList(a: readonly string[] | undefined, b: readonly string[] | undefined): boolean {
     return JSON.stringify([...(a ?? [])].sort()) === JSON.stringify([...(b ?? [])].sort());
 }
@@ -115,8 +125,9 @@ const clusterProvider: pulumi.dynamic.ResourceProvider = {
     },
 
     async read(id: string, props: ClusterOutputs) {
-        const m = await ops.findManager(props.managers.map((h) => toTarget(props.ssh, h)));
-        if (m.info.clusterId !== props.clusterId) {
+        const targets = props.managers.map((h) => toTarget(props.ssh, h));
+        const m = await reachOrGone(targets);
+        if (!m || m.info.clusterId !== props.clusterId) {
             // A different swarm (re-initialised by hand): report this one as gone.
             return { id: "", props: {} };
         }
@@ -198,6 +209,10 @@ const memberProvider: pulumi.dynamic.ResourceProvider = {
             info = await ops.swarmInfo(node);
         }
         const ready = await ops.waitReady(m, info.nodeId);
+        // Entries an earlier incarnation of this host left behind (it left, or was rebuilt) go.
+        for (const stale of await ops.nodeIdsByHostname(m, inputs.node.name)) {
+            if (stale.id !== info.nodeId && stale.status === "down") await ops.removeNode(m, stale.id, 0);
+        }
         if (ready.role !== inputs.role) await ops.setRole(m, info.nodeId, inputs.role);
         if (ready.availability !== inputs.availability) await ops.setAvailability(m, info.nodeId, inputs.availability);
         const outs = await memberState(m, inputs, info.nodeId);
@@ -217,10 +232,17 @@ const memberProvider: pulumi.dynamic.ResourceProvider = {
     },
 
     async read(id: string, props: MemberOutputs) {
-        const m = await ops.findManager(memberCandidates(props));
+        const m = await reachOrGone(memberCandidates(props));
+        if (!m) return { id: "", props: {} };
         const outs = await memberState(m, props, id);
-        if (!outs || outs.status === "down" && (await ops.swarmInfo(toTarget(props.ssh, props.node)).catch(() => undefined))?.state === "inactive") {
-            return { id: "", props: {} };
+        if (!outs) return { id: "", props: {} };
+        if (outs.status !== "ready") {
+            // Down because it left by hand or is another machine now: gone, the next up joins it
+            // again. Down because it is off: kept, and reported as down.
+            const t = toTarget(props.ssh, props.node);
+            const replaced = await ops.machineReplaced(t).catch(() => false);
+            const left = !replaced && (await ops.swarmInfo(t).catch(() => undefined))?.state === "inactive";
+            if (replaced || left) return { id: "", props: {} };
         }
         const inputs: MemberInputs = { ...props, role: outs.role, availability: outs.availability };
         return { id, props: outs, inputs };
@@ -294,7 +316,8 @@ const labelsProvider: pulumi.dynamic.ResourceProvider = {
     },
 
     async read(id: string, props: LabelsInputs) {
-        const m = await ops.findManager(props.managers.map((h) => toTarget(props.ssh, h)));
+        const m = await reachOrGone(props.managers.map((h) => toTarget(props.ssh, h)));
+        if (!m) return { id: "", props: {} };
         const n = await ops.inspectNode(m, props.nodeId);
         if (!n) return { id: "", props: {} };
         // Report the owned keys as they are now; a key removed by hand disappears here.
@@ -365,6 +388,11 @@ const scriptProvider: pulumi.dynamic.ResourceProvider = {
     },
     async update(_id: string, _olds: ScriptOutputs, news: ScriptInputs) {
         return { outs: await runStep(news) };
+    },
+    // A different machine at the address (host key changed: reinstalled, or a lab node built
+    // anew) has not had this step: refresh reports the step gone, and the next up runs it.
+    async read(id: string, props: ScriptOutputs) {
+        return await ops.machineReplaced(toTarget(props.ssh, props.node)) ? { id: "", props: {} } : { id, props };
     },
     // Provisioning is not undone on delete: `pulumi destroy` leaves every node with its engine
     // running, ready for the next `pulumi up` (the teardown drill).

@@ -11,6 +11,7 @@ declare -A NEED=(
   [ssh]=openssh-client
   [ssh-keygen]=openssh-client
   [iptables]=iptables
+  [ip]=iproute2
   [curl]=curl
   [openssl]=openssl
 )
