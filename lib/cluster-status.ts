@@ -942,17 +942,20 @@ function labelText(labels: Record<string, string>): string {
     return Object.keys(labels).sort().map((k) => `${k}=${labels[k]}`).join(",") || "-";
 }
 
+/** Role as the swarm has it, flagged when it differs from the config; the configured one for a node not in the swarm. */
 function roleText(n: NodeReport): string {
-    let s = n.role ?? n.configuredRole ?? "?";
+    if (!n.role) return n.configuredRole ? `${n.configuredRole} (configured)` : "-";
+    let s = n.role;
     if (n.managerStatus === "leader") s += " (leader)";
     else if (n.managerStatus === "unreachable") s += " (unreachable)";
-    if (n.role && n.configuredRole && n.role !== n.configuredRole) s += ` [config: ${n.configuredRole}]`;
+    if (n.configuredRole && n.role !== n.configuredRole) s += ` [config: ${n.configuredRole}]`;
     return s;
 }
 
 function availabilityText(n: NodeReport): string {
-    let s = n.availability ?? "-";
-    if (n.availability && n.configuredAvailability && n.availability !== n.configuredAvailability) s += ` [config: ${n.configuredAvailability}]`;
+    if (!n.availability) return n.configuredAvailability ? `${n.configuredAvailability} (configured)` : "-";
+    let s = n.availability;
+    if (n.configuredAvailability && n.availability !== n.configuredAvailability) s += ` [config: ${n.configuredAvailability}]`;
     return s;
 }
 
@@ -1077,12 +1080,15 @@ export function renderSvg(r: StatusReport): string {
         if (!n.ssh.ok && n.configured) lines.push({ text: `ssh: ${n.ssh.error ?? "no answer"}`, color: STATE_COLOR.Down });
         if (!n.configured) lines.push({ text: "not in the stack config", color: STATE_COLOR.Unknown });
         if (n.state === "Absent") lines.push({ text: `not in the swarm (${n.localSwarmState ?? "?"})`, color: STATE_COLOR.Absent });
-        const labels = Object.keys(n.labels).length > 0 ? n.labels : n.configuredLabels;
-        const fromConfig = Object.keys(n.labels).length === 0 && Object.keys(n.configuredLabels).length > 0;
-        lines.push({ text: fromConfig ? "labels (configured):" : "labels:", bold: true });
+        // In the swarm: its labels, and configured ones it lacks; out of it: the configured labels.
+        const inSwarm = n.swarmNodeId !== undefined;
+        const labels = inSwarm ? n.labels : n.configuredLabels;
+        lines.push({ text: inSwarm ? "labels:" : "labels (configured):", bold: true });
         const keys = Object.keys(labels).sort();
-        if (keys.length === 0) lines.push({ text: "  (none)" });
+        const lacking = inSwarm ? Object.keys(n.configuredLabels).filter((k) => n.labels[k] !== n.configuredLabels[k]).sort() : [];
+        if (keys.length === 0 && lacking.length === 0) lines.push({ text: "  (none)" });
         for (const k of keys) lines.push({ text: `  ${k}=${labels[k]}` });
+        for (const k of lacking) lines.push({ text: `  ${k}=${n.configuredLabels[k]} (missing)`, color: STATE_COLOR.Unknown });
         lines.push({ text: "tasks:", bold: true });
         const tasks = tasksOn(r, n.hostname);
         if (tasks.length === 0) lines.push({ text: "  (none)" });

@@ -6,7 +6,7 @@ import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import { ClusterConfig, validateClusterConfig } from "../../lib/cluster-config";
 import {
-    CERT_MIN_DAYS, evaluateRegistry, evaluateStatus, NodeProbe, Observation, parseRegistryConfig, parseRegistryOutput,
+    CERT_MIN_DAYS, registryScript, SNAPSHOT_SCRIPT, evaluateRegistry, evaluateStatus, NodeProbe, Observation, parseRegistryConfig, parseRegistryOutput,
     parseSnapshotOutput, RegistryProbe, renderJson, renderSvg, renderTable, StatusReport, StatusSetupError, xmlEscape,
 } from "../../lib/cluster-status";
 
@@ -602,6 +602,7 @@ test("the SVG is well-formed and shows every node (grouped), its role, labels, a
     }
     const bad = renderSvg(unhealthyReport());
     assert.match(bad, /function=a&lt;b&amp;c&quot;d&apos;/);
+    assert.match(bad, /function=production \(missing\)/, "label drift shown on the card");
     assert.match(bad, /UNHEALTHY/);
     assert.match(bad, /Problems \(\d+\)/);
     const w1 = bad.slice(bad.indexOf('id="node-w1"'), bad.indexOf("</g>", bad.indexOf('id="node-w1"')));
@@ -618,6 +619,8 @@ test("the SVG of a cluster without a swarm still shows the configured nodes and 
     assertWellFormedXml(svg);
     for (const h of ["m1", "m2", "m3", "w1", "w2"]) assert.ok(svg.includes(`id="node-${h}"`));
     assert.match(svg, /labels \(configured\):/);
+    assert.match(svg, />role: manager \(configured\)</);
+    assert.match(svg, />availability: drain \(configured\)</);
     assert.match(svg, /unknown: the swarm could not be read/);
     assert.match(svg, /QUORUM NOT AVAILABLE/);
 });
@@ -629,4 +632,17 @@ test("the well-formedness check itself rejects broken XML", () => {
     assert.throws(() => assertWellFormedXml("<svg/><svg/>"), /second root/);
     assert.throws(() => assertWellFormedXml("<svg><text>a</text>"), /unclosed/);
     assert.doesNotThrow(() => assertWellFormedXml('<?xml version="1.0"?>\n<svg x="&amp;"><t>&#x41;&lt;</t></svg>\n'));
+});
+
+test("what runs on the nodes only reads: no docker command that changes the swarm, a node or a service", () => {
+    const scripts = [SNAPSHOT_SCRIPT, registryScript({ host: "reg.lab", port: 5000 })];
+    for (const sc of scripts) {
+        const docker = sc.match(/docker\s+[a-z]+(\s+[a-z]+)?/g) ?? [];
+        for (const d of docker) {
+            assert.match(d, /^docker\s+(node (ls|inspect)|service (ls|inspect|ps)|inspect)\b/, `read-only docker call: ${d}`);
+        }
+        assert.doesNotMatch(sc, /\b(rm -rf|systemctl|swarm (init|join|leave)|update|promote|demote|kill)\b/);
+    }
+    // The registry's host and port reach the script quoted.
+    assert.match(registryScript({ host: "reg.lab", port: 5000 }), /^host='reg\.lab'$/m);
 });
