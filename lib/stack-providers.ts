@@ -147,8 +147,15 @@ export function networkProvider(connect: Connect): pulumi.dynamic.ResourceProvid
             const until = Date.now() + 90_000;
             for (;;) {
                 const r = await api(t, { method: "DELETE", path: `/networks/${encodeURIComponent(id)}` });
-                if (r.status === 204 || r.status === 200 || r.status === 404) return;
-                if (Date.now() > until || !/active endpoints|in use/i.test(apiMessage(r))) {
+                if (r.status === 404) return;
+                if (r.status === 204 || r.status === 200) {
+                    // The manager's own copy goes a moment later; wait for it (bounded), so a new
+                    // network of the same name can be created right after (a replacement).
+                    const gone = Date.now() + 30_000;
+                    while (Date.now() < gone && (await api(t, { method: "GET", path: `/networks/${encodeURIComponent(id)}` })).status !== 404) await sleep(1000);
+                    return;
+                }
+                if (Date.now() > until || !/active endpoints/i.test(apiMessage(r))) {
                     throw new Error(`${where(props)}: removing network ${props.name} failed (HTTP ${r.status}): ${apiMessage(r)}`);
                 }
                 await sleep(2000);
@@ -259,16 +266,10 @@ export function fileObjectProvider(connect: Connect): pulumi.dynamic.ResourcePro
 
         async delete(id: string, props: FileObjectOutputs) {
             const t = await connect(props);
-            const until = Date.now() + 60_000;
-            for (;;) {
-                const r = await api(t, { method: "DELETE", path: `/${props.kind}s/${encodeURIComponent(id)}` });
-                if (r.status === 204 || r.status === 200 || r.status === 404) return;
-                // Services switched to the new object may still be rolling.
-                if (Date.now() > until || !/in use/i.test(apiMessage(r))) {
-                    throw new Error(`${where(props)}: removing ${props.kind} ${props.name} failed (HTTP ${r.status}): ${apiMessage(r)}`);
-                }
-                await sleep(2000);
-            }
+            const r = await api(t, { method: "DELETE", path: `/${props.kind}s/${encodeURIComponent(id)}` });
+            if (r.status === 204 || r.status === 200 || r.status === 404) return;
+            // "in use by the following service": a service outside this program still refers to it (terraform-provider-docker #381).
+            throw new Error(`${where(props)}: removing ${props.kind} ${props.name} failed (HTTP ${r.status}): ${apiMessage(r)}`);
         },
     };
 }

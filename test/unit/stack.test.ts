@@ -1,0 +1,163 @@
+/** The Stack component's resource graph under Pulumi's mocks (no engine, no nodes). */
+import { strict as assert } from "node:assert";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { describe, it } from "node:test";
+import * as pulumi from "@pulumi/pulumi";
+import { convertStack, loadCompose, type StackSpec } from "../../compose";
+import { Stack } from "../../components/stack";
+import { engineStack } from "../../lib/engine-spec";
+
+const DCCN = path.resolve(__dirname, "../../../shared/fixtures/dccn");
+const DYNAMIC = (t: string) => `pulumi-nodejs:dynamic/dccn-swarm:${t}`;
+const SECRET_SIG = "4dabf18193072939515e22adb298388d";
+
+interface Registered {
+    type: string;
+    name: string;
+    inputs: Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+    /** Names of the resources it depends on. */
+    deps: string[];
+    parent: string;
+}
+
+const MANAGERS = [{ name: "vm1", address: "172.28.213.11", knownHosts: "172.28.213.11 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIUnitTestHostKey0" }];
+const SSH = { user: "root", port: 22, privateKey: "-----BEGIN OPENSSH PRIVATE KEY-----\nUNIT-STACK-KEY\n-----END OPENSSH PRIVATE KEY-----\n", connectTimeout: 10 };
+
+/** Declares `make()`'s resources under mocks and returns them with their dependencies. */
+async function graph(make: () => void): Promise<Registered[]> {
+    const out: Registered[] = [];
+    await pulumi.runtime.setMocks({
+        newResource: (args) => ({ id: `${args.name}-id`, state: { ...args.inputs } }),
+        call: (args) => args.inputs,
+    }, "dccn-swarm", "unit", false);
+    const monitor = pulumi.runtime.getMonitor() as any; // eslint-disable-line @typescript-eslint/no-explicit-any
+    const register = monitor.registerResource.bind(monitor);
+    monitor.registerResource = (req: any, cb: any) => { // eslint-disable-line @typescript-eslint/no-explicit-any
+        const name = (urn: string) => urn.split("::").pop()!;
+        out.push({
+            type: req.getType(),
+            name: req.getName(),
+            inputs: pulumi.runtime.deserializeProperties(req.getObject()),
+            deps: (req.getDependenciesList() as string[]).map(name),
+            parent: req.getParent() ? name(req.getParent()) : "",
+        });
+        return register(req, cb);
+    };
+    try {
+        make();
+        await new Promise((r) => setTimeout(r, 200));
+    } finally {
+        await pulumi.runtime.disconnect();
+    }
+    return out;
+}
+
+const byName = (rs: Registered[], n: string) => {
+    const r = rs.find((x) => x.name === n);
+    assert.ok(r, `${n} declared; have ${rs.map((x) => x.name).join(", ")}`);
+    return r;
+};
+
+function unwrapSecrets(v: unknown): string {
+    return JSON.stringify(v, (_k, x) => (x && typeof x === "object" && SECRET_SIG in x ? "<secret>" : x));
+}
+
+function smallStack(): StackSpec {
+    const dir = mkdtempSync(path.join(tmpdir(), "stack-unit-"));
+    writeFileSync(path.join(dir, "token.txt"), "TOKEN-CONTENT-XYZ\n");
+    writeFileSync(path.join(dir, "app.conf"), "listen 80\n");
+    const file = path.join(dir, "stack.yml");
+    writeFileSync(file, `version: "3.8"
+services:
+  db:
+    image: mysql:8
+    networks: [back]
+  web:
+    image: web:1
+    depends_on: [db]
+    networks: [back, proxy]
+    secrets: [token]
+    configs: [conf]
+networks:
+  back: {}
+  proxy:
+    external: true
+    name: proxy_net
+secrets:
+  token:
+    file: ./token.txt
+configs:
+  conf:
+    file: ./app.conf
+`);
+    return convertStack(loadCompose(file, { stackName: "app", env: {} }));
+}
+
+describe("Stack component", () => {
+    it("a dynamic resource per network, secret, config and service, under one dccn-swarm:stack:Stack", async () => {
+        const spec = smallStack();
+        const rs = await graph(() => new Stack("app", { spec, managers: MANAGERS, ssh: SSH }));
+        assert.deepEqual(rs.filter((r) => r.type === "dccn-swarm:stack:Stack").map((r) => r.name), ["app"]);
+        const kinds = rs.filter((r) => r.parent === "app").map((r) => [r.name, r.type]).sort();
+        assert.deepEqual(kinds, [
+            ["app-config-conf", DYNAMIC("SwarmConfig")],
+            ["app-db", DYNAMIC("SwarmService")],
+            ["app-external", DYNAMIC("SwarmExternals")],
+            ["app-net-back", DYNAMIC("SwarmNetwork")],
+            ["app-secret-token", DYNAMIC("SwarmSecret")],
+            ["app-web", DYNAMIC("SwarmService")],
+        ]);
+    });
+
+    it("services carry the engine spec and depend on their networks, secrets, configs, externals and depends_on services", async () => {
+        const spec = smallStack();
+        const rs = await graph(() => new Stack("app", { spec, managers: MANAGERS, ssh: SSH }));
+        const web = byName(rs, "app-web");
+        assert.deepEqual(web.inputs.spec, engineStack(spec).services.find((s) => s.key === "web")!.spec);
+        assert.equal(web.inputs.name, "app_web");
+        assert.equal(web.inputs.key, "services.web");
+        assert.equal(web.inputs.file, spec.file);
+        assert.deepEqual([...web.deps].sort(), ["app-config-conf", "app-db", "app-external", "app-net-back", "app-secret-token"]);
+        assert.deepEqual([...byName(rs, "app-db").deps].sort(), ["app-external", "app-net-back"]);
+        const ext = byName(rs, "app-external");
+        assert.deepEqual(ext.inputs.refs, [{ kind: "network", name: "proxy_net", usedBy: ["services.web.networks"] }]);
+        const net = byName(rs, "app-net-back");
+        assert.equal(net.inputs.create.Name, "app_back");
+        assert.equal(net.inputs.create.Driver, "overlay");
+    });
+
+    it("secret content and the SSH key reach the state only as secrets; config content in the clear", async () => {
+        const spec = smallStack();
+        const rs = await graph(() => new Stack("app", {
+            spec, managers: MANAGERS, ssh: SSH,
+            registryAuth: { serveraddress: "registry.lab:5000", username: "u", password: "REGISTRY-PASSWORD-XYZ" },
+        }));
+        const b64 = Buffer.from("TOKEN-CONTENT-XYZ\n").toString("base64");
+        for (const r of rs) {
+            const plain = unwrapSecrets(r.inputs);
+            for (const marker of [b64, "UNIT-STACK-KEY", "REGISTRY-PASSWORD-XYZ"]) assert.ok(!plain.includes(marker), `${r.name} carries ${marker} outside a secret`);
+        }
+        assert.ok(JSON.stringify(byName(rs, "app-secret-token").inputs).includes(b64));
+        assert.ok(JSON.stringify(byName(rs, "app-web").inputs.registryAuth).includes("REGISTRY-PASSWORD-XYZ"));
+        assert.equal(byName(rs, "app-config-conf").inputs.data, Buffer.from("listen 80\n").toString("base64"));
+        assert.match(byName(rs, "app-secret-token").inputs.name, /^app_token-[0-9a-f]{8}$/);
+    });
+
+    it("the DCCN data-stager: db, service, ui chained by depends_on; the external secret checked", async () => {
+        const spec = convertStack(loadCompose(path.join(DCCN, "data-stager.docker-compose.dccn.yml"), { stackName: "stager", env: {} }));
+        const rs = await graph(() => new Stack("stager", { spec, managers: MANAGERS, ssh: SSH, convergeTimeout: 300 }));
+        assert.deepEqual(byName(rs, "stager-service").deps.sort(), ["stager-db", "stager-external", "stager-net-default"]);
+        assert.deepEqual(byName(rs, "stager-ui").deps.sort(), ["stager-external", "stager-net-default", "stager-service"]);
+        assert.deepEqual(byName(rs, "stager-external").inputs.refs, [{ kind: "secret", name: "drdr_admin_password", usedBy: ["services.service.secrets"] }]);
+        assert.equal(byName(rs, "stager-ui").inputs.convergeTimeout, 300);
+    });
+
+    it("a stack without external objects declares no lookup", async () => {
+        const spec = convertStack(loadCompose(path.join(DCCN, "tutorial-swarm.docker-compose.swarm.yml"), { stackName: "webapp", env: {} }));
+        const rs = await graph(() => new Stack("webapp", { spec, managers: MANAGERS, ssh: SSH }));
+        assert.equal(rs.some((r) => r.type === DYNAMIC("SwarmExternals")), false);
+        assert.ok(rs.some((r) => r.name === "webapp-web"));
+    });
+});
