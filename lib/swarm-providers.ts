@@ -45,6 +45,14 @@ async function reachOrGone(targets: SshTarget[]): Promise<ops.ManagerHandle | un
     }
 }
 
+/** How an output not known yet (during preview) reaches a dynamic provider's diff. */
+const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
+
+/** A value that changed for sure: not equal, and the new one known (an unknown one is an upstream update's echo). */
+function changedKnown(old: unknown, now: unknown): boolean {
+    return now !== UNKNOWN && now !== undefined && old !== now;
+}
+
 function sameList(a: readonly string[] | undefined, b: readonly string[] | undefined): boolean {
     return JSON.stringify([...(a ?? [])].sort()) === JSON.stringify([...(b ?? [])].sort());
 }
@@ -188,7 +196,9 @@ const memberProvider: pulumi.dynamic.ResourceProvider = {
     async diff(_id: string, olds: MemberOutputs, news: MemberInputs) {
         const replaces: string[] = [];
         if (olds.node?.address !== news.node.address || olds.node?.name !== news.node.name) replaces.push("node");
-        if (olds.clusterId !== news.clusterId) replaces.push("clusterId");
+        // A new swarm (a different cluster ID) means joining anew; an ID not known yet during
+        // preview is the cluster resource's own update, which keeps its ID.
+        if (changedKnown(olds.clusterId, news.clusterId)) replaces.push("clusterId");
         const changes = replaces.length > 0 || olds.role !== news.role || olds.availability !== news.availability;
         // The node must leave the old swarm (or under its old name) before it joins again.
         return { changes, replaces, deleteBeforeReplace: true };
@@ -295,7 +305,8 @@ export interface LabelsInputs {
 
 const labelsProvider: pulumi.dynamic.ResourceProvider = {
     async diff(_id: string, olds: LabelsInputs, news: LabelsInputs) {
-        const changes = JSON.stringify(sortKeys(olds.labels ?? {})) !== JSON.stringify(sortKeys(news.labels)) || olds.nodeId !== news.nodeId;
+        const changes = JSON.stringify(sortKeys(olds.labels ?? {})) !== JSON.stringify(sortKeys(news.labels)) ||
+            changedKnown(olds.nodeId, news.nodeId);
         return { changes };
     },
 

@@ -23,6 +23,8 @@ describe("cluster on the lab (dev stack)", { concurrency: 1 }, () => {
         if (missing) return;
         dir = scratchProject();
         stack = await devStack(dir);
+        // The lab may have been rebuilt since the last run: let the state forget what is gone.
+        await stack.refresh(quiet);
     });
 
     /** Preview, returning what would change (URN tail -> op). */

@@ -88,7 +88,11 @@ export function changeCollector(): { onEvent: (e: EngineEvent) => void; changes:
         changes,
         onEvent: (e: EngineEvent) => {
             const m = e.resourcePreEvent?.metadata;
-            if (m && m.op !== "same" && m.op !== "read") changes.set(m.urn.split("::").pop() as string, m.op);
+            // Provider resources are the engine's own bookkeeping (the dynamic provider's default
+            // provider carries the stack config), hidden by the CLI too.
+            if (m && m.op !== "same" && m.op !== "read" && !m.type.startsWith("pulumi:providers:")) {
+                changes.set(m.urn.split("::").pop() as string, m.op);
+            }
         },
     };
 }
