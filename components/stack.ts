@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { StackSpec } from "../compose";
-import { engineStack, JsonObject, LABEL_NAMESPACE } from "../lib/engine-spec";
+import { engineStack, JsonObject } from "../lib/engine-spec";
 import {
     ExternalRef, RegistryAuth, SwarmConfig, SwarmExternals, SwarmNetwork, SwarmSecret, SwarmService,
 } from "../lib/stack-providers";
@@ -13,6 +13,11 @@ export interface StackArgs {
     managers: pulumi.Input<HostSpec[]>;
     /** SSH access to the managers (privateKey is a secret). */
     ssh: pulumi.Input<SshSpec>;
+    /**
+     * Talk to this Docker socket on the machine that runs Pulumi instead of to a manager over SSH
+     * (Pulumi run on a manager; tests). Leave unset for the cluster.
+     */
+    engineSocket?: string;
     /** `--with-registry-auth`: credentials for the private registry, sent to the managers as X-Registry-Auth. */
     registryAuth?: pulumi.Input<RegistryAuth>;
     /** Seconds each service may take to converge after a create or update (default 180). */
@@ -42,7 +47,7 @@ export class Stack extends pulumi.ComponentResource {
         super("dccn-swarm:stack:Stack", name, {}, opts);
         const { spec } = args;
         const engine = engineStack(spec);
-        const access = { managers: args.managers, ssh: pulumi.secret(args.ssh) };
+        const access = { managers: args.managers, ssh: pulumi.secret(args.ssh), ...(args.engineSocket ? { engineSocket: args.engineSocket } : {}) };
         const origin = (key: string) => ({ stack: spec.stack, file: spec.file, key });
         const base = { parent: this, dependsOn: args.dependsOn ?? [] };
 
@@ -99,6 +104,6 @@ export class Stack extends pulumi.ComponentResource {
             });
         }
         this.serviceNames = engine.services.map((s) => s.name);
-        this.registerOutputs({ services: this.serviceNames, namespace: spec.stack, label: LABEL_NAMESPACE });
+        this.registerOutputs({ services: this.serviceNames, namespace: spec.stack });
     }
 }

@@ -10,7 +10,7 @@
  * SSH; tests pass a connect that runs the same scripts against a local dockerd.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { api, apiMessage, apiOk, findManager, sshTransport, Transport } from "./engine-transport";
+import { api, apiMessage, apiOk, findManager, localTransport, sshTransport, Transport } from "./engine-transport";
 import {
     differences, JsonObject, LABEL_IMAGE, LABEL_NAMESPACE, networkDifferences, normaliseNetwork, normaliseService,
     serviceFromEngine, stableJson, taggedImage,
@@ -24,16 +24,23 @@ export type Args<T> = { [K in keyof T]: pulumi.Input<T[K]> };
 export interface Access {
     managers: HostSpec[];
     ssh: SshSpec;
+    /**
+     * Instead of SSH: the Docker socket of a manager on the machine that runs Pulumi (Pulumi run
+     * on a manager itself; the integration tests' throwaway dockerd). Empty or absent: SSH.
+     */
+    engineSocket?: string;
 }
 
 /** Finds the manager to talk to for a resource's inputs. */
 export type Connect = (p: Access) => Promise<Transport>;
 
-/** The first configured manager with a quorum, over SSH with pinned host keys. */
-export const sshConnect: Connect = (p) => findManager(p.managers.map((h) => sshTransport({
-    name: h.name, host: h.address, port: p.ssh.port, user: p.ssh.user,
-    privateKey: p.ssh.privateKey, knownHosts: h.knownHosts, connectTimeout: p.ssh.connectTimeout,
-})));
+/** The first configured manager with a quorum, over SSH with pinned host keys (or the local socket, if given). */
+export const sshConnect: Connect = (p) => findManager(p.engineSocket
+    ? [localTransport(`local engine ${p.engineSocket}`, p.engineSocket)]
+    : p.managers.map((h) => sshTransport({
+        name: h.name, host: h.address, port: p.ssh.port, user: p.ssh.user,
+        privateKey: p.ssh.privateKey, knownHosts: h.knownHosts, connectTimeout: p.ssh.connectTimeout,
+    })));
 
 /** Where a stack object comes from, for messages: `stacks/webapp.yml: services.web`. */
 interface Origin {
@@ -49,7 +56,7 @@ const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function accessChanged(olds: Partial<Access>, news: Access): boolean {
-    const view = (a: Partial<Access>) => stableJson({ m: a.managers ?? [], s: a.ssh ?? {} });
+    const view = (a: Partial<Access>) => stableJson({ m: a.managers ?? [], s: a.ssh ?? {}, e: a.engineSocket ?? "" });
     return view(olds) !== view(news);
 }
 

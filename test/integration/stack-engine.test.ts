@@ -313,3 +313,109 @@ describe("stack providers against a real engine", { timeout: 15 * 60_000 }, () =
         assert.equal((await sp.read!(state.services.app.id, state.services.app.outs)).id, "");
     });
 });
+
+// ---------------------------------------------------------------------------------------------
+// The same through the real Pulumi engine (tools/toolchain.sh's pulumi and Node.js language host):
+// up, preview without changes, an image change that updates one service only, preview without
+// changes, destroy. The providers run in Pulumi's provider process from their serialised closures.
+
+const REPO = path.resolve(__dirname, "..", "..");
+const PROGRAM = path.join(__dirname, "program");
+const PULUMI_VERSION = `v${JSON.parse(fs.readFileSync(path.join(REPO, "node_modules", "@pulumi", "pulumi", "package.json"), "utf8")).version}`;
+
+/** The environment of `. tools/env.sh`, or a reason why the engine cannot run. */
+function toolchain(): { env: NodeJS.ProcessEnv; root: string } | string {
+    const { spawnSync } = require("node:child_process") as typeof import("node:child_process");
+    const r = spawnSync("bash", ["-c", ". tools/env.sh >/dev/null && pulumi version && dirname \"$(dirname \"$(command -v pulumi)\")\" && command -v pulumi-language-nodejs >/dev/null && env -0"], { cwd: REPO, encoding: "utf8" });
+    if (r.status !== 0) return "no pulumi toolchain (run `npm run toolchain`)";
+    const [version, root, ...rest] = r.stdout.split("\n");
+    if (version.trim() !== PULUMI_VERSION) return `pulumi on PATH is ${version.trim()}, but @pulumi/pulumi wants ${PULUMI_VERSION}`;
+    const env: NodeJS.ProcessEnv = {};
+    for (const entry of rest.join("\n").split("\0")) {
+        const i = entry.indexOf("=");
+        if (i > 0) env[entry.slice(0, i)] = entry.slice(i + 1);
+    }
+    return { env, root: root.trim() };
+}
+
+describe("a compose stack through the real Pulumi engine", { timeout: 20 * 60_000 }, () => {
+    let d: Dockerd | undefined;
+    let problem: string | undefined;
+    let dir = "";
+
+    before(async () => {
+        problem = dockerdProblem();
+        const tc = toolchain();
+        if (!problem && typeof tc === "string") problem = tc;
+        if (problem) return;
+        try {
+            d = await startDockerd();
+        } catch (e) {
+            problem = (e as Error).message;
+            return;
+        }
+        dir = fs.mkdtempSync(path.join(os.tmpdir(), "dccn-it-pulumi-"));
+        fs.writeFileSync(path.join(dir, "stack.yml"), COMPOSE);
+        fs.writeFileSync(path.join(dir, "token.txt"), "s3cret-token\n");
+        fs.writeFileSync(path.join(dir, "app.conf"), "listen = 8080\n");
+    });
+
+    after(async () => {
+        if (d) await stopDockerd(d);
+        if (dir) fs.rmSync(dir, { recursive: true, force: true });
+    });
+
+    test("up, preview without changes, image change updates one service, preview, destroy", async (t) => {
+        if (problem) return unavailable(t, problem);
+        const { LocalWorkspace, PulumiCommand } = await import("@pulumi/pulumi/automation");
+        const tc = toolchain() as { env: NodeJS.ProcessEnv; root: string };
+        const backend = path.join(dir, "backend");
+        fs.mkdirSync(backend);
+        const passphraseFile = path.join(dir, "passphrase");
+        fs.writeFileSync(passphraseFile, "itest-" + Date.now(), { mode: 0o600 });
+        const stackName = `itest-${process.pid}`;
+        const stack = await LocalWorkspace.createOrSelectStack({ stackName, workDir: PROGRAM }, {
+            pulumiCommand: await PulumiCommand.get({ root: tc.root }),
+            envVars: {
+                PATH: tc.env.PATH ?? "", PULUMI_HOME: tc.env.PULUMI_HOME ?? "",
+                PULUMI_BACKEND_URL: `file://${backend}`, PULUMI_CONFIG_PASSPHRASE_FILE: passphraseFile,
+                PULUMI_SKIP_UPDATE_CHECK: "true", PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
+            },
+        });
+        const noChanges = (summary: Record<string, number> | undefined, what: string) =>
+            assert.deepEqual(Object.entries(summary ?? {}).filter(([op, n]) => op !== "same" && n > 0), [], `${what}: preview shows no changes`);
+        try {
+            await stack.setConfig("itest:stackName", { value: "pit" });
+            await stack.setConfig("itest:composeFile", { value: path.join(dir, "stack.yml") });
+            await stack.setConfig("itest:socket", { value: d!.socket });
+            const up = await stack.up();
+            assert.equal(up.summary.result, "succeeded");
+            assert.deepEqual(up.outputs.services.value, ["pit_app", "pit_worker"]);
+            assert.equal(docker(d!, ["service", "inspect", "pit_app", "--format", "{{.Spec.Mode.Replicated.Replicas}}"]).stdout.trim(), "2");
+            noChanges((await stack.preview()).changeSummary, "after up");
+
+            await stack.setConfig("itest:overrides", { value: JSON.stringify({ images: { app: `${TEST_IMAGE}:2` } }) });
+            const pre = await stack.preview();
+            assert.equal(pre.changeSummary.update, 1, "the image change is one update");
+            assert.equal(pre.changeSummary.replace ?? 0, 0);
+            const up2 = await stack.up();
+            assert.equal(up2.summary.result, "succeeded");
+            assert.equal(up2.summary.resourceChanges?.update, 1);
+            assert.deepEqual(up2.outputs.images.value, { app: `${TEST_IMAGE}:2`, worker: `${TEST_IMAGE}:1` });
+            noChanges((await stack.preview()).changeSummary, "after the image change");
+
+            const refresh = await stack.refresh();
+            assert.equal(refresh.summary.result, "succeeded");
+            noChanges((await stack.preview()).changeSummary, "after refresh");
+
+            const destroy = await stack.destroy();
+            assert.equal(destroy.summary.result, "succeeded");
+            const left = ["service", "secret", "config", "network"].map((k) =>
+                docker(d!, [k, "ls", "--filter", "label=com.docker.stack.namespace=pit", "-q"]).stdout.trim()).filter(Boolean);
+            assert.deepEqual(left, []);
+        } finally {
+            await stack.workspace.removeStack(stackName, { force: true }).catch(() => undefined);
+            fs.rmSync(path.join(PROGRAM, `Pulumi.${stackName}.yaml`), { force: true });
+        }
+    });
+});

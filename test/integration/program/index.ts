@@ -1,0 +1,21 @@
+// One compose stack through the Stack component, against the throwaway dockerd that
+// test/integration/stack-engine.test.ts starts (config itest:socket): the real Pulumi engine, the
+// real dynamic providers, the local transport instead of SSH.
+import * as pulumi from "@pulumi/pulumi";
+import { convertStack, loadCompose, type StackOverrides } from "../../../compose";
+import { Stack } from "../../../components/stack";
+
+const config = new pulumi.Config("itest");
+const stackName = config.require("stackName");
+const spec = convertStack(loadCompose(config.require("composeFile"), { stackName, env: {} }), config.getObject<StackOverrides>("overrides") ?? {});
+const stack = new Stack(stackName, {
+    spec,
+    managers: [],
+    ssh: { user: "root", port: 22, privateKey: "", connectTimeout: 5 },
+    engineSocket: config.require("socket"),
+    resolveImage: "never",
+    convergeTimeout: 120,
+});
+
+export const services = stack.serviceNames;
+export const images = pulumi.all(Object.fromEntries(Object.entries(stack.services).map(([k, s]) => [k, s.image])));
