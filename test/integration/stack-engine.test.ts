@@ -365,7 +365,7 @@ describe("a compose stack through the real Pulumi engine", { timeout: 20 * 60_00
         if (dir) fs.rmSync(dir, { recursive: true, force: true });
     });
 
-    test("up, preview without changes, image change updates one service, preview, destroy", async (t) => {
+    test("up, preview without changes, image change updates one service, refresh, secret rotation, destroy, missing external at preview", async (t) => {
         if (problem) return unavailable(t, problem);
         const { LocalWorkspace, PulumiCommand } = await import("@pulumi/pulumi/automation");
         const tc = toolchain() as { env: NodeJS.ProcessEnv; root: string };
@@ -408,11 +408,34 @@ describe("a compose stack through the real Pulumi engine", { timeout: 20 * 60_00
             assert.equal(refresh.summary.result, "succeeded");
             noChanges((await stack.preview()).changeSummary, "after refresh");
 
+            // A new secret content: a new secret, the service switched to it, the old one removed last.
+            const oldSecret = docker(d!, ["secret", "ls", "--format", "{{.Name}}"]).stdout.trim();
+            fs.writeFileSync(path.join(dir, "token.txt"), "rotated-token\n");
+            const up3 = await stack.up();
+            assert.equal(up3.summary.result, "succeeded");
+            assert.equal(up3.summary.resourceChanges?.replace, 1, "the secret is replaced");
+            assert.equal(up3.summary.resourceChanges?.update, 1, "the service using it is updated");
+            const secrets = docker(d!, ["secret", "ls", "--format", "{{.Name}}"]).stdout.trim().split("\n");
+            assert.equal(secrets.length, 1);
+            assert.notEqual(secrets[0], oldSecret);
+            assert.match(docker(d!, ["service", "inspect", "pit_app", "--format", "{{json .Spec.TaskTemplate.ContainerSpec.Secrets}}"]).stdout, new RegExp(secrets[0]));
+            noChanges((await stack.preview()).changeSummary, "after the secret rotation");
+
             const destroy = await stack.destroy();
             assert.equal(destroy.summary.result, "succeeded");
             const left = ["service", "secret", "config", "network"].map((k) =>
                 docker(d!, [k, "ls", "--filter", "label=com.docker.stack.namespace=pit", "-q"]).stdout.trim()).filter(Boolean);
             assert.deepEqual(left, []);
+
+            // A missing external network stops the preview, naming the file and the network.
+            fs.writeFileSync(path.join(dir, "external.yml"), `version: "3.8"\nservices:\n  app:\n    image: ${TEST_IMAGE}:1\n    networks: [outside]\n` +
+                "networks:\n  outside:\n    external: true\n    name: no-such-net\n");
+            await stack.setConfig("itest:composeFile", { value: path.join(dir, "external.yml") });
+            await stack.removeConfig("itest:overrides");
+            await assert.rejects(stack.preview(), (e: Error) => {
+                assert.match(e.message, /external\.yml: services\.app\.networks: external network "no-such-net" does not exist on the swarm/);
+                return true;
+            });
         } finally {
             await stack.workspace.removeStack(stackName, { force: true }).catch(() => undefined);
             fs.rmSync(path.join(PROGRAM, `Pulumi.${stackName}.yaml`), { force: true });
