@@ -9,12 +9,19 @@ import { loadConfig } from "./config";
 
 const { cluster, stackFile, ssh, hosts } = loadConfig();
 
-const nodes = cluster.nodes.map((n) => new Node(n.hostname, {
-    node: n,
-    engine: cluster.engine,
-    host: hosts[n.hostname],
-    ssh,
-}));
+// Managers one after another (an engine restart never takes two away at once), workers side by side.
+let previousManager: Node | undefined;
+const nodes = cluster.nodes.map((n) => {
+    const node = new Node(n.hostname, {
+        node: n,
+        engine: cluster.engine,
+        host: hosts[n.hostname],
+        ssh,
+        after: n.role === "manager" && previousManager ? [previousManager.ready] : [],
+    });
+    if (n.role === "manager") previousManager = node;
+    return node;
+});
 
 const swarm = new Swarm("swarm", {
     cluster,

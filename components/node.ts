@@ -10,6 +10,11 @@ export interface NodeArgs {
     host: HostSpec;
     /** SSH user, port and private key (secret). */
     ssh: pulumi.Input<SshSpec>;
+    /**
+     * Steps to finish first. Managers are provisioned one after another, so an engine restart
+     * (a daemon.json change) never takes two managers away at once.
+     */
+    after?: pulumi.Resource[];
 }
 
 /** daemon.json settings that follow from the storage choice (DCCN document 4.2.1 for devicemapper). */
@@ -62,7 +67,7 @@ export class Node extends pulumi.ComponentResource {
             ssh: args.ssh,
         }, { parent: this, dependsOn, additionalSecretOutputs: ["ssh"] });
 
-        let last: pulumi.Resource[] = [];
+        let last: pulumi.Resource[] = args.after ?? [];
         if (engine.install) {
             last = [run("engine", "engine-install.sh", { DOCKER_PACKAGE: engine.package }, undefined, last)];
         }

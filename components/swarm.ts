@@ -79,6 +79,7 @@ export class Swarm extends pulumi.ComponentResource {
                 availability: n.availability,
                 managers: managerHosts,
                 clusterId: swarm.clusterId,
+                clusterEpoch: n.role === "manager" ? swarm.recoveries : 0,
                 ssh: args.ssh,
             }, { parent: this, dependsOn: deps, additionalSecretOutputs: ["ssh"] });
             if (n.role === "manager") previousManager = member;

@@ -83,6 +83,7 @@ export function planManagerTransition(current: readonly string[], desired: reado
 export class QuorumError extends Error {
     constructor(message: string) {
         super(message);
+        this.message = message; // see RemoteError in ssh.ts: serialized copies need it set
         this.name = "QuorumError";
     }
 }

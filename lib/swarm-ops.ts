@@ -144,6 +144,19 @@ export async function forceNewCluster(t: SshTarget, advertiseAddr: string): Prom
 }
 
 /**
+ * After `--force-new-cluster`: every other node still listed as a manager is no Raft member any
+ * more. Demote it and remove its entry, so that it can join again (Docker's recovery procedure).
+ */
+export async function removeFormerManagers(m: ManagerHandle): Promise<string[]> {
+    const out = await runChecked(m.target, "listing managers", "docker node ls --filter role=manager --format '{{.ID}} {{.Self}}'", 60);
+    const others = out.trim().split("\n").filter(Boolean).map((l) => l.split(" ")).filter(([, self]) => self !== "true").map(([id]) => id);
+    for (const id of others) {
+        await runScript(m.target, `docker node demote ${shq(id)} >/dev/null 2>&1 || true; docker node rm --force ${shq(id)} >/dev/null`, 60);
+    }
+    return others;
+}
+
+/**
  * Join `node` to the swarm managed by `m` with the token for `role`. The token is read on the
  * manager and handed to the node's engine API on standard input: it is never on a command line,
  * in a log, or in Pulumi's state.

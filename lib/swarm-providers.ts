@@ -74,6 +74,8 @@ export interface ClusterOutputs extends ClusterInputs {
     clusterId: string;
     /** The forceNewCluster value last carried out, so one setting runs the recovery once. */
     recoveredFrom: string;
+    /** How many recoveries ran: managers join anew after each (their Raft membership was reset). */
+    recoveries: number;
 }
 
 const clusterProvider: pulumi.dynamic.ResourceProvider = {
@@ -114,22 +116,28 @@ const clusterProvider: pulumi.dynamic.ResourceProvider = {
             throw new Error(`${boot.name} is already in a swarm as a worker; make it leave (docker swarm leave) or pick another bootstrap manager`);
         }
         if (!info.clusterId) throw new Error(`${boot.name}: swarm has no cluster ID after init (state ${info.state})`);
-        const outs: ClusterOutputs = { ...inputs, clusterId: info.clusterId, recoveredFrom: inputs.forceNewCluster };
+        const outs: ClusterOutputs = { ...inputs, clusterId: info.clusterId, recoveredFrom: inputs.forceNewCluster, recoveries: 0 };
         return { id: info.clusterId, outs };
     },
 
     async update(id: string, olds: ClusterOutputs, news: ClusterInputs) {
         let clusterId = olds.clusterId ?? id;
         let recoveredFrom = news.forceNewCluster === "" ? "" : olds.recoveredFrom;
+        let recoveries = olds.recoveries ?? 0;
         if (news.forceNewCluster !== "" && news.forceNewCluster !== olds.recoveredFrom) {
             const host = news.managers.find((m) => m.name === news.forceNewCluster);
             if (!host) throw new Error(`${news.stackFile}: dccn-swarm:swarm.forceNewCluster: ${news.forceNewCluster} is not a configured manager`);
             const t = toTarget(news.ssh, host);
             await ops.forceNewCluster(t, host.address);
+            // The other managers are no Raft members any more: demote and remove their entries; their
+            // membership resources join them again (a new `recoveries` count replaces them).
+            const m = await ops.findManager([t]);
+            await ops.removeFormerManagers(m);
             clusterId = (await ops.swarmInfo(t)).clusterId ?? clusterId;
             recoveredFrom = news.forceNewCluster;
+            recoveries += 1;
         }
-        return { outs: { ...news, clusterId, recoveredFrom } };
+        return { outs: { ...news, clusterId, recoveredFrom, recoveries } };
     },
 
     async read(id: string, props: ClusterOutputs) {
@@ -154,8 +162,9 @@ const clusterProvider: pulumi.dynamic.ResourceProvider = {
 
 export class SwarmCluster extends pulumi.dynamic.Resource {
     declare readonly clusterId: pulumi.Output<string>;
+    declare readonly recoveries: pulumi.Output<number>;
     constructor(name: string, args: Args<ClusterInputs>, opts?: pulumi.CustomResourceOptions) {
-        super(clusterProvider, name, { clusterId: undefined, recoveredFrom: undefined, ...args }, opts, "dccn-swarm", "SwarmCluster");
+        super(clusterProvider, name, { clusterId: undefined, recoveredFrom: undefined, recoveries: undefined, ...args }, opts, "dccn-swarm", "SwarmCluster");
     }
 }
 
@@ -171,6 +180,8 @@ export interface MemberInputs {
     /** Managers to reach the swarm through (configured ones; the first reachable with quorum is used). */
     managers: HostSpec[];
     clusterId: string;
+    /** For managers, the cluster's recovery count: a recovery makes them join anew. 0 for workers. */
+    clusterEpoch: number;
     ssh: SshSpec;
 }
 
@@ -199,6 +210,7 @@ const memberProvider: pulumi.dynamic.ResourceProvider = {
         // A new swarm (a different cluster ID) means joining anew; an ID not known yet during
         // preview is the cluster resource's own update, which keeps its ID.
         if (changedKnown(olds.clusterId, news.clusterId)) replaces.push("clusterId");
+        if (changedKnown(olds.clusterEpoch ?? 0, news.clusterEpoch)) replaces.push("clusterEpoch");
         const changes = replaces.length > 0 || olds.role !== news.role || olds.availability !== news.availability;
         // The node must leave the old swarm (or under its old name) before it joins again.
         return { changes, replaces, deleteBeforeReplace: true };

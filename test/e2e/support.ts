@@ -132,3 +132,38 @@ export function nodeLabels(node: string, manager = "vm1"): Record<string, string
 export function swarmState(node: string): string {
     return onNode(node, "docker info --format '{{.Swarm.LocalNodeState}}'").trim();
 }
+
+/** Run the Docker CLI against the lab's host engine (the one the node containers run on). */
+export function labEngine(...args: string[]): string {
+    const lab = JSON.parse(fs.readFileSync(path.join(LAB_DIR, "lab.json"), "utf8"));
+    const r = spawnSync("docker", ["-H", lab.dockerHost, ...args], { encoding: "utf8", timeout: 120_000 });
+    if (r.status !== 0) throw new Error(`docker ${args.join(" ")} failed: ${r.stderr}`);
+    return r.stdout;
+}
+
+/** The lab's pinned host key of a node (`ssh-ed25519 AAAA...`). */
+export function labHostKey(name: string): string {
+    const lab = JSON.parse(fs.readFileSync(path.join(LAB_DIR, "lab.json"), "utf8"));
+    return lab.nodes.find((n: { name: string }) => n.name === name).hostKey;
+}
+
+/** Poll `check` until it returns true (or fail after `timeoutSec`). */
+export async function waitFor(what: string, check: () => boolean, timeoutSec = 120): Promise<void> {
+    const until = Date.now() + timeoutSec * 1000;
+    for (;;) {
+        let ok = false;
+        try {
+            ok = check();
+        } catch {
+            ok = false;
+        }
+        if (ok) return;
+        if (Date.now() > until) throw new Error(`timed out after ${timeoutSec}s waiting for ${what}`);
+        await new Promise((r) => setTimeout(r, 2000));
+    }
+}
+
+/** daemon.json's log-opts max-file on a node (drills change it to touch every node). */
+export function maxFile(node: string): string {
+    return JSON.parse(onNode(node, "cat /etc/docker/daemon.json"))["log-opts"]?.["max-file"];
+}

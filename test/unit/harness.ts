@@ -44,6 +44,7 @@ export async function runProgram(stack: string, config: Record<string, unknown>,
             if (args.type.startsWith("pulumi-nodejs:dynamic")) {
                 state.nodeId = `${args.name}-id`;
                 state.clusterId = "cluster-id";
+                state.recoveries = 0;
                 state.status = "ready";
                 state.engineVersion = "20.10.24";
                 state.result = "DCCN_RESULT changed=0";
