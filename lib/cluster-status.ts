@@ -235,6 +235,8 @@ export interface TaskView {
     desiredState: string;
     error?: string;
     message?: string;
+    /** When the task reached its current state (ISO). */
+    timestamp?: string;
 }
 
 export interface SwarmSnapshot {
@@ -242,7 +244,7 @@ export interface SwarmSnapshot {
     manager: string;
     nodes: SwarmNodeView[];
     services: ServiceView[];
-    /** Tasks whose desired state is running. */
+    /** Every task the manager keeps, the task history included (failed and shut down ones). */
     tasks: TaskView[];
 }
 
@@ -342,6 +344,7 @@ export function parseTaskInspect(json: unknown): TaskView[] {
         desiredState: str(t?.DesiredState) || "unknown",
         error: t?.Status?.Err ? str(t.Status.Err) : undefined,
         message: t?.Status?.Message ? str(t.Status.Message) : undefined,
+        timestamp: t?.Status?.Timestamp ? str(t.Status.Timestamp) : undefined,
     }));
 }
 
@@ -374,7 +377,7 @@ export function parseSnapshotOutput(manager: string, stdout: string): SwarmSnaps
         manager,
         nodes: parseNodeInspect(parse("nodes")),
         services: parseServiceInspect(parse("services")),
-        tasks: parseTaskInspect(parse("tasks")).filter((t) => t.desiredState === "running"),
+        tasks: parseTaskInspect(parse("tasks")),
     };
 }
 
@@ -411,7 +414,10 @@ export function parseRegistryOutput(reg: RegistryConfig, node: string, stdout: s
 
 // ================================================================== gathering (SSH, read-only)
 
-/** Nodes, services and the tasks meant to run, from a manager; sections parsed by parseSnapshotOutput. */
+/**
+ * Nodes, services and their tasks (with the history the swarm keeps, for the reason a task failed),
+ * from a manager; sections parsed by parseSnapshotOutput.
+ */
 export const SNAPSHOT_SCRIPT = `
 ids=$(docker node ls -q)
 echo '@@nodes'
@@ -421,7 +427,7 @@ echo '@@services'
 if [ -n "$svcs" ]; then out=$(docker service inspect $svcs 2>/dev/null || true); echo "\${out:-[]}"; else echo '[]'; fi
 echo '@@tasks'
 tasks=""
-if [ -n "$svcs" ]; then tasks=$(docker service ps -q --no-trunc --filter desired-state=running $svcs 2>/dev/null || true); fi
+if [ -n "$svcs" ]; then tasks=$(docker service ps -q --no-trunc $svcs 2>/dev/null || true); fi
 if [ -n "$tasks" ]; then out=$(docker inspect --type task $tasks 2>/dev/null || true); echo "\${out:-[]}"; else echo '[]'; fi
 `;
 
@@ -833,12 +839,16 @@ export function evaluateStatus(cluster: ClusterConfig, obs: Observation, now: Da
     // ---- services
     const nodeById = new Map((snap?.nodes ?? []).map((n) => [n.id, n]));
     const services: ServiceReport[] = (snap?.services ?? []).map((s) => {
-        const tasks = (snap?.tasks ?? []).filter((t) => t.serviceId === s.id);
-        const onLiveNode = (t: TaskView) => !!t.nodeId && nodeById.get(t.nodeId)?.status !== "down" && nodeById.has(t.nodeId);
+        const all = (snap?.tasks ?? []).filter((t) => t.serviceId === s.id);
+        // Meant to run: desired running, or ready (a replacement waiting out its restart delay).
+        const tasks = all.filter((t) => t.desiredState === "running" || t.desiredState === "ready");
+        const onLiveNode = (t: TaskView) => !!t.nodeId && nodeById.has(t.nodeId) && nodeById.get(t.nodeId)?.status !== "down";
         const running = tasks.filter((t) => t.state === "running" && onLiveNode(t)).length;
         let desired: number | undefined;
         if (s.mode === "replicated") desired = s.replicas ?? 0;
-        else if (s.mode === "global") desired = tasks.filter((t) => !t.nodeId || nodeById.get(t.nodeId)?.status !== "down").length;
+        else if (s.mode === "global") {
+            desired = new Set(tasks.filter((t) => t.nodeId && nodeById.get(t.nodeId)?.status !== "down").map((t) => t.nodeId)).size;
+        }
         const healthy = desired === undefined || running === desired;
         const sp: ServiceReport = {
             name: s.name,
@@ -858,7 +868,12 @@ export function evaluateStatus(cluster: ClusterConfig, obs: Observation, now: Da
             problems: [],
         };
         if (!healthy) {
-            const why = [...new Set(tasks.filter((t) => t.state !== "running").map((t) => t.error || t.message || t.state))].slice(0, 2);
+            // Why: what the tasks meant to run say, then the latest failure in the task history.
+            const why = [...new Set(tasks.filter((t) => t.state !== "running").map((t) => t.error || t.message || t.state))];
+            const failed = all.filter((t) => t.error && !tasks.includes(t))
+                .sort((a, b) => (Date.parse(b.timestamp ?? "") || 0) - (Date.parse(a.timestamp ?? "") || 0))[0];
+            if (failed?.error && !why.includes(failed.error)) why.push(`last failure: ${failed.error}`);
+            why.splice(3);
             sp.problems.push(`service ${s.name}: ${running}/${desired} running` + (why.length ? ` (${why.join("; ")})` : ""));
         }
         return sp;

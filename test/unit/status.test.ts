@@ -87,14 +87,16 @@ function serviceInspect(services: { id: string; name: string; replicas?: number;
     }));
 }
 
-function taskInspect(tasks: { id: string; service: string; node?: string; slot?: number; state?: string; err?: string }[]): unknown[] {
+interface TaskFixture { id: string; service: string; node?: string; slot?: number; state?: string; err?: string; desired?: string; at?: string }
+
+function taskInspect(tasks: TaskFixture[]): unknown[] {
     return tasks.map((t) => ({
         ID: t.id,
         ServiceID: t.service,
         ...(t.node ? { NodeID: ID[t.node] ?? `id-${t.node}` } : {}),
         ...(t.slot ? { Slot: t.slot } : {}),
-        Status: { Timestamp: "2026-11-24T11:00:00Z", State: t.state ?? "running", Message: t.state ?? "started", ...(t.err ? { Err: t.err } : {}) },
-        DesiredState: "running",
+        Status: { Timestamp: t.at ?? "2026-11-24T11:00:00.123456789Z", State: t.state ?? "running", Message: t.state ?? "started", ...(t.err ? { Err: t.err } : {}) },
+        DesiredState: t.desired ?? "running",
     }));
 }
 
@@ -126,6 +128,8 @@ function healthyObservation(): Observation {
         { id: "t5", service: "s-mon", node: "m2" },
         { id: "t6", service: "s-mon", node: "m3" },
         { id: "t7", service: "s-mon", node: "w1" },
+        // History the swarm keeps: an earlier task of slot 1 that failed and was replaced.
+        { id: "t0", service: "s-web", node: "w2", slot: 1, state: "failed", desired: "shutdown", err: "task: non-zero exit (137)" },
     ]);
     return {
         stack: "test",
@@ -154,7 +158,7 @@ function healthyParts() {
         { id: "s-web", name: "app_web", replicas: 3, stack: "app" },
         { id: "s-mon", name: "monitor", global: true },
     ];
-    const tasks: { id: string; service: string; node?: string; slot?: number; state?: string; err?: string }[] = [
+    const tasks: TaskFixture[] = [
         { id: "t1", service: "s-web", node: "w1", slot: 1 },
         { id: "t2", service: "s-web", node: "m1", slot: 2 },
         { id: "t3", service: "s-web", node: "m2", slot: 3 },
@@ -439,7 +443,7 @@ test("nodes in the swarm but not in the config, and stale entries of a configure
     assert.equal(r.services.find((s) => s.name === "monitor")?.running, 5);
 });
 
-test("parseSnapshotOutput refuses a cut-short answer and keeps only tasks meant to run", () => {
+test("parseSnapshotOutput refuses a cut-short answer and keeps the task history", () => {
     assert.throws(() => parseSnapshotOutput("m1", "@@nodes\n[]\n@@services\n[]\n"), /no tasks section/);
     assert.throws(() => parseSnapshotOutput("m1", "@@nodes\n[{\n@@services\n[]\n@@tasks\n[]\n"), /nodes section is not JSON/);
     const s = parseSnapshotOutput("m1", "@@nodes\n\n@@services\n[]\n@@tasks\n" + JSON.stringify([
@@ -447,7 +451,7 @@ test("parseSnapshotOutput refuses a cut-short answer and keeps only tasks meant 
         { ID: "b", ServiceID: "s", NodeID: "n", Status: { State: "shutdown" }, DesiredState: "shutdown" },
     ]));
     assert.deepEqual(s.nodes, []);
-    assert.deepEqual(s.tasks.map((t) => t.id), ["a"]);
+    assert.deepEqual(s.tasks.map((t) => [t.id, t.desiredState]), [["a", "running"], ["b", "shutdown"]]);
 });
 
 // ================================================================== registry
@@ -645,4 +649,31 @@ test("what runs on the nodes only reads: no docker command that changes the swar
     }
     // The registry's host and port reach the script quoted.
     assert.match(registryScript({ host: "reg.lab", port: 5000 }), /^host='reg\.lab'$/m);
+});
+
+test("a failing service: replacements waiting out their restart delay are not running, and the last failure is named", () => {
+    const { nodes, services, tasks } = healthyParts();
+    const web = tasks.filter((t) => t.service !== "s-web");
+    web.push(
+        { id: "r1", service: "s-web", node: "w1", slot: 1, state: "ready", desired: "ready" },
+        { id: "r2", service: "s-web", node: "m1", slot: 2, state: "running" },
+        { id: "r3", service: "s-web", node: "m2", slot: 3, state: "pending", desired: "ready" },
+        { id: "h1", service: "s-web", node: "w1", slot: 1, state: "failed", desired: "shutdown", err: "task: non-zero exit (1)", at: "2026-11-24T11:59:58.5Z" },
+        { id: "h2", service: "s-web", node: "m2", slot: 3, state: "failed", desired: "shutdown", err: "older failure", at: "2026-11-24T11:59:50.123456789Z" },
+        { id: "h3", service: "s-web", node: "w1", slot: 1, state: "shutdown", desired: "shutdown", at: "2026-11-24T11:59:59Z" },
+    );
+    const obs = withSnapshot(healthyObservation(), nodeInspect(nodes), serviceInspect(services), taskInspect(web));
+    const r = evaluateStatus(fixtureCluster(), obs);
+    const s = r.services.find((x) => x.name === "app_web");
+    assert.equal(s?.running, 1);
+    assert.equal(s?.desired, 3);
+    assert.deepEqual(s?.tasks.map((t) => [t.slot, t.node, t.state]), [[1, "w1", "ready"], [2, "m1", "running"], [3, "m2", "pending"]],
+        "only the tasks meant to run are placed");
+    assert.ok(r.problems.includes("service app_web: 1/3 running (ready; pending; last failure: task: non-zero exit (1))"), r.problems.join("\n"));
+    // A history failure already named by a current task is not repeated.
+    const noimg = withSnapshot(healthyObservation(), nodeInspect(nodes), serviceInspect([{ id: "s-x", name: "x", replicas: 1 }]), taskInspect([
+        { id: "a", service: "s-x", node: "w1", slot: 1, state: "rejected", err: "No such image: x:1" },
+        { id: "b", service: "s-x", node: "w1", slot: 1, state: "rejected", desired: "shutdown", err: "No such image: x:1" },
+    ]));
+    assert.ok(evaluateStatus(fixtureCluster(), noimg).problems.includes("service x: 0/1 running (No such image: x:1)"));
 });
