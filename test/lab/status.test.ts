@@ -187,9 +187,8 @@ describe("status against the lab (read-only)", { skip, concurrency: false }, () 
                 assert.equal(n.state, "Absent", `${n.hostname} is out of the swarm\n${show(r)}`);
                 assert.equal(n.ready, false);
             }
-            if (before[n.hostname] === "active" && afterStates[n.hostname] === "active") {
-                assert.notEqual(n.state, "Absent", `${n.hostname} is in a swarm\n${show(r)}`);
-            }
+            // (A node whose engine says active may still be Absent: left behind in a swarm that a
+            // recovery drill replaced. So nothing is asserted for that case.)
         }
         assert.equal(j.stack, "dev");
         assert.equal(j.environment, "dev");
