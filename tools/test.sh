@@ -36,6 +36,6 @@ fi
 
 step "tests"
 shopt -s nullglob globstar
-files=(test/unit/**/*.test.ts test/lab/*.test.ts test/smoke/*.test.ts test/e2e/*.test.ts)
+files=(test/unit/**/*.test.ts test/integration/*.test.ts test/lab/*.test.ts test/smoke/*.test.ts test/e2e/*.test.ts)
 node --import tsx --test --test-concurrency=1 --test-reporter=spec "${files[@]}"
 step "done"

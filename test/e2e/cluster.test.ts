@@ -3,11 +3,11 @@
  * as exactly that change and applies it, drift from a hand edit is found and undone, destroy leaves
  * every node out of the swarm and a following up builds it again.
  */
-import { describe, test, before } from "node:test";
+import { describe, test, before, after } from "node:test";
 import * as assert from "node:assert/strict";
 import type { Stack } from "@pulumi/pulumi/automation";
 import {
-    changeCollector, devStack, editDevConfig, missingPrerequisite, nodeLabels, nodesOf, nodeTable, onNode,
+    changeCollector, convergeToCommitted, devStack, editDevConfig, missingPrerequisite, nodeLabels, nodesOf, nodeTable, onNode,
     scratchProject, skipOrFail, swarmState,
 } from "./support";
 
@@ -23,8 +23,13 @@ describe("cluster on the lab (dev stack)", { concurrency: 1 }, () => {
         if (missing) return;
         dir = scratchProject();
         stack = await devStack(dir);
-        // The lab may have been rebuilt since the last run: let the state forget what is gone.
-        await stack.refresh(quiet);
+        // The lab may have been rebuilt, or an earlier run stopped half-way: start from the committed config.
+        await convergeToCommitted(stack, dir);
+    });
+
+    after(async () => {
+        // Leave the lab as the committed config says, for the suites after this one.
+        if (!missing) await convergeToCommitted(stack, dir);
     });
 
     /** Preview, returning what would change (URN tail -> op). */

@@ -2,11 +2,11 @@
  * Issue 7's faults, rehearsed on the lab through the real engine. Each drill ends with `up`
  * converging and `preview --expect-no-changes` passing: nothing lost, nothing left drifting.
  */
-import { describe, test, before } from "node:test";
+import { describe, test, before, after } from "node:test";
 import * as assert from "node:assert/strict";
 import type { Stack } from "@pulumi/pulumi/automation";
 import {
-    devStack, editDevConfig, labEngine, labHostKey, maxFile, missingPrerequisite, nodeTable, nodesOf, onNode,
+    convergeToCommitted, devStack, editDevConfig, labEngine, labHostKey, maxFile, missingPrerequisite, nodeTable, nodesOf, onNode,
     scratchProject, skipOrFail, waitFor,
 } from "./support";
 
@@ -22,8 +22,12 @@ describe("drills on the lab (dev stack)", { concurrency: 1 }, () => {
         if (missing) return;
         dir = scratchProject();
         stack = await devStack(dir);
-        await stack.refresh(quiet);
-        await stack.up(quiet);
+        await convergeToCommitted(stack, dir);
+    });
+
+    after(async () => {
+        // Leave the lab as the committed config says, whatever a drill left behind.
+        if (!missing) await convergeToCommitted(stack, dir);
     });
 
     const edit = (f: (nodes: any[], config: Record<string, any>) => void) => editDevConfig(dir, (c) => f(nodesOf(c), c));

@@ -167,3 +167,31 @@ export async function waitFor(what: string, check: () => boolean, timeoutSec = 1
 export function maxFile(node: string): string {
     return JSON.parse(onNode(node, "cat /etc/docker/daemon.json"))["log-opts"]?.["max-file"];
 }
+
+/**
+ * Bring the lab back to the committed dev config from whatever a failed run left behind, the way an
+ * administrator would: managers demoted one per `up` (the quorum check refuses more at once).
+ */
+export async function convergeToCommitted(stack: Stack, workDir: string): Promise<void> {
+    const committed = fs.readFileSync(path.join(ROOT, "Pulumi.dev.yaml"), "utf8");
+    const salt = (fs.readFileSync(path.join(workDir, "Pulumi.dev.yaml"), "utf8").match(/^encryptionsalt:.*$/m) ?? [""])[0];
+    fs.writeFileSync(path.join(workDir, "Pulumi.dev.yaml"), committed + (salt ? `${salt}\n` : ""));
+    const wanted = new Set((yaml.load(committed) as any).config["dccn-swarm:nodes"]
+        .filter((n: any) => n.role === "manager").map((n: any) => n.hostname));
+    const quiet = { onOutput: (_: string) => undefined };
+    await stack.refresh(quiet);
+    // The managers the quorum check compares against: the swarm resource's last applied inputs.
+    const state = await stack.exportStack();
+    const cluster = (state.deployment.resources ?? []).find((r: any) => r.type === "pulumi-nodejs:dynamic/dccn-swarm:SwarmCluster");
+    const current: string[] = (cluster?.inputs?.managers ?? []).map((m: any) => m.name);
+    const extra = current.filter((h) => !wanted.has(h));
+    // Keep all but one of the extra managers for now; demote them one per up.
+    for (let i = extra.length - 1; i >= 1; i--) {
+        editDevConfig(workDir, (c) => {
+            for (const n of nodesOf(c)) if (extra.slice(0, i).includes(n.hostname)) n.role = "manager";
+        });
+        await stack.up(quiet);
+        fs.writeFileSync(path.join(workDir, "Pulumi.dev.yaml"), committed + (salt ? `${salt}\n` : ""));
+    }
+    await stack.up(quiet);
+}
