@@ -301,17 +301,27 @@ export function fileObjectSpec(o: FileObjectSpec): JsonObject {
 
 const SECOND = 1_000_000_000;
 
+/**
+ * String maps whose empty values are values (a label `foo=""` is not an absent label). A function,
+ * not a Set: Pulumi's closure serialisation of dynamic providers turns a captured Set into a plain
+ * object.
+ */
+function isStringMap(key: string): boolean {
+    return key === "Labels" || key === "Options" || key === "Sysctls" || key === "DriverOpts";
+}
+
 /** Drops null, false, "", 0, [] and {} recursively: the engine's omitempty makes them absent. */
-function prune(v: unknown): unknown {
+function prune(v: unknown, keepEmptyString = false): unknown {
     if (Array.isArray(v)) {
-        const a = v.map(prune).filter((x) => x !== undefined);
+        const a = v.map((x) => prune(x)).filter((x) => x !== undefined);
         return a.length > 0 ? a : undefined;
     }
     if (v !== null && typeof v === "object") {
         const out: Record<string, unknown> = {};
+        const isMap = keepEmptyString;
         for (const k of Object.keys(v as object).sort()) {
-            const x = prune((v as Record<string, unknown>)[k]);
-            if (x !== undefined) out[k] = x;
+            const x = isMap ? (v as Record<string, unknown>)[k] : prune((v as Record<string, unknown>)[k], isStringMap(k));
+            if (x !== undefined && x !== null) out[k] = x;
         }
         return Object.keys(out).length > 0 ? out : undefined;
     }

@@ -393,6 +393,14 @@ describe("a compose stack through the real Pulumi engine", { timeout: 20 * 60_00
             assert.deepEqual(up.outputs.services.value, ["pit_app", "pit_worker"]);
             assert.equal(docker(d!, ["service", "inspect", "pit_app", "--format", "{{.Spec.Mode.Replicated.Replicas}}"]).stdout.trim(), "2");
             noChanges((await stack.preview()).changeSummary, "after up");
+            // The automation API exports with --show-secrets: secrets show as envelopes with their plaintext.
+            const exported = JSON.stringify(await stack.exportStack());
+            const state = JSON.stringify(JSON.parse(exported), (_k, v) =>
+                v && typeof v === "object" && "4dabf18193072939515e22adb298388d" in v ? "<secret>" : v);
+            for (const secret of ["itest-registry-password", Buffer.from("s3cret-token\n").toString("base64")]) {
+                assert.ok(exported.includes(secret), `${secret} reached the state`);
+                assert.ok(!state.includes(secret), `${secret} is in the state only as a secret`);
+            }
 
             await stack.setConfig("itest:overrides", { value: JSON.stringify({ images: { app: `${TEST_IMAGE}:2` } }) });
             const pre = await stack.preview();
