@@ -7,7 +7,9 @@ import { describe, it } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
 import { convertStack, loadCompose, type StackSpec } from "../../compose";
 import { Stack } from "../../components/stack";
-import { engineStack } from "../../lib/engine-spec";
+import { engineStack, normaliseService } from "../../lib/engine-spec";
+import { externalsProvider, fileObjectProvider, networkProvider, serviceProvider, sshConnect } from "../../lib/stack-providers";
+import { createRequire } from "node:module";
 
 const DCCN = path.resolve(__dirname, "../../../shared/fixtures/dccn");
 const DYNAMIC = (t: string) => `pulumi-nodejs:dynamic/dccn-swarm:${t}`;
@@ -159,5 +161,51 @@ describe("Stack component", () => {
         const rs = await graph(() => new Stack("webapp", { spec, managers: MANAGERS, ssh: SSH }));
         assert.equal(rs.some((r) => r.type === DYNAMIC("SwarmExternals")), false);
         assert.ok(rs.some((r) => r.name === "webapp-web"));
+    });
+});
+
+/**
+ * Pulumi runs a dynamic provider from its serialised closure, in another process; some values do
+ * not survive that (a captured Set becomes a plain object). Serialise each provider as Pulumi
+ * does, load it back as the provider process does, and run its pure paths.
+ */
+describe("stack providers survive Pulumi's closure serialisation", () => {
+    const ROOT = path.resolve(__dirname, "..", "..");
+    async function roundTrip(p: pulumi.dynamic.ResourceProvider): Promise<pulumi.dynamic.ResourceProvider> {
+        const sf = await pulumi.runtime.serializeFunction(() => p, { allowSecrets: true });
+        const mod = { exports: {} as Record<string, any> }; // eslint-disable-line @typescript-eslint/no-explicit-any
+        new Function("exports", "require", "module", sf.text)(mod.exports, createRequire(path.join(ROOT, "index.js")), mod);
+        return mod.exports[sf.exportName]();
+    }
+
+    it("service: diff of an unchanged spec is no change, of a new image an update", async () => {
+        const spec = smallStack();
+        const web = engineStack(spec).services.find((s) => s.key === "web")!;
+        const sp = await roundTrip(serviceProvider(sshConnect));
+        const inputs = { managers: MANAGERS, ssh: SSH, stack: "app", file: spec.file, key: "services.web", name: web.name, spec: web.spec };
+        const olds = { ...inputs, serviceId: "x", actual: normaliseService(web.spec), image: "web:1", rollback: "" };
+        assert.equal((await sp.diff!("x", olds, inputs)).changes, false);
+        const changed = JSON.parse(JSON.stringify(web.spec));
+        changed.TaskTemplate.ContainerSpec.Image = "web:2";
+        changed.Labels["com.docker.stack.image"] = "web:2";
+        assert.deepEqual(await sp.diff!("x", olds, { ...inputs, spec: changed }), { changes: true, replaces: [], deleteBeforeReplace: true });
+        const global = JSON.parse(JSON.stringify(web.spec));
+        global.Mode = { Global: {} };
+        assert.deepEqual((await sp.diff!("x", olds, { ...inputs, spec: global })).replaces, ["spec"], "replicated to global is a replacement");
+    });
+
+    it("network, secret/config and externals: diffs and a check without refs", async () => {
+        const spec = smallStack();
+        const e = engineStack(spec);
+        const np = await roundTrip(networkProvider(sshConnect));
+        const n = { managers: MANAGERS, ssh: SSH, stack: "app", file: spec.file, key: "networks.back", name: "app_back", create: e.networks[0].create };
+        assert.equal((await np.diff!("n", { ...n, networkId: "n", actual: e.networks[0].create }, n)).changes, false);
+        const fp = await roundTrip(fileObjectProvider(sshConnect));
+        const sec = e.secrets[0];
+        const f = { managers: MANAGERS, ssh: SSH, stack: "app", file: spec.file, key: "secrets.token", kind: "secret", name: sec.name, labels: sec.spec.Labels, data: sec.spec.Data };
+        assert.equal((await fp.diff!("s", { ...f, objectId: "s", actual: { Name: sec.name, Labels: sec.spec.Labels } }, f)).changes, false);
+        const ep = await roundTrip(externalsProvider(sshConnect));
+        const x = { managers: MANAGERS, ssh: SSH, stack: "app", file: spec.file, refs: [] };
+        assert.deepEqual((await ep.check!(x, x)).failures, []);
     });
 });
