@@ -6,7 +6,9 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
+import { ComposeError, convertStack, loadCompose, StackSpec } from "./compose";
 import { ClusterConfig, ConfigError, PROJECT, validateClusterConfig } from "./lib/cluster-config";
+import { StackEntry, validateStacks } from "./lib/stacks-config";
 import { HostSpec, SshSpec } from "./lib/swarm-providers";
 
 export interface ProgramConfig {
@@ -19,6 +21,8 @@ export interface ProgramConfig {
     privateKey: pulumi.Output<string>;
     /** Each node's address and pinned host key, by hostname. */
     hosts: Record<string, HostSpec>;
+    /** Application stacks: their config entry and the converted compose file. */
+    stacks: { entry: StackEntry; spec: StackSpec }[];
 }
 
 /** known_hosts lines for `address` (plain or `[address]:port` form), comments and hashed entries skipped. */
@@ -82,11 +86,39 @@ export function loadConfig(): ProgramConfig {
         hosts[n.hostname] = { name: n.hostname, address: n.address, knownHosts: lines.join("\n") };
     });
 
+    const stacks = loadStacks(cfg.getObject("stacks"), stackFile);
+
     const ssh = pulumi.secret(privateKey.apply((key): SshSpec => ({
         user: cluster.ssh.user,
         port: cluster.ssh.port,
         privateKey: key,
         connectTimeout: cluster.ssh.connectTimeout,
     })));
-    return { cluster, stackFile, ssh, privateKey, hosts };
+    return { cluster, stackFile, ssh, privateKey, hosts, stacks };
+}
+
+/**
+ * Validate the `stacks` key and load, validate and convert every compose file, all before any
+ * resource is declared: a malformed or rejected file stops the program with the file and key.
+ */
+function loadStacks(raw: unknown, stackFile: string): { entry: StackEntry; spec: StackSpec }[] {
+    let entries: StackEntry[];
+    try {
+        entries = validateStacks(raw, stackFile);
+    } catch (e) {
+        if (e instanceof ConfigError) throw new pulumi.RunError(e.message);
+        throw e;
+    }
+    return entries.map((entry, i) => {
+        const file = path.resolve(entry.file);
+        if (!fs.existsSync(file)) fail(stackFile, `stacks[${i}].file`, `${entry.file} does not exist`);
+        try {
+            const spec = convertStack(loadCompose(file, { stackName: entry.name, env: entry.env }), entry.overrides);
+            for (const w of spec.warnings) pulumi.log.warn(`${path.relative(process.cwd(), w.file) || w.file}: ${w.key}: ${w.message}`);
+            return { entry, spec };
+        } catch (e) {
+            if (e instanceof ComposeError) throw new pulumi.RunError(`${stackFile}: ${PROJECT}:stacks[${i}] (${entry.name}): ${e.message}`);
+            throw e;
+        }
+    });
 }

@@ -4,10 +4,11 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { Node } from "./components/node";
+import { Stack } from "./components/stack";
 import { Swarm } from "./components/swarm";
 import { loadConfig } from "./config";
 
-const { cluster, stackFile, ssh, hosts } = loadConfig();
+const { cluster, stackFile, ssh, hosts, stacks } = loadConfig();
 
 // Managers one after another (an engine restart never takes two away at once), workers side by side.
 let previousManager: Node | undefined;
@@ -31,7 +32,18 @@ const swarm = new Swarm("swarm", {
     provisioned: Object.fromEntries(cluster.nodes.map((n, i) => [n.hostname, [nodes[i].ready]])),
 });
 
+// Application stacks, after the swarm's membership: on destroy their services go first.
+const managerHosts = cluster.nodes.filter((n) => n.role === "manager").map((n) => hosts[n.hostname]);
+const deployed = stacks.map(({ entry, spec }) => new Stack(entry.name, {
+    spec,
+    managers: managerHosts,
+    ssh,
+    resolveImage: entry.resolveImage,
+    dependsOn: swarm.members,
+}));
+
 export const environment = cluster.environment;
+export const applicationStacks = Object.fromEntries(deployed.map((s, i) => [stacks[i].entry.name, s.serviceNames]));
 export const clusterId = swarm.clusterId;
 export const managers = swarm.managerCount;
 /** Managers that may fail while the swarm keeps its quorum. */

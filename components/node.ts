@@ -59,15 +59,17 @@ export class Node extends pulumi.ComponentResource {
     constructor(name: string, args: NodeArgs, opts?: pulumi.ComponentResourceOptions) {
         super("dccn-swarm:node:Node", name, {}, opts);
         const { engine } = args;
+        // Every step waits for `after` itself: an unchanged step in between would not carry the order.
+        const after = args.after ?? [];
         const run = (step: string, script: string, env: Record<string, string | undefined>, data: string | undefined,
             dependsOn: pulumi.Resource[]) => new ProvisionStep(`${name}-${step}`, {
             node: args.host,
             script,
             stdin: scriptStdin(readScript(script), env, data),
             ssh: args.ssh,
-        }, { parent: this, dependsOn, additionalSecretOutputs: ["ssh"] });
+        }, { parent: this, dependsOn: [...after, ...dependsOn], additionalSecretOutputs: ["ssh"] });
 
-        let last: pulumi.Resource[] = args.after ?? [];
+        let last: pulumi.Resource[] = [];
         if (engine.install) {
             last = [run("engine", "engine-install.sh", { DOCKER_PACKAGE: engine.package }, undefined, last)];
         }

@@ -13,6 +13,11 @@ export interface StackEntry {
     /** Variables for `${VAR}` interpolation (compose files never read the machine's environment). */
     env: Record<string, string>;
     overrides: StackOverrides;
+    /**
+     * Pin images to their registry digest when they change, as `docker stack deploy` does
+     * (`changed`, the default), or use the reference as written (`never`: a lab without a registry).
+     */
+    resolveImage: "changed" | "never";
 }
 
 const STACK_NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
@@ -38,7 +43,7 @@ export function validateStacks(raw: unknown, stackFile: string): StackEntry[] {
                 return;
             }
             for (const k of Object.keys(s)) {
-                if (!["name", "file", "env", "overrides"].includes(k)) err(`${key}.${k}`, "unknown key; known keys are `name`, `file`, `env`, `overrides`");
+                if (!["name", "file", "env", "overrides", "resolveImage"].includes(k)) err(`${key}.${k}`, "unknown key; known keys are `name`, `file`, `env`, `overrides`, `resolveImage`");
             }
             const name = typeof s.name === "string" ? s.name : "";
             if (!STACK_NAME_RE.test(name)) err(`${key}.name`, `must be a stack name (letters, digits, \`_\`, \`.\`, \`-\`), got ${JSON.stringify(s.name)}`);
@@ -78,7 +83,9 @@ export function validateStacks(raw: unknown, stackFile: string): StackEntry[] {
                     overrides = s.overrides as StackOverrides;
                 }
             }
-            out.push({ name, file: String(s.file ?? ""), env, overrides });
+            const resolveImage = s.resolveImage === undefined ? "changed" : s.resolveImage;
+            if (resolveImage !== "changed" && resolveImage !== "never") err(`${key}.resolveImage`, "must be `changed` or `never`");
+            out.push({ name, file: String(s.file ?? ""), env, overrides, resolveImage: resolveImage as "changed" | "never" });
         });
     }
     if (findings.length) throw new ConfigError(stackFile, findings);

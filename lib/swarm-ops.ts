@@ -53,18 +53,36 @@ export interface ManagerHandle {
  * The first of `candidates` that is a reachable manager of a swarm with a leader (a quorum). Skips
  * the node named `exclude` unless it is the only one. The error says what each candidate answered.
  */
-export async function findManager(candidates: readonly SshTarget[], exclude?: string): Promise<ManagerHandle> {
+export async function findManager(candidates: readonly SshTarget[], exclude?: string, settleSec = 60): Promise<ManagerHandle> {
+    // A manager whose engine just restarted is "pending" or without a leader for some seconds:
+    // wait that out (bounded) before giving up.
+    const until = Date.now() + settleSec * 1000;
+    for (;;) {
+        const r = await findManagerOnce(candidates, exclude);
+        if ("target" in r) return r;
+        if (!r.transient || Date.now() > until) {
+            throw new RemoteError("no reachable swarm manager with a quorum: " + r.why.join("; ") +
+                ". If a majority of managers is lost for good, set `swarm.forceNewCluster` to a surviving manager (runbook: disaster recovery)");
+        }
+        await sleep(3000);
+    }
+}
+
+async function findManagerOnce(candidates: readonly SshTarget[], exclude?: string): Promise<ManagerHandle | { why: string[]; transient: boolean }> {
     const ordered = [...candidates.filter((c) => c.name !== exclude), ...candidates.filter((c) => c.name === exclude)];
     const why: string[] = [];
+    let transient = false;
     for (const target of ordered) {
         try {
             const info = await swarmInfo(target);
+            if (info.state === "pending") transient = true;
             if (info.state !== "active" || !info.controlAvailable) {
                 why.push(`${target.name}: not a manager (swarm state ${info.state})`);
                 continue;
             }
             const r = await runScript(target, "docker node ls -q >/dev/null", 60);
             if (r.code !== 0) {
+                transient = true;
                 why.push(`${target.name}: manager without quorum (${r.stderr.trim().split("\n").pop()})`);
                 continue;
             }
@@ -73,8 +91,7 @@ export async function findManager(candidates: readonly SshTarget[], exclude?: st
             why.push((e as Error).message);
         }
     }
-    throw new RemoteError("no reachable swarm manager with a quorum: " + why.join("; ") +
-        ". If a majority of managers is lost for good, set `swarm.forceNewCluster` to a surviving manager (runbook: disaster recovery)");
+    return { why, transient };
 }
 
 export async function inspectNode(m: ManagerHandle, ref: string): Promise<NodeState | undefined> {

@@ -390,6 +390,8 @@ restarted=0
 if [ "$file_changed" = 1 ] || [ "$unit_changed" = 1 ] || [ -e "$PENDING" ]; then
   [ -e "$PENDING" ] || { install -d -m 0755 "$CONF_DIR" && : >"$PENDING"; }
   CHANGED=1
+  # A swarm node comes back "pending" for a while; the next step (joining, labelling) needs it active.
+  swarm_before=$(timeout 10 docker info --format '{{.Swarm.LocalNodeState}}' 2>/dev/null || true)
   if use_systemctl; then
     run systemctl restart docker || die restart-failed "systemctl restart docker failed; see journalctl -u docker"
   elif have_sysv; then
@@ -407,6 +409,15 @@ if [ "$file_changed" = 1 ] || [ "$unit_changed" = 1 ] || [ -e "$PENDING" ]; then
     fi
     sleep 1
   done
+  if [ "$swarm_before" = active ]; then
+    until [ "$(timeout 10 docker info --format '{{.Swarm.LocalNodeState}}' 2>/dev/null || true)" = active ]; do
+      if [ "$SECONDS" -ge "$deadline" ]; then
+        die swarm-timeout "the engine is back but its swarm state is not active again within ${WAIT_TIMEOUT}s"
+      fi
+      sleep 1
+    done
+    log "swarm state active again"
+  fi
   if [ -n "$driver" ] && [ "$running_driver" != "$driver" ]; then
     die driver-mismatch "the engine runs storage driver '${running_driver}', not '${driver}' as configured"
   fi

@@ -12,6 +12,7 @@ declare -A NEED=(
   [ssh-keygen]=openssh-client
   [iptables]=iptables
   [ip]=iproute2
+  [busybox]=busybox-static
   [curl]=curl
   [openssl]=openssl
 )
