@@ -21,7 +21,7 @@ interface Registered {
 }
 
 const host = (name: string, address: string) => ({ name, address, knownHosts: `${address} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIUnitTestHostKey` });
-const NODES = [
+const NODES: { host: { name: string; address: string; knownHosts: string }; manager: boolean; labels: Record<string, string> }[] = [
     { host: host("vm1", "172.28.213.11"), manager: true, labels: { os: "linux", registry: "true" } },
     { host: host("vm2", "172.28.213.12"), manager: false, labels: { os: "linux" } },
     { host: host("vm3", "172.28.213.13"), manager: false, labels: { os: "linux" } },
@@ -61,7 +61,7 @@ async function graph(make: () => Registry | void): Promise<{ rs: Registered[]; r
         let authSecret: boolean | undefined;
         if (registry) {
             auth = await new Promise((r) => registry.registryAuth.apply(r));
-            authSecret = await registry.registryAuth.isSecret;
+            authSecret = await pulumi.isSecret(registry.registryAuth);
         }
         await new Promise((r) => setTimeout(r, 300));
         return { rs: out, registry: registry || undefined, auth, authSecret };

@@ -142,7 +142,7 @@ test("loadRegistryConfig: reads the stack config, checks passwords by presence o
         set({ "dccn-swarm:registry": registry, "dccn-swarm:registryPasswords": { alice: "s3cret-alice", bob: "pw" } }, ["dccn-swarm:registryPasswords"]);
         const loaded = loadRegistryConfig(cluster, FILE)!;
         assert.equal(loaded.config.host, "registry.lab");
-        assert.equal(await loaded.passwords.isSecret, true);
+        assert.equal(await pulumi.isSecret(loaded.passwords), true);
         set({}, []);
         assert.equal(loadRegistryConfig(cluster, FILE), undefined);
     } finally {
