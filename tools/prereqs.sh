@@ -13,6 +13,7 @@ declare -A NEED=(
   [iptables]=iptables
   [ip]=iproute2
   [busybox]=busybox-static
+  [chromium]=chromium
   [curl]=curl
   [openssl]=openssl
 )
