@@ -1,0 +1,164 @@
+/**
+ * Issue 6 on the lab through the real engine: the tutorial web app converges, is used in a real
+ * browser, and changes the way the document's 8.7-8.8 makes them: an image upgrade rolls one
+ * service, scaling, moving tasks by constraint, a drained node's tasks moving away, and a stack
+ * removed from config removed from the cluster.
+ */
+import { describe, test, before, after } from "node:test";
+import * as assert from "node:assert/strict";
+import * as fs from "fs";
+import * as path from "path";
+import type { Stack } from "@pulumi/pulumi/automation";
+import {
+    changeCollector, convergeToCommitted, devStack, editDevConfig, labNodes, missingPrerequisite, nodesOf, onNode,
+    scratchProject, skipOrFail, waitFor,
+} from "./support";
+
+const quiet = { onOutput: (_: string) => undefined };
+
+/** Where the service's running tasks are: node hostnames, sorted. */
+function taskNodes(service: string): string[] {
+    return onNode("vm1", `docker service ps ${service} --filter desired-state=running --format '{{.Node}} {{.CurrentState}}'`)
+        .trim().split("\n").filter((l) => / Running /.test(` ${l} `)).map((l) => l.split(" ")[0]).sort();
+}
+
+function serviceImage(service: string): string {
+    return onNode("vm1", `docker service inspect ${service} --format '{{.Spec.TaskTemplate.ContainerSpec.Image}}'`).trim();
+}
+
+function serviceVersion(service: string): number {
+    return Number(onNode("vm1", `docker service inspect ${service} --format '{{.Version.Index}}'`).trim());
+}
+
+function addressOf(node: string): string {
+    return labNodes().find((n) => n.name === node)!.address;
+}
+
+async function httpGet(url: string): Promise<string> {
+    const r = await fetch(url, { signal: AbortSignal.timeout(10_000) });
+    return r.text();
+}
+
+describe("application stacks on the lab (dev stack)", { concurrency: 1 }, () => {
+    let stack: Stack;
+    let dir: string;
+    let missing: string | undefined;
+
+    before(async () => {
+        missing = missingPrerequisite();
+        if (missing) return;
+        dir = scratchProject();
+        stack = await devStack(dir);
+        await convergeToCommitted(stack, dir);
+    });
+
+    after(async () => {
+        if (!missing) await convergeToCommitted(stack, dir);
+    });
+
+    const edit = (f: (stacks: any[], nodes: any[]) => void) =>
+        editDevConfig(dir, (c) => f(c["dccn-swarm:stacks"], nodesOf(c)));
+
+    test("the webapp stack converges; preview right after shows no changes", async (t) => {
+        if (skipOrFail(t, missing)) return;
+        assert.deepEqual(taskNodes("webapp_db").length, 1);
+        assert.deepEqual(taskNodes("webapp_web").length, 1);
+        const ls = onNode("vm1", "docker service ls --format '{{.Name}} {{.Replicas}}'");
+        assert.match(ls, /^webapp_db 1\/1$/m);
+        assert.match(ls, /^webapp_web 1\/1$/m);
+        const labels = onNode("vm1", "docker network inspect webapp_default --format '{{json .Labels}}'");
+        assert.match(labels, /"com.docker.stack.namespace":"webapp"/);
+        await stack.preview({ expectNoChanges: true, ...quiet });
+    });
+
+    test("in a real browser: a user registered through the form shows in the overview", async (t) => {
+        if (skipOrFail(t, missing)) return;
+        const chromium = "/usr/bin/chromium";
+        if (!fs.existsSync(chromium) && skipOrFail(t, "chromium is not installed (npm run prereqs)")) return;
+        const { chromium: pw } = await import("playwright-core");
+        const url = `http://${addressOf(taskNodes("webapp_web")[0])}:8080/`;
+        const browser = await pw.launch({
+            executablePath: chromium,
+            args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync"],
+        });
+        try {
+            const page = await browser.newPage();
+            const name = `Ada ${Date.now()}`;
+            // The service has converged, but MariaDB may still be initialising its data directory.
+            for (let i = 0; ; i++) {
+                await page.goto(url);
+                if (await page.locator("#error").count() === 0) break;
+                if (i > 30) assert.fail(`the app keeps reporting: ${await page.locator("#error").textContent()}`);
+                await new Promise((r) => setTimeout(r, 2000));
+            }
+            await page.fill("#name", name);
+            await page.fill("#email", "ada@example.org");
+            await page.click("#register");
+            await page.waitForSelector("#message");
+            assert.match((await page.locator("#message").textContent()) ?? "", new RegExp(`Registered ${name}`));
+            const names = await page.locator("#users td.name").allTextContents();
+            assert.ok(names.includes(name), `${name} in the overview: ${names.join(", ")}`);
+        } finally {
+            await browser.close();
+        }
+    });
+
+    test("an image tag change rolls the web service and nothing else", async (t) => {
+        if (skipOrFail(t, missing)) return;
+        for (const n of labNodes()) onNode(n.name, "docker tag dccn-lab/php-apache:8 dccn-lab/php-apache:8-rev2");
+        const dbVersion = serviceVersion("webapp_db");
+        edit((stacks) => { stacks[0].overrides.images.web = "dccn-lab/php-apache:8-rev2"; });
+        const c = changeCollector();
+        await stack.preview({ onEvent: c.onEvent, ...quiet });
+        assert.deepEqual([...c.changes.entries()], [["webapp-web", "update"]]);
+        await stack.up(quiet);
+        assert.equal(serviceImage("webapp_web"), "dccn-lab/php-apache:8-rev2");
+        assert.equal(serviceVersion("webapp_db"), dbVersion, "the database service was not touched");
+        await stack.preview({ expectNoChanges: true, ...quiet });
+    });
+
+    test("scaling the web service to 2 runs a task on two nodes, each answering on its own address", async (t) => {
+        if (skipOrFail(t, missing)) return;
+        edit((stacks) => { stacks[0].overrides.replicas = { web: 2 }; });
+        await stack.up(quiet);
+        const where = taskNodes("webapp_web");
+        assert.equal(where.length, 2);
+        assert.notEqual(where[0], where[1], "host-mode port 8080: one task per node");
+        for (const n of where) assert.match(await httpGet(`http://${addressOf(n)}:8080/`), /User registration/);
+    });
+
+    test("a placement constraint moves the tasks (document 8.8)", async (t) => {
+        if (skipOrFail(t, missing)) return;
+        const file = path.join(dir, "stacks", "webapp", "docker-compose.yml");
+        fs.writeFileSync(file, fs.readFileSync(file, "utf8").replace("- node.labels.os == linux", "- node.labels.function == production"));
+        await stack.up(quiet);
+        const where = taskNodes("webapp_web");
+        assert.equal(where.length, 2);
+        assert.ok(where.every((n) => n === "vm2" || n === "vm3"), `tasks on function=production nodes only: ${where}`);
+    });
+
+    test("draining a node moves its tasks away (verified, not assumed); active again, it takes tasks again", async (t) => {
+        if (skipOrFail(t, missing)) return;
+        edit((stacks, nodes) => { stacks[0].overrides.replicas = { web: 1 }; nodes.find((n) => n.hostname === "vm3").availability = "drain"; });
+        await stack.up(quiet);
+        assert.deepEqual(taskNodes("webapp_web"), ["vm2"]);
+        assert.equal(onNode("vm1", "docker node ps vm3 --filter desired-state=running -q").trim(), "");
+        edit((_s, nodes) => { delete nodes.find((n) => n.hostname === "vm3").availability; });
+        await stack.up(quiet);
+        onNode("vm1", "docker service update --force --detach webapp_web >/dev/null"); // the document's rebalance
+        await waitFor("web running again", () => taskNodes("webapp_web").length === 1);
+    });
+
+    test("a stack removed from config is removed from the cluster, services and networks", async (t) => {
+        if (skipOrFail(t, missing)) return;
+        edit((stacks) => { stacks.splice(0, 1); });
+        const c = changeCollector();
+        await stack.preview({ onEvent: c.onEvent, ...quiet });
+        assert.equal(c.changes.get("webapp-web"), "delete");
+        assert.equal(c.changes.get("webapp-db"), "delete");
+        await stack.up(quiet);
+        assert.equal(onNode("vm1", "docker service ls -q").trim(), "");
+        assert.equal(onNode("vm1", "docker network ls --filter label=com.docker.stack.namespace=webapp -q").trim(), "");
+    });
+});
