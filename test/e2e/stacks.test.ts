@@ -7,7 +7,6 @@
 import { describe, test, before, after } from "node:test";
 import * as assert from "node:assert/strict";
 import * as fs from "fs";
-import * as path from "path";
 import type { Stack } from "@pulumi/pulumi/automation";
 import {
     changeCollector, convergeToCommitted, devStack, editDevConfig, labNodes, missingPrerequisite, nodesOf, onNode,
@@ -130,8 +129,7 @@ describe("application stacks on the lab (dev stack)", { concurrency: 1 }, () => 
 
     test("a placement constraint moves the tasks (document 8.8)", async (t) => {
         if (skipOrFail(t, missing)) return;
-        const file = path.join(dir, "stacks", "webapp", "docker-compose.yml");
-        fs.writeFileSync(file, fs.readFileSync(file, "utf8").replace("- node.labels.os == linux", "- node.labels.function == production"));
+        edit((stacks) => { stacks[0].env = { WEB_PLACEMENT: "node.labels.function == production" }; });
         await stack.up(quiet);
         const where = taskNodes("webapp_web");
         assert.equal(where.length, 2);

@@ -113,3 +113,40 @@ test("a missing lab key file tells the user to run lab:up", async () => {
     c["dccn-swarm:ssh"] = { ...(c["dccn-swarm:ssh"] as object), privateKeyFile: "/nonexistent/id_ed25519" };
     await assert.rejects(runProgram("dev", c), /dccn-swarm:ssh\.privateKeyFile: .*`npm run lab:up`/);
 });
+
+test("prod: both stacks, on nodes labelled function=production, data under /mnt/docker", async () => {
+    const c = stackConfig("prod");
+    c["dccn-swarm:sshPrivateKey"] = "-----BEGIN OPENSSH PRIVATE KEY-----\nPROD-KEY\n-----END OPENSSH PRIVATE KEY-----\n";
+    const { resources, outputs } = await runProgram("prod", c, ["dccn-swarm:sshPrivateKey"]);
+    const services = resources.filter((r) => r.type === DYNAMIC("SwarmService"));
+    const byService = (n: string) => services.find((s) => s.inputs.name === n)?.inputs.spec;
+    assert.deepEqual(Object.keys(outputs.applicationStacks as object).sort(), ["data-stager", "webapp"]);
+    const web = byService("webapp_web");
+    assert.deepEqual(web.TaskTemplate.Placement.Constraints, ["node.labels.function == production"]);
+    const db = byService("webapp_db");
+    assert.deepEqual(db.TaskTemplate.ContainerSpec.Mounts.map((m: any) => [m.Type, m.Source]), [["bind", "/mnt/docker/data/webapp/db"]]);
+    for (const name of ["data-stager_db", "data-stager_service", "data-stager_ui"]) {
+        assert.deepEqual(byService(name).TaskTemplate.Placement.Constraints, ["node.labels.function == production"], name);
+    }
+    assert.ok(byService("data-stager_db").TaskTemplate.ContainerSpec.Mounts.some((m: any) => m.Source.startsWith("/mnt/docker/data/stager")));
+});
+
+test("dev: the webapp runs on the lab's images with a node-local volume", async () => {
+    const { resources } = await runProgram("dev", devConfig());
+    const spec = (n: string) => resources.find((r) => r.type === DYNAMIC("SwarmService") && r.inputs.name === n)?.inputs.spec;
+    assert.equal(spec("webapp_web").TaskTemplate.ContainerSpec.Image, "dccn-lab/php-apache:8");
+    assert.equal(spec("webapp_db").TaskTemplate.ContainerSpec.Image, "dccn-lab/mariadb:10");
+    assert.deepEqual(spec("webapp_web").TaskTemplate.Placement.Constraints, ["node.labels.os == linux"]);
+    assert.deepEqual(spec("webapp_db").TaskTemplate.ContainerSpec.Mounts.map((m: any) => [m.Type, m.Source]), [["volume", "webapp_dbdata"]]);
+});
+
+test("a compose file the stack deploy would reject stops the program with the file and key", async () => {
+    const fs = await import("fs");
+    const os = await import("os");
+    const path = await import("path");
+    const bad = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "dccn-bad-")), "bad.yml");
+    fs.writeFileSync(bad, "version: '3.3'\nservices:\n  web:\n    image: nginx\n    volumes_from: [db]\n");
+    const c = devConfig();
+    c["dccn-swarm:stacks"] = [{ name: "bad", file: bad }];
+    await assert.rejects(runProgram("dev", c), /dccn-swarm:stacks\[0\] \(bad\): .*bad\.yml: services\.web\.volumes_from/);
+});
