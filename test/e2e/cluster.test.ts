@@ -5,47 +5,27 @@
  */
 import { describe, test, before, after } from "node:test";
 import * as assert from "node:assert/strict";
-import type { Stack } from "@pulumi/pulumi/automation";
 import {
-    changeCollector, convergeToCommitted, devStack, editDevConfig, missingPrerequisite, nodeLabels, nodesOf, nodeTable, onNode,
-    scratchProject, skipOrFail, swarmState,
+    changeCollector, editDevConfig, nodeLabels, nodesOf, nodeTable, onNode, quiet, skipOrFail, swarmState, useLabSuite,
 } from "./support";
 
-const quiet = { onOutput: (_: string) => undefined };
-
 describe("cluster on the lab (dev stack)", { concurrency: 1 }, () => {
-    let stack: Stack;
-    let dir: string;
-    let missing: string | undefined;
-
-    before(async () => {
-        missing = missingPrerequisite();
-        if (missing) return;
-        dir = scratchProject();
-        stack = await devStack(dir);
-        // The lab may have been rebuilt, or an earlier run stopped half-way: start from the committed config.
-        await convergeToCommitted(stack, dir);
-    });
-
-    after(async () => {
-        // Leave the lab as the committed config says, for the suites after this one.
-        if (!missing) await convergeToCommitted(stack, dir);
-    });
+    const suite = useLabSuite(before, after);
 
     /** Preview, returning what would change (URN tail -> op). */
     async function previewChanges(): Promise<Map<string, string>> {
         const c = changeCollector();
-        await stack.preview({ onEvent: c.onEvent, ...quiet });
+        await suite.stack.preview({ onEvent: c.onEvent, ...quiet });
         return c.changes;
     }
 
     async function edit(f: (nodes: any[], config: Record<string, any>) => void) {
-        editDevConfig(dir, (config) => f(nodesOf(config), config));
+        editDevConfig(suite.dir, (config) => f(nodesOf(config), config));
     }
 
     test("up from a fresh lab converges: every node Ready with its role, availability and labels", async (t) => {
-        if (skipOrFail(t, missing)) return;
-        const res = await stack.up(quiet);
+        if (skipOrFail(t, suite.missing)) return;
+        const res = await suite.stack.up(quiet);
         assert.equal(res.summary.result, "succeeded");
         const rows = nodeTable();
         assert.deepEqual(rows.map((r) => r.hostname).sort(), ["vm1", "vm2", "vm3"]);
@@ -61,84 +41,84 @@ describe("cluster on the lab (dev stack)", { concurrency: 1 }, () => {
     });
 
     test("right after, preview shows no changes", async (t) => {
-        if (skipOrFail(t, missing)) return;
-        await stack.preview({ expectNoChanges: true, ...quiet });
+        if (skipOrFail(t, suite.missing)) return;
+        await suite.stack.preview({ expectNoChanges: true, ...quiet });
     });
 
     test("label added, changed and removed: exactly the label resources change", async (t) => {
-        if (skipOrFail(t, missing)) return;
+        if (skipOrFail(t, suite.missing)) return;
         await edit((nodes) => {
             nodes[1].labels = { os: "linux", function: "staging", rack: "r1" };
             nodes[2].labels = { function: "production" };
         });
         const changes = await previewChanges();
         assert.deepEqual([...changes.entries()].sort(), [["swarm-vm2-labels", "update"], ["swarm-vm3-labels", "update"]]);
-        await stack.up(quiet);
+        await suite.stack.up(quiet);
         assert.deepEqual(nodeLabels("vm2"), { function: "staging", os: "linux", rack: "r1" });
         assert.deepEqual(nodeLabels("vm3"), { function: "production" });
     });
 
     test("vm2 promoted, then demoted", async (t) => {
-        if (skipOrFail(t, missing)) return;
+        if (skipOrFail(t, suite.missing)) return;
         await edit((nodes) => { nodes[1].role = "manager"; });
         const changes = await previewChanges();
         assert.equal(changes.get("swarm-vm2"), "update");
         assert.ok(![...changes.keys()].some((k) => /^vm\d-/.test(k)), "no provisioning step re-runs");
-        await stack.up(quiet);
+        await suite.stack.up(quiet);
         assert.equal(nodeTable().find((r) => r.hostname === "vm2")?.manager, "Reachable");
         await edit((nodes) => { nodes.find((n) => n.hostname === "vm2").role = "worker"; });
-        await stack.up(quiet);
+        await suite.stack.up(quiet);
         assert.equal(nodeTable().find((r) => r.hostname === "vm2")?.manager, "");
-        await stack.preview({ expectNoChanges: true, ...quiet });
+        await suite.stack.preview({ expectNoChanges: true, ...quiet });
     });
 
     test("vm3 drained, then active again", async (t) => {
-        if (skipOrFail(t, missing)) return;
+        if (skipOrFail(t, suite.missing)) return;
         await edit((nodes) => { nodes.find((n) => n.hostname === "vm3").availability = "drain"; });
         const changes = await previewChanges();
         assert.deepEqual([...changes.entries()], [["swarm-vm3", "update"]]);
-        await stack.up(quiet);
+        await suite.stack.up(quiet);
         assert.equal(nodeTable().find((r) => r.hostname === "vm3")?.availability, "Drain");
         await edit((nodes) => { delete nodes.find((n) => n.hostname === "vm3").availability; });
-        await stack.up(quiet);
+        await suite.stack.up(quiet);
         assert.equal(nodeTable().find((r) => r.hostname === "vm3")?.availability, "Active");
     });
 
     test("vm3 removed from config leaves the swarm and the node table; added back it joins again", async (t) => {
-        if (skipOrFail(t, missing)) return;
+        if (skipOrFail(t, suite.missing)) return;
         let saved: any;
         await edit((nodes) => { saved = nodes.splice(nodes.findIndex((n) => n.hostname === "vm3"), 1)[0]; });
         const changes = await previewChanges();
         assert.equal(changes.get("swarm-vm3"), "delete");
         assert.equal(changes.get("swarm-vm3-labels"), "delete");
-        await stack.up(quiet);
+        await suite.stack.up(quiet);
         assert.deepEqual(nodeTable().map((r) => r.hostname).sort(), ["vm1", "vm2"]);
         assert.equal(swarmState("vm3"), "inactive");
         await edit((nodes) => { nodes.push(saved); });
-        await stack.up(quiet);
+        await suite.stack.up(quiet);
         assert.equal(nodeTable().find((r) => r.hostname === "vm3")?.status, "Ready");
-        await stack.preview({ expectNoChanges: true, ...quiet });
+        await suite.stack.preview({ expectNoChanges: true, ...quiet });
     });
 
     test("a label removed by hand is reported by refresh and restored by up", async (t) => {
-        if (skipOrFail(t, missing)) return;
+        if (skipOrFail(t, suite.missing)) return;
         onNode("vm1", "docker node update --label-rm rack vm2 >/dev/null");
-        const r = await stack.refresh(quiet);
+        const r = await suite.stack.refresh(quiet);
         assert.equal(r.summary.resourceChanges?.update, 1, "refresh reports one drifted resource");
-        await stack.up(quiet);
+        await suite.stack.up(quiet);
         assert.equal(nodeLabels("vm2").rack, "r1");
-        await stack.preview({ expectNoChanges: true, ...quiet });
+        await suite.stack.preview({ expectNoChanges: true, ...quiet });
     });
 
     test("destroy leaves every node out of the swarm; up builds it again", async (t) => {
-        if (skipOrFail(t, missing)) return;
-        await stack.destroy(quiet);
+        if (skipOrFail(t, suite.missing)) return;
+        await suite.stack.destroy(quiet);
         for (const vm of ["vm1", "vm2", "vm3"]) {
             assert.equal(swarmState(vm), "inactive", `${vm} out of the swarm`);
             assert.match(onNode(vm, "docker version --format '{{.Server.Version}}'"), /^\d+\./, `${vm} engine still running`);
         }
-        await stack.up(quiet);
+        await suite.stack.up(quiet);
         assert.deepEqual(nodeTable().map((r) => r.status), ["Ready", "Ready", "Ready"]);
-        await stack.preview({ expectNoChanges: true, ...quiet });
+        await suite.stack.preview({ expectNoChanges: true, ...quiet });
     });
 });

@@ -4,45 +4,26 @@
  */
 import { describe, test, before, after } from "node:test";
 import * as assert from "node:assert/strict";
-import type { Stack } from "@pulumi/pulumi/automation";
 import {
-    convergeToCommitted, devStack, editDevConfig, labEngine, labHostKey, maxFile, missingPrerequisite, nodeTable, nodesOf, onNode,
-    scratchProject, skipOrFail, waitFor,
+    editDevConfig, labEngine, labHostKey, maxFile, nodeTable, nodesOf, onNode, quiet, skipOrFail, useLabSuite, waitFor,
 } from "./support";
 
-const quiet = { onOutput: (_: string) => undefined };
-
 describe("drills on the lab (dev stack)", { concurrency: 1 }, () => {
-    let stack: Stack;
-    let dir: string;
-    let missing: string | undefined;
+    const suite = useLabSuite(before, after);
 
-    before(async () => {
-        missing = missingPrerequisite();
-        if (missing) return;
-        dir = scratchProject();
-        stack = await devStack(dir);
-        await convergeToCommitted(stack, dir);
-    });
-
-    after(async () => {
-        // Leave the lab as the committed config says, whatever a drill left behind.
-        if (!missing) await convergeToCommitted(stack, dir);
-    });
-
-    const edit = (f: (nodes: any[], config: Record<string, any>) => void) => editDevConfig(dir, (c) => f(nodesOf(c), c));
+    const edit = (f: (nodes: any[], config: Record<string, any>) => void) => editDevConfig(suite.dir, (c) => f(nodesOf(c), c));
     const setMaxFile = (v: string) => edit((_n, c) => { c["dccn-swarm:engine"].daemon["log-opts"]["max-file"] = v; });
 
     async function converge() {
-        await stack.up(quiet);
-        await stack.preview({ expectNoChanges: true, ...quiet });
+        await suite.stack.up(quiet);
+        await suite.stack.preview({ expectNoChanges: true, ...quiet });
     }
 
     test("a wrong SSH host key is refused; the node is left as it was", async (t) => {
-        if (skipOrFail(t, missing)) return;
+        if (skipOrFail(t, suite.missing)) return;
         edit((nodes) => { nodes[2].hostKey = labHostKey("vm1"); });
         setMaxFile("4");
-        await assert.rejects(stack.up(quiet), /vm3 \(172\.28\.213\.13\): host key verification failed/);
+        await assert.rejects(suite.stack.up(quiet), /vm3 \(172\.28\.213\.13\): host key verification failed/);
         assert.equal(maxFile("vm3"), "3", "vm3 untouched");
         assert.equal(maxFile("vm1"), "4", "vm1, whose key is right, converged");
         edit((nodes) => { delete nodes[2].hostKey; });
@@ -51,12 +32,12 @@ describe("drills on the lab (dev stack)", { concurrency: 1 }, () => {
     });
 
     test("a node whose SSH does not answer fails the up within a bounded time, naming it", async (t) => {
-        if (skipOrFail(t, missing)) return;
+        if (skipOrFail(t, suite.missing)) return;
         labEngine("pause", "vm3");
         try {
             setMaxFile("5");
             const started = Date.now();
-            await assert.rejects(stack.up(quiet), /vm3 \(172\.28\.213\.13\): SSH connection failed: .*timed out/);
+            await assert.rejects(suite.stack.up(quiet), /vm3 \(172\.28\.213\.13\): SSH connection failed: .*timed out/);
             assert.ok(Date.now() - started < 120_000, `failed after ${(Date.now() - started) / 1000}s`);
         } finally {
             labEngine("unpause", "vm3");
@@ -66,10 +47,10 @@ describe("drills on the lab (dev stack)", { concurrency: 1 }, () => {
     });
 
     test("a worker stopped in the middle of up: up fails naming it; after it returns, up converges", async (t) => {
-        if (skipOrFail(t, missing)) return;
+        if (skipOrFail(t, suite.missing)) return;
         setMaxFile("6");
         edit((nodes) => { nodes[1].labels.drill = "stop"; nodes[2].labels.drill = "stop"; });
-        const running = stack.up(quiet);
+        const running = suite.stack.up(quiet);
         labEngine("stop", "-t", "1", "vm3");
         try {
             await assert.rejects(running, /vm3/);
@@ -85,7 +66,7 @@ describe("drills on the lab (dev stack)", { concurrency: 1 }, () => {
     });
 
     test("three managers, one lost: the swarm keeps working, changes needing the lost node are refused with the reason", async (t) => {
-        if (skipOrFail(t, missing)) return;
+        if (skipOrFail(t, suite.missing)) return;
         edit((nodes) => { nodes[1].role = "manager"; nodes[2].role = "manager"; });
         await converge();
         assert.deepEqual(nodeTable().map((r) => r.manager).sort(), ["Leader", "Reachable", "Reachable"]);
@@ -95,11 +76,11 @@ describe("drills on the lab (dev stack)", { concurrency: 1 }, () => {
             // Quorum (2 of 3) holds: a change that needs only the live managers goes through.
             edit((nodes) => { nodes[0].labels.drill = "quorum"; });
             setMaxFile("6");
-            await stack.up(quiet);
+            await suite.stack.up(quiet);
             assert.equal(JSON.parse(onNode("vm1", "docker node inspect vm1 --format '{{json .Spec.Labels}}'")).drill, "quorum");
             // One that needs vm3 itself is refused, naming it and why.
             setMaxFile("7");
-            await assert.rejects(stack.up(quiet), /vm3 \(172\.28\.213\.13\): SSH connection failed/);
+            await assert.rejects(suite.stack.up(quiet), /vm3 \(172\.28\.213\.13\): SSH connection failed/);
         } finally {
             labEngine("start", "vm3");
         }
@@ -108,11 +89,11 @@ describe("drills on the lab (dev stack)", { concurrency: 1 }, () => {
     });
 
     test("demoting two of three managers at once is refused at preview; one at a time goes through", async (t) => {
-        if (skipOrFail(t, missing)) return;
+        if (skipOrFail(t, suite.missing)) return;
         edit((nodes) => { nodes[1].role = "worker"; nodes[2].role = "worker"; });
-        await assert.rejects(stack.preview(quiet), /Pulumi\.dev\.yaml: dccn-swarm:nodes: the change demotes or removes 2 of 3 managers/);
+        await assert.rejects(suite.stack.preview(quiet), /Pulumi\.dev\.yaml: dccn-swarm:nodes: the change demotes or removes 2 of 3 managers/);
         edit((nodes) => { nodes[2].role = "manager"; });
-        await stack.up(quiet);
+        await suite.stack.up(quiet);
         edit((nodes) => { nodes[2].role = "worker"; delete nodes[0].labels.drill; delete nodes[1].labels.drill; delete nodes[2].labels.drill; });
         setMaxFile("3");
         await converge();

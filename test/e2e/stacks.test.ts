@@ -7,13 +7,9 @@
 import { describe, test, before, after } from "node:test";
 import * as assert from "node:assert/strict";
 import * as fs from "fs";
-import type { Stack } from "@pulumi/pulumi/automation";
 import {
-    changeCollector, convergeToCommitted, devStack, editDevConfig, labNodes, missingPrerequisite, nodesOf, onNode,
-    scratchProject, skipOrFail, waitFor,
+    changeCollector, editDevConfig, labNodes, nodesOf, onNode, quiet, skipOrFail, useLabSuite, waitFor,
 } from "./support";
-
-const quiet = { onOutput: (_: string) => undefined };
 
 /** Where the service's running tasks are: node hostnames, sorted. */
 function taskNodes(service: string): string[] {
@@ -39,27 +35,13 @@ async function httpGet(url: string): Promise<string> {
 }
 
 describe("application stacks on the lab (dev stack)", { concurrency: 1 }, () => {
-    let stack: Stack;
-    let dir: string;
-    let missing: string | undefined;
-
-    before(async () => {
-        missing = missingPrerequisite();
-        if (missing) return;
-        dir = scratchProject();
-        stack = await devStack(dir);
-        await convergeToCommitted(stack, dir);
-    });
-
-    after(async () => {
-        if (!missing) await convergeToCommitted(stack, dir);
-    });
+    const suite = useLabSuite(before, after);
 
     const edit = (f: (stacks: any[], nodes: any[]) => void) =>
-        editDevConfig(dir, (c) => f(c["dccn-swarm:stacks"], nodesOf(c)));
+        editDevConfig(suite.dir, (c) => f(c["dccn-swarm:stacks"], nodesOf(c)));
 
     test("the webapp stack converges; preview right after shows no changes", async (t) => {
-        if (skipOrFail(t, missing)) return;
+        if (skipOrFail(t, suite.missing)) return;
         assert.deepEqual(taskNodes("webapp_db").length, 1);
         assert.deepEqual(taskNodes("webapp_web").length, 1);
         const ls = onNode("vm1", "docker service ls --format '{{.Name}} {{.Replicas}}'");
@@ -67,11 +49,11 @@ describe("application stacks on the lab (dev stack)", { concurrency: 1 }, () => 
         assert.match(ls, /^webapp_web 1\/1$/m);
         const labels = onNode("vm1", "docker network inspect webapp_default --format '{{json .Labels}}'");
         assert.match(labels, /"com.docker.stack.namespace":"webapp"/);
-        await stack.preview({ expectNoChanges: true, ...quiet });
+        await suite.stack.preview({ expectNoChanges: true, ...quiet });
     });
 
     test("in a real browser: a user registered through the form shows in the overview", async (t) => {
-        if (skipOrFail(t, missing)) return;
+        if (skipOrFail(t, suite.missing)) return;
         const chromium = "/usr/bin/chromium";
         if (!fs.existsSync(chromium) && skipOrFail(t, "chromium is not installed (npm run prereqs)")) return;
         const { chromium: pw } = await import("playwright-core");
@@ -104,23 +86,23 @@ describe("application stacks on the lab (dev stack)", { concurrency: 1 }, () => 
     });
 
     test("an image tag change rolls the web service and nothing else", async (t) => {
-        if (skipOrFail(t, missing)) return;
+        if (skipOrFail(t, suite.missing)) return;
         for (const n of labNodes()) onNode(n.name, "docker tag dccn-lab/php-apache:8 dccn-lab/php-apache:8-rev2");
         const dbVersion = serviceVersion("webapp_db");
         edit((stacks) => { stacks[0].overrides.images.web = "dccn-lab/php-apache:8-rev2"; });
         const c = changeCollector();
-        await stack.preview({ onEvent: c.onEvent, ...quiet });
+        await suite.stack.preview({ onEvent: c.onEvent, ...quiet });
         assert.deepEqual([...c.changes.entries()], [["webapp-web", "update"]]);
-        await stack.up(quiet);
+        await suite.stack.up(quiet);
         assert.equal(serviceImage("webapp_web"), "dccn-lab/php-apache:8-rev2");
         assert.equal(serviceVersion("webapp_db"), dbVersion, "the database service was not touched");
-        await stack.preview({ expectNoChanges: true, ...quiet });
+        await suite.stack.preview({ expectNoChanges: true, ...quiet });
     });
 
     test("scaling the web service to 2 runs a task on two nodes, each answering on its own address", async (t) => {
-        if (skipOrFail(t, missing)) return;
+        if (skipOrFail(t, suite.missing)) return;
         edit((stacks) => { stacks[0].overrides.replicas = { web: 2 }; });
-        await stack.up(quiet);
+        await suite.stack.up(quiet);
         const where = taskNodes("webapp_web");
         assert.equal(where.length, 2);
         assert.notEqual(where[0], where[1], "host-mode port 8080: one task per node");
@@ -128,34 +110,34 @@ describe("application stacks on the lab (dev stack)", { concurrency: 1 }, () => 
     });
 
     test("a placement constraint moves the tasks (document 8.8)", async (t) => {
-        if (skipOrFail(t, missing)) return;
+        if (skipOrFail(t, suite.missing)) return;
         edit((stacks) => { stacks[0].env = { WEB_PLACEMENT: "node.labels.function == production" }; });
-        await stack.up(quiet);
+        await suite.stack.up(quiet);
         const where = taskNodes("webapp_web");
         assert.equal(where.length, 2);
         assert.ok(where.every((n) => n === "vm2" || n === "vm3"), `tasks on function=production nodes only: ${where}`);
     });
 
     test("draining a node moves its tasks away (verified, not assumed); active again, it takes tasks again", async (t) => {
-        if (skipOrFail(t, missing)) return;
+        if (skipOrFail(t, suite.missing)) return;
         edit((stacks, nodes) => { stacks[0].overrides.replicas = { web: 1 }; nodes.find((n) => n.hostname === "vm3").availability = "drain"; });
-        await stack.up(quiet);
+        await suite.stack.up(quiet);
         assert.deepEqual(taskNodes("webapp_web"), ["vm2"]);
         assert.equal(onNode("vm1", "docker node ps vm3 --filter desired-state=running -q").trim(), "");
         edit((_s, nodes) => { delete nodes.find((n) => n.hostname === "vm3").availability; });
-        await stack.up(quiet);
+        await suite.stack.up(quiet);
         onNode("vm1", "docker service update --force --detach webapp_web >/dev/null"); // the document's rebalance
         await waitFor("web running again", () => taskNodes("webapp_web").length === 1);
     });
 
     test("a stack removed from config is removed from the cluster, services and networks", async (t) => {
-        if (skipOrFail(t, missing)) return;
+        if (skipOrFail(t, suite.missing)) return;
         edit((stacks) => { stacks.splice(0, 1); });
         const c = changeCollector();
-        await stack.preview({ onEvent: c.onEvent, ...quiet });
+        await suite.stack.preview({ onEvent: c.onEvent, ...quiet });
         assert.equal(c.changes.get("webapp-web"), "delete");
         assert.equal(c.changes.get("webapp-db"), "delete");
-        await stack.up(quiet);
+        await suite.stack.up(quiet);
         assert.equal(onNode("vm1", "docker service ls -q").trim(), "");
         assert.equal(onNode("vm1", "docker network ls --filter label=com.docker.stack.namespace=webapp -q").trim(), "");
     });

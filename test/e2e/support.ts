@@ -195,3 +195,32 @@ export async function convergeToCommitted(stack: Stack, workDir: string): Promis
     }
     await stack.up(quiet);
 }
+
+export const quiet = { onOutput: (_: string) => undefined };
+
+export interface LabSuite {
+    stack: Stack;
+    /** The scratch copy of the project this suite edits. */
+    dir: string;
+    /** Why the suite cannot run (engine or lab missing), for skipOrFail. */
+    missing?: string;
+}
+
+/**
+ * Register a suite's setup on the dev stack: a scratch copy of the project, the lab brought to the
+ * committed config before the suite (whatever an earlier run left) and again after it.
+ */
+export function useLabSuite(before: (fn: () => Promise<void>) => void, after: (fn: () => Promise<void>) => void): LabSuite {
+    const suite = {} as LabSuite;
+    before(async () => {
+        suite.missing = missingPrerequisite();
+        if (suite.missing) return;
+        suite.dir = scratchProject();
+        suite.stack = await devStack(suite.dir);
+        await convergeToCommitted(suite.stack, suite.dir);
+    });
+    after(async () => {
+        if (!suite.missing) await convergeToCommitted(suite.stack, suite.dir);
+    });
+    return suite;
+}
