@@ -173,7 +173,8 @@ export function maxFile(node: string): string {
  * administrator would: managers demoted one per `up` (the quorum check refuses more at once).
  */
 export async function convergeToCommitted(stack: Stack, workDir: string): Promise<void> {
-    const committed = fs.readFileSync(path.join(ROOT, "Pulumi.dev.yaml"), "utf8");
+    // The committed settings, without the passphrase salt Pulumi may have written into the work tree.
+    const committed = fs.readFileSync(path.join(ROOT, "Pulumi.dev.yaml"), "utf8").replace(/^encryptionsalt:.*\n?/m, "");
     const salt = (fs.readFileSync(path.join(workDir, "Pulumi.dev.yaml"), "utf8").match(/^encryptionsalt:.*$/m) ?? [""])[0];
     fs.writeFileSync(path.join(workDir, "Pulumi.dev.yaml"), committed + (salt ? `${salt}\n` : ""));
     const wanted = new Set((yaml.load(committed) as any).config["dccn-swarm:nodes"]
