@@ -140,7 +140,8 @@ export function pkiProvider(clock: () => Date = () => new Date()): pulumi.dynami
         },
 
         async diff(_id: string, olds: PkiOutputs, news: PkiInputs) {
-            const changes = hasUnknown(news) || pkiChangeReasons(olds, news, clock()).length > 0 || olds.stackFile !== news.stackFile ||
+            // (Not hasUnknown(news): news also holds this provider's serialised code, which contains the marker.)
+            const changes = hasUnknown([news.host, news.address, news.validityDays, news.renewBeforeDays, news.caValidityDays]) || pkiChangeReasons(olds, news, clock()).length > 0 || olds.stackFile !== news.stackFile ||
                 olds.renewBeforeDays !== news.renewBeforeDays;
             return { changes };
         },
@@ -347,7 +348,7 @@ function probeView(p: Partial<ProbeInputs>): string {
 
 export const probeProvider: pulumi.dynamic.ResourceProvider = {
     async diff(_id: string, olds: ProbeOutputs, news: ProbeInputs) {
-        return { changes: hasUnknown(news) || probeView(olds) !== probeView(news) };
+        return { changes: hasUnknown(probeView(news)) || probeView(olds) !== probeView(news) };
     },
     async create(inputs: ProbeInputs) {
         const r = await probeLogin(await probeTransport(inputs), inputs);

@@ -373,3 +373,170 @@ describe("the private registry on a throwaway swarm", { timeout: 15 * 60_000 }, 
         assert.equal(pull.status, 0, pull.stderr);
     });
 });
+
+// ---------------------------------------------------------------------------------------------
+// The Registry component through the real Pulumi engine (tools/toolchain.sh's pulumi and Node.js
+// language host): its dynamic providers run from their serialised closures (bcryptjs, openssl,
+// the Engine API transport). No node is reached over SSH here (nodes: [], the engine's socket
+// instead): the test plays the trust step itself, with registry-ca.sh and the CA the run just
+// made, read from the checkpoint while `pulumi up` waits for the readiness login.
+
+const REPO = path.resolve(__dirname, "..", "..");
+const PULUMI_VERSION = `v${JSON.parse(fs.readFileSync(path.join(REPO, "node_modules", "@pulumi", "pulumi", "package.json"), "utf8")).version}`;
+
+function toolchain(): { env: NodeJS.ProcessEnv; root: string } | string {
+    const r = spawnSync("bash", ["-c", ". tools/env.sh >/dev/null && pulumi version && dirname \"$(dirname \"$(command -v pulumi)\")\" && command -v pulumi-language-nodejs >/dev/null && env -0"], { cwd: REPO, encoding: "utf8" });
+    if (r.status !== 0) return "no pulumi toolchain (run `npm run toolchain`)";
+    const [version, root, ...rest] = r.stdout.split("\n");
+    if (version.trim() !== PULUMI_VERSION) return `pulumi on PATH is ${version.trim()}, but @pulumi/pulumi wants ${PULUMI_VERSION}`;
+    const env: NodeJS.ProcessEnv = {};
+    for (const entry of rest.join("\n").split("\0")) {
+        const i = entry.indexOf("=");
+        if (i > 0) env[entry.slice(0, i)] = entry.slice(i + 1);
+    }
+    return { env, root: root.trim() };
+}
+
+const PROGRAM = (repo: string) => `import * as pulumi from "@pulumi/pulumi";
+import { Registry } from ${JSON.stringify(path.join(repo, "components", "registry"))};
+const c = new pulumi.Config("itest");
+const registry = new Registry("registry", {
+    config: c.requireObject("registry"),
+    passwords: c.requireSecretObject("passwords"),
+    stackFile: "Pulumi.itest.yaml",
+    nodes: [],
+    ssh: { user: "root", port: 22, privateKey: "", connectTimeout: 5 },
+    engineSocket: c.require("socket"),
+    stackName: "preg",
+    convergeTimeout: 120,
+});
+export const endpoint = registry.endpoint;
+export const registryAuth = registry.registryAuth;
+export const certificateNotAfter = registry.certificateNotAfter;
+export const users = registry.users;
+`;
+
+describe("the Registry component through the real Pulumi engine", { timeout: 20 * 60_000 }, () => {
+    let d: RegistryDockerd | undefined;
+    let problem: string | undefined;
+    let dir = "";
+
+    before(async () => {
+        problem = dockerdProblem();
+        const tc = toolchain();
+        if (!problem && typeof tc === "string") problem = tc;
+        if (problem) return;
+        try {
+            d = await startRegistryDockerd();
+        } catch (e) {
+            problem = (e as Error).message;
+            return;
+        }
+        problem = loadRegistryImage(d);
+        if (problem) return;
+        dir = fs.mkdtempSync(path.join(os.tmpdir(), "dccn-rit-pulumi-"));
+        const program = path.join(dir, "program");
+        fs.mkdirSync(program);
+        fs.writeFileSync(path.join(program, "Pulumi.yaml"), "name: dccn-registry-itest\nruntime:\n  name: nodejs\n  options:\n    typescript: true\n");
+        fs.writeFileSync(path.join(program, "package.json"), JSON.stringify({ name: "dccn-registry-itest", private: true, main: "index.ts" }));
+        fs.writeFileSync(path.join(program, "tsconfig.json"), JSON.stringify({ compilerOptions: { strict: true, target: "es2022", module: "commonjs", moduleResolution: "node", esModuleInterop: true, skipLibCheck: true }, files: ["index.ts"] }));
+        fs.writeFileSync(path.join(program, "index.ts"), PROGRAM(REPO));
+        fs.symlinkSync(path.join(REPO, "node_modules"), path.join(program, "node_modules"));
+    });
+
+    after(async () => {
+        if (d) await stopDockerd(d);
+        if (dir) fs.rmSync(dir, { recursive: true, force: true });
+    });
+
+    test("up (trust played from the checkpoint), preview without changes, no secret in the state, a user swap previews and rolls out, destroy", async (t) => {
+        if (problem) return unavailable(t, problem);
+        const { LocalWorkspace, PulumiCommand } = await import("@pulumi/pulumi/automation");
+        const tc = toolchain() as { env: NodeJS.ProcessEnv; root: string };
+        const backend = path.join(dir, "backend");
+        fs.mkdirSync(backend);
+        const passphraseFile = path.join(dir, "passphrase");
+        fs.writeFileSync(passphraseFile, "itest-" + Date.now(), { mode: 0o600 });
+        const stackName = `rit-${process.pid}`;
+        const stack = await LocalWorkspace.createOrSelectStack({ stackName, workDir: path.join(dir, "program") }, {
+            pulumiCommand: await PulumiCommand.get({ root: tc.root }),
+            envVars: {
+                PATH: tc.env.PATH ?? "", PULUMI_HOME: tc.env.PULUMI_HOME ?? "",
+                PULUMI_BACKEND_URL: `file://${backend}`, PULUMI_CONFIG_PASSPHRASE_FILE: passphraseFile,
+                PULUMI_SKIP_UPDATE_CHECK: "true", PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
+            },
+        });
+        const nodeId = docker(d!, ["info", "--format", "{{.Swarm.NodeID}}"]).stdout.trim();
+        assert.equal(docker(d!, ["node", "update", "--label-add", "registry=true", nodeId]).status, 0);
+        const dataPath = path.join(d!.dir, "pulumi-registry-data");
+        fs.mkdirSync(dataPath);
+        const cfg: RegistryConfig = {
+            host: HOST, port: PORT, address: ADDRESS, placement: { key: "registry", value: "true" }, constraint: "node.labels.registry==true",
+            dataPath, image: REGISTRY_IMAGE, users: ["alice", "bob"], pullUser: "bob",
+            certificate: { validityDays: 825, renewBeforeDays: 30, caValidityDays: 3650 }, endpoint: ENDPOINT,
+        };
+        const pw = { alice: "pulumi-alice-Pw", bob: "pulumi-bob-Pw", carol: "pulumi-carol-Pw" };
+        // The trust step, played here once the run has made the CA (read from the checkpoint).
+        let trusted = "";
+        const watcher = setInterval(() => {
+            const files = spawnSync("bash", ["-c", `find ${backend} -name '${stackName}.json' -path '*stacks*'`], { encoding: "utf8" }).stdout.trim().split("\n").filter(Boolean);
+            for (const f of files) {
+                try {
+                    const res = (JSON.parse(fs.readFileSync(f, "utf8")).checkpoint?.latest?.resources ?? []) as Any[];
+                    const bundle = res.find((r) => String(r.type).endsWith("RegistryPki"))?.outputs?.trustBundle;
+                    if (typeof bundle === "string" && bundle !== trusted && runStep(trustStdin(cfg, bundle), d!.fsroot).code === 0) trusted = bundle;
+                } catch { /* being written */ }
+            }
+        }, 1000);
+        const noChanges = (summary: Record<string, number> | undefined, what: string) =>
+            assert.deepEqual(Object.entries(summary ?? {}).filter(([op, n]) => op !== "same" && n > 0), [], `${what}: preview shows no changes`);
+        try {
+            await stack.setConfig("itest:socket", { value: d!.socket });
+            await stack.setConfig("itest:registry", { value: JSON.stringify(cfg) });
+            await stack.setConfig("itest:passwords", { value: JSON.stringify({ alice: pw.alice, bob: pw.bob }), secret: true });
+            const up = await stack.up();
+            assert.equal(up.summary.result, "succeeded");
+            assert.ok(trusted.includes("BEGIN CERTIFICATE"), "the CA reached the node");
+            assert.equal(up.outputs.endpoint.value, ENDPOINT);
+            assert.equal(up.outputs.registryAuth.secret, true, "registryAuth is a secret output");
+            assert.deepEqual(up.outputs.registryAuth.value, { serveraddress: ENDPOINT, username: "bob", password: pw.bob });
+            noChanges((await stack.preview()).changeSummary, "after up (htpasswd and certificates are stable)");
+
+            // The state as stored (the Automation API's exportStack decrypts secrets: read the backend's file).
+            const stateFile = spawnSync("bash", ["-c", `find ${backend} -name '${stackName}.json' -path '*stacks*'`], { encoding: "utf8" }).stdout.trim().split("\n")[0];
+            const state = fs.readFileSync(stateFile, "utf8");
+            assert.match(state, /RegistryPki/);
+            for (const s of [pw.alice, pw.bob, "BEGIN PRIVATE KEY", "BEGIN EC PRIVATE KEY"]) {
+                assert.ok(!state.includes(s), `${s} is not in the state in the clear`);
+            }
+            assert.doesNotMatch(state, /\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}/, "no bcrypt hash in the clear");
+            assert.match(state, /"caKey":\{"4dabf18193072939515e22adb298388d":"1b47061264138c4ac30d75fd1eb44270","ciphertext"/);
+
+            // carol in, alice out: the users, the htpasswd secret (replaced), the service and the probe.
+            await stack.setConfig("itest:registry", { value: JSON.stringify({ ...cfg, users: ["bob", "carol"] }) });
+            await stack.setConfig("itest:passwords", { value: JSON.stringify({ bob: pw.bob, carol: pw.carol }), secret: true });
+            const pre = await stack.preview({ diff: true });
+            assert.equal(pre.changeSummary.replace, 1, `the htpasswd secret is replaced: ${JSON.stringify(pre.changeSummary)}`);
+            assert.equal(pre.changeSummary.update, 3, `users, service and probe are updated: ${JSON.stringify(pre.changeSummary)}`);
+            assert.match(pre.stdout, /users[\s\S]*carol/);
+            const up2 = await stack.up();
+            assert.equal(up2.summary.result, "succeeded");
+            const transport = await findManager([localTransport("itest-pulumi", d!.socket)]);
+            const probeIn = (username: string, password: string): ProbeInputs => ({
+                managers: [], ssh: { user: "root", port: 22, privateKey: "", connectTimeout: 5 }, stackFile: FILE, serveraddress: ENDPOINT, username, password, revision: "x", timeout: 0,
+            });
+            assert.match((await probeLogin(transport, probeIn("carol", pw.carol))).status, /Login Succeeded/);
+            await assert.rejects(probeLogin(transport, probeIn("alice", pw.alice)), /401 Unauthorized/);
+            noChanges((await stack.preview()).changeSummary, "after the user swap");
+
+            const destroy = await stack.destroy();
+            assert.equal(destroy.summary.result, "succeeded");
+            const left = ["service", "secret"].map((k) => docker(d!, [k, "ls", "--filter", "label=com.docker.stack.namespace=preg", "-q"]).stdout.trim()).filter(Boolean);
+            assert.deepEqual(left, []);
+            assert.ok(fs.existsSync(dataPath), "the data directory is kept");
+        } finally {
+            clearInterval(watcher);
+            await stack.workspace.removeStack(stackName, { force: true }).catch(() => undefined);
+        }
+    });
+});
