@@ -1,0 +1,216 @@
+// `npm run parity -- --local FILE...` (tools/parity.ts) over the shared fixtures: every DCCN compose
+// file and every compose-corpus file, each deployed on a throwaway single-node swarm (its own
+// dockerd in its own network namespace, test/integration/dockerd.ts) once with the real
+// `docker stack deploy` and once through the program, read back and compared field by field.
+//
+// Then the Docker CLI's full-example.yml, which neither side can deploy as it stands, with the gaps
+// filled that the loader and the engine need (as compose-full-example.test.ts fills the loader's):
+// nearly every key of compose v3 compared on a real engine.
+//
+// When dockerd cannot start here the tests skip with the reason, except in CI (CI=true), where they
+// fail.
+//
+// Run: node --import tsx --test test/integration/parity.test.ts
+import { after, before, describe, test, type TestContext } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { dockerdProblem } from "./dockerd";
+
+const IN_CI = process.env.CI === "true";
+const REPO = path.resolve(__dirname, "..", "..");
+const FIXTURES = path.resolve(REPO, "..", "shared", "fixtures");
+const SUMMARY = /^(\d+) files, (\d+) identical, (\d+) different, (\d+) rejected by both$/;
+
+/** What `docker stack deploy` rejects (and the program must reject too), relative to FIXTURES. */
+const REJECTED = [
+    "compose-corpus/awesome-compose/elasticsearch-logstash-kibana.compose.yaml", // bridge network: not swarm-scoped
+    "compose-corpus/awesome-compose/nginx-golang-postgres.compose.yaml", // depends_on long form
+    "compose-corpus/distribution/deploying.md.registry-compose-example.yml", // compose v1 layout
+    "compose-corpus/docker-cli/e2e-compose-env.yaml", // services without image
+    "compose-corpus/docker-cli/full-example.yml", // no content files, an IPAM driver that does not exist
+    "compose-corpus/docker-library-docs/geonetwork.stack.yml", // depends_on long form
+    "compose-corpus/docker-library-docs/mongo.stack.yml", // a boolean environment value
+];
+
+function unavailable(t: TestContext, reason: string): void {
+    if (IN_CI) assert.fail(`integration test cannot run in CI: ${reason}`);
+    t.skip(reason);
+}
+
+function composeFiles(dir: string): string[] {
+    return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+        const p = path.join(dir, e.name);
+        if (e.isDirectory()) return composeFiles(p);
+        return /\.ya?ml$/.test(e.name) ? [p] : [];
+    }).sort();
+}
+
+interface Run {
+    code: number | null;
+    stdout: string;
+    stderr: string;
+}
+
+function parity(args: string[], timeoutMs: number): Promise<Run> {
+    return new Promise((resolve, reject) => {
+        const child = spawn(process.execPath, ["--import", "tsx", path.join(REPO, "tools", "parity.ts"), ...args], { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] });
+        let stdout = "";
+        let stderr = "";
+        child.stdout.on("data", (d) => (stdout += d));
+        child.stderr.on("data", (d) => (stderr += d));
+        const timer = setTimeout(() => child.kill("SIGINT"), timeoutMs);
+        child.on("error", reject);
+        child.on("close", (code) => {
+            clearTimeout(timer);
+            resolve({ code, stdout, stderr });
+        });
+    });
+}
+
+/** The report's per-file sections: `== FILE: outcome` and the lines under it. */
+function sections(report: string): Map<string, { outcome: string; body: string }> {
+    const out = new Map<string, { outcome: string; body: string }>();
+    let current: { outcome: string; body: string } | undefined;
+    for (const line of report.split("\n")) {
+        const m = /^== (.*): (identical|different|rejected by both)$/.exec(line);
+        if (m) {
+            current = { outcome: m[2], body: "" };
+            out.set(m[1], current);
+        } else if (current && line.startsWith("   ")) {
+            current.body += line + "\n";
+        }
+    }
+    return out;
+}
+
+/** The items of one list in a file's section (`differences`, `declared differences`). */
+function items(body: string, list: "differences" | "declared differences"): string[] {
+    const out: string[] = [];
+    let inside = false;
+    for (const line of body.split("\n")) {
+        if (/^ {3}\S/.test(line)) inside = list === "differences" ? /^ {3}differences \(\d+\):$/.test(line) : line === "   declared differences:";
+        else if (inside && line.startsWith("     - ")) out.push(line.slice(7));
+    }
+    return out;
+}
+
+/** A run's verdict, or why the throwaway engine could not be had (then the test skips or fails). */
+function unavailableReason(r: Run): string | undefined {
+    if (r.code === 2 && /parity: --local: /.test(r.stderr)) return r.stderr.trim().split("\n").pop();
+    return undefined;
+}
+
+describe("npm run parity --local", { timeout: 20 * 60_000 }, () => {
+    let problem: string | undefined;
+    let dir = "";
+
+    before(() => {
+        problem = dockerdProblem();
+        dir = fs.mkdtempSync(path.join(os.tmpdir(), "dccn-it-parity-"));
+    });
+
+    after(() => {
+        if (dir) fs.rmSync(dir, { recursive: true, force: true });
+    });
+
+    test("DCCN and compose-corpus files: no undeclared difference; what docker stack deploy rejects, the program rejects", async (t) => {
+        if (problem) return unavailable(t, problem);
+        const files = [
+            ...composeFiles(path.join(FIXTURES, "dccn")),
+            ...composeFiles(path.join(FIXTURES, "compose-corpus")),
+        ];
+        assert.ok(files.length >= 26, `fixtures found: ${files.length}`);
+        for (const f of REJECTED) assert.ok(files.includes(path.join(FIXTURES, f)), `${f} is still a fixture`);
+        const r = await parity(["--local", ...files], 15 * 60_000);
+        const why = unavailableReason(r);
+        if (why) return unavailable(t, why);
+        const report = r.stdout;
+        const last = report.trimEnd().split("\n").pop() ?? "";
+        const m = SUMMARY.exec(last);
+        assert.ok(m, `the last line is the summary: ${JSON.stringify(last)}\n${r.stderr.slice(-3000)}`);
+        const [n, identical, different, rejected] = m.slice(1).map(Number);
+        assert.equal(different, 0, `undeclared differences:\n${report}`);
+        assert.equal(r.code, 0);
+        assert.equal(n, files.length);
+        assert.equal(rejected, REJECTED.length, report);
+        assert.equal(identical, files.length - REJECTED.length);
+
+        const byFile = sections(report);
+        assert.equal(byFile.size, files.length);
+        for (const f of files) {
+            const s = byFile.get(f);
+            assert.ok(s, `${f} has a section`);
+            const rel = path.relative(FIXTURES, f);
+            if (REJECTED.includes(rel)) {
+                assert.equal(s.outcome, "rejected by both", `${rel}:\n${s.body}`);
+                assert.match(s.body, /docker stack deploy rejects it:\n[\s\S]*the program rejects it:\n/, rel);
+            } else {
+                assert.equal(s.outcome, "identical", `${rel}:\n${s.body}`);
+                // Something was deployed by both and compared (not two empty deployments).
+                const c = /note: compared: docker stack deploy's (\d+) services?, (\d+) networks?.* with the program's (\d+) services?, (\d+) networks?/.exec(s.body);
+                assert.ok(c, `${rel}: ${s.body}`);
+                assert.ok(Number(c[1]) > 0 && Number(c[2]) > 0, `${rel}: docker stack deploy deployed something`);
+                assert.equal(c[1], c[3], rel);
+                assert.equal(c[2], c[4], rel);
+                assert.match(s.body, /note: images are local stand-ins/, rel);
+            }
+        }
+
+        // The declared differences are listed, not hidden.
+        const stager = byFile.get(path.join(FIXTURES, "dccn", "data-stager.docker-compose.dccn.yml"))!;
+        assert.match(stager.body, /declared differences:\n\s+- depends_on orders creation: the program created db, service, ui/);
+        assert.match(stager.body, /external objects the file needs, created for the run and removed after: secret drdr_admin_password/);
+        const named = byFile.get(path.join(FIXTURES, "compose-corpus", "docker-cli", "e2e-stack-with-named-resources.yml"))!;
+        for (const o of ["secret named-secret", "secret <stack>_secret2", "config named-config", "config <stack>_config2"]) {
+            assert.match(named.body, new RegExp(`- ${o}: named by content as ${o.split(" ")[1]}-[0-9a-f]{8} `), o);
+        }
+    });
+
+    test("full-example.yml with the gaps the loader and the engine need filled: declared differences and known gaps only", async (t) => {
+        if (problem) return unavailable(t, problem);
+        const cli = path.join(FIXTURES, "compose-corpus", "docker-cli");
+        for (const f of ["full-example.yml", "example1.env", "example2.env"]) fs.copyFileSync(path.join(cli, f), path.join(dir, f));
+        fs.writeFileSync(path.join(dir, "config_data"), "config content\n");
+        fs.writeFileSync(path.join(dir, "secret_data"), "secret content\n");
+        let s = fs.readFileSync(path.join(dir, "full-example.yml"), "utf8");
+        const edit = (from: string, to: string, why: string) => {
+            assert.ok(s.includes(from), `fixture still has ${JSON.stringify(from)} (${why})`);
+            s = s.replace(from, to);
+        };
+        // The loader's gaps (compose-full-example.test.ts): objects without content, undeclared references.
+        edit("  config4:\n    name: foo\n", "  config4:\n    name: foo\n    file: ./config_data\n", "config4 has no content");
+        edit("  secret4:\n    name: bar\n", "  secret4:\n    name: bar\n    file: ./secret_data\n", "secret4 has no content");
+        edit("\nnetworks:\n  #", "\nnetworks:\n  other-other-network:\n  #", "other-other-network is not declared");
+        edit("\nvolumes:\n  #", "\nvolumes:\n  datavolume:\n  #", "datavolume is not declared");
+        // The engine's: each rejected both by docker stack deploy and by the program, with the same engine message.
+        edit("    ipam:\n      driver: overlay\n", "    ipam:\n", "error during lookup of plugin overlay (no such IPAM driver)");
+        edit("      - type: cluster\n        source: group:mygroup\n        target: /srv\n", "", "invalid MountType: \"cluster\" (API 1.41 has no cluster volumes)");
+        edit("cpus: '0.0001'", "cpus: '0.001'", "invalid cpu value 0.0001: Must be at least 0.001");
+        edit("constraints: [node=foo]", "constraints: [node.hostname==foo]", "constraint expected one operator from ==, !=");
+        edit("- /opt/data:/var/lib/mysql\n", "- /opt/data:/var/lib/mysql-data\n", "duplicate mount point: /var/lib/mysql");
+        edit("- datavolume:/var/lib/mysql\n", "- datavolume:/var/lib/mysql-volume\n", "duplicate mount point: /var/lib/mysql");
+        edit("      - type: tmpfs\n        target: /opt\n", "      - type: tmpfs\n        target: /opt-tmpfs\n", "duplicate mount point: /opt");
+        edit("      endpoint_mode: dnsrr\n", "      endpoint_mode: vip\n", "port published with ingress mode can't be used with dnsrr mode");
+        const file = path.join(dir, "full-example.patched.yml");
+        fs.writeFileSync(file, s);
+
+        const r = await parity(["--local", file], 5 * 60_000);
+        const why = unavailableReason(r);
+        if (why) return unavailable(t, why);
+        const sec = sections(r.stdout).get(file);
+        assert.ok(sec, r.stdout + r.stderr.slice(-3000));
+        assert.notEqual(sec.outcome, "rejected by both", sec.body);
+        assert.match(sec.body, /note: compared: docker stack deploy's 1 service, 3 networks, 2 secrets, 2 configs with the program's 1 service, 3 networks, 2 secrets, 2 configs/);
+        assert.match(sec.body, /external objects the file needs, created for the run and removed after: network external-network, network my-cool-network, secret my_secret, secret secret3, config config3, config my_config/);
+        for (const o of ["secret <stack>_secret1", "secret bar", "config <stack>_config1", "config foo"]) {
+            assert.match(sec.body, new RegExp(`- ${o}: named by content as ${o.split(" ")[1]}-[0-9a-f]{8} `), o);
+        }
+        // Known gap: compose/convert.ts sorts extra_hosts by host; docker stack deploy keeps the
+        // file's order (a list) and the engine keeps what it is sent. Nothing else may differ.
+        assert.equal(items(sec.body, "declared differences").length, 4, sec.body);
+        for (const d of items(sec.body, "differences")) assert.match(d, /^service <stack>_foo: TaskTemplate\.ContainerSpec\.Hosts\[\d\]: /, sec.body);
+    });
+});
