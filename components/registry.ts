@@ -6,10 +6,13 @@
  * (the document's `--with-registry-auth`).
  */
 import { createHash } from "crypto";
+import * as fs from "fs";
+import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
+import * as yaml from "js-yaml";
 import { ConfigError, ClusterConfig, PROJECT } from "../lib/cluster-config";
 import { LABEL_IMAGE, LABEL_NAMESPACE, JsonObject, sorted } from "../lib/engine-spec";
-import { passwordPresence, RegistryConfig, validateRegistryConfig } from "../lib/registry-config";
+import { passwordPresence, plainTextPasswordUsers, RegistryConfig, validateRegistryConfig } from "../lib/registry-config";
 import { RegistryPki, RegistryProbe, RegistryUsers } from "../lib/registry-providers";
 import { readScript, scriptStdin } from "../lib/remote-script";
 import { RegistryAuth, SwarmSecret, SwarmService } from "../lib/stack-providers";
@@ -262,6 +265,16 @@ export function registryNodes(cluster: ClusterConfig, hosts: Record<string, Host
     return cluster.nodes.map((n) => ({ host: hosts[n.hostname], manager: n.role === "manager", labels: n.labels, after: provisioned[n.hostname] ?? [] }));
 }
 
+/** Users with a plain-text password in the stack file (read from the program's directory, if it is there). */
+function plainTextUsersIn(stackFile: string): string[] {
+    try {
+        const doc = yaml.load(fs.readFileSync(path.resolve(stackFile), "utf8")) as { config?: unknown } | undefined;
+        return plainTextPasswordUsers(doc?.config);
+    } catch {
+        return [];
+    }
+}
+
 /** isConfigSecret is not in @pulumi/pulumi's typings; it is in its runtime. */
 function configIsSecret(key: string): boolean | undefined {
     const f = (pulumi.runtime as unknown as { isConfigSecret?: (k: string) => boolean }).isConfigSecret;
@@ -296,6 +309,7 @@ export function loadRegistryConfig(cluster: ClusterConfig, stackFile: string): {
             passwords: presence,
             passwordsAreSecret: text === undefined ? undefined : configIsSecret(key),
             passwordsMalformed: malformed,
+            plainTextUsers: plainTextUsersIn(stackFile),
         }, cluster.nodes, stackFile, cluster.sharedStorage);
     } catch (e) {
         if (e instanceof ConfigError) throw new pulumi.RunError(e.message);

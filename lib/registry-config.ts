@@ -55,6 +55,11 @@ export interface RawRegistryConfig {
     passwordsAreSecret?: boolean;
     /** `dccn-swarm:registryPasswords` is set but is not a map of user to password. */
     passwordsMalformed?: boolean;
+    /**
+     * Users whose password the stack file holds in plain text (a `--path` set without `--secret` in a
+     * map whose other entries are secure: Pulumi then still reports the whole key as secret).
+     */
+    plainTextUsers?: string[];
 }
 
 export const REGISTRY_KEYS = ["host", "port", "address", "placement", "dataPath", "image", "users", "pullUser", "certificate"];
@@ -63,6 +68,18 @@ const USER_RE = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/;
 const LABEL_KEY_RE = /^[a-zA-Z0-9]([a-zA-Z0-9._-]*[a-zA-Z0-9])?$/;
 
 export const DEFAULTS = { port: 5000, image: "registry:2", validityDays: 825, renewBeforeDays: 30, caValidityDays: 3650 };
+
+/**
+ * The users whose password is written in plain text in the stack file, from the file's parsed
+ * `config` section (a secure value is `{secure: ...}`). Only names are returned.
+ */
+export function plainTextPasswordUsers(stackConfig: unknown, key = "dccn-swarm:registryPasswords"): string[] {
+    if (!isObject(stackConfig)) return [];
+    const v = stackConfig[key];
+    if (!isObject(v)) return [];
+    if (typeof v.secure === "string") return [];
+    return Object.entries(v).filter(([, x]) => !(isObject(x) && typeof x.secure === "string")).map(([u]) => u);
+}
 
 /** Which users have a password, from the parsed `registryPasswords` value; the values are dropped here. */
 export function passwordPresence(parsed: unknown): PasswordPresence | undefined {
@@ -215,6 +232,11 @@ export function validateRegistryConfig(raw: RawRegistryConfig, nodes: readonly N
         if (raw.passwords !== undefined && raw.passwordsAreSecret === false) {
             error("registryPasswords", `is stored in plain text in ${stackFile}; remove it (pulumi config rm registryPasswords) and set each password as a secret: ` +
                 setPasswordHint(stackFile, users[0] ?? "USER"));
+        }
+        for (const u of raw.plainTextUsers ?? []) {
+            if (raw.passwordsAreSecret === false) break;
+            error(`registryPasswords.${u}`, `is stored in plain text in ${stackFile}; remove it (pulumi config rm --path 'registryPasswords.${u}') ` +
+                `and set it as a secret: ${setPasswordHint(stackFile, u)}`);
         }
         for (const u of users) {
             const p = presence[u];

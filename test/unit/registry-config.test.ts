@@ -3,7 +3,7 @@ import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import * as pulumi from "@pulumi/pulumi";
 import { ConfigError, NodeConfig } from "../../lib/cluster-config";
-import { passwordPresence, RawRegistryConfig, validateRegistryConfig } from "../../lib/registry-config";
+import { passwordPresence, plainTextPasswordUsers, RawRegistryConfig, validateRegistryConfig } from "../../lib/registry-config";
 
 const FILE = "Pulumi.test.yaml";
 const node = (hostname: string, address: string, labels: Record<string, string>, role: "manager" | "worker" = "worker"): NodeConfig =>
@@ -59,6 +59,16 @@ test("a user without a password names the user's key and the secret command, nev
 test("passwords stored in plain text are refused", () => {
     rejects({ ...base(), passwordsAreSecret: false }, "registryPasswords", /plain text in Pulumi\.test\.yaml; .*--secret/);
     rejects({ ...base(), passwordsMalformed: true, passwords: undefined }, "registryPasswords", /map of user name to password/);
+});
+
+test("one password set without --secret in an otherwise secret map is refused by name", () => {
+    const stackConfig = { "dccn-swarm:registryPasswords": { alice: { secure: "v1:abc" }, bob: "plain-bob" }, "dccn-swarm:other": 1 };
+    assert.deepEqual(plainTextPasswordUsers(stackConfig), ["bob"]);
+    assert.deepEqual(plainTextPasswordUsers({ "dccn-swarm:registryPasswords": { secure: "v1:whole-map" } }), []);
+    assert.deepEqual(plainTextPasswordUsers(undefined), []);
+    rejects({ ...base(), plainTextUsers: plainTextPasswordUsers(stackConfig) }, "registryPasswords.bob",
+        /is stored in plain text in Pulumi\.test\.yaml; remove it \(pulumi config rm --path 'registryPasswords\.bob'\)/);
+    assert.throws(() => validateRegistryConfig({ ...base(), plainTextUsers: ["bob"] }, NODES, FILE), (e: Error) => !e.message.includes("plain-bob"));
 });
 
 test("a port outside 1-65535 is refused", () => {
