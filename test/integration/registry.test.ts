@@ -339,7 +339,7 @@ describe("the private registry on a throwaway swarm", { timeout: 15 * 60_000 }, 
         await sp.delete!(created.id, created.outs);
     });
 
-    test("adding a user and removing another, then a renewed certificate, roll out; the images stay", async (t) => {
+    test("adding a user and removing another, a renewed certificate, then a renewed CA roll out; the images stay", async (t) => {
         if (problem || !state.service) return unavailable(t, problem ?? "the registry did not come up");
         // Users: carol in, alice out. bob keeps his hash.
         cfg = { ...cfg, users: ["bob", "carol"] };
@@ -363,7 +363,26 @@ describe("the private registry on a throwaway swarm", { timeout: 15 * 60_000 }, 
             `openssl s_client -connect ${ADDRESS}:${PORT} -servername ${HOST} </dev/null 2>/dev/null | openssl x509 -noout -serial`], { encoding: "utf8" });
         assert.equal(seen.stdout.trim().replace(/^serial=/, "").toUpperCase(), certInfo(renewed.serverCert).serial.toUpperCase(), "the registry serves the renewed certificate");
 
-        // The images survived both updates (data on the host path).
+        // CA renewal (nine years on): the node gets the new CA beside the old one first, then the
+        // registry switches to a certificate of the new CA; logins keep working throughout.
+        const rotated = issuePki(state.pkiInputs!, state.pki, new Date(Date.now() + 9 * 365 * DAY));
+        assert.notEqual(rotated.caCert, state.pki!.caCert);
+        const trust2 = runStep(trustStdin(cfg, rotated.trustBundle), d!.fsroot);
+        assert.equal(parseResult(trust2.stdout)!.changed, true, "the node's trust is updated");
+        assert.equal((fs.readFileSync(caFile(), "utf8").match(/BEGIN CERTIFICATE/g) ?? []).length, 2, "old and new CA trusted");
+        assert.match((await probeLogin(transport, probe("bob", passwords.bob, 0))).status, /Login Succeeded/, "still the old certificate, still trusted");
+        state.pki = rotated;
+        await rollOut([{ key: "tls_cert", content: rotated.serverCert }, { key: "tls_key", content: rotated.serverKey }]);
+        assert.match((await probeLogin(transport, probe("bob", passwords.bob))).status, /Login Succeeded/, "the new CA's certificate is trusted");
+        const issuer = spawnSync("nsenter", ["-t", String(d!.pid), "-n", "bash", "-c",
+            `openssl s_client -connect ${ADDRESS}:${PORT} -servername ${HOST} </dev/null 2>/dev/null | openssl x509 -noout -serial`], { encoding: "utf8" });
+        assert.equal(issuer.stdout.trim().replace(/^serial=/, "").toUpperCase(), certInfo(rotated.serverCert).serial.toUpperCase());
+
+        // Nothing secret in the service's definition or the engine's view of it.
+        const inspect = dk(["service", "inspect", `${STACK}_registry`]).stdout;
+        for (const s of [...Object.values(passwords), rotated.serverKey.split("\n")[1], rotated.caKey.split("\n")[1]]) assert.ok(!inspect.includes(s));
+
+        // The images survived every update (data on the host path).
         const catalog = curl(["--cacert", caFile(), "-u", `carol:${passwords.carol}`, `https://${ENDPOINT}/v2/_catalog`]);
         assert.deepEqual(JSON.parse(catalog.stdout).repositories, ["itest/tiny"]);
         assert.equal(dk(["logout", ENDPOINT]).status, 0);
@@ -496,6 +515,10 @@ describe("the Registry component through the real Pulumi engine", { timeout: 20 
             await stack.setConfig("itest:passwords", { value: JSON.stringify({ alice: pw.alice, bob: pw.bob }), secret: true });
             const up = await stack.up();
             assert.equal(up.summary.result, "succeeded");
+            const clear = (text: string, what: string) => {
+                for (const s of [pw.alice, pw.bob, pw.carol, "PRIVATE KEY"]) assert.ok(!text.includes(s), `${what} shows no ${s}`);
+            };
+            clear(up.stdout + up.stderr, "the output of up");
             assert.ok(trusted.includes("BEGIN CERTIFICATE"), "the CA reached the node");
             assert.equal(up.outputs.endpoint.value, ENDPOINT);
             assert.equal(up.outputs.registryAuth.secret, true, "registryAuth is a secret output");
@@ -516,11 +539,14 @@ describe("the Registry component through the real Pulumi engine", { timeout: 20 
             await stack.setConfig("itest:registry", { value: JSON.stringify({ ...cfg, users: ["bob", "carol"] }) });
             await stack.setConfig("itest:passwords", { value: JSON.stringify({ bob: pw.bob, carol: pw.carol }), secret: true });
             const pre = await stack.preview({ diff: true });
+            clear(pre.stdout + pre.stderr, "the preview with diff");
             assert.equal(pre.changeSummary.replace, 1, `the htpasswd secret is replaced: ${JSON.stringify(pre.changeSummary)}`);
             assert.equal(pre.changeSummary.update, 3, `users, service and probe are updated: ${JSON.stringify(pre.changeSummary)}`);
             assert.match(pre.stdout, /users[\s\S]*carol/);
             const up2 = await stack.up();
             assert.equal(up2.summary.result, "succeeded");
+            clear(up2.stdout + up2.stderr, "the output of the second up");
+            clear(fs.readFileSync(path.join(d!.dir, "dockerd.log"), "utf8"), "the engine's log");
             const transport = await findManager([localTransport("itest-pulumi", d!.socket)]);
             const probeIn = (username: string, password: string): ProbeInputs => ({
                 managers: [], ssh: { user: "root", port: 22, privateKey: "", connectTimeout: 5 }, stackFile: FILE, serveraddress: ENDPOINT, username, password, revision: "x", timeout: 0,
