@@ -585,9 +585,9 @@ export async function runFile(t: Target, file: string, { names, run, dump, log }
         result.oursRejected = ours.rejected;
         result.differences.push(...rejectionDifferences(ref.rejected, ours.rejected));
         if (ref.rejected !== undefined || ours.rejected !== undefined) {
-            for (const [who, d] of [["docker stack deploy", refRead.deployed], ["the program", ourRead.deployed]] as const) {
+            for (const [who, d, failed] of [["docker stack deploy", refRead.deployed, ref.rejected], ["the program", ourRead.deployed, ours.rejected]] as const) {
                 const n = d.services.length + d.networks.length + d.secrets.length + d.configs.length;
-                if (n > 0) result.notes.push(`${who} had created ${counts(d)} before it failed (removed)`);
+                if (n > 0) result.notes.push(`${who} ${failed !== undefined ? "had created" : "deployed"} ${counts(d)}${failed !== undefined ? " before it failed" : ""} (removed)`);
             }
             return result;
         }

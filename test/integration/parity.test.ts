@@ -169,48 +169,232 @@ describe("npm run parity --local", { timeout: 20 * 60_000 }, () => {
         }
     });
 
-    test("full-example.yml with the gaps the loader and the engine need filled: declared differences and known gaps only", async (t) => {
+    test("beyond the fixtures: full-example.yml with the gaps filled, and edge cases: declared differences and known gaps only", async (t) => {
         if (problem) return unavailable(t, problem);
-        const cli = path.join(FIXTURES, "compose-corpus", "docker-cli");
-        for (const f of ["full-example.yml", "example1.env", "example2.env"]) fs.copyFileSync(path.join(cli, f), path.join(dir, f));
-        fs.writeFileSync(path.join(dir, "config_data"), "config content\n");
-        fs.writeFileSync(path.join(dir, "secret_data"), "secret content\n");
-        let s = fs.readFileSync(path.join(dir, "full-example.yml"), "utf8");
-        const edit = (from: string, to: string, why: string) => {
-            assert.ok(s.includes(from), `fixture still has ${JSON.stringify(from)} (${why})`);
-            s = s.replace(from, to);
-        };
-        // The loader's gaps (compose-full-example.test.ts): objects without content, undeclared references.
-        edit("  config4:\n    name: foo\n", "  config4:\n    name: foo\n    file: ./config_data\n", "config4 has no content");
-        edit("  secret4:\n    name: bar\n", "  secret4:\n    name: bar\n    file: ./secret_data\n", "secret4 has no content");
-        edit("\nnetworks:\n  #", "\nnetworks:\n  other-other-network:\n  #", "other-other-network is not declared");
-        edit("\nvolumes:\n  #", "\nvolumes:\n  datavolume:\n  #", "datavolume is not declared");
-        // The engine's: each rejected both by docker stack deploy and by the program, with the same engine message.
-        edit("    ipam:\n      driver: overlay\n", "    ipam:\n", "error during lookup of plugin overlay (no such IPAM driver)");
-        edit("      - type: cluster\n        source: group:mygroup\n        target: /srv\n", "", "invalid MountType: \"cluster\" (API 1.41 has no cluster volumes)");
-        edit("cpus: '0.0001'", "cpus: '0.001'", "invalid cpu value 0.0001: Must be at least 0.001");
-        edit("constraints: [node=foo]", "constraints: [node.hostname==foo]", "constraint expected one operator from ==, !=");
-        edit("- /opt/data:/var/lib/mysql\n", "- /opt/data:/var/lib/mysql-data\n", "duplicate mount point: /var/lib/mysql");
-        edit("- datavolume:/var/lib/mysql\n", "- datavolume:/var/lib/mysql-volume\n", "duplicate mount point: /var/lib/mysql");
-        edit("      - type: tmpfs\n        target: /opt\n", "      - type: tmpfs\n        target: /opt-tmpfs\n", "duplicate mount point: /opt");
-        edit("      endpoint_mode: dnsrr\n", "      endpoint_mode: vip\n", "port published with ingress mode can't be used with dnsrr mode");
-        const file = path.join(dir, "full-example.patched.yml");
-        fs.writeFileSync(file, s);
+        const fullExample = patchedFullExample(dir);
+        const files: Record<string, string> = { [fullExample]: "" };
+        for (const [name, text] of Object.entries(EDGE_CASES)) {
+            files[path.join(dir, name)] = text;
+            fs.writeFileSync(path.join(dir, name), text);
+        }
+        fs.writeFileSync(path.join(dir, "sec.txt"), "s1\n");
+        fs.writeFileSync(path.join(dir, "conf.txt"), "c1\n");
+        fs.writeFileSync(path.join(dir, "vars.env"), "A=1\n# comment\nB=\"two words\"\nC\n");
 
-        const r = await parity(["--local", file], 5 * 60_000);
+        const r = await parity(["--local", ...Object.keys(files)], 8 * 60_000);
         const why = unavailableReason(r);
         if (why) return unavailable(t, why);
-        const sec = sections(r.stdout).get(file);
-        assert.ok(sec, r.stdout + r.stderr.slice(-3000));
-        assert.notEqual(sec.outcome, "rejected by both", sec.body);
-        assert.match(sec.body, /note: compared: docker stack deploy's 1 service, 3 networks, 2 secrets, 2 configs with the program's 1 service, 3 networks, 2 secrets, 2 configs/);
-        assert.match(sec.body, /external objects the file needs, created for the run and removed after: network external-network, network my-cool-network, secret my_secret, secret secret3, config config3, config my_config/);
-        for (const o of ["secret <stack>_secret1", "secret bar", "config <stack>_config1", "config foo"]) {
-            assert.match(sec.body, new RegExp(`- ${o}: named by content as ${o.split(" ")[1]}-[0-9a-f]{8} `), o);
+        const byFile = sections(r.stdout);
+        assert.equal(byFile.size, Object.keys(files).length, r.stdout + r.stderr.slice(-3000));
+
+        const fe = byFile.get(fullExample)!;
+        assert.notEqual(fe.outcome, "rejected by both", fe.body);
+        assert.match(fe.body, /note: compared: docker stack deploy's 1 service, 3 networks, 2 secrets, 2 configs with the program's 1 service, 3 networks, 2 secrets, 2 configs/);
+        assert.match(fe.body, /external objects the file needs, created for the run and removed after: network external-network, network my-cool-network, secret my_secret, secret secret3, config config3, config my_config/);
+        assert.deepEqual(items(fe.body, "declared differences").map((d) => d.replace(/-[0-9a-f]{8} .*/, "")), [
+            "secret <stack>_secret1: named by content as <stack>_secret1",
+            "secret bar: named by content as bar",
+            "config <stack>_config1: named by content as <stack>_config1",
+            "config foo: named by content as foo",
+        ]);
+
+        const edge = byFile.get(path.join(dir, "edge-cases.yml"))!;
+        assert.equal(edge.outcome, "identical", edge.body);
+        assert.match(edge.body, /note: compared: docker stack deploy's 2 services, 2 networks, 1 secret, 1 config with the program's 2 services, 2 networks, 1 secret, 1 config/);
+        assert.equal(items(edge.body, "declared differences").length, 2, edge.body);
+
+        // Known gaps (see KNOWN_GAPS): every difference of these files is one of them.
+        for (const [file, gaps] of [[fullExample, KNOWN_GAPS.hostsOrder], ...Object.entries(KNOWN_GAPS_BY_FILE).map(([n, g]) => [path.join(dir, n), g] as const)] as const) {
+            const sec = byFile.get(file)!;
+            if (sec.outcome === "identical") t.diagnostic(`${path.basename(file)} is identical now: its known gap is closed, drop it from KNOWN_GAPS`);
+            for (const d of items(sec.body, "differences")) {
+                assert.ok(gaps.some((g) => g.test(d)), `${path.basename(file)}: an unknown difference: ${d}\n${sec.body}`);
+            }
         }
-        // Known gap: compose/convert.ts sorts extra_hosts by host; docker stack deploy keeps the
-        // file's order (a list) and the engine keeps what it is sent. Nothing else may differ.
-        assert.equal(items(sec.body, "declared differences").length, 4, sec.body);
-        for (const d of items(sec.body, "differences")) assert.match(d, /^service <stack>_foo: TaskTemplate\.ContainerSpec\.Hosts\[\d\]: /, sec.body);
     });
 });
+
+/** The CLI's full-example.yml with what the loader and the engine need filled (the loader's four gaps as compose-full-example.test.ts fills them). */
+function patchedFullExample(dir: string): string {
+    const cli = path.join(FIXTURES, "compose-corpus", "docker-cli");
+    for (const f of ["full-example.yml", "example1.env", "example2.env"]) fs.copyFileSync(path.join(cli, f), path.join(dir, f));
+    fs.writeFileSync(path.join(dir, "config_data"), "config content\n");
+    fs.writeFileSync(path.join(dir, "secret_data"), "secret content\n");
+    let s = fs.readFileSync(path.join(dir, "full-example.yml"), "utf8");
+    const edit = (from: string, to: string, why: string) => {
+        assert.ok(s.includes(from), `fixture still has ${JSON.stringify(from)} (${why})`);
+        s = s.replace(from, to);
+    };
+    edit("  config4:\n    name: foo\n", "  config4:\n    name: foo\n    file: ./config_data\n", "config4 has no content");
+    edit("  secret4:\n    name: bar\n", "  secret4:\n    name: bar\n    file: ./secret_data\n", "secret4 has no content");
+    edit("\nnetworks:\n  #", "\nnetworks:\n  other-other-network:\n  #", "other-other-network is not declared");
+    edit("\nvolumes:\n  #", "\nvolumes:\n  datavolume:\n  #", "datavolume is not declared");
+    // The engine's: each rejected both by docker stack deploy and by the program, with the same engine message.
+    edit("    ipam:\n      driver: overlay\n", "    ipam:\n", "error during lookup of plugin overlay (no such IPAM driver)");
+    edit("      - type: cluster\n        source: group:mygroup\n        target: /srv\n", "", "invalid MountType: \"cluster\" (API 1.41 has no cluster volumes)");
+    edit("cpus: '0.0001'", "cpus: '0.001'", "invalid cpu value 0.0001: Must be at least 0.001");
+    edit("constraints: [node=foo]", "constraints: [node.hostname==foo]", "constraint expected one operator from ==, !=");
+    edit("- /opt/data:/var/lib/mysql\n", "- /opt/data:/var/lib/mysql-data\n", "duplicate mount point: /var/lib/mysql");
+    edit("- datavolume:/var/lib/mysql\n", "- datavolume:/var/lib/mysql-volume\n", "duplicate mount point: /var/lib/mysql");
+    edit("      - type: tmpfs\n        target: /opt\n", "      - type: tmpfs\n        target: /opt-tmpfs\n", "duplicate mount point: /opt");
+    edit("      endpoint_mode: dnsrr\n", "      endpoint_mode: vip\n", "port published with ingress mode can't be used with dnsrr mode");
+    const file = path.join(dir, "full-example.patched.yml");
+    fs.writeFileSync(file, s);
+    return file;
+}
+
+/**
+ * Differences found by this tool that compose/ still has (the fixes are described in issue 6).
+ * - hostsOrder: compose/convert.ts sorts extra_hosts by host; docker stack deploy keeps the
+ *   file's order (a list; a mapping sorted as `host:ip` strings), and the engine keeps what it
+ *   gets. Also: the CLI (28) strips the brackets of `[::1]`, compose/ keeps them.
+ * - hostsForms: the CLI (28) also takes `host=ip`; compose/ rejects it.
+ * - templateDriver: secrets/configs `template_driver` is rejected; the CLI sends it as Templating.
+ */
+const KNOWN_GAPS = {
+    hostsOrder: [/^service <stack>_\w+: TaskTemplate\.ContainerSpec\.Hosts\[\d\]: /],
+    hostsForms: [/^the program rejects the file, docker stack deploy deploys it: .*extra_hosts\[\d\]: invalid host entry "[a-z]+=/],
+    templateDriver: [/^the program rejects the file, docker stack deploy deploys it: .*\.template_driver: /],
+};
+
+const KNOWN_GAPS_BY_FILE: Record<string, RegExp[]> = {
+    "gap-extra-hosts-order.yml": KNOWN_GAPS.hostsOrder,
+    "gap-extra-hosts-forms.yml": KNOWN_GAPS.hostsForms,
+    "gap-template-driver.yml": KNOWN_GAPS.templateDriver,
+};
+
+/** Compose files beyond the fixtures: keys and forms the fixtures do not exercise. */
+const EDGE_CASES: Record<string, string> = {
+    "edge-cases.yml": `version: "3.13"
+services:
+  web:
+    image: "\${PARITY_UNSET_IMAGE:-nginx}:\${PARITY_UNSET_TAG:-1.25}"
+    command: 'sh -c "echo $$HOME && sleep 100"'
+    extra_hosts: ["alpha:10.0.0.1", "beta:10.0.0.2"]
+    ports:
+      - {target: 80, published: 8080, protocol: tcp, mode: host}
+      - "9000-9001:9000-9001/udp"
+      - "127.0.0.1:6000:6000/tcp"
+      - "6001:6001/sctp"
+      - 7000
+    healthcheck: {disable: true}
+    logging: {options: {max-size: "10m"}}
+    volumes:
+      - {type: volume, source: data, target: /data, volume: {nocopy: true}}
+      - {type: bind, source: /tmp, target: /hosttmp, bind: {propagation: rslave}}
+      - {type: tmpfs, target: /scratch, tmpfs: {size: 1048576}}
+      - ./sub:/sub:ro
+      - ext:/ext
+      - named:/named:nocopy
+    init: true
+    stop_signal: SIGTERM
+    sysctls: [net.core.somaxconn=1024]
+    cap_add: [net_admin, CAP_SYS_PTRACE]
+    cap_drop: [all]
+    ulimits: {nofile: 1024, nproc: {soft: 10, hard: 20}}
+    user: "1000:1000"
+    working_dir: /srv
+    tty: true
+    stdin_open: true
+    read_only: true
+    hostname: "{{.Service.Name}}-{{.Task.Slot}}"
+    dns: 1.1.1.1
+    dns_search: example.org
+    env_file: ./vars.env
+    environment: [D=4, E, NUM=42]
+    labels: ["a=b=c", "empty"]
+    secrets:
+      - {source: s, target: /run/custom/s, uid: "33", gid: "33", mode: 0400}
+    configs:
+      - {source: c, target: /etc/c.conf}
+    networks:
+      front: {aliases: [www, web-alias]}
+      back:
+        ipv4_address: 10.99.0.10
+      outside:
+    pid: host
+    oom_score_adj: 100
+    x-custom: ignored
+    deploy:
+      replicas: 0
+      labels: {svc: "yes"}
+      resources:
+        limits: {cpus: "1.5", memory: 256M, pids: 50}
+        reservations: {memory: 64M, generic_resources: [{discrete_resource_spec: {kind: gpu, value: 1}}]}
+      restart_policy: {condition: on-failure, delay: 3s, max_attempts: 2, window: 30s}
+      update_config: {parallelism: 2, delay: 5s, order: start-first, failure_action: rollback, monitor: 10s, max_failure_ratio: 0.5}
+      rollback_config: {parallelism: 0, order: stop-first}
+      placement:
+        constraints: ["node.role == manager", "engine.labels.x != y"]
+        preferences: [{spread: node.labels.zone}]
+        max_replicas_per_node: 2
+  worker:
+    image: busybox
+    command: ["sh", "-c", "sleep 1000"]
+    entrypoint: /bin/sh -c
+    stop_grace_period: 1m30s
+    isolation: default
+    networks: [back]
+    deploy:
+      mode: global
+      endpoint_mode: dnsrr
+      restart_policy: {condition: none}
+networks:
+  front:
+    driver: overlay
+    attachable: true
+    internal: true
+    labels: [team=x]
+    driver_opts: {encrypted: ""}
+  back:
+    name: custom-back-net
+    ipam:
+      driver: default
+      config: [{subnet: 10.99.0.0/24}]
+  outside:
+    external: true
+    name: parity-shared-net
+volumes:
+  data:
+    driver: local
+    driver_opts: {type: tmpfs, device: tmpfs}
+    labels: {backup: daily}
+  ext:
+    external: true
+  named:
+    name: custom-volume
+secrets:
+  s:
+    file: ./sec.txt
+    labels: {kind: secret}
+configs:
+  c:
+    file: ./conf.txt
+`,
+    "gap-extra-hosts-order.yml": `version: "3.8"
+services:
+  web:
+    image: nginx:1.25
+    extra_hosts: ["zeta:10.0.0.9", "alpha:10.0.0.1", "v6:[::1]"]
+`,
+    "gap-extra-hosts-forms.yml": `version: "3.8"
+services:
+  web:
+    image: nginx:1.25
+    extra_hosts: ["eq=10.0.0.9"]
+`,
+    "gap-template-driver.yml": `version: "3.8"
+services:
+  web:
+    image: nginx:1.25
+    secrets: [s]
+configs:
+  c:
+    file: ./conf.txt
+    template_driver: golang
+secrets:
+  s:
+    file: ./sec.txt
+    template_driver: golang
+`,
+};
