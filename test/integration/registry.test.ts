@@ -78,7 +78,9 @@ async function startRegistryDockerd(): Promise<RegistryDockerd> {
         `exec dockerd --data-root ${dir}/root --exec-root ${dir}/exec -H unix://${socket} --pidfile ${dir}/docker.pid ` +
         `--containerd-namespace ${tag} --containerd-plugins-namespace ${tag}-plugins --iptables=false --ip-masq=false`,
     ].join("\n");
-    const proc = spawn("unshare", ["--net", "--mount", "--", "bash", "-c", script], {
+    // setpriv --pdeathsig: the engine stops with this process even when it is killed before `after` runs.
+    const pdeath = spawnSync("bash", ["-c", "command -v setpriv && setpriv --help | grep -q pdeathsig"]).status === 0;
+    const proc = spawn(pdeath ? "setpriv" : "unshare", [...(pdeath ? ["--pdeathsig", "TERM", "unshare"] : []), "--net", "--mount", "--", "bash", "-c", script], {
         stdio: ["ignore", log, log],
         // No DOCKER_SERVICE_PREFER_OFFLINE_IMAGE: tasks must pull from the registry. (The registry's own
         // image is local; its pull from Docker Hub fails at once here and the local image is used.)
@@ -90,7 +92,7 @@ async function startRegistryDockerd(): Promise<RegistryDockerd> {
         if (docker(d, ["version", "--format", "{{.Server.Version}}"]).status === 0) {
             const init = docker(d, ["swarm", "init", "--advertise-addr", "127.0.0.1", "--listen-addr", "127.0.0.1:2377"]);
             if (init.status !== 0) {
-                await stopDockerd(d);
+                await stopRegistryDockerd(d);
                 throw new Error(`docker swarm init failed: ${init.stderr}`);
             }
             return d;
@@ -98,8 +100,22 @@ async function startRegistryDockerd(): Promise<RegistryDockerd> {
         await new Promise((r) => setTimeout(r, 500));
     }
     const tail = fs.readFileSync(path.join(dir, "dockerd.log"), "utf8").split("\n").slice(-15).join("\n");
-    await stopDockerd(d);
+    await stopRegistryDockerd(d);
     throw new Error(`dockerd did not come up on ${socket} within 60s:\n${tail}`);
+}
+
+/** stopDockerd, and the engine by its pid file too, should it not be the process started (it is, through exec). */
+async function stopRegistryDockerd(d: RegistryDockerd): Promise<void> {
+    let pid = 0;
+    try {
+        pid = Number(fs.readFileSync(path.join(d.dir, "docker.pid"), "utf8").trim());
+    } catch { /* never started */ }
+    if (pid > 0 && pid !== d.proc.pid) {
+        try {
+            process.kill(pid, "SIGTERM");
+        } catch { /* gone */ }
+    }
+    await stopDockerd(d);
 }
 
 /** The registry image: from the lab's host engine, else from the lab's image cache. A reason when neither has it. */
@@ -240,7 +256,7 @@ describe("the private registry on a throwaway swarm", { timeout: 15 * 60_000 }, 
     });
 
     after(async () => {
-        if (d) await stopDockerd(d);
+        if (d) await stopRegistryDockerd(d);
         if (dockerConfig) fs.rmSync(dockerConfig, { recursive: true, force: true });
     });
 
@@ -464,7 +480,7 @@ describe("the Registry component through the real Pulumi engine", { timeout: 20 
     });
 
     after(async () => {
-        if (d) await stopDockerd(d);
+        if (d) await stopRegistryDockerd(d);
         if (dir) fs.rmSync(dir, { recursive: true, force: true });
     });
 
