@@ -67,7 +67,7 @@ export const HEALTH_CMD = `wget -q -O /dev/null http://${CONTAINER.debugAddr}/de
 
 /** `<stack>_<key>-<8 hex>` as compose/convert names secrets by content. */
 export function contentName(stack: string, key: string, content: string): string {
-    return `${stack}_${key}-${createHash("sha256").update(content).digest("hex").slice(0, 8)}`;
+    return `${stack}_${key}-${createHash("sha256").update(content ?? "").digest("hex").slice(0, 8)}`;
 }
 
 export interface SecretNames {
@@ -201,7 +201,7 @@ export class Registry extends pulumi.ComponentResource {
             const step = new ProvisionStep(`${name}-trust-${n.host.name}`, {
                 node: n.host,
                 script: "registry-ca.sh",
-                stdin: pkiRes.trustBundle.apply((b) => trustStdin(cfg, b)),
+                stdin: pkiRes.trustBundle.apply((b) => trustStdin(cfg, b ?? "")),
                 ssh,
             }, { parent: this, dependsOn: n.after ?? [], additionalSecretOutputs: ["ssh"] });
             this.trust[n.host.name] = step;
@@ -217,7 +217,7 @@ export class Registry extends pulumi.ComponentResource {
 
         // Swarm secrets, named by content: a new certificate or user list is a new secret, the service
         // moves to it, then the old one is removed. The key's secret is named by its certificate.
-        const b64 = (s: string) => Buffer.from(s, "utf8").toString("base64");
+        const b64 = (s: string) => Buffer.from(s ?? "", "utf8").toString("base64");
         const labels = { [LABEL_NAMESPACE]: stack };
         const certName = pulumi.unsecret(pkiRes.serverCert.apply((c) => contentName(stack, "tls_cert", c)));
         const keyName = pulumi.unsecret(pkiRes.serverCert.apply((c) => contentName(stack, "tls_key", c)));

@@ -145,6 +145,22 @@ describe("Registry component", () => {
         for (const s of ["pw-alice", "pw-bob", "UNIT-REGISTRY-KEY", "FAKE-KEY"]) assert.ok(!plain.includes(s), `${s} only as a secret`);
     });
 
+    it("under the program harness's generic mocks (dynamic outputs echo the inputs) nothing throws", async () => {
+        const errors: unknown[] = [];
+        const onError = (e: unknown) => errors.push(e);
+        process.on("unhandledRejection", onError);
+        try {
+            await pulumi.runtime.setMocks({ newResource: (a) => ({ id: `${a.name}-id`, state: { ...a.inputs } }), call: (a) => a.inputs }, "dccn-swarm", "unit", false);
+            const r = new Registry("registry", { config: CONFIG, passwords: pulumi.secret({ alice: "a", bob: "b" }), stackFile: "Pulumi.dev.yaml", nodes: NODES, ssh: SSH });
+            await new Promise((res) => r.service.urn.apply(res));
+            await new Promise((res) => setTimeout(res, 300));
+        } finally {
+            await pulumi.runtime.disconnect();
+            process.off("unhandledRejection", onError);
+        }
+        assert.deepEqual(errors, []);
+    });
+
     it("the service spec survives the engine's normalisation unchanged (no perpetual diff), and changes only with its secrets", () => {
         const a = registryServiceSpec(CONFIG, "registry", { cert: "registry_tls_cert-1", key: "registry_tls_key-1", htpasswd: "registry_htpasswd-1" });
         assert.deepEqual(normaliseService(normaliseService(a)), normaliseService(a));
