@@ -164,6 +164,9 @@ export function pkiProvider(clock: () => Date = () => new Date()): pulumi.dynami
     };
 }
 
+/** Built once: Pulumi serialises each distinct provider object. */
+const PKI_PROVIDER = pkiProvider();
+
 export class RegistryPki extends pulumi.dynamic.Resource {
     declare readonly caCert: pulumi.Output<string>;
     declare readonly caKey: pulumi.Output<string>;
@@ -176,7 +179,7 @@ export class RegistryPki extends pulumi.dynamic.Resource {
     declare readonly caFingerprint: pulumi.Output<string>;
     declare readonly issuedBecause: pulumi.Output<string>;
     constructor(name: string, args: Args<PkiInputs>, opts?: pulumi.CustomResourceOptions) {
-        super(pkiProvider(), name, {
+        super(PKI_PROVIDER, name, {
             caCert: undefined, caKey: undefined, serverCert: undefined, serverKey: undefined, previousCaCert: undefined,
             trustBundle: undefined, notAfter: undefined, caNotAfter: undefined, serverFingerprint: undefined, caFingerprint: undefined,
             issuedBecause: undefined, ...args,
