@@ -5,7 +5,7 @@
 // (lib/parity.ts), remove both, and print the differences per file and a last line
 //   N files, M identical, K different, R rejected by both
 //
-//   npm run parity -- [--local] [--host ssh://USER@ADDRESS[:PORT]] [--key FILE] [--known-hosts FILE] FILE...
+//   npm run parity -- [--local | --host ssh://USER@ADDRESS[:PORT] [--key FILE] [--known-hosts FILE]] [--dump DIR] FILE...
 //
 // Exit status: 0 no undeclared difference, 1 some file is different, 2 the check could not run.
 import { spawnSync, type SpawnSyncReturns } from "node:child_process";
@@ -16,7 +16,7 @@ import * as path from "node:path";
 import * as yaml from "js-yaml";
 import { convertStack, loadCompose, type StackSpec } from "../compose";
 import { engineStack, type JsonObject } from "../lib/engine-spec";
-import { api, apiMessage, apiOk, findManager, localTransport, sshTransport, type Transport } from "../lib/engine-transport";
+import { api, apiOk, findManager, localTransport, sshTransport, type Transport } from "../lib/engine-transport";
 import {
     canonicalDeployment, compareDeployments, declaredRenames, dependsOnOrder, externalObjects, formatDifference,
     NAMESPACE_LABEL, outcome, rejectionDifferences, renderFile, summaryLine,
@@ -108,8 +108,8 @@ export interface Target {
 
 type Any = any; // eslint-disable-line @typescript-eslint/no-explicit-any
 
-function runDocker(t: Target, args: string[], input?: Buffer | string, timeoutMs = 300_000): SpawnSyncReturns<string> {
-    return spawnSync("docker", [...t.dockerArgs, ...args], { encoding: "utf8", env: t.env, input, timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 });
+function runDocker(t: Target, args: string[], timeoutMs = 300_000): SpawnSyncReturns<string> {
+    return spawnSync("docker", [...t.dockerArgs, ...args], { encoding: "utf8", env: t.env, timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 });
 }
 
 function cleanEnv(): NodeJS.ProcessEnv {
@@ -155,7 +155,8 @@ async function hostTarget(o: Options): Promise<Target> {
         try {
             lab = JSON.parse(fs.readFileSync(LAB_JSON, "utf8"));
         } catch (e) {
-            throw new SetupError(`no --host/--key/--known-hosts given and the lab's ${LAB_JSON} cannot be read (${(e as Error).message}); ` +
+            const missing = [o.host ? "" : "--host", o.key ? "" : "--key", o.knownHosts ? "" : "--known-hosts"].filter(Boolean).join(", ");
+            throw new SetupError(`${missing} not given and the lab's ${LAB_JSON} cannot be read (${(e as Error).message}); ` +
                 "start the lab (npm run lab:up), pass them, or use --local");
         }
     }
