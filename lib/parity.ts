@@ -111,7 +111,10 @@ function stripDigest(image: string): string {
     return at < 0 ? image : image.slice(0, at);
 }
 
-/** Every string of `v` with the renames applied, `<stack>_x` as `<stack>_x`, and namespace labels as `<stack>`. */
+/**
+ * `v` with the renames applied, every string that starts with `${o.stack}_` read as `<stack>_...`,
+ * and namespace labels whose value is the stack name read as `<stack>`.
+ */
 function mapNames(v: unknown, o: CanonicalOptions, key = ""): unknown {
     if (Array.isArray(v)) return v.map((x) => mapNames(x, o));
     if (v !== null && typeof v === "object") {
