@@ -484,7 +484,7 @@ describe("the Registry component through the real Pulumi engine", { timeout: 20 
         if (dir) fs.rmSync(dir, { recursive: true, force: true });
     });
 
-    test("up (trust played from the checkpoint), preview without changes, no secret in the state, a user swap previews and rolls out, destroy", async (t) => {
+    test("up (trust played from the checkpoint), preview without changes, no secret in the state, a user swap and a new certificate preview and roll out, destroy", async (t) => {
         if (problem) return unavailable(t, problem);
         const { LocalWorkspace, PulumiCommand } = await import("@pulumi/pulumi/automation");
         const tc = toolchain() as { env: NodeJS.ProcessEnv; root: string };
@@ -570,6 +570,22 @@ describe("the Registry component through the real Pulumi engine", { timeout: 20 
             assert.match((await probeLogin(transport, probeIn("carol", pw.carol))).status, /Login Succeeded/);
             await assert.rejects(probeLogin(transport, probeIn("alice", pw.alice)), /401 Unauthorized/);
             noChanges((await stack.preview()).changeSummary, "after the user swap");
+
+            // A new server certificate (here by a validity change; a near expiry does the same): the
+            // certificate and key secrets are replaced, the service and the probe updated, same CA.
+            const servedSerial = () => spawnSync("nsenter", ["-t", String(d!.pid), "-n", "bash", "-c",
+                `openssl s_client -connect ${ADDRESS}:${PORT} -servername ${HOST} </dev/null 2>/dev/null | openssl x509 -noout -serial`], { encoding: "utf8" }).stdout.trim();
+            const serialBefore = servedSerial();
+            const trustedBefore = trusted;
+            await stack.setConfig("itest:registry", { value: JSON.stringify({ ...cfg, users: ["bob", "carol"], certificate: { ...cfg.certificate, validityDays: 400 } }) });
+            const pre3 = await stack.preview();
+            assert.deepEqual({ update: pre3.changeSummary.update, replace: pre3.changeSummary.replace }, { update: 3, replace: 2 }, "pki, service, probe; cert and key secrets");
+            const up3 = await stack.up();
+            assert.equal(up3.summary.result, "succeeded");
+            assert.notEqual(servedSerial(), serialBefore, "the registry serves the new certificate");
+            assert.equal(trusted, trustedBefore, "the CA, and so every node's trust, is unchanged");
+            assert.ok(Math.abs(Date.parse(up3.outputs.certificateNotAfter.value) - Date.now() - 400 * DAY) < 3600_000, "notAfter output");
+            noChanges((await stack.preview()).changeSummary, "after the new certificate");
 
             const destroy = await stack.destroy();
             assert.equal(destroy.summary.result, "succeeded");
