@@ -310,18 +310,20 @@ function patchedFullExample(dir: string): string {
  * - hostsOrder: compose/convert.ts sorts extra_hosts by host; docker stack deploy keeps the
  *   file's order (a list; a mapping sorted as `host:ip` strings), and the engine keeps what it
  *   gets. Also: the CLI (28) strips the brackets of `[::1]`, compose/ keeps them.
- * - hostsForms: the CLI (28) also takes `host=ip`; compose/ rejects it.
+ * - hostsForms: the CLI (28) also takes `host=ip`, and drops an entry with neither `:` nor `=`;
+ *   compose/ rejects both.
  * - templateDriver: secrets/configs `template_driver` is rejected; the CLI sends it as Templating.
  */
 const KNOWN_GAPS = {
     hostsOrder: [/^service <stack>_\w+: TaskTemplate\.ContainerSpec\.Hosts\[\d\]: /],
-    hostsForms: [/^the program rejects the file, docker stack deploy deploys it: .*extra_hosts\[\d\]: invalid host entry "[a-z]+=/],
+    hostsForms: [/^the program rejects the file, docker stack deploy deploys it: .*extra_hosts\[\d\]: invalid host entry "(eq=10\.0\.0\.9|nosep)"/],
     templateDriver: [/^the program rejects the file, docker stack deploy deploys it: .*\.template_driver: /],
 };
 
 const KNOWN_GAPS_BY_FILE: Record<string, RegExp[]> = {
     "gap-extra-hosts-order.yml": KNOWN_GAPS.hostsOrder,
     "gap-extra-hosts-forms.yml": KNOWN_GAPS.hostsForms,
+    "gap-extra-hosts-no-separator.yml": KNOWN_GAPS.hostsForms,
     "gap-template-driver.yml": KNOWN_GAPS.templateDriver,
 };
 
@@ -438,6 +440,15 @@ services:
   web:
     image: nginx:1.25
     extra_hosts: ["zeta:10.0.0.9", "alpha:10.0.0.1", "v6:[::1]"]
+  api:
+    image: nginx:1.25
+    extra_hosts: {zeta: 10.0.0.9, a-b: 10.0.0.2, a: 10.0.0.3}
+`,
+    "gap-extra-hosts-no-separator.yml": `version: "3.8"
+services:
+  web:
+    image: nginx:1.25
+    extra_hosts: ["nosep", "ok:10.0.0.1"]
 `,
     "gap-extra-hosts-forms.yml": `version: "3.8"
 services:
