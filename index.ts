@@ -32,11 +32,13 @@ const swarm = new Swarm("swarm", {
     provisioned: Object.fromEntries(cluster.nodes.map((n, i) => [n.hostname, [nodes[i].ready]])),
 });
 
-// Application stacks, after the swarm's membership: on destroy their services go first.
-const managerHosts = cluster.nodes.filter((n) => n.role === "manager").map((n) => hosts[n.hostname]);
+// Application stacks, after the swarm's membership: on destroy their services go first. They reach
+// the swarm through any node that is a manager when asked; all nodes in config order are the
+// candidates, so promoting or demoting one does not touch the stacks' resources.
+const candidates = cluster.nodes.map((n) => hosts[n.hostname]);
 const deployed = stacks.map(({ entry, spec }) => new Stack(entry.name, {
     spec,
-    managers: managerHosts,
+    managers: candidates,
     ssh,
     resolveImage: entry.resolveImage,
     dependsOn: swarm.members,
