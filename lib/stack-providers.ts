@@ -16,6 +16,7 @@ import {
     serviceFromEngine, stableJson, taggedImage,
 } from "./engine-spec";
 import type { HostSpec, SshSpec } from "./swarm-providers";
+import { swarmGone } from "./swarm-ops";
 
 /** Resource arguments: every field of T may be an Output. */
 export type Args<T> = { [K in keyof T]: pulumi.Input<T[K]> };
@@ -41,6 +42,23 @@ export const sshConnect: Connect = (p) => findManager(p.engineSocket
         name: h.name, host: h.address, port: p.ssh.port, user: p.ssh.user,
         privateKey: p.ssh.privateKey, knownHosts: h.knownHosts, connectTimeout: p.ssh.connectTimeout,
     })));
+
+/**
+ * For `read`: the manager to ask, or undefined when the swarm these objects lived in is gone (every
+ * node answers out of any swarm, or is another machine now: a rebuilt lab). Refresh then drops them
+ * instead of failing, and the next up creates them again.
+ */
+async function connectOrGone(connect: Connect, p: Access): Promise<Transport | undefined> {
+    try {
+        return await connect(p);
+    } catch (e) {
+        if (!p.engineSocket && p.managers.length > 0 && await swarmGone(p.managers.map((h) => ({
+            name: h.name, host: h.address, port: p.ssh.port, user: p.ssh.user,
+            privateKey: p.ssh.privateKey, knownHosts: h.knownHosts, connectTimeout: p.ssh.connectTimeout,
+        })))) return undefined;
+        throw e;
+    }
+}
 
 /** Where a stack object comes from, for messages: `stacks/webapp.yml: services.web`. */
 interface Origin {
@@ -134,7 +152,8 @@ export function networkProvider(connect: Connect): pulumi.dynamic.ResourceProvid
         },
 
         async read(id: string, props: NetworkOutputs) {
-            const t = await connect(props);
+            const t = await connectOrGone(connect, props);
+            if (!t) return { id: "", props: {} };
             const actual = await readNetwork(t, id);
             if (!actual) return { id: "", props: {} };
             return { id, props: { ...props, actual } };
@@ -256,7 +275,8 @@ export function fileObjectProvider(connect: Connect): pulumi.dynamic.ResourcePro
         },
 
         async read(id: string, props: FileObjectOutputs) {
-            const t = await connect(props);
+            const t = await connectOrGone(connect, props);
+            if (!t) return { id: "", props: {} };
             const cur = await readFileObject(t, props.kind, id);
             if (!cur) return { id: "", props: {} };
             return { id, props: { ...props, actual: fileObjectActual(props.kind, cur.spec) } };
@@ -387,7 +407,8 @@ export function externalsProvider(connect: Connect): pulumi.dynamic.ResourceProv
         },
 
         async read(id: string, props: ExternalsOutputs) {
-            const t = await connect(props);
+            const t = await connectOrGone(connect, props);
+            if (!t) return { id: "", props: {} };
             return { id, props: { ...props, ids: await lookupExternals(t, props.refs) } };
         },
 
@@ -698,7 +719,8 @@ export function serviceProvider(connect: Connect): pulumi.dynamic.ResourceProvid
         },
 
         async read(id: string, props: ServiceOutputs) {
-            const t = await connect(props);
+            const t = await connectOrGone(connect, props);
+            if (!t) return { id: "", props: {} };
             const a = await actualSpec(t, id);
             if (!a) return { id: "", props: {} };
             return { id, props: { ...props, actual: a.actual, image: a.svc.Spec?.TaskTemplate?.ContainerSpec?.Image ?? "" } };

@@ -11,7 +11,8 @@ source tools/env.sh
 npx tsx lab/cli.ts up
 
 bash tools/stack-init.sh dev
-pulumi up --stack dev --yes --skip-preview=false "$@"
+# --refresh: the lab may have been rebuilt since the last up (lab:down, npm test); what is gone is made again.
+pulumi up --stack dev --yes --refresh "$@"
 
 echo
 npx tsx lab/cli.ts status || true
