@@ -132,10 +132,18 @@ export async function swarmGone(candidates: readonly SshTarget[]): Promise<boole
             const info = await swarmInfo(t);
             if (info.state !== "inactive") return false;
         } catch (e) {
-            if (!(e instanceof RemoteError && e.hostKeyMismatch)) return false;
+            if (!isHostKeyMismatch(e)) return false;
         }
     }
     return candidates.length > 0;
+}
+
+/**
+ * A host key refusal from ssh.ts. Checked by its flag, not `instanceof`: in a serialized dynamic
+ * provider the class can reach this module as a different copy than the one that threw.
+ */
+function isHostKeyMismatch(e: unknown): boolean {
+    return (e as { hostKeyMismatch?: boolean } | undefined)?.hostKeyMismatch === true;
 }
 
 /** The machine answering at the target's address is not the one whose host key is pinned. */
@@ -144,7 +152,7 @@ export async function machineReplaced(t: SshTarget): Promise<boolean> {
         await runScript(t, "true", 60);
         return false;
     } catch (e) {
-        if (e instanceof RemoteError && e.hostKeyMismatch) return true;
+        if (isHostKeyMismatch(e)) return true;
         throw e;
     }
 }
