@@ -201,7 +201,9 @@ export function debianMirrors(): Mirrors {
             if (m) uris.push(m[1]);
         }
     }
-    const main = uris.find((u) => /\/debian\/?$/.test(u)) ?? "http://deb.debian.org/debian";
+    // The machine's own apt sources say where Debian is; without one, LAB_MIRROR must.
+    const main = uris.find((u) => /\/debian\/?$/.test(u)) ?? uris[0] ?? "";
+    if (!main) throw new Error("no Debian mirror in /etc/apt/sources.list(.d); set LAB_MIRROR to the mirror's URL");
     const security = uris.find((u) => /\/debian-security\/?$/.test(u));
     return { main: main.replace(/\/$/, ""), security: security?.replace(/\/$/, "") };
 }
