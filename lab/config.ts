@@ -1,6 +1,7 @@
 // Fixed facts of the lab: names, addresses, paths, and the images it builds.
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { LabError } from "./util";
 
 export const OWNER_LABEL = "dccn-lab.owner";
 export const OWNER = "dccn-swarm";
@@ -203,7 +204,7 @@ export function debianMirrors(): Mirrors {
     }
     // The machine's own apt sources say where Debian is; without one, LAB_MIRROR must.
     const main = uris.find((u) => /\/debian\/?$/.test(u)) ?? uris[0] ?? "";
-    if (!main) throw new Error("no Debian mirror in /etc/apt/sources.list(.d); set LAB_MIRROR to the mirror's URL");
+    if (!main) throw new LabError("no Debian mirror in /etc/apt/sources.list(.d); set LAB_MIRROR to the mirror's URL", 3);
     const security = uris.find((u) => /\/debian-security\/?$/.test(u));
     return { main: main.replace(/\/$/, ""), security: security?.replace(/\/$/, "") };
 }
