@@ -17,8 +17,6 @@ export interface ProgramConfig {
     stackFile: string;
     /** How to reach nodes; the private key is a secret Output. */
     ssh: pulumi.Output<SshSpec>;
-    /** Private key as a secret, for remote commands. */
-    privateKey: pulumi.Output<string>;
     /** Each node's address and pinned host key, by hostname. */
     hosts: Record<string, HostSpec>;
     /** Application stacks: their config entry and the converted compose file. */
@@ -94,7 +92,7 @@ export function loadConfig(): ProgramConfig {
         privateKey: key,
         connectTimeout: cluster.ssh.connectTimeout,
     })));
-    return { cluster, stackFile, ssh, privateKey, hosts, stacks };
+    return { cluster, stackFile, ssh, hosts, stacks };
 }
 
 /**
