@@ -38,10 +38,15 @@ export type Connect = (p: Access) => Promise<Transport>;
 /** The first configured manager with a quorum, over SSH with pinned host keys (or the local socket, if given). */
 export const sshConnect: Connect = (p) => findManager(p.engineSocket
     ? [localTransport(`local engine ${p.engineSocket}`, p.engineSocket)]
-    : p.managers.map((h) => sshTransport({
+    : sshTargets(p).map((t) => sshTransport(t)));
+
+/** The SSH targets (one per candidate node) the access details describe. */
+function sshTargets(p: Access) {
+    return p.managers.map((h) => ({
         name: h.name, host: h.address, port: p.ssh.port, user: p.ssh.user,
         privateKey: p.ssh.privateKey, knownHosts: h.knownHosts, connectTimeout: p.ssh.connectTimeout,
-    })));
+    }));
+}
 
 /**
  * For `read`: the manager to ask, or undefined when the swarm these objects lived in is gone (every
@@ -52,10 +57,7 @@ async function connectOrGone(connect: Connect, p: Access): Promise<Transport | u
     try {
         return await connect(p);
     } catch (e) {
-        if (!p.engineSocket && p.managers.length > 0 && await swarmGone(p.managers.map((h) => ({
-            name: h.name, host: h.address, port: p.ssh.port, user: p.ssh.user,
-            privateKey: p.ssh.privateKey, knownHosts: h.knownHosts, connectTimeout: p.ssh.connectTimeout,
-        })))) return undefined;
+        if (!p.engineSocket && p.managers.length > 0 && await swarmGone(sshTargets(p))) return undefined;
         throw e;
     }
 }
