@@ -6,8 +6,10 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
+import * as yaml from "js-yaml";
 import { ComposeError, convertStack, loadCompose, StackSpec } from "./compose";
 import { ClusterConfig, ConfigError, PROJECT, validateClusterConfig } from "./lib/cluster-config";
+import { passwordPresence, plainTextPasswordUsers, RegistryConfig, validateRegistryConfig } from "./lib/registry-config";
 import { StackEntry, validateStacks } from "./lib/stacks-config";
 import { HostSpec, SshSpec } from "./lib/swarm-providers";
 
@@ -21,6 +23,8 @@ export interface ProgramConfig {
     hosts: Record<string, HostSpec>;
     /** Application stacks: their config entry and the converted compose file. */
     stacks: { entry: StackEntry; spec: StackSpec }[];
+    /** The private registry (`dccn-swarm:registry`), when the stack has one; the passwords are a secret. */
+    registry?: { config: RegistryConfig; passwords: pulumi.Output<Record<string, string>> };
 }
 
 /** known_hosts lines for `address` (plain or `[address]:port` form), comments and hashed entries skipped. */
@@ -85,6 +89,7 @@ export function loadConfig(): ProgramConfig {
     });
 
     const stacks = loadStacks(cfg.getObject("stacks"), stackFile);
+    const registry = loadRegistryConfig(cluster, stackFile);
 
     const ssh = pulumi.secret(privateKey.apply((key): SshSpec => ({
         user: cluster.ssh.user,
@@ -92,7 +97,7 @@ export function loadConfig(): ProgramConfig {
         privateKey: key,
         connectTimeout: cluster.ssh.connectTimeout,
     })));
-    return { cluster, stackFile, ssh, hosts, stacks };
+    return { cluster, stackFile, ssh, hosts, stacks, ...(registry ? { registry } : {}) };
 }
 
 /**
@@ -119,4 +124,59 @@ function loadStacks(raw: unknown, stackFile: string): { entry: StackEntry; spec:
             throw e;
         }
     });
+}
+
+/** Users with a plain-text password in the stack file (read from the program's directory, if it is there). */
+function plainTextUsersIn(stackFile: string): string[] {
+    try {
+        const doc = yaml.load(fs.readFileSync(path.resolve(stackFile), "utf8")) as { config?: unknown } | undefined;
+        return plainTextPasswordUsers(doc?.config);
+    } catch {
+        return [];
+    }
+}
+
+/** isConfigSecret is not in @pulumi/pulumi's typings; it is in its runtime. */
+function configIsSecret(key: string): boolean | undefined {
+    const f = (pulumi.runtime as unknown as { isConfigSecret?: (k: string) => boolean }).isConfigSecret;
+    return typeof f === "function" ? f(key) : undefined;
+}
+
+/**
+ * Reads and validates `dccn-swarm:registry` and `dccn-swarm:registryPasswords` (call it before any
+ * resource is declared). Undefined when the stack has no registry. A bad setting stops the program
+ * with the stack file, the key and the fix; the passwords are only checked for presence here.
+ */
+export function loadRegistryConfig(cluster: ClusterConfig, stackFile: string): { config: RegistryConfig; passwords: pulumi.Output<Record<string, string>> } | undefined {
+    const cfg = new pulumi.Config(PROJECT);
+    const key = `${PROJECT}:registryPasswords`;
+    // The raw text is parsed only to learn which users have a password; nothing of it is kept or printed.
+    const text = pulumi.runtime.getConfig(key);
+    let parsed: unknown;
+    let malformed = false;
+    if (text !== undefined) {
+        try {
+            parsed = JSON.parse(text);
+        } catch {
+            malformed = true;
+        }
+    }
+    const presence = text === undefined ? undefined : passwordPresence(parsed);
+    if (text !== undefined && presence === undefined) malformed = true;
+    let result;
+    try {
+        result = validateRegistryConfig({
+            registry: cfg.getObject("registry"),
+            passwords: presence,
+            passwordsAreSecret: text === undefined ? undefined : configIsSecret(key),
+            passwordsMalformed: malformed,
+            plainTextUsers: plainTextUsersIn(stackFile),
+        }, cluster.nodes, stackFile, cluster.sharedStorage);
+    } catch (e) {
+        if (e instanceof ConfigError) throw new pulumi.RunError(e.message);
+        throw e;
+    }
+    if (!result) return undefined;
+    for (const w of result.warnings) pulumi.log.warn(`${stackFile}: ${PROJECT}:${w.key}: ${w.message}`);
+    return { config: result.config, passwords: cfg.requireSecretObject<Record<string, string>>("registryPasswords") };
 }

@@ -4,11 +4,12 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { Node } from "./components/node";
+import { Registry, registryNodes } from "./components/registry";
 import { Stack } from "./components/stack";
 import { Swarm } from "./components/swarm";
 import { loadConfig } from "./config";
 
-const { cluster, stackFile, ssh, hosts, stacks } = loadConfig();
+const { cluster, stackFile, ssh, hosts, stacks, registry: registryConfig } = loadConfig();
 
 // Managers one after another (an engine restart never takes two away at once), workers side by side.
 let previousManager: Node | undefined;
@@ -24,12 +25,19 @@ const nodes = cluster.nodes.map((n) => {
     return node;
 });
 
-const swarm = new Swarm("swarm", {
-    cluster,
+const provisioned = Object.fromEntries(cluster.nodes.map((n, i) => [n.hostname, [nodes[i].ready]]));
+const swarm = new Swarm("swarm", { cluster, stackFile, ssh, hosts, provisioned });
+
+// The private registry: after the swarm's membership and labels (it is placed by a label); every
+// node trusts its CA. Application stacks come after it (after a reboot or on a new cluster the
+// registry is up before anything pulls from it) and pull from it with its credentials.
+const registry = registryConfig && new Registry("registry", {
+    config: registryConfig.config,
+    passwords: registryConfig.passwords,
     stackFile,
+    nodes: registryNodes(cluster, hosts, provisioned),
     ssh,
-    hosts,
-    provisioned: Object.fromEntries(cluster.nodes.map((n, i) => [n.hostname, [nodes[i].ready]])),
+    dependsOn: swarm.members,
 });
 
 // Application stacks, after the swarm's membership: on destroy their services go first. They reach
@@ -41,7 +49,8 @@ const deployed = stacks.map(({ entry, spec }) => new Stack(entry.name, {
     managers: candidates,
     ssh,
     resolveImage: entry.resolveImage,
-    dependsOn: swarm.members,
+    ...(registry ? { registry: { endpoint: registry.endpoint, auth: registry.registryAuth } } : {}),
+    dependsOn: [...swarm.members, ...(registry ? [registry.ready] : [])],
 }));
 
 export const environment = cluster.environment;
@@ -51,4 +60,10 @@ export const managers = swarm.managerCount;
 /** Managers that may fail while the swarm keeps its quorum. */
 export const faultTolerance = swarm.faultTolerance;
 export const swarmNodes = swarm.nodes;
+/** The private registry: where images go (`docker push <endpoint>/<name>:<tag>`) and when its certificate expires. */
+export const privateRegistry = registry && {
+    endpoint: registry.endpoint,
+    users: registry.users,
+    certificateNotAfter: registry.certificateNotAfter,
+};
 export const provisioning = pulumi.all(nodes.map((n, i) => n.daemonResult.apply((r) => `${cluster.nodes[i].hostname}: ${r}`)));

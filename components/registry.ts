@@ -6,13 +6,10 @@
  * (the document's `--with-registry-auth`).
  */
 import { createHash } from "crypto";
-import * as fs from "fs";
-import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
-import * as yaml from "js-yaml";
-import { ConfigError, ClusterConfig, PROJECT } from "../lib/cluster-config";
+import { ClusterConfig, PROJECT } from "../lib/cluster-config";
 import { LABEL_IMAGE, LABEL_NAMESPACE, JsonObject, sorted } from "../lib/engine-spec";
-import { passwordPresence, plainTextPasswordUsers, RegistryConfig, validateRegistryConfig } from "../lib/registry-config";
+import { RegistryConfig } from "../lib/registry-config";
 import { RegistryPki, RegistryProbe, RegistryUsers } from "../lib/registry-providers";
 import { readScript, scriptStdin } from "../lib/remote-script";
 import { RegistryAuth, SwarmSecret, SwarmService } from "../lib/stack-providers";
@@ -21,7 +18,6 @@ import { HostSpec, ProvisionStep, SshSpec } from "../lib/swarm-providers";
 /** A node as the registry sees it. */
 export interface RegistryNode {
     host: HostSpec;
-    manager: boolean;
     labels: Record<string, string>;
     /** What must be done on the node first (its provisioning). */
     after?: pulumi.Resource[];
@@ -33,7 +29,11 @@ export interface RegistryArgs {
     passwords: pulumi.Input<Record<string, string>>;
     /** `Pulumi.<stack>.yaml`, named in messages. */
     stackFile: string;
-    /** Every node: each trusts the CA; the managers reach the swarm; those with the placement label get the data directory. */
+    /**
+     * Every node: each trusts the CA, those with the placement label get the data directory, and the
+     * swarm is reached through whichever of them is a manager when asked (so promoting or demoting a
+     * node does not touch the registry's resources).
+     */
     nodes: RegistryNode[];
     ssh: pulumi.Input<SshSpec>;
     /** A local Docker socket of a manager instead of SSH for the swarm objects (tests; Pulumi on a manager). */
@@ -123,26 +123,10 @@ export function registryServiceSpec(cfg: RegistryConfig, stack: string, secrets:
     }) as unknown as JsonObject;
 }
 
-/**
- * Creates the data directory when it is missing (an existing one, e.g. the NFS share with the images
- * pushed so far, is left as it is). Inline until it moves to scripts/registry-data.sh.
- */
-export const DATA_DIR_SCRIPT = `#!/usr/bin/env bash
-# registry-data - the registry's data directory on a node: created (mode 755) when missing; an
-# existing directory and its content are left alone. Env: DATA_PATH (absolute).
-set -euo pipefail
-d="\${DATA_PATH:?DATA_PATH is required}"
-case "$d" in /*) ;; *) echo "DCCN_RESULT changed=0 error=bad-path"; exit 1 ;; esac
-if [ -d "$d" ]; then
-  echo "registry-data: $d exists" >&2
-  echo "DCCN_RESULT changed=0 path=$d"
-  exit 0
-fi
-mkdir -p "$d"
-chmod 0755 "$d"
-echo "registry-data: created $d" >&2
-echo "DCCN_RESULT changed=1 path=$d"
-`;
+/** The standard input of the data directory step on a node (scripts/registry-data.sh). */
+export function dataDirStdin(cfg: RegistryConfig): string {
+    return scriptStdin(readScript("registry-data.sh"), { DATA_PATH: cfg.dataPath });
+}
 
 /** The standard input of the CA trust step on a node (scripts/registry-ca.sh with the trust bundle). */
 export function trustStdin(cfg: RegistryConfig, bundle: string): string {
@@ -151,6 +135,11 @@ export function trustStdin(cfg: RegistryConfig, bundle: string): string {
         REGISTRY_PORT: String(cfg.port),
         REGISTRY_ADDRESS: cfg.address,
     }, bundle);
+}
+
+/** The standard input that removes the CA trust (and the pinned name) from a node: the registry left the config. */
+export function untrustStdin(cfg: RegistryConfig): string {
+    return scriptStdin(readScript("registry-ca.sh"), { REGISTRY_HOST: cfg.host, REGISTRY_PORT: String(cfg.port), REMOVE: "1" });
 }
 
 export class Registry extends pulumi.ComponentResource {
@@ -175,7 +164,7 @@ export class Registry extends pulumi.ComponentResource {
         const cfg = args.config;
         const stack = args.stackName ?? "registry";
         const ssh = pulumi.secret(args.ssh);
-        const managers = args.nodes.filter((n) => n.manager).map((n) => n.host);
+        const managers = args.nodes.map((n) => n.host);
         const access = { managers, ssh, ...(args.engineSocket ? { engineSocket: args.engineSocket } : {}) };
         const origin = (key: string) => ({ stack, file: args.stackFile, key: `${PROJECT}:registry${key ? "." + key : ""}` });
         const after = args.dependsOn ?? [];
@@ -202,6 +191,7 @@ export class Registry extends pulumi.ComponentResource {
                 node: n.host,
                 script: "registry-ca.sh",
                 stdin: pkiRes.trustBundle.apply((b) => trustStdin(cfg, b ?? "")),
+                undo: untrustStdin(cfg),
                 ssh,
             }, { parent: this, dependsOn: n.after ?? [], additionalSecretOutputs: ["ssh"] });
             this.trust[n.host.name] = step;
@@ -210,8 +200,8 @@ export class Registry extends pulumi.ComponentResource {
         // The data directory on the nodes that may run the registry.
         const dataSteps = args.nodes.filter((n) => n.labels[cfg.placement.key] === cfg.placement.value).map((n) => new ProvisionStep(`${name}-data-${n.host.name}`, {
             node: n.host,
-            script: "registry-data",
-            stdin: scriptStdin(DATA_DIR_SCRIPT, { DATA_PATH: cfg.dataPath }),
+            script: "registry-data.sh",
+            stdin: dataDirStdin(cfg),
             ssh,
         }, { parent: this, dependsOn: n.after ?? [], additionalSecretOutputs: ["ssh"] }));
 
@@ -262,60 +252,5 @@ export class Registry extends pulumi.ComponentResource {
 
 /** The nodes of the cluster as the Registry component takes them. */
 export function registryNodes(cluster: ClusterConfig, hosts: Record<string, HostSpec>, provisioned: Record<string, pulumi.Resource[]> = {}): RegistryNode[] {
-    return cluster.nodes.map((n) => ({ host: hosts[n.hostname], manager: n.role === "manager", labels: n.labels, after: provisioned[n.hostname] ?? [] }));
-}
-
-/** Users with a plain-text password in the stack file (read from the program's directory, if it is there). */
-function plainTextUsersIn(stackFile: string): string[] {
-    try {
-        const doc = yaml.load(fs.readFileSync(path.resolve(stackFile), "utf8")) as { config?: unknown } | undefined;
-        return plainTextPasswordUsers(doc?.config);
-    } catch {
-        return [];
-    }
-}
-
-/** isConfigSecret is not in @pulumi/pulumi's typings; it is in its runtime. */
-function configIsSecret(key: string): boolean | undefined {
-    const f = (pulumi.runtime as unknown as { isConfigSecret?: (k: string) => boolean }).isConfigSecret;
-    return typeof f === "function" ? f(key) : undefined;
-}
-
-/**
- * Reads and validates `dccn-swarm:registry` and `dccn-swarm:registryPasswords` (call it before any
- * resource is declared). Undefined when the stack has no registry. A bad setting stops the program
- * with the stack file, the key and the fix; the passwords are only checked for presence here.
- */
-export function loadRegistryConfig(cluster: ClusterConfig, stackFile: string): { config: RegistryConfig; passwords: pulumi.Output<Record<string, string>> } | undefined {
-    const cfg = new pulumi.Config(PROJECT);
-    const key = `${PROJECT}:registryPasswords`;
-    // The raw text is parsed only to learn which users have a password; nothing of it is kept or printed.
-    const text = pulumi.runtime.getConfig(key);
-    let parsed: unknown;
-    let malformed = false;
-    if (text !== undefined) {
-        try {
-            parsed = JSON.parse(text);
-        } catch {
-            malformed = true;
-        }
-    }
-    const presence = text === undefined ? undefined : passwordPresence(parsed);
-    if (text !== undefined && presence === undefined) malformed = true;
-    let result;
-    try {
-        result = validateRegistryConfig({
-            registry: cfg.getObject("registry"),
-            passwords: presence,
-            passwordsAreSecret: text === undefined ? undefined : configIsSecret(key),
-            passwordsMalformed: malformed,
-            plainTextUsers: plainTextUsersIn(stackFile),
-        }, cluster.nodes, stackFile, cluster.sharedStorage);
-    } catch (e) {
-        if (e instanceof ConfigError) throw new pulumi.RunError(e.message);
-        throw e;
-    }
-    if (!result) return undefined;
-    for (const w of result.warnings) pulumi.log.warn(`${stackFile}: ${PROJECT}:${w.key}: ${w.message}`);
-    return { config: result.config, passwords: cfg.requireSecretObject<Record<string, string>>("registryPasswords") };
+    return cluster.nodes.map((n) => ({ host: hosts[n.hostname], labels: n.labels, after: provisioned[n.hostname] ?? [] }));
 }

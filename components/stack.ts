@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import type { StackSpec } from "../compose";
+import { registryHost, type StackSpec } from "../compose";
 import { engineStack, JsonObject } from "../lib/engine-spec";
 import {
     ExternalRef, RegistryAuth, SwarmConfig, SwarmExternals, SwarmNetwork, SwarmSecret, SwarmService,
@@ -18,8 +18,12 @@ export interface StackArgs {
      * (Pulumi run on a manager; tests). Leave unset for the cluster.
      */
     engineSocket?: string;
-    /** `--with-registry-auth`: credentials for the private registry, sent to the managers as X-Registry-Auth. */
-    registryAuth?: pulumi.Input<RegistryAuth>;
+    /**
+     * `--with-registry-auth`: the private registry's `host:port` and credentials, sent to the managers
+     * as X-Registry-Auth for the services whose image is in that registry (as the Docker CLI picks
+     * the credentials of the image's registry); other services get none.
+     */
+    registry?: { endpoint: string; auth: pulumi.Input<RegistryAuth> };
     /** Seconds each service may take to converge after a create or update (default 180). */
     convergeTimeout?: number;
     /** `changed` (default) pins new images to their registry digest; `never` sends references as written. */
@@ -93,9 +97,12 @@ export class Stack extends pulumi.ComponentResource {
             ].filter((r): r is pulumi.Resource => !!r);
             // depends_on: create after the services it names (docker stack deploy ignores it).
             const after = s.dependsOn.map((k) => this.services[k]).filter((x): x is SwarmService => !!x);
+            const image = String((s.spec.TaskTemplate as JsonObject | undefined)?.ContainerSpec &&
+                ((s.spec.TaskTemplate as JsonObject).ContainerSpec as JsonObject).Image);
+            const auth = args.registry && registryHost(image) === args.registry.endpoint ? args.registry.auth : undefined;
             this.services[s.key] = new SwarmService(`${name}-${s.key}`, {
                 ...access, ...origin(`services.${s.key}`), name: s.name, spec: s.spec,
-                ...(args.registryAuth !== undefined ? { registryAuth: pulumi.secret(args.registryAuth) } : {}),
+                ...(auth !== undefined ? { registryAuth: pulumi.secret(auth) } : {}),
                 ...(args.convergeTimeout !== undefined ? { convergeTimeout: args.convergeTimeout } : {}),
                 ...(args.resolveImage !== undefined ? { resolveImage: args.resolveImage } : {}),
             }, {

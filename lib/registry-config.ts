@@ -112,7 +112,9 @@ export function validateRegistryConfig(raw: RawRegistryConfig, nodes: readonly N
     const error = (key: string, message: string) => findings.push({ level: "error", key, message });
     const warn = (key: string, message: string) => findings.push({ level: "warning", key, message });
 
+    // Not set, or the project's default `{}`: this stack has no registry.
     if (raw.registry === undefined || raw.registry === null) return undefined;
+    if (isObject(raw.registry) && Object.keys(raw.registry).length === 0) return undefined;
     if (!isObject(raw.registry)) {
         throw new ConfigError(stackFile, [{ level: "error", key: "registry", message: "must be an object with host, placement, dataPath and users (see README: the private registry)" }]);
     }

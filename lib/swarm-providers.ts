@@ -380,6 +380,11 @@ export interface ScriptInputs {
     script: string;
     /** Standard input for `bash -s`: the script and its parameters (lib/remote-script.ts). */
     stdin: string;
+    /**
+     * Standard input that undoes the step, run when the resource is deleted (the registry's CA trust
+     * when the registry leaves the config). Without it, delete leaves the node as it is.
+     */
+    undo?: string;
     ssh: SshSpec;
 }
 
@@ -388,13 +393,13 @@ export interface ScriptOutputs extends ScriptInputs {
     result: string;
 }
 
-async function runStep(p: ScriptInputs): Promise<ScriptOutputs> {
+async function runStep(p: ScriptInputs, stdin = p.stdin, what = p.script): Promise<ScriptOutputs> {
     const t = toTarget(p.ssh, p.node);
-    const r = await runScript(t, p.stdin, 900);
+    const r = await runScript(t, stdin, 900);
     const result = r.stdout.split("\n").reverse().find((l) => l.startsWith("DCCN_RESULT ")) ?? "";
     if (r.code !== 0) {
         const why = r.stderr.trim().split("\n").slice(-8).join("\n");
-        throw new Error(`${p.node.name} (${p.node.address}): ${p.script} failed (exit ${r.code}): ${why}${result ? `\n${result}` : ""}`);
+        throw new Error(`${p.node.name} (${p.node.address}): ${what} failed (exit ${r.code}): ${why}${result ? `\n${result}` : ""}`);
     }
     return { ...p, result };
 }
@@ -403,7 +408,7 @@ async function runStep(p: ScriptInputs): Promise<ScriptOutputs> {
 const scriptProvider: pulumi.dynamic.ResourceProvider = {
     async diff(_id: string, olds: ScriptOutputs, news: ScriptInputs) {
         const replaces = olds.node?.address !== news.node.address ? ["node"] : [];
-        return { changes: replaces.length > 0 || olds.stdin !== news.stdin, replaces };
+        return { changes: replaces.length > 0 || olds.stdin !== news.stdin || olds.undo !== news.undo, replaces };
     },
     async create(inputs: ScriptInputs) {
         const outs = await runStep(inputs);
@@ -417,9 +422,14 @@ const scriptProvider: pulumi.dynamic.ResourceProvider = {
     async read(id: string, props: ScriptOutputs) {
         return await ops.machineReplaced(toTarget(props.ssh, props.node)) ? { id: "", props: {} } : { id, props };
     },
-    // Provisioning is not undone on delete: `pulumi destroy` leaves every node with its engine
-    // running, ready for the next `pulumi up` (the teardown drill).
-    async delete() { /* nothing to undo */ },
+    // Provisioning is not undone on delete (`pulumi destroy` leaves every node with its engine
+    // running, ready for the next `pulumi up`: the teardown drill), unless the step says how. A
+    // machine that is gone or was replaced has nothing to undo.
+    async delete(_id: string, props: ScriptOutputs) {
+        if (!props.undo) return;
+        if (await ops.machineReplaced(toTarget(props.ssh, props.node))) return;
+        await runStep(props, props.undo, `undoing ${props.script}`);
+    },
 };
 
 export class ProvisionStep extends pulumi.dynamic.Resource {

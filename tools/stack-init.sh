@@ -5,6 +5,11 @@
 # `encryptionsalt:`, in Pulumi.<stack>.yaml. The passphrase is per machine (.state/passphrase), so a
 # salt in the stack file that belongs to no local state is stale (copied from another machine):
 # it is dropped here, and Pulumi writes this machine's salt back. Never commit that line.
+# For the dev stack (the lab), every user in `registry.users` without a readable password in the
+# secret map `registryPasswords` gets a new random one, set with `pulumi config set --secret` from
+# standard input (never on a command line). It lands in Pulumi.dev.yaml, encrypted with this
+# machine's passphrase: like the salt, never commit those lines. A value from another machine (it
+# cannot be decrypted here) is replaced the same way.
 # Expects tools/env.sh to have been sourced.
 set -euo pipefail
 stack=${1:?usage: stack-init.sh STACK}
@@ -14,3 +19,12 @@ if [ ! -f "$state" ] && grep -q '^encryptionsalt:' "Pulumi.${stack}.yaml" 2>/dev
   sed -i '/^encryptionsalt:/d' "Pulumi.${stack}.yaml"
 fi
 pulumi stack select --create "$stack" >/dev/null
+if [ "$stack" = dev ]; then
+  users=$(pulumi config get --stack dev --path registry.users 2>/dev/null || true)
+  for user in $(printf '%s' "$users" | tr -d '[]"' | tr ',' ' '); do
+    if ! pulumi config get --stack dev --path "registryPasswords.${user}" >/dev/null 2>&1; then
+      head -c 24 /dev/urandom | base64 | tr -d '/+=\n' | pulumi config set --stack dev --secret --path "registryPasswords.${user}"
+      echo "stack-init: generated a password for the lab registry's user ${user} (pulumi config get --stack dev --path registryPasswords.${user})" >&2
+    fi
+  done
+fi

@@ -102,14 +102,23 @@ export function labNodes(): LabNode[] {
     return JSON.parse(fs.readFileSync(path.join(LAB_DIR, "lab.json"), "utf8")).nodes;
 }
 
-/** Run a command on a lab node over SSH with the lab's key, checking its pinned host key. */
-export function onNode(name: string, cmd: string, opts: { allowFail?: boolean } = {}): string {
+/**
+ * Run a command on a lab node over SSH with the lab's key, checking its pinned host key. `input`
+ * goes to the command's standard input (passwords travel there, never on a command line).
+ */
+export function runOnNode(name: string, cmd: string, input?: string): { status: number | null; stdout: string; stderr: string } {
     const lab = JSON.parse(fs.readFileSync(path.join(LAB_DIR, "lab.json"), "utf8"));
     const node = lab.nodes.find((n: LabNode) => n.name === name);
     if (!node) throw new Error(`no lab node ${name}`);
     const r = spawnSync("ssh", ["-i", lab.sshPrivateKeyFile, "-o", `UserKnownHostsFile=${lab.knownHostsFile}`,
         "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-o", "LogLevel=ERROR",
-        `root@${node.address}`, cmd], { encoding: "utf8", timeout: 120_000 });
+        `root@${node.address}`, cmd], { encoding: "utf8", timeout: 120_000, ...(input !== undefined ? { input } : {}) });
+    return { status: r.status, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
+}
+
+/** runOnNode's standard output; a failure throws unless `allowFail`. */
+export function onNode(name: string, cmd: string, opts: { allowFail?: boolean; input?: string } = {}): string {
+    const r = runOnNode(name, cmd, opts.input);
     if (r.status !== 0 && !opts.allowFail) throw new Error(`${name}: ${cmd} failed (${r.status}): ${r.stderr}`);
     return r.stdout;
 }

@@ -20,7 +20,7 @@ import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { DATA_DIR_SCRIPT, registryServiceSpec, trustStdin, contentName } from "../../components/registry";
+import { dataDirStdin, registryServiceSpec, trustStdin, contentName } from "../../components/registry";
 import { findManager, localTransport, type Transport } from "../../lib/engine-transport";
 import { certInfo } from "../../lib/pki";
 import type { RegistryConfig } from "../../lib/registry-config";
@@ -279,11 +279,11 @@ describe("the private registry on a throwaway swarm", { timeout: 15 * 60_000 }, 
         assert.match(fs.readFileSync(path.join(d!.fsroot, "etc", "hosts"), "utf8"), new RegExp(`^${ADDRESS} ${HOST} # dccn-swarm registry-ca$`, "m"));
         assert.equal(parseResult(runStep(trustStdin(cfg, state.pki.trustBundle), d!.fsroot).stdout)!.changed, false, "idempotent");
 
-        const data = runStep(scriptStdin(DATA_DIR_SCRIPT, { DATA_PATH: cfg.dataPath }), "/");
+        const data = runStep(dataDirStdin(cfg), "/");
         assert.equal(data.code, 0, data.stderr);
         assert.equal(parseResult(data.stdout)!.changed, true);
         assert.ok(fs.statSync(cfg.dataPath).isDirectory());
-        assert.equal(parseResult(runStep(scriptStdin(DATA_DIR_SCRIPT, { DATA_PATH: cfg.dataPath }), "/").stdout)!.changed, false);
+        assert.equal(parseResult(runStep(dataDirStdin(cfg), "/").stdout)!.changed, false);
 
         const fp = fileObjectProvider(connect);
         for (const [key, content] of [["tls_cert", state.pki.serverCert], ["tls_key", state.pki.serverKey], ["htpasswd", state.htpasswd!]] as const) {

@@ -14,6 +14,32 @@ export interface MockResource {
     type: string;
     name: string;
     inputs: Record<string, any>;
+    /** Names of the resources it depends on, as registered (dependsOn and input dependencies). */
+    deps: string[];
+    /** Name of its parent, "" for none. */
+    parent: string;
+}
+
+/**
+ * Call after setMocks: records every resource registration with its inputs, dependencies and
+ * parent (the mocks' newResource sees neither), into the returned list.
+ */
+export function captureRegistrations(): MockResource[] {
+    const out: MockResource[] = [];
+    const monitor = pulumi.runtime.getMonitor() as any; // eslint-disable-line @typescript-eslint/no-explicit-any
+    const register = monitor.registerResource.bind(monitor);
+    monitor.registerResource = (req: any, cb: any) => { // eslint-disable-line @typescript-eslint/no-explicit-any
+        const name = (urn: string) => urn.split("::").pop()!;
+        out.push({
+            type: req.getType(),
+            name: req.getName(),
+            inputs: pulumi.runtime.deserializeProperties(req.getObject()),
+            deps: (req.getDependenciesList() as string[]).map(name),
+            parent: req.getParent() ? name(req.getParent()) : "",
+        });
+        return register(req, cb);
+    };
+    return out;
 }
 
 /** The stack file's `dccn-swarm:*` values, parsed as Pulumi would hand them to the program. */
@@ -36,10 +62,8 @@ export async function runProgram(stack: string, config: Record<string, unknown>,
     resources: MockResource[];
     outputs: Record<string, unknown>;
 }> {
-    const resources: MockResource[] = [];
     await pulumi.runtime.setMocks({
         newResource(args: pulumi.runtime.MockResourceArgs) {
-            resources.push({ type: args.type, name: args.name, inputs: args.inputs });
             const state: Record<string, unknown> = { ...args.inputs };
             if (args.type.startsWith("pulumi-nodejs:dynamic")) {
                 state.nodeId = `${args.name}-id`;
@@ -53,6 +77,7 @@ export async function runProgram(stack: string, config: Record<string, unknown>,
         },
         call: (args: pulumi.runtime.MockCallArgs) => args.inputs,
     }, "dccn-swarm", stack, false);
+    const resources = captureRegistrations();
     const all: Record<string, string> = {};
     for (const [k, v] of Object.entries(config)) all[k] = typeof v === "string" ? v : JSON.stringify(v);
     pulumi.runtime.setAllConfig(all, secretKeys);

@@ -5,13 +5,26 @@ import { fakeSshFiles, MockResource, runProgram, stackConfig } from "./harness";
 
 const DYNAMIC = (t: string) => `pulumi-nodejs:dynamic/dccn-swarm:${t}`;
 
+/** The registry passwords are secret config; tools/stack-init.sh generates them for dev. */
+const SECRETS = ["dccn-swarm:registryPasswords"];
+const DEV_PASSWORDS = { admin: "UNIT-ADMIN-PW", puller: "UNIT-PULL-PW" };
+
 function devConfig() {
     const c = stackConfig("dev");
     const nodes = c["dccn-swarm:nodes"] as { address: string }[];
     const { keyFile, knownHosts } = fakeSshFiles(nodes.map((n) => n.address));
     c["dccn-swarm:ssh"] = { ...(c["dccn-swarm:ssh"] as object), privateKeyFile: keyFile, knownHostsFile: knownHosts };
+    c["dccn-swarm:registryPasswords"] = { ...DEV_PASSWORDS };
     return c;
 }
+
+function prodConfig() {
+    const c = stackConfig("prod");
+    c["dccn-swarm:sshPrivateKey"] = "-----BEGIN OPENSSH PRIVATE KEY-----\nPROD-KEY\n-----END OPENSSH PRIVATE KEY-----\n";
+    c["dccn-swarm:registryPasswords"] = { admin: "PROD-ADMIN-PW", "swarm-pull": "PROD-PULL-PW" };
+    return c;
+}
+const PROD_SECRETS = ["dccn-swarm:sshPrivateKey", ...SECRETS];
 
 const byName = (rs: MockResource[], name: string) => {
     const r = rs.find((x) => x.name === name);
@@ -20,7 +33,7 @@ const byName = (rs: MockResource[], name: string) => {
 };
 
 test("dev: a Node per host with engine and daemon steps, one swarm, a member and labels per node", async () => {
-    const { resources, outputs } = await runProgram("dev", devConfig());
+    const { resources, outputs } = await runProgram("dev", devConfig(), SECRETS);
     const components = resources.filter((r) => r.type === "dccn-swarm:node:Node").map((r) => r.name).sort();
     assert.deepEqual(components, ["vm1", "vm2", "vm3"]);
     for (const vm of ["vm1", "vm2", "vm3"]) {
@@ -64,21 +77,19 @@ function assertOnlyInSecrets(resources: MockResource[], marker: string) {
 
 test("dev: the node scripts are sent exactly as committed, so editing one re-runs that step", async () => {
     const fs = await import("fs");
-    const { resources } = await runProgram("dev", devConfig());
+    const { resources } = await runProgram("dev", devConfig(), SECRETS);
     const daemon = byName(resources, "vm1-daemon");
     assert.ok(daemon.inputs.stdin.includes(fs.readFileSync("scripts/daemon-json.sh", "utf8").trimEnd()));
     assert.match(daemon.inputs.stdin, /STORAGE_DRIVER='overlay2' bash "\$dccn_f" <<'DCCN_DATA_EOF'/);
 });
 
 test("dev: the SSH key never reaches a resource input in plain text", async () => {
-    const { resources } = await runProgram("dev", devConfig());
+    const { resources } = await runProgram("dev", devConfig(), SECRETS);
     assertOnlyInSecrets(resources, "UNIT-TEST-KEY");
 });
 
 test("prod: eight nodes, three managers joined in a chain, devicemapper thinpool on /dev/sdb", async () => {
-    const c = stackConfig("prod");
-    c["dccn-swarm:sshPrivateKey"] = "-----BEGIN OPENSSH PRIVATE KEY-----\nPROD-KEY\n-----END OPENSSH PRIVATE KEY-----\n";
-    const { resources, outputs } = await runProgram("prod", c, ["dccn-swarm:sshPrivateKey"]);
+    const { resources, outputs } = await runProgram("prod", prodConfig(), PROD_SECRETS);
     const members = resources.filter((r) => r.type === DYNAMIC("SwarmMember"));
     assert.equal(members.length, 8);
     assert.equal(members.filter((m) => m.inputs.role === "manager").length, 3);
@@ -97,7 +108,7 @@ test("validation errors stop the program before any resource is declared", async
     const nodes = (c["dccn-swarm:nodes"] as any[]).map((n) => ({ ...n }));
     nodes[1].role = "boss";
     c["dccn-swarm:nodes"] = nodes;
-    await assert.rejects(runProgram("dev", c), /Pulumi\.dev\.yaml: dccn-swarm:nodes\[1\]\.role: unknown role "boss"/);
+    await assert.rejects(runProgram("dev", c, SECRETS), /Pulumi\.dev\.yaml: dccn-swarm:nodes\[1\]\.role: unknown role "boss"/);
 });
 
 test("a node without a pinned host key is refused", async () => {
@@ -105,19 +116,17 @@ test("a node without a pinned host key is refused", async () => {
     const nodes = (c["dccn-swarm:nodes"] as any[]).map((n) => ({ ...n }));
     nodes.push({ hostname: "vm4", address: "172.28.213.14", role: "worker" });
     c["dccn-swarm:nodes"] = nodes;
-    await assert.rejects(runProgram("dev", c), /dccn-swarm:nodes\[3\]\.hostKey: no SSH host key is pinned for vm4/);
+    await assert.rejects(runProgram("dev", c, SECRETS), /dccn-swarm:nodes\[3\]\.hostKey: no SSH host key is pinned for vm4/);
 });
 
 test("a missing lab key file tells the user to run lab:up", async () => {
     const c = devConfig();
     c["dccn-swarm:ssh"] = { ...(c["dccn-swarm:ssh"] as object), privateKeyFile: "/nonexistent/id_ed25519" };
-    await assert.rejects(runProgram("dev", c), /dccn-swarm:ssh\.privateKeyFile: .*`npm run lab:up`/);
+    await assert.rejects(runProgram("dev", c, SECRETS), /dccn-swarm:ssh\.privateKeyFile: .*`npm run lab:up`/);
 });
 
 test("prod: both stacks, on nodes labelled function=production, data under /mnt/docker", async () => {
-    const c = stackConfig("prod");
-    c["dccn-swarm:sshPrivateKey"] = "-----BEGIN OPENSSH PRIVATE KEY-----\nPROD-KEY\n-----END OPENSSH PRIVATE KEY-----\n";
-    const { resources, outputs } = await runProgram("prod", c, ["dccn-swarm:sshPrivateKey"]);
+    const { resources, outputs } = await runProgram("prod", prodConfig(), PROD_SECRETS);
     const services = resources.filter((r) => r.type === DYNAMIC("SwarmService"));
     const byService = (n: string) => services.find((s) => s.inputs.name === n)?.inputs.spec;
     assert.deepEqual(Object.keys(outputs.applicationStacks as object).sort(), ["data-stager", "webapp"]);
@@ -132,7 +141,7 @@ test("prod: both stacks, on nodes labelled function=production, data under /mnt/
 });
 
 test("dev: the webapp runs on the lab's images with a node-local volume", async () => {
-    const { resources } = await runProgram("dev", devConfig());
+    const { resources } = await runProgram("dev", devConfig(), SECRETS);
     const spec = (n: string) => resources.find((r) => r.type === DYNAMIC("SwarmService") && r.inputs.name === n)?.inputs.spec;
     assert.equal(spec("webapp_web").TaskTemplate.ContainerSpec.Image, "dccn-lab/php-apache:8");
     assert.equal(spec("webapp_db").TaskTemplate.ContainerSpec.Image, "dccn-lab/mariadb:10");
@@ -148,5 +157,54 @@ test("a compose file the stack deploy would reject stops the program with the fi
     fs.writeFileSync(bad, "version: '3.3'\nservices:\n  web:\n    image: nginx\n    volumes_from: [db]\n");
     const c = devConfig();
     c["dccn-swarm:stacks"] = [{ name: "bad", file: bad }];
-    await assert.rejects(runProgram("dev", c), /dccn-swarm:stacks\[0\] \(bad\): .*bad\.yml: services\.web\.volumes_from/);
+    await assert.rejects(runProgram("dev", c, SECRETS), /dccn-swarm:stacks\[0\] \(bad\): .*bad\.yml: services\.web\.volumes_from/);
+});
+
+test("dev: the registry on vm1, trusted by every node; stacks after its readiness check", async () => {
+    const { resources, outputs } = await runProgram("dev", devConfig(), SECRETS);
+    for (const vm of ["vm1", "vm2", "vm3"]) {
+        const trust = byName(resources, `registry-trust-${vm}`);
+        assert.match(trust.inputs.stdin, /REGISTRY_ADDRESS='172\.28\.213\.11' REGISTRY_HOST='registry\.lab' REGISTRY_PORT='5000'/);
+        assert.ok(trust.deps.includes(`${vm}-daemon`), `trust on ${vm} after its provisioning: ${trust.deps}`);
+    }
+    assert.deepEqual(resources.filter((r) => r.name.startsWith("registry-data-")).map((r) => r.name), ["registry-data-vm1"], "data only where it may run");
+    const svc = byName(resources, "registry-service");
+    assert.deepEqual(svc.inputs.spec.TaskTemplate.Placement.Constraints, ["node.labels.registry==true"]);
+    assert.equal(svc.inputs.spec.TaskTemplate.ContainerSpec.Image, "dccn-lab/registry:2.8");
+    assert.ok(svc.deps.includes("swarm-vm1-labels"), "placed by a label: after the labels are set");
+    for (const name of ["webapp-db", "webapp-web"]) {
+        const s = byName(resources, name);
+        assert.ok(s.deps.includes("registry-ready"), `${name} after the registry answered a login`);
+        assert.equal(s.inputs.registryAuth, undefined, `${name}: the lab image is not in the registry, no credentials sent`);
+    }
+    assert.deepEqual((outputs.privateRegistry as any).endpoint, "registry.lab:5000");
+    assert.deepEqual((outputs.privateRegistry as any).users, ["admin", "puller"]);
+    for (const pw of Object.values(DEV_PASSWORDS)) assertOnlyInSecrets(resources, pw);
+});
+
+test("prod: services pulling from docker-registry.dccn.nl:5000 get its credentials, others none", async () => {
+    const { resources } = await runProgram("prod", prodConfig(), PROD_SECRETS);
+    const service = (n: string) => resources.find((r) => r.type === DYNAMIC("SwarmService") && r.inputs.name === n)!;
+    for (const name of ["data-stager_db", "data-stager_service", "data-stager_ui"]) {
+        assert.match(service(name).inputs.spec.TaskTemplate.ContainerSpec.Image, /^docker-registry\.dccn\.nl:5000\//);
+        assert.ok(JSON.stringify(service(name).inputs.registryAuth).includes("PROD-PULL-PW"), `${name} pulls with swarm-pull's credentials`);
+    }
+    assert.equal(service("webapp_db").inputs.registryAuth, undefined, "an image from Docker Hub gets no private-registry credentials");
+    assert.equal(byName(resources, "registry-data-dccn-l018").inputs.stdin.includes("DATA_PATH='/mnt/docker/registry'"), true);
+    assert.equal(resources.some((r) => r.name === "registry-data-dccn-l019"), false);
+    assertOnlyInSecrets(resources, "PROD-PULL-PW");
+    assertOnlyInSecrets(resources, "PROD-ADMIN-PW");
+});
+
+test("registry: a placement label no node carries, or a user without a password, stops the program", async () => {
+    const c = devConfig();
+    c["dccn-swarm:nodes"] = (c["dccn-swarm:nodes"] as any[]).map((n) => ({ ...n, labels: { os: "linux" } }));
+    await assert.rejects(runProgram("dev", c, SECRETS), /Pulumi\.dev\.yaml: dccn-swarm:registry\.placement: no configured node carries the label registry=true/);
+    const d = devConfig();
+    d["dccn-swarm:registryPasswords"] = { admin: "x" };
+    await assert.rejects(runProgram("dev", d, SECRETS), (e: Error) => {
+        assert.match(e.message, /dccn-swarm:registryPasswords\.puller: user puller \(registry\.users\) has no password; set it with pulumi config set --stack dev --secret/);
+        assert.ok(!e.message.includes("UNIT-"), "no password in the message");
+        return true;
+    });
 });

@@ -4,6 +4,7 @@ import { describe, it } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
 import { contentName, HEALTH_CMD, Registry, registryServiceSpec, trustStdin } from "../../components/registry";
 import { differences, normaliseService } from "../../lib/engine-spec";
+import { captureRegistrations, MockResource } from "./harness";
 import { RegistryConfig } from "../../lib/registry-config";
 
 const DYNAMIC = (t: string) => `pulumi-nodejs:dynamic/dccn-swarm:${t}`;
@@ -12,19 +13,11 @@ const FAKE_CA = "-----BEGIN CERTIFICATE-----\nFAKE-CA\n-----END CERTIFICATE-----
 const FAKE_CERT = "-----BEGIN CERTIFICATE-----\nFAKE-SERVER\n-----END CERTIFICATE-----\n";
 const FAKE_KEY = "-----BEGIN PRIVATE KEY-----\nFAKE-KEY\n-----END PRIVATE KEY-----\n";
 
-interface Registered {
-    type: string;
-    name: string;
-    inputs: Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-    deps: string[];
-    parent: string;
-}
-
 const host = (name: string, address: string) => ({ name, address, knownHosts: `${address} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIUnitTestHostKey` });
-const NODES: { host: { name: string; address: string; knownHosts: string }; manager: boolean; labels: Record<string, string> }[] = [
-    { host: host("vm1", "172.28.213.11"), manager: true, labels: { os: "linux", registry: "true" } },
-    { host: host("vm2", "172.28.213.12"), manager: false, labels: { os: "linux" } },
-    { host: host("vm3", "172.28.213.13"), manager: false, labels: { os: "linux" } },
+const NODES: { host: { name: string; address: string; knownHosts: string }; labels: Record<string, string> }[] = [
+    { host: host("vm1", "172.28.213.11"), labels: { os: "linux", registry: "true" } },
+    { host: host("vm2", "172.28.213.12"), labels: { os: "linux" } },
+    { host: host("vm3", "172.28.213.13"), labels: { os: "linux" } },
 ];
 const SSH = { user: "root", port: 22, privateKey: "-----BEGIN OPENSSH PRIVATE KEY-----\nUNIT-REGISTRY-KEY\n-----END OPENSSH PRIVATE KEY-----\n", connectTimeout: 10 };
 const CONFIG: RegistryConfig = {
@@ -33,8 +26,7 @@ const CONFIG: RegistryConfig = {
     certificate: { validityDays: 825, renewBeforeDays: 30, caValidityDays: 3650 }, endpoint: "registry.lab:5000",
 };
 
-async function graph(make: () => Registry | void): Promise<{ rs: Registered[]; registry?: Registry; auth?: unknown; authSecret?: boolean }> {
-    const out: Registered[] = [];
+async function graph(make: () => Registry | void): Promise<{ rs: MockResource[]; registry?: Registry; auth?: unknown; authSecret?: boolean }> {
     await pulumi.runtime.setMocks({
         newResource: (args) => {
             const state: Record<string, unknown> = { ...args.inputs };
@@ -45,16 +37,7 @@ async function graph(make: () => Registry | void): Promise<{ rs: Registered[]; r
         },
         call: (args) => args.inputs,
     }, "dccn-swarm", "unit", false);
-    const monitor = pulumi.runtime.getMonitor() as any; // eslint-disable-line @typescript-eslint/no-explicit-any
-    const register = monitor.registerResource.bind(monitor);
-    monitor.registerResource = (req: any, cb: any) => { // eslint-disable-line @typescript-eslint/no-explicit-any
-        const name = (urn: string) => urn.split("::").pop()!;
-        out.push({
-            type: req.getType(), name: req.getName(), inputs: pulumi.runtime.deserializeProperties(req.getObject()),
-            deps: (req.getDependenciesList() as string[]).map(name), parent: req.getParent() ? name(req.getParent()) : "",
-        });
-        return register(req, cb);
-    };
+    const out = captureRegistrations();
     try {
         const registry = make() ?? undefined;
         let auth: unknown;
@@ -70,7 +53,7 @@ async function graph(make: () => Registry | void): Promise<{ rs: Registered[]; r
     }
 }
 
-const byName = (rs: Registered[], n: string) => {
+const byName = (rs: MockResource[], n: string) => {
     const r = rs.find((x) => x.name === n);
     assert.ok(r, `resource ${n} declared (have: ${rs.map((x) => x.name).join(", ")})`);
     return r!;
@@ -99,7 +82,12 @@ describe("Registry component", () => {
         assert.ok(trust.inputs.stdin.includes("FAKE-CA"));
         assert.ok(!trust.inputs.stdin.includes("FAKE-KEY"), "no key travels to the nodes");
         assert.ok(isSecretValue(trust.inputs.ssh), "the SSH key is a secret");
-        assert.match(byName(rs, "registry-data-vm1").inputs.stdin, /DATA_PATH='\/var\/lib\/dccn-registry'/);
+        // Deleted (the registry left the config): the trust and the pinned name are removed again.
+        assert.match(trust.inputs.undo, /REGISTRY_HOST='registry\.lab' REGISTRY_PORT='5000' REMOVE='1' bash/);
+        assert.ok(!trust.inputs.undo.includes("FAKE-CA"));
+        assert.match(byName(rs, "registry-data-vm1").inputs.stdin, /DATA_PATH='\/var\/lib\/dccn-registry' bash/);
+        assert.match(byName(rs, "registry-data-vm1").inputs.stdin, /# registry-data\.sh - /, "the script file travels");
+        assert.equal(byName(rs, "registry-data-vm1").inputs.undo, undefined, "the registry's images are never removed");
 
         // Secrets named by content; the key and the htpasswd file are secret inputs.
         const key = byName(rs, "registry-tls-key");
@@ -112,6 +100,8 @@ describe("Registry component", () => {
         const svc = byName(rs, "registry-service");
         assert.equal(svc.inputs.name, "registry_registry");
         assert.equal(svc.inputs.resolveImage, "never");
+        // Reached through any node that is a manager when asked: promoting or demoting one changes nothing here.
+        assert.deepEqual(svc.inputs.managers.map((m: { name: string }) => m.name), ["vm1", "vm2", "vm3"]);
         const spec = svc.inputs.spec;
         assert.deepEqual(spec.TaskTemplate.Placement.Constraints, ["node.labels.registry==true"]);
         assert.deepEqual(spec.EndpointSpec.Ports, [{ Protocol: "tcp", PublishMode: "host", PublishedPort: 5000, TargetPort: 5000 }]);

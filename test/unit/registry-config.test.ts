@@ -43,6 +43,7 @@ test("a lab registry: defaults filled in, constraint and endpoint derived", () =
 
 test("no registry key: no registry", () => {
     assert.equal(validateRegistryConfig({}, NODES, FILE), undefined);
+    assert.equal(validateRegistryConfig({ registry: {} }, NODES, FILE), undefined, "the project's default {} is no registry");
 });
 
 test("a user without a password names the user's key and the secret command, never a password", () => {
@@ -131,7 +132,7 @@ test("warnings: unused password, several labelled nodes with local data, address
 });
 
 test("loadRegistryConfig: reads the stack config, checks passwords by presence only and keeps them secret", async () => {
-    const { loadRegistryConfig } = await import("../../components/registry");
+    const { loadRegistryConfig } = await import("../../config");
     const cluster = { environment: "dev", nodes: NODES } as any; // eslint-disable-line @typescript-eslint/no-explicit-any
     const set = (cfg: Record<string, unknown>, secretKeys: string[]) => {
         const all: Record<string, string> = {};

@@ -9,44 +9,23 @@ import { convertStack, loadCompose, type StackSpec } from "../../compose";
 import { Stack } from "../../components/stack";
 import { engineStack, normaliseService } from "../../lib/engine-spec";
 import { externalsProvider, fileObjectProvider, networkProvider, serviceProvider, sshConnect } from "../../lib/stack-providers";
+import { captureRegistrations, MockResource } from "./harness";
 import { createRequire } from "node:module";
 
 const DCCN = path.resolve(__dirname, "../../../shared/fixtures/dccn");
 const DYNAMIC = (t: string) => `pulumi-nodejs:dynamic/dccn-swarm:${t}`;
 const SECRET_SIG = "4dabf18193072939515e22adb298388d";
 
-interface Registered {
-    type: string;
-    name: string;
-    inputs: Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-    /** Names of the resources it depends on. */
-    deps: string[];
-    parent: string;
-}
-
 const MANAGERS = [{ name: "vm1", address: "172.28.213.11", knownHosts: "172.28.213.11 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIUnitTestHostKey0" }];
 const SSH = { user: "root", port: 22, privateKey: "-----BEGIN OPENSSH PRIVATE KEY-----\nUNIT-STACK-KEY\n-----END OPENSSH PRIVATE KEY-----\n", connectTimeout: 10 };
 
 /** Declares `make()`'s resources under mocks and returns them with their dependencies. */
-async function graph(make: () => void): Promise<Registered[]> {
-    const out: Registered[] = [];
+async function graph(make: () => void): Promise<MockResource[]> {
     await pulumi.runtime.setMocks({
         newResource: (args) => ({ id: `${args.name}-id`, state: { ...args.inputs } }),
         call: (args) => args.inputs,
     }, "dccn-swarm", "unit", false);
-    const monitor = pulumi.runtime.getMonitor() as any; // eslint-disable-line @typescript-eslint/no-explicit-any
-    const register = monitor.registerResource.bind(monitor);
-    monitor.registerResource = (req: any, cb: any) => { // eslint-disable-line @typescript-eslint/no-explicit-any
-        const name = (urn: string) => urn.split("::").pop()!;
-        out.push({
-            type: req.getType(),
-            name: req.getName(),
-            inputs: pulumi.runtime.deserializeProperties(req.getObject()),
-            deps: (req.getDependenciesList() as string[]).map(name),
-            parent: req.getParent() ? name(req.getParent()) : "",
-        });
-        return register(req, cb);
-    };
+    const out = captureRegistrations();
     try {
         make();
         await new Promise((r) => setTimeout(r, 200));
@@ -56,7 +35,7 @@ async function graph(make: () => void): Promise<Registered[]> {
     return out;
 }
 
-const byName = (rs: Registered[], n: string) => {
+const byName = (rs: MockResource[], n: string) => {
     const r = rs.find((x) => x.name === n);
     assert.ok(r, `${n} declared; have ${rs.map((x) => x.name).join(", ")}`);
     return r;
@@ -77,7 +56,7 @@ services:
     image: mysql:8
     networks: [back]
   web:
-    image: web:1
+    image: registry.lab:5000/web:1
     depends_on: [db]
     networks: [back, proxy]
     secrets: [token]
@@ -134,7 +113,7 @@ describe("Stack component", () => {
         const spec = smallStack();
         const rs = await graph(() => new Stack("app", {
             spec, managers: MANAGERS, ssh: SSH,
-            registryAuth: { serveraddress: "registry.lab:5000", username: "u", password: "REGISTRY-PASSWORD-XYZ" },
+            registry: { endpoint: "registry.lab:5000", auth: { serveraddress: "registry.lab:5000", username: "u", password: "REGISTRY-PASSWORD-XYZ" } },
         }));
         const b64 = Buffer.from("TOKEN-CONTENT-XYZ\n").toString("base64");
         for (const r of rs) {
@@ -143,6 +122,8 @@ describe("Stack component", () => {
         }
         assert.ok(JSON.stringify(byName(rs, "app-secret-token").inputs).includes(b64));
         assert.ok(JSON.stringify(byName(rs, "app-web").inputs.registryAuth).includes("REGISTRY-PASSWORD-XYZ"));
+        // Only to the service whose image is in that registry (as --with-registry-auth picks the image's registry).
+        assert.equal(byName(rs, "app-db").inputs.registryAuth, undefined);
         assert.equal(byName(rs, "app-config-conf").inputs.data, Buffer.from("listen 80\n").toString("base64"));
         assert.match(byName(rs, "app-secret-token").inputs.name, /^app_token-[0-9a-f]{8}$/);
     });

@@ -14,8 +14,11 @@ const stack = new Stack(stackName, {
     ssh: { user: "root", port: 22, privateKey: "", connectTimeout: 5 },
     engineSocket: config.require("socket"),
     resolveImage: "never",
-    // Sent as X-Registry-Auth (the engine keeps it for pulls; none happen here); must stay a secret in the state.
-    registryAuth: pulumi.secret({ serveraddress: "registry.invalid:5000", username: "itest", password: "itest-registry-password" }),
+    // Sent as X-Registry-Auth only to services whose image names this registry: none here.
+    registry: {
+        endpoint: "registry.invalid:5000",
+        auth: pulumi.secret({ serveraddress: "registry.invalid:5000", username: "itest", password: "itest-registry-password" }),
+    },
     convergeTimeout: 120,
 });
 
