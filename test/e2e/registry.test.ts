@@ -108,7 +108,11 @@ services:
         assert.equal(up.summary.result, "succeeded");
         const ps = onNode("vm1", "docker service ps probe_probe --filter desired-state=running --format '{{.Node}} {{.CurrentState}}'");
         assert.match(ps, /^vm3 Running/m);
-        assert.equal(onNode("vm3", `docker run --rm --entrypoint busybox ${image} cat /probe-id`).trim(), tag, "vm3 pulled the pushed image");
+        // The task on vm3 runs the pushed image (pulled by digest, with the pull user's credentials).
+        await waitFor("the probe task's container on vm3", () =>
+            onNode("vm3", "docker ps -q --filter label=com.docker.swarm.service.name=probe_probe").trim() !== "", 60);
+        assert.equal(onNode("vm3", "docker exec $(docker ps -q --filter label=com.docker.swarm.service.name=probe_probe | head -n1) busybox cat /probe-id").trim(),
+            tag, "vm3 pulled the pushed image");
         // Pinned to the registry's digest, as `docker stack deploy --resolve-image changed` does.
         assert.match(onNode("vm1", "docker service inspect probe_probe --format '{{.Spec.TaskTemplate.ContainerSpec.Image}}'"), new RegExp(`^${image}@sha256:`));
     });
