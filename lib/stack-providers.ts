@@ -518,11 +518,13 @@ async function resolveRefs(t: Transport, p: ServiceInputs): Promise<Any> {
 }
 
 /** `image@digest` and its platforms from the registry (client-side, as the CLI does), or undefined. */
-async function pinImage(t: Transport, image: string, auth: Record<string, string>): Promise<{ image: string; platforms?: Any[] } | undefined> {
-    if (image.includes("@sha256:")) return undefined;
+async function pinImage(t: Transport, image: string, auth: Record<string, string>): Promise<{ image?: string; platforms?: Any[]; error?: string }> {
+    if (image.includes("@sha256:")) return {};
     const r = await api(t, { method: "GET", path: `/distribution/${image.split("/").map(encodeURIComponent).join("/")}/json`, headers: auth, timeoutSec: 30 })
-        .catch(() => undefined);
-    if (!r || r.status !== 200 || !r.json?.Descriptor?.digest) return undefined;
+        .catch((e: Error) => ({ status: 0, json: undefined, error: e.message }));
+    if (r.status !== 200 || !r.json?.Descriptor?.digest) {
+        return { error: "error" in r ? String(r.error) : `HTTP ${r.status}: ${apiMessage(r as Any)}` };
+    }
     const platforms = ((r.json.Platforms ?? []) as Any[]).filter((pl) => pl.os || pl.architecture)
         .map((pl) => ({ OS: pl.os, Architecture: pl.architecture }));
     return { image: `${image}@${r.json.Descriptor.digest}`, platforms: platforms.length > 0 ? platforms : undefined };
@@ -531,16 +533,24 @@ async function pinImage(t: Transport, image: string, auth: Record<string, string
 /**
  * The image to send, as the Docker client library sets it: pinned to the registry's digest (with
  * the platforms it is built for) when the registry answers, else with `:latest` added if untagged.
+ * Beyond it: an image in the private registry (the service has its credentials) that the registry
+ * cannot resolve stops here, before the service changes; `docker stack deploy` would send the
+ * reference unpinned and leave the tasks failing to pull.
  */
 async function setImage(t: Transport, p: ServiceInputs, spec: Any, auth: Record<string, string>): Promise<void> {
     const cs = spec.TaskTemplate.ContainerSpec;
-    const pinned = (p.resolveImage ?? "changed") !== "never" ? await pinImage(t, cs.Image, auth) : undefined;
-    if (pinned) {
+    const pinned = (p.resolveImage ?? "changed") !== "never" ? await pinImage(t, cs.Image, auth) : {};
+    if (pinned.image) {
         cs.Image = pinned.image;
         if (pinned.platforms) (spec.TaskTemplate.Placement ??= {}).Platforms = pinned.platforms;
-    } else {
-        cs.Image = taggedImage(cs.Image);
+        return;
     }
+    if (pinned.error && p.registryAuth?.username) {
+        throw new Error(`${where(p)}: service ${p.name}: the registry ${p.registryAuth.serveraddress} did not resolve ${cs.Image} ` +
+            `(${pinned.error.trim().split("\n")[0]}); nothing was changed. Is the registry up (docker service ps registry_registry) ` +
+            "and the image pushed? Run `pulumi up --refresh` once it answers");
+    }
+    cs.Image = taggedImage(cs.Image);
 }
 
 interface Convergence {

@@ -22,11 +22,14 @@ function login(node: string, user: string, password: string): { ok: boolean; std
     return { ok: r.status === 0, stderr: r.stderr };
 }
 
-/** HTTP status of an anonymous (or basic-auth, credentials on stdin) GET on the registry from a node, verifying TLS with the trusted CA. */
+/**
+ * HTTP status of an anonymous (or basic-auth, credentials on stdin) GET on the registry from a node,
+ * verifying TLS with the trusted CA; "000" when it does not answer.
+ */
 function httpStatus(node: string, urlPath: string, credentials?: string): string {
     const auth = credentials !== undefined ? "--config - " : "";
     return onNode(node, `curl -sS -o /dev/null -w '%{http_code}' --cacert ${CA} ${auth}https://${ENDPOINT}${urlPath}`,
-        credentials !== undefined ? { input: `user = "${credentials}"\n` } : {}).trim();
+        { allowFail: true, ...(credentials !== undefined ? { input: `user = "${credentials}"\n` } : {}) }).trim();
 }
 
 function sha256On(node: string, file: string): string {
@@ -53,7 +56,7 @@ describe("the private registry on the lab (dev stack)", { concurrency: 1 }, () =
     };
 
     after(() => {
-        for (const n of NODES) runOnNode(n, `docker logout ${ENDPOINT}; docker image rm -f ${image}`);
+        for (const n of NODES) runOnNode(n, `docker logout ${ENDPOINT}; docker image rm -f ${image} ${image}-2`);
     });
 
     test("after up: a configured user logs in over TLS from every node, with no insecure-registries entry", async (t) => {
@@ -115,6 +118,37 @@ services:
             tag, "vm3 pulled the pushed image");
         // Pinned to the registry's digest, as `docker stack deploy --resolve-image changed` does.
         assert.match(onNode("vm1", "docker service inspect probe_probe --format '{{.Spec.TaskTemplate.ContainerSpec.Image}}'"), new RegExp(`^${image}@sha256:`));
+    });
+
+    test("drill: the registry is down while a stack deploys: a clear error, and a later `up --refresh` converges", async (t) => {
+        if (skipOrFail(t, suite.missing)) return;
+        // A second version of the probe image, pushed while the registry is up.
+        const image2 = `${ENDPOINT}/lab/probe:${tag}-2`;
+        onNode("vm1", `set -e; d=$(mktemp -d); echo ${tag}-2 > $d/probe-id
+printf 'FROM dccn-lab/busybox:1\nCOPY probe-id /probe-id\nCMD ["busybox", "sleep", "3600"]\n' > $d/Dockerfile
+docker build -q -t ${image2} $d >/dev/null; rm -rf $d`);
+        assert.ok(login("vm1", "admin", passwords.admin).ok);
+        onNode("vm1", `docker push ${image2} >/dev/null; docker logout ${ENDPOINT} >/dev/null`);
+
+        // The registry goes down (its task stopped, as when its node fails), then the stack changes.
+        onNode("vm1", "docker service scale --detach registry_registry=0 >/dev/null");
+        await waitFor("the registry to stop answering", () => httpStatus("vm2", "/v2/") === "000", 60);
+        fs.writeFileSync(path.join(suite.dir, "probe.yml"), fs.readFileSync(path.join(suite.dir, "probe.yml"), "utf8").replace(image, image2));
+        const failed = await suite.stack.up(capture).then(() => undefined, (e: Error) => e);
+        assert.ok(failed, "up fails while the registry is down");
+        assert.match(failed.message, /probe/, "the error names the stack's service");
+        assert.match(failed.message, /registry\.lab:5000/, "and the registry it could not reach");
+        assert.match(onNode("vm1", "docker service inspect probe_probe --format '{{.Spec.TaskTemplate.ContainerSpec.Image}}'"), new RegExp(`^${image}@`),
+            "the service is left on its previous image");
+
+        // The next `up --refresh` sees the registry scaled to 0 (drift), restores it first, then deploys.
+        const up = await suite.stack.up({ ...capture, refresh: true });
+        assert.equal(up.summary.result, "succeeded");
+        assert.match(onNode("vm1", "docker service ls --filter name=registry_registry --format '{{.Replicas}}'"), /^1\/1/);
+        assert.match(onNode("vm1", "docker service inspect probe_probe --format '{{.Spec.TaskTemplate.ContainerSpec.Image}}'"), new RegExp(`^${image2}@sha256:`));
+        await waitFor("the probe task on the new image", () => onNode("vm3",
+            "docker exec $(docker ps -q --filter label=com.docker.swarm.service.name=probe_probe | head -n1) busybox cat /probe-id").trim() === `${tag}-2`, 90);
+        await suite.stack.preview({ expectNoChanges: true, onOutput: () => undefined });
     });
 
     test("adding a user and removing another previews as exactly that and works after up", async (t) => {
