@@ -13,6 +13,8 @@ export interface SwarmInfo {
     clusterId?: string;
     managers: number;
     engineVersion: string;
+    /** Addresses (without port) of the managers this node's swarm state lists; known even without a leader. */
+    remoteManagers?: string[];
 }
 
 export interface NodeState {
@@ -41,6 +43,7 @@ export async function swarmInfo(t: SshTarget): Promise<SwarmInfo> {
         clusterId: s.Cluster?.ID,
         managers: s.Managers ?? 0,
         engineVersion: (version ?? "").trim(),
+        remoteManagers: (s.RemoteManagers ?? []).map((r: { Addr?: string }) => String(r.Addr ?? "").replace(/:\d+$/, "")).filter(Boolean),
     };
 }
 

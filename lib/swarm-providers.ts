@@ -203,6 +203,16 @@ async function memberState(m: ops.ManagerHandle, p: MemberInputs, nodeId: string
     return { ...p, role: n.role, availability: n.availability, nodeId: n.id, status: n.status, engineVersion: n.engineVersion };
 }
 
+/**
+ * A node in this swarm by its own account (same cluster ID, or, for a manager without a leader that
+ * cannot tell its cluster ID, listing our manager among its managers) that our manager does not know.
+ */
+function formerMember(info: ops.SwarmInfo, clusterId: string, m: ops.ManagerHandle): boolean {
+    if (info.clusterId) return info.clusterId === clusterId;
+    const ours = m.info.nodeAddr || m.target.host;
+    return (info.remoteManagers ?? []).includes(ours);
+}
+
 const memberProvider: pulumi.dynamic.ResourceProvider = {
     async diff(_id: string, olds: MemberOutputs, news: MemberInputs) {
         const replaces: string[] = [];
@@ -222,9 +232,16 @@ const memberProvider: pulumi.dynamic.ResourceProvider = {
         const m = await ops.findManager(memberCandidates(inputs), info.state === "active" ? undefined : inputs.node.name);
         if (info.state === "active") {
             const known = await ops.inspectNode(m, info.nodeId);
-            if (!known) {
+            if (!known && !formerMember(info, inputs.clusterId, m)) {
                 throw new Error(`${inputs.node.name} is in another swarm (node ID ${info.nodeId}); make it leave with ` +
                     "`docker swarm leave --force` on the node, or remove it from the stack config");
+            }
+            if (!known) {
+                // A manager that was away during `--force-new-cluster` (its entry was removed then):
+                // it still holds the old Raft membership. It leaves and joins again (Docker's recovery).
+                await ops.leaveSwarm(node, true);
+                await ops.joinNode(node, inputs.node.address, m, inputs.role);
+                info = await ops.swarmInfo(node);
             }
         } else {
             await ops.joinNode(node, inputs.node.address, m, inputs.role);
