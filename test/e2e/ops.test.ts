@@ -9,20 +9,7 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { nodeLabels, nodeTable, onNode, quiet, ROOT, skipOrFail, swarmState, useLabSuite, waitFor } from "./support";
-
-/** `npm run ops -- ARGS` against the suite's scratch copy of the project. */
-export function ops(dir: string, ...args: string[]): { status: number; out: string } {
-    const r = spawnSync(process.execPath, ["--import", "tsx", path.join(ROOT, "tools", "ops.ts"), ...args, "--project", dir],
-        { encoding: "utf8", timeout: 900_000, cwd: ROOT });
-    return { status: r.status ?? -1, out: `${r.stdout}${r.stderr}` };
-}
-
-/** Services and how many of their tasks run, as a manager lists them. */
-export function services(manager = "vm1"): Record<string, string> {
-    const out = onNode(manager, "docker service ls --format '{{.Name}} {{.Replicas}}'").trim();
-    return Object.fromEntries(out.split("\n").filter(Boolean).map((l) => l.split(" ")));
-}
+import { nodeLabels, nodeTable, onNode, ops, quiet, services, skipOrFail, swarmState, useLabSuite, waitFor } from "./support";
 
 describe("swarm-state backup and restore on the lab (dev stack)", { concurrency: 1 }, () => {
     const suite = useLabSuite(before, after);
