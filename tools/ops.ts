@@ -254,7 +254,16 @@ async function runStep(setup: StatusSetup, opts: CliOptions, s: OpsStep): Promis
             return `${values.stacks} stack(s) and ${values.services} other service(s) removed; none left`;
         }
         case "stop": {
-            const { values } = await runNodeScript(target(setup, st.node), "engine-power.sh", { ACTION: st.mode === "poweroff" ? "poweroff" : "stop" }, 180);
+            let values: Record<string, string>;
+            try {
+                values = (await runNodeScript(target(setup, st.node), "engine-power.sh", { ACTION: st.mode === "poweroff" ? "poweroff" : "stop" }, 180)).values;
+            } catch (e) {
+                // Powered off already (a second run of the shutdown): SSH does not answer. Said, not hidden.
+                if (st.mode === "poweroff" && /SSH connection failed/.test((e as Error).message)) {
+                    return "does not answer over SSH: taken as powered off already (check its console)";
+                }
+                throw e;
+            }
             return values.changed === "1" ? `engine ${values.engine}` : "already stopped";
         }
         case "start": {

@@ -30,6 +30,7 @@ describe("drills on the lab (dev stack)", { concurrency: 1 }, () => {
         edit((nodes) => { delete nodes[2].hostKey; });
         await converge();
         assert.equal(nodeLabels("vm1").drill, "recovered", "the change that needed the quorum is made");
+        assert.deepEqual(Object.keys(services()).sort(), ["webapp_db", "webapp_web"], "the services outlived the recovery");
     });
 
     test("a node whose SSH does not answer fails the up within a bounded time, naming it", async (t) => {
@@ -128,6 +129,7 @@ describe("drills on the lab (dev stack)", { concurrency: 1 }, () => {
             assert.equal(nodeLabels(n).function, "production", `${n}'s labels are back`);
         }
         assert.equal(nodeLabels("vm1").drill, "recovered", "the change that needed the quorum is made");
+        assert.deepEqual(Object.keys(services()).sort(), ["webapp_db", "webapp_web"], "the services outlived the recovery");
     });
 
     test("emergency shutdown and reboot with three managers, in the document's order: configured shape and stacks back", async (t) => {
