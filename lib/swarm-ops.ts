@@ -160,6 +160,16 @@ export async function machineReplaced(t: SshTarget): Promise<boolean> {
     }
 }
 
+/**
+ * A node that is in our swarm by its own account although our manager (at `managerAddr`) does not
+ * know it: it reports our cluster ID, or (a manager without a leader cannot tell its cluster ID)
+ * lists our manager among its managers. A manager that was away during `--force-new-cluster` is one.
+ */
+export function formerMember(info: SwarmInfo, clusterId: string, managerAddr: string): boolean {
+    if (info.clusterId) return info.clusterId === clusterId;
+    return (info.remoteManagers ?? []).includes(managerAddr);
+}
+
 /** `docker swarm init` on a node whose swarm state is inactive. */
 export async function initSwarm(t: SshTarget, advertiseAddr: string): Promise<void> {
     await runChecked(t, "docker swarm init", `docker swarm init --advertise-addr ${shq(advertiseAddr)} >/dev/null`, 120);

@@ -203,16 +203,6 @@ async function memberState(m: ops.ManagerHandle, p: MemberInputs, nodeId: string
     return { ...p, role: n.role, availability: n.availability, nodeId: n.id, status: n.status, engineVersion: n.engineVersion };
 }
 
-/**
- * A node in this swarm by its own account (same cluster ID, or, for a manager without a leader that
- * cannot tell its cluster ID, listing our manager among its managers) that our manager does not know.
- */
-function formerMember(info: ops.SwarmInfo, clusterId: string, m: ops.ManagerHandle): boolean {
-    if (info.clusterId) return info.clusterId === clusterId;
-    const ours = m.info.nodeAddr || m.target.host;
-    return (info.remoteManagers ?? []).includes(ours);
-}
-
 const memberProvider: pulumi.dynamic.ResourceProvider = {
     async diff(_id: string, olds: MemberOutputs, news: MemberInputs) {
         const replaces: string[] = [];
@@ -232,7 +222,7 @@ const memberProvider: pulumi.dynamic.ResourceProvider = {
         const m = await ops.findManager(memberCandidates(inputs), info.state === "active" ? undefined : inputs.node.name);
         if (info.state === "active") {
             const known = await ops.inspectNode(m, info.nodeId);
-            if (!known && !formerMember(info, inputs.clusterId, m)) {
+            if (!known && !ops.formerMember(info, inputs.clusterId, m.info.nodeAddr || m.target.host)) {
                 throw new Error(`${inputs.node.name} is in another swarm (node ID ${info.nodeId}); make it leave with ` +
                     "`docker swarm leave --force` on the node, or remove it from the stack config");
             }

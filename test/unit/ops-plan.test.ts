@@ -14,6 +14,7 @@ import {
     defaultStopMode, ObservedManager, OpsStep, parseStopMode, planBackup, planReboot, planRestore, planShutdown, renderPlan, StackPlanInput,
 } from "../../lib/ops-plan";
 import { main, parseArgs, UsageError } from "../../tools/ops";
+import { formerMember, SwarmInfo } from "../../lib/swarm-ops";
 
 const ROOT = path.resolve(__dirname, "..", "..");
 
@@ -180,4 +181,14 @@ test("ops CLI refuses before any change: unknown stack, unknown node, shutdown w
     assert.match(errors, /Pulumi\.t\.yaml: dccn-swarm:nodes has no node "zz"; name one of: a1/);
     assert.match(errors, /the shutdown removes every service; pass --yes/);
     assert.match(out.join(""), /dry run: nothing is changed\)\n {3}1\. \[4\.5 step 3\] remove stacks s1 and every other service .*\n {3}2\. \[4\.5 step 5\] power off a1/);
+});
+
+test("a former member (away during --force-new-cluster) is told from a node of another swarm", () => {
+    const info = (clusterId: string | undefined, remoteManagers: string[]): SwarmInfo => ({
+        state: "active", nodeId: "n2", nodeAddr: "10.0.0.2", controlAvailable: true, clusterId, managers: 3, engineVersion: "20.10", remoteManagers,
+    });
+    assert.equal(formerMember(info("c1", []), "c1", "10.0.0.1"), true, "same cluster ID");
+    assert.equal(formerMember(info("c9", ["10.0.0.1"]), "c1", "10.0.0.1"), false, "another swarm, whatever it lists");
+    assert.equal(formerMember(info(undefined, ["10.0.0.1", "10.0.0.3"]), "c1", "10.0.0.1"), true, "no leader: lists our manager");
+    assert.equal(formerMember(info(undefined, ["10.0.9.1"]), "c1", "10.0.0.1"), false, "no leader, other managers");
 });
