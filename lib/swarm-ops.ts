@@ -161,13 +161,13 @@ export async function machineReplaced(t: SshTarget): Promise<boolean> {
 }
 
 /**
- * A node that is in our swarm by its own account although our manager (at `managerAddr`) does not
- * know it: it reports our cluster ID, or (a manager without a leader cannot tell its cluster ID)
- * lists our manager among its managers. A manager that was away during `--force-new-cluster` is one.
+ * A node that is in our swarm by its own account although our manager does not know it: it reports
+ * our cluster ID, or (a manager without a leader cannot tell its cluster ID) lists one of our
+ * managers' addresses among its managers. A manager that was away during `--force-new-cluster` is one.
  */
-export function formerMember(info: SwarmInfo, clusterId: string, managerAddr: string): boolean {
+export function formerMember(info: SwarmInfo, clusterId: string, managerAddrs: readonly string[]): boolean {
     if (info.clusterId) return info.clusterId === clusterId;
-    return (info.remoteManagers ?? []).includes(managerAddr);
+    return (info.remoteManagers ?? []).some((a) => managerAddrs.includes(a));
 }
 
 /** `docker swarm init` on a node whose swarm state is inactive. */

@@ -219,21 +219,25 @@ const memberProvider: pulumi.dynamic.ResourceProvider = {
     async create(inputs: MemberInputs) {
         const node = toTarget(inputs.ssh, inputs.node);
         let info = await ops.swarmInfo(node);
+        // An engine that just started looks for its managers for some seconds ("pending"): let it settle.
+        for (let i = 0; i < 10 && info.state === "pending"; i++) {
+            await new Promise((r) => setTimeout(r, 3000));
+            info = await ops.swarmInfo(node);
+        }
         const m = await ops.findManager(memberCandidates(inputs), info.state === "active" ? undefined : inputs.node.name);
-        if (info.state === "active") {
-            const known = await ops.inspectNode(m, info.nodeId);
-            if (!known && !ops.formerMember(info, inputs.clusterId, m.info.nodeAddr || m.target.host)) {
-                throw new Error(`${inputs.node.name} is in another swarm (node ID ${info.nodeId}); make it leave with ` +
-                    "`docker swarm leave --force` on the node, or remove it from the stack config");
+        const known = info.state !== "inactive" && info.nodeId ? await ops.inspectNode(m, info.nodeId) : undefined;
+        if (info.state !== "inactive" && !known) {
+            const ours = [m.info.nodeAddr || m.target.host, ...inputs.managers.map((h) => h.address)];
+            if (!ops.formerMember(info, inputs.clusterId, ours)) {
+                throw new Error(`${inputs.node.name} is in another swarm (swarm state ${info.state}, node ID ${info.nodeId || "none"}); ` +
+                    "make it leave with `docker swarm leave --force` on the node, or remove it from the stack config");
             }
-            if (!known) {
-                // A manager that was away during `--force-new-cluster` (its entry was removed then):
-                // it still holds the old Raft membership. It leaves and joins again (Docker's recovery).
-                await ops.leaveSwarm(node, true);
-                await ops.joinNode(node, inputs.node.address, m, inputs.role);
-                info = await ops.swarmInfo(node);
-            }
-        } else {
+            // A manager that was away during `--force-new-cluster` (its entry was removed then): it still
+            // holds the old Raft membership (active, or pending while it looks for the old managers).
+            // It leaves and joins again (Docker's recovery procedure).
+            await ops.leaveSwarm(node, true);
+        }
+        if (!known) {
             await ops.joinNode(node, inputs.node.address, m, inputs.role);
             info = await ops.swarmInfo(node);
         }

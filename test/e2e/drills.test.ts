@@ -29,8 +29,7 @@ describe("drills on the lab (dev stack)", { concurrency: 1 }, () => {
         assert.equal(maxFile("vm1"), "4", "vm1, whose key is right, converged");
         edit((nodes) => { delete nodes[2].hostKey; });
         await converge();
-        assert.equal(nodeLabels("vm1").drill, "recovered", "the change that needed the quorum is made");
-        assert.deepEqual(Object.keys(services()).sort(), ["webapp_db", "webapp_web"], "the services outlived the recovery");
+        assert.equal(maxFile("vm3"), "4");
     });
 
     test("a node whose SSH does not answer fails the up within a bounded time, naming it", async (t) => {

@@ -187,8 +187,10 @@ test("a former member (away during --force-new-cluster) is told from a node of a
     const info = (clusterId: string | undefined, remoteManagers: string[]): SwarmInfo => ({
         state: "active", nodeId: "n2", nodeAddr: "10.0.0.2", controlAvailable: true, clusterId, managers: 3, engineVersion: "20.10", remoteManagers,
     });
-    assert.equal(formerMember(info("c1", []), "c1", "10.0.0.1"), true, "same cluster ID");
-    assert.equal(formerMember(info("c9", ["10.0.0.1"]), "c1", "10.0.0.1"), false, "another swarm, whatever it lists");
-    assert.equal(formerMember(info(undefined, ["10.0.0.1", "10.0.0.3"]), "c1", "10.0.0.1"), true, "no leader: lists our manager");
-    assert.equal(formerMember(info(undefined, ["10.0.9.1"]), "c1", "10.0.0.1"), false, "no leader, other managers");
+    const ours = ["10.0.0.1", "10.0.0.3"];
+    assert.equal(formerMember(info("c1", []), "c1", ours), true, "same cluster ID");
+    assert.equal(formerMember(info("c9", ["10.0.0.1"]), "c1", ours), false, "another swarm, whatever it lists");
+    assert.equal(formerMember(info(undefined, ["10.0.0.3", "10.0.0.7"]), "c1", ours), true, "no leader: lists one of our managers");
+    assert.equal(formerMember(info(undefined, ["10.0.9.1"]), "c1", ours), false, "no leader, other managers");
+    assert.equal(formerMember(info(undefined, []), "c1", ours), false, "nothing to tell by");
 });
