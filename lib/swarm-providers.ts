@@ -210,7 +210,10 @@ const memberProvider: pulumi.dynamic.ResourceProvider = {
         // A new swarm (a different cluster ID) means joining anew; an ID not known yet during
         // preview is the cluster resource's own update, which keeps its ID.
         if (changedKnown(olds.clusterId, news.clusterId)) replaces.push("clusterId");
-        if (changedKnown(olds.clusterEpoch ?? 0, news.clusterEpoch)) replaces.push("clusterEpoch");
+        // A manager across a recovery joins anew; a worker being promoted is promoted, whatever the count.
+        if (olds.role === "manager" && news.role === "manager" && changedKnown(olds.clusterEpoch ?? 0, news.clusterEpoch)) {
+            replaces.push("clusterEpoch");
+        }
         const changes = replaces.length > 0 || olds.role !== news.role || olds.availability !== news.availability;
         // The node must leave the old swarm (or under its old name) before it joins again.
         return { changes, replaces, deleteBeforeReplace: true };
