@@ -13,6 +13,8 @@ export interface SwarmInfo {
     clusterId?: string;
     managers: number;
     engineVersion: string;
+    /** Addresses (without port) of the managers this node's swarm state lists; known even without a leader. */
+    remoteManagers?: string[];
 }
 
 export interface NodeState {
@@ -41,6 +43,7 @@ export async function swarmInfo(t: SshTarget): Promise<SwarmInfo> {
         clusterId: s.Cluster?.ID,
         managers: s.Managers ?? 0,
         engineVersion: (version ?? "").trim(),
+        remoteManagers: (s.RemoteManagers ?? []).map((r: { Addr?: string }) => String(r.Addr ?? "").replace(/:\d+$/, "")).filter(Boolean),
     };
 }
 
@@ -155,6 +158,16 @@ export async function machineReplaced(t: SshTarget): Promise<boolean> {
         if (isHostKeyMismatch(e)) return true;
         throw e;
     }
+}
+
+/**
+ * A node that is in our swarm by its own account although our manager does not know it: it reports
+ * our cluster ID, or (a manager without a leader cannot tell its cluster ID) lists one of our
+ * managers' addresses among its managers. A manager that was away during `--force-new-cluster` is one.
+ */
+export function formerMember(info: SwarmInfo, clusterId: string, managerAddrs: readonly string[]): boolean {
+    if (info.clusterId) return info.clusterId === clusterId;
+    return (info.remoteManagers ?? []).some((a) => managerAddrs.includes(a));
 }
 
 /** `docker swarm init` on a node whose swarm state is inactive. */

@@ -210,7 +210,10 @@ const memberProvider: pulumi.dynamic.ResourceProvider = {
         // A new swarm (a different cluster ID) means joining anew; an ID not known yet during
         // preview is the cluster resource's own update, which keeps its ID.
         if (changedKnown(olds.clusterId, news.clusterId)) replaces.push("clusterId");
-        if (changedKnown(olds.clusterEpoch ?? 0, news.clusterEpoch)) replaces.push("clusterEpoch");
+        // A manager across a recovery joins anew; a worker being promoted is promoted, whatever the count.
+        if (olds.role === "manager" && news.role === "manager" && changedKnown(olds.clusterEpoch ?? 0, news.clusterEpoch)) {
+            replaces.push("clusterEpoch");
+        }
         const changes = replaces.length > 0 || olds.role !== news.role || olds.availability !== news.availability;
         // The node must leave the old swarm (or under its old name) before it joins again.
         return { changes, replaces, deleteBeforeReplace: true };
@@ -219,14 +222,25 @@ const memberProvider: pulumi.dynamic.ResourceProvider = {
     async create(inputs: MemberInputs) {
         const node = toTarget(inputs.ssh, inputs.node);
         let info = await ops.swarmInfo(node);
+        // An engine that just started looks for its managers for some seconds ("pending"): let it settle.
+        for (let i = 0; i < 10 && info.state === "pending"; i++) {
+            await new Promise((r) => setTimeout(r, 3000));
+            info = await ops.swarmInfo(node);
+        }
         const m = await ops.findManager(memberCandidates(inputs), info.state === "active" ? undefined : inputs.node.name);
-        if (info.state === "active") {
-            const known = await ops.inspectNode(m, info.nodeId);
-            if (!known) {
-                throw new Error(`${inputs.node.name} is in another swarm (node ID ${info.nodeId}); make it leave with ` +
-                    "`docker swarm leave --force` on the node, or remove it from the stack config");
+        const known = info.state !== "inactive" && info.nodeId ? await ops.inspectNode(m, info.nodeId) : undefined;
+        if (info.state !== "inactive" && !known) {
+            const ours = [m.info.nodeAddr || m.target.host, ...inputs.managers.map((h) => h.address)];
+            if (!ops.formerMember(info, inputs.clusterId, ours)) {
+                throw new Error(`${inputs.node.name} is in another swarm (swarm state ${info.state}, node ID ${info.nodeId || "none"}); ` +
+                    "make it leave with `docker swarm leave --force` on the node, or remove it from the stack config");
             }
-        } else {
+            // A manager that was away during `--force-new-cluster` (its entry was removed then): it still
+            // holds the old Raft membership (active, or pending while it looks for the old managers).
+            // It leaves and joins again (Docker's recovery procedure).
+            await ops.leaveSwarm(node, true);
+        }
+        if (!known) {
             await ops.joinNode(node, inputs.node.address, m, inputs.role);
             info = await ops.swarmInfo(node);
         }

@@ -5,7 +5,8 @@
 import { describe, test, before, after } from "node:test";
 import * as assert from "node:assert/strict";
 import {
-    editDevConfig, labEngine, labHostKey, maxFile, nodeTable, nodesOf, onNode, quiet, skipOrFail, useLabSuite, waitFor,
+    editDevConfig, labEngine, labHostKey, maxFile, nodeLabels, nodeTable, nodesOf, onNode, ops, quiet, services, skipOrFail, swarmState, useLabSuite,
+    waitFor,
 } from "./support";
 
 describe("drills on the lab (dev stack)", { concurrency: 1 }, () => {
@@ -86,6 +87,91 @@ describe("drills on the lab (dev stack)", { concurrency: 1 }, () => {
         }
         await waitFor("vm3 Ready again", () => nodeTable().find((r) => r.hostname === "vm3")?.status === "Ready");
         await converge();
+    });
+
+    test("two of three managers lost: no quorum; forceNewCluster, up, remove the key, up: configured shape again", async (t) => {
+        if (skipOrFail(t, suite.missing)) return;
+        edit((nodes) => { nodes[1].role = "manager"; nodes[2].role = "manager"; });
+        await converge();
+        const clusterBefore = onNode("vm1", "docker info --format '{{.Swarm.Cluster.ID}}'").trim();
+        // vm2 and vm3 go down: their engines stop (as on a machine that lost power).
+        for (const n of ["vm2", "vm3"]) onNode(n, "systemctl stop docker");
+        let restarted = false;
+        try {
+            await waitFor("vm1 without a leader", () =>
+                /does not have a leader|too few managers/i.test(onNode("vm1", "docker node ls 2>&1 || true")), 60);
+            // The program says what is wrong and what to do.
+            edit((nodes) => { nodes[0].labels.drill = "recovered"; });
+            await assert.rejects(suite.stack.up(quiet), /no reachable swarm manager with a quorum.*forceNewCluster/s);
+
+            // The document's 4.1.1 from vm1; the lost managers are still down, so their rejoin fails, naming them.
+            edit((_n, c) => { c["dccn-swarm:swarm"] = { forceNewCluster: "vm1" }; });
+            await assert.rejects(suite.stack.up(quiet), /vm[23]/);
+            assert.deepEqual(nodeTable().map((r) => `${r.hostname}:${r.manager}`).sort(), ["vm1:Leader"],
+                "vm1 leads a one-manager swarm, the lost managers' entries are gone");
+            assert.equal(onNode("vm1", "docker info --format '{{.Swarm.Cluster.ID}}'").trim(), clusterBefore, "the swarm's state is kept");
+
+            // They come back with their old Raft membership; the key removed, up makes them leave and join again.
+            for (const n of ["vm2", "vm3"]) onNode(n, "systemctl start docker");
+            restarted = true;
+            edit((_n, c) => { delete c["dccn-swarm:swarm"]; });
+            await converge();
+        } finally {
+            if (!restarted) for (const n of ["vm2", "vm3"]) onNode(n, "systemctl start docker", { allowFail: true });
+        }
+        const table = nodeTable();
+        assert.deepEqual(table.map((r) => `${r.hostname}:${r.status}:${r.manager ? "manager" : "worker"}`).sort(),
+            ["vm1:Ready:manager", "vm2:Ready:manager", "vm3:Ready:manager"]);
+        assert.equal(new Set(table.map((r) => r.manager)).size, 2, "one Leader, the others Reachable");
+        for (const n of ["vm2", "vm3"]) {
+            assert.equal(swarmState(n), "active");
+            assert.equal(nodeLabels(n).function, "production", `${n}'s labels are back`);
+        }
+        assert.equal(nodeLabels("vm1").drill, "recovered", "the change that needed the quorum is made");
+        assert.deepEqual(Object.keys(services()).sort(), ["webapp_db", "webapp_web"], "the services outlived the recovery");
+    });
+
+    test("emergency shutdown and reboot with three managers, in the document's order: configured shape and stacks back", async (t) => {
+        if (skipOrFail(t, suite.missing)) return;
+        edit((nodes) => { nodes[1].role = "manager"; nodes[2].role = "manager"; });
+        await converge();
+        // The steps as printed, in order (each line `  N. [4.5 step K] text`).
+        const stepsOf = (out: string) => [...out.matchAll(/^ +\d+\. \[[^\]]+\] (.*)$/gm)].map((m) => m[1]);
+
+        const plan = ops(suite.dir, "shutdown", "--stack", "dev", "--dry-run");
+        assert.equal(plan.status, 0, plan.out);
+        assert.deepEqual(stepsOf(plan.out).map((s) => s.split(" (")[0]), [
+            "demote vm2", "demote vm3", "remove stacks webapp and every other service",
+            "stop the engine on vm2", "stop the engine on vm3", "stop the engine on vm1"]);
+        assert.deepEqual(Object.keys(services()).sort(), ["webapp_db", "webapp_web"], "a dry run changes nothing");
+
+        const down = ops(suite.dir, "shutdown", "--stack", "dev", "--yes");
+        assert.equal(down.status, 0, down.out);
+        assert.match(down.out, /demote vm2.*\n\s+demoted.*\n.*demote vm3.*\n\s+demoted.*\n.*remove stacks webapp.*\n\s+1 stack\(s\).*none left/);
+        for (const n of ["vm1", "vm2", "vm3"]) {
+            assert.equal(onNode(n, "systemctl is-active docker", { allowFail: true }).trim(), "inactive", `${n}'s engine is stopped`);
+        }
+        // What the shutdown left, seen on the last manager (its engine started by hand for a look).
+        onNode("vm1", "systemctl start docker");
+        assert.deepEqual(services(), {}, "no service left");
+        assert.deepEqual(nodeTable().map((r) => `${r.hostname}:${r.manager}`).sort(), ["vm1:Leader", "vm2:", "vm3:"], "the others were demoted");
+
+        const up = ops(suite.dir, "reboot", "--stack", "dev");
+        assert.equal(up.status, 0, up.out);
+        const rebootSteps = stepsOf(up.out);
+        assert.deepEqual(rebootSteps.slice(0, -1).map((s) => s.split(" (")[0]), [
+            "start the engine on vm1", "wait until vm1 leads the swarm", "start the engine on vm2", "start the engine on vm3",
+            "wait until vm2, vm3 are Ready", "promote vm2", "promote vm3"]);
+        // The registry (once configured) before the stacks: the program's dependency graph.
+        assert.match(rebootSteps[rebootSteps.length - 1], /^pulumi up --refresh --stack dev: .*webapp/);
+        const table = nodeTable();
+        assert.deepEqual(table.map((r) => `${r.hostname}:${r.status}:${r.manager ? "manager" : "worker"}`).sort(),
+            ["vm1:Ready:manager", "vm2:Ready:manager", "vm3:Ready:manager"]);
+        await waitFor("the webapp's tasks running again", () => {
+            const now = services();
+            return ["webapp_db", "webapp_web"].every((s) => /^(\d+)\/\1$/.test(now[s] ?? ""));
+        }, 180);
+        await suite.stack.preview({ expectNoChanges: true, ...quiet });
     });
 
     test("demoting two of three managers at once is refused at preview; one at a time goes through", async (t) => {

@@ -172,6 +172,19 @@ export async function waitFor(what: string, check: () => boolean, timeoutSec = 1
     }
 }
 
+/** `npm run ops -- ARGS` against the suite's scratch copy of the project. */
+export function ops(dir: string, ...args: string[]): { status: number; out: string } {
+    const r = spawnSync(process.execPath, ["--import", "tsx", path.join(ROOT, "tools", "ops.ts"), ...args, "--project", dir],
+        { encoding: "utf8", timeout: 900_000, cwd: ROOT });
+    return { status: r.status ?? -1, out: `${r.stdout}${r.stderr}` };
+}
+
+/** Services and how many of their tasks run, as a manager lists them. */
+export function services(manager = "vm1"): Record<string, string> {
+    const out = onNode(manager, "docker service ls --format '{{.Name}} {{.Replicas}}'").trim();
+    return Object.fromEntries(out.split("\n").filter(Boolean).map((l) => l.split(" ")));
+}
+
 /** daemon.json's log-opts max-file on a node (drills change it to touch every node). */
 export function maxFile(node: string): string {
     return JSON.parse(onNode(node, "cat /etc/docker/daemon.json"))["log-opts"]?.["max-file"];
