@@ -1,22 +1,25 @@
 /**
- * `npm run bench`: program-size scaling (mocked engine, no cluster) and, with `--lab`, the lab
- * benchmarks against the manual baseline. Prints a table and writes it to bench/results.md.
+ * `npm run bench`: program-size scaling (mocked engine, no cluster) and the lab benchmarks (real
+ * engine on the lab's nodes) against what an administrator does today. Prints a table and writes it
+ * to bench/results.md (a complete run only; partial runs print, or write to --out).
  *
- *   npm run bench                      program size only (safe anywhere: touches no node)
- *   npm run bench -- --runs 7          runs per figure (default 5, at least 3)
- *   npm run bench -- --lab             also the lab benchmarks (DESTRUCTIVE for the lab's swarm)
- *   npm run bench -- --only nodes      one workload, printed only (results.md is not written)
+ *   npm run bench                        everything (brings up the toolchain and the lab if needed)
+ *   npm run bench -- --runs 7            runs per program-size figure (default 5, at least 3)
+ *   npm run bench -- --lab-runs 5        runs per lab figure (default 3, at least 3)
+ *   npm run bench -- --no-lab            program size only (touches no node)
+ *   npm run bench -- --only rolling      one part: nodes, stacks, lab, scratch (with no-op) or rolling
  *
  * Each program-size figure is one child process per run (bench/program-eval.ts): whole-process wall
  * time measured here from spawn to exit, peak RSS the child's maxRSS, and the evaluation time (the
- * part that grows with the program) reported by the child.
+ * part that grows with the program) reported by the child. The lab parts take the lab lock
+ * (/tmp/dccn-lab.lock) per part: do not run the bench itself under that lock.
  */
 import { spawn } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { generateJob, NODE_SIZES, STACK_SIZES, STACK_WORKLOAD_NODES, composeSources, managersFor, Workload, WorkloadKind } from "./generate";
-import { runLab, TARGET_NOOP, TARGET_ROLLING, TARGET_SCRATCH } from "./lab";
+import { LAB_LOCK, LabPart, runLab, TARGET_NOOP, TARGET_ROLLING, TARGET_SCRATCH } from "./lab";
 import type { EvalResult } from "./program-eval";
 import { figure, Figure, fmt, machine, machineLines, ROOT, table } from "./report";
 
@@ -33,21 +36,26 @@ const TARGET_RSS_MIB = 1024;
  */
 const LINEAR_TOLERANCE = 1.25;
 
+const ONLY = ["nodes", "stacks", "lab", "scratch", "rolling"] as const;
+type Only = (typeof ONLY)[number];
+
 interface Options {
-    lab: boolean;
+    /** Program-size workloads to run. */
+    kinds: WorkloadKind[];
+    /** Lab parts to run. */
+    labParts: LabPart[];
     runs: number;
     labRuns: number;
-    only?: WorkloadKind;
     out?: string;
 }
 
 function usage(code: number): never {
-    console.error("usage: tsx bench/run.ts [--runs N] [--lab [--lab-runs N]] [--only nodes|stacks] [--out FILE]");
+    console.error(`usage: tsx bench/run.ts [--runs N] [--lab-runs N] [--no-lab | --only ${ONLY.join("|")}] [--out FILE]`);
     process.exit(code);
 }
 
 function parseArgs(argv: string[]): Options {
-    const o: Options = { lab: false, runs: 5, labRuns: 3, out: RESULTS };
+    const o: Options = { kinds: ["nodes", "stacks"], labParts: ["scratch", "rolling"], runs: 5, labRuns: 3, out: RESULTS };
     for (let i = 0; i < argv.length; i++) {
         const a = argv[i];
         const num = () => {
@@ -58,13 +66,16 @@ function parseArgs(argv: string[]): Options {
             }
             return n;
         };
-        if (a === "--lab") o.lab = true;
-        else if (a === "--runs") o.runs = num();
+        if (a === "--no-lab") {
+            o.labParts = [];
+            o.out = undefined;
+        } else if (a === "--runs") o.runs = num();
         else if (a === "--lab-runs") o.labRuns = num();
         else if (a === "--only") {
-            const k = argv[++i];
-            if (k !== "nodes" && k !== "stacks") usage(2);
-            o.only = k;
+            const k = argv[++i] as Only;
+            if (!ONLY.includes(k)) usage(2);
+            o.kinds = k === "nodes" || k === "stacks" ? [k] : [];
+            o.labParts = k === "lab" ? ["scratch", "rolling"] : k === "scratch" || k === "rolling" ? [k] : [];
             o.out = undefined;
         } else if (a === "--out") o.out = path.resolve(argv[++i] ?? usage(2));
         else if (a === "--help" || a === "-h") usage(0);
@@ -268,7 +279,7 @@ async function programSize(opts: Options, work: string): Promise<{ lines: string
         { kind: "nodes" as const, sizes: NODE_SIZES },
         // Size 0: the same cluster without stacks, the reference the stack figures are taken against.
         { kind: "stacks" as const, sizes: [0, ...STACK_SIZES] },
-    ].filter((k) => !opts.only || k.kind === opts.only);
+    ].filter((k) => opts.kinds.includes(k.kind));
     const jobs = kinds.flatMap(({ kind, sizes }) => sizes.map((size) => {
         const workload = { kind, size };
         const jobFile = path.join(work, `${kind}-${size}.job.json`);
@@ -334,57 +345,53 @@ async function programSize(opts: Options, work: string): Promise<{ lines: string
 async function main(): Promise<void> {
     const opts = parseArgs(process.argv.slice(2));
     const m = machine();
-    const loadStart = os.loadavg();
-    const work = fs.mkdtempSync(path.join(os.tmpdir(), "dccn-bench-"));
+    const load = (l: number[]) => l.map((x) => x.toFixed(2)).join(" ");
+    const loads = [`at start ${load(os.loadavg())}`];
     const out: string[] = [
         "# Benchmark results",
         "",
         "Written by `npm run bench` (bench/run.ts); see bench/README.md for what each figure measures. Do not edit by hand.",
         "",
         ...machineLines(m),
-        "",
-        "## Program size (mocked engine, no cluster)",
-        "",
     ];
-    let missed: string[] = [];
-    const cleanup = () => fs.rmSync(work, { recursive: true, force: true });
-    process.once("SIGINT", () => { cleanup(); process.exit(130); });
-    process.once("SIGTERM", () => { cleanup(); process.exit(143); });
-    try {
-        const p = await programSize(opts, work);
-        out.push(...p.lines);
-        missed = p.missed;
-    } finally {
-        cleanup();
+    const body: string[] = [];
+    const missed: string[] = [];
+    if (opts.kinds.length) {
+        const work = fs.mkdtempSync(path.join(os.tmpdir(), "dccn-bench-"));
+        const cleanup = () => fs.rmSync(work, { recursive: true, force: true });
+        process.once("SIGINT", () => { cleanup(); process.exit(130); });
+        process.once("SIGTERM", () => { cleanup(); process.exit(143); });
+        try {
+            const p = await programSize(opts, work);
+            body.push("", "## Program size (mocked engine, no cluster)", "", ...p.lines);
+            missed.push(...p.missed);
+        } finally {
+            cleanup();
+        }
+        loads.push(`after the program-size part ${load(os.loadavg())}`);
     }
-    // The machine's load while it ran: other work on a shared machine widens the min–max spans.
-    const load = (l: number[]) => l.map((x) => x.toFixed(2)).join(" ");
-    out.splice(out.indexOf("## Program size (mocked engine, no cluster)") - 1, 0,
-        `- Load average (1, 5, 15 min) at start: ${load(loadStart)}; after part 1: ${load(os.loadavg())}`);
-
-    out.push("", "## Lab (real engine, lab nodes, against the manual baseline)", "");
-    if (opts.lab) {
-        say("lab benchmarks: these take every lab node out of the swarm between runs; the lab must be yours alone");
-        const lab = await runLab({ runs: opts.labRuns }, say);
-        out.push(...lab.lines);
-        if (lab.scratchRatio?.runs && lab.scratchRatio.median > TARGET_SCRATCH) missed.push(`cluster from scratch ratio ${lab.scratchRatio.median.toFixed(2)}`);
-        if (lab.noopRatio?.runs && lab.noopRatio.median > TARGET_NOOP) missed.push(`no-op ratio ${lab.noopRatio.median.toFixed(2)}`);
-        if (lab.noopChanges > 0) missed.push(`no-op found changes in ${lab.noopChanges} run(s)`);
+    if (opts.labParts.length) {
+        body.push("", "## Lab (real engine, 3 lab nodes, against the manual baseline)", "");
+        say(`lab benchmarks (${opts.labParts.join(", ")}): each part takes the lab lock ${LAB_LOCK} while it runs and leaves the lab ` +
+            "converged to the committed Pulumi.dev.yaml");
+        const lab = await runLab({ runs: opts.labRuns, parts: opts.labParts }, say);
+        body.push(...lab.lines);
+        missed.push(...lab.missed);
+        loads.push(`after the lab part ${load(os.loadavg())}`);
     } else {
-        out.push(
-            "Not run: pass `--lab` (`npm run bench -- --lab`) with the lab to yourself. It measures, against bench/baseline-manual.sh " +
-            `(the document's manual steps over SSH): cluster from scratch (target ours/baseline ≤ ${TARGET_SCRATCH}), ` +
-            `no-op \`pulumi up\` (zero changes, ≤ ${TARGET_NOOP}×), rolling image update (≤ ${TARGET_ROLLING}×; ` +
-            "not available until stacks are deployed).",
-        );
+        body.push("", "## Lab", "", "Not run (`--no-lab` or `--only`): cluster from scratch (target ours/baseline " +
+            `≤ ${TARGET_SCRATCH}), no-op (zero changes, ≤ ${TARGET_NOOP}×), rolling image update (≤ ${TARGET_ROLLING}×).`);
     }
-    out.push("", missed.length ? `Targets missed: ${missed.join("; ")}.` : "Targets missed: none of those measured.");
+    // The machine's load while it ran (a shared machine: other work widens the min–max spans).
+    out.push(`- Load average (1, 5, 15 min): ${loads.join("; ")}`, ...body);
+    out.push("", missed.length ? `Targets missed: ${missed.join("; ")}.` : "Targets missed: none.");
     const text = out.join("\n") + "\n";
     process.stdout.write("\n" + text);
-    if (!opts.lab) say("\nlab benchmarks were not run (pass --lab; they need the lab to yourself)");
     if (opts.out) {
         fs.writeFileSync(opts.out, text);
         say(`written to ${path.relative(process.cwd(), opts.out) || opts.out}`);
+    } else {
+        say("partial run (--no-lab or --only): bench/results.md left as it was (--out FILE writes this one)");
     }
 }
 
