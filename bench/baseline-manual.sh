@@ -230,7 +230,7 @@ case "$mode" in
       exit 2
     fi
     on "$boot_addr" true
-    cmd="docker service update --image $(printf '%q' "$image") --no-resolve-image"
+    cmd="docker service update --image $(printf '%q' "$image")"
     for f in "${update_flags[@]+"${update_flags[@]}"}"; do cmd+=" $(printf '%q' "$f")"; done
     cmd+=" $(printf '%q' "$service")"
     echo "start $(date +%s.%N)"

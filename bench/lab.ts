@@ -30,6 +30,7 @@ import { Figure, figure, fmt, ROOT, table } from "./report";
 export const LAB_JSON = path.join(ROOT, ".state", "lab", "lab.json");
 const BASELINE = path.join(__dirname, "baseline-manual.sh");
 const WATCHER = path.join(__dirname, "watch-rollout.sh");
+const ROLL_IMAGES = path.join(__dirname, "roll-images.sh");
 const LOG_DIR = path.join(ROOT, ".state", "bench");
 const STAGE_DIR = path.join(LOG_DIR, "stage");
 /** The lock every agent and test run takes around lab work on this machine. */
@@ -49,11 +50,15 @@ export const TARGET_ROLLING = 1.2;
  */
 const BASELINE_KEYS = ["environment", "ssh", "sshPrivateKey", "engine", "nodes", "stacks", "swarm"].map((k) => `dccn-swarm:${k}`);
 
-/** The rolling-update service: a lab image under two tags, 2 replicas, the webapp's update settings. */
+/**
+ * The rolling-update service: a lab image under two tags in a registry on every node, 2 replicas,
+ * the webapp's update settings.
+ */
+const ROLL_REGISTRY = { port: 5099, repo: "bench/busybox", tagNames: ["a", "b"] };
 export const ROLL = {
-    /** Retagged on every node as the two tags (nodes cannot pull; a new tag is a new image reference). */
+    /** Pushed as both tags (same content: a new reference is enough for the engine to roll the tasks). */
     baseImage: "dccn-lab/busybox:1",
-    tags: ["dccn-lab/busybox:bench-a", "dccn-lab/busybox:bench-b"],
+    tags: ROLL_REGISTRY.tagNames.map((t) => `localhost:${ROLL_REGISTRY.port}/${ROLL_REGISTRY.repo}:${t}`),
     replicas: 2,
     /** As stacks/webapp's web service (parallelism 1, delay 5s), with the engine's defaults written out. */
     update: { parallelism: 1, delay: "5s", order: "stop-first", monitor: "5s", "failure-action": "pause" } as Record<string, string | number>,
@@ -209,6 +214,14 @@ function sshArgs(lab: LabJson, address: string): string[] {
 function ssh(lab: LabJson, address: string, cmd: string): string {
     const r = spawnSync("ssh", [...sshArgs(lab, address), cmd], { encoding: "utf8", timeout: 120_000 });
     if (r.status !== 0) throw new Error(`ssh ${address} ${cmd}: exit ${r.status}: ${r.stderr}`);
+    return r.stdout;
+}
+
+/** A script file run on a node (`bash -s -- ARGS`, the script on standard input). */
+function sshScript(lab: LabJson, address: string, script: string, args: string[]): string {
+    const r = spawnSync("ssh", [...sshArgs(lab, address), "bash", "-s", "--", ...args],
+        { input: fs.readFileSync(script), encoding: "utf8", timeout: 120_000 });
+    if (r.status !== 0) throw new Error(`ssh ${address} ${path.basename(script)} ${args.join(" ")}: exit ${r.status}: ${r.stderr}`);
     return r.stdout;
 }
 
@@ -416,7 +429,6 @@ function setRollEntry(dir: string, image: string): void {
     const entry = {
         name: ROLL.oursStack,
         file: `stacks/${ROLL.oursStack}/docker-compose.yml`,
-        resolveImage: "never",
         overrides: { images: { [ROLL.service]: image } },
     };
     const i = stacks.findIndex((s) => s.name === ROLL.oursStack);
@@ -454,21 +466,25 @@ async function rolling(c: Ctx, runs: number): Promise<{ until: Side; command: Si
         fs.mkdirSync(composeDir, { recursive: true });
         fs.writeFileSync(path.join(composeDir, "docker-compose.yml"), rollCompose(tagA));
         const baseEntry: StackEntry = validateStacks([{
-            name: ROLL.baselineStack, file: path.join(composeDir, "docker-compose.yml"), resolveImage: "never",
+            name: ROLL.baselineStack, file: path.join(composeDir, "docker-compose.yml"),
             overrides: { images: { [ROLL.service]: tagA } },
         }], "bench/lab.ts")[0];
         const staged = { name: ROLL.baselineStack, dir: stageStack(baseEntry, dir, path.join(STAGE_DIR, "roll")) };
         const base = baselineArgs(c.lab, c.nodes, [staged]);
         const ours = `${ROLL.oursStack}_${ROLL.service}`, theirs = `${ROLL.baselineStack}_${ROLL.service}`;
-        const tagCmd = (verb: "tag" | "untag") => ROLL.tags.map((t) => verb === "tag" ? `docker tag ${ROLL.baseImage} ${t}` : `docker image rm ${t} >/dev/null 2>&1 || true`).join(" && ");
+        const images = (mode: "up" | "down") => {
+            for (const n of c.nodes) {
+                sshScript(c.lab, n.address, ROLL_IMAGES, [mode, ROLL.baseImage, String(ROLL_REGISTRY.port), ROLL_REGISTRY.repo, ...ROLL_REGISTRY.tagNames]);
+            }
+        };
         const reset = async () => {
             const d = await timed("roll-reset-destroy", "pulumi", ["destroy", "--refresh", "--skip-preview", ...PULUMI_ARGS], c.env);
             mustSucceed("pulumi destroy", d);
             mustSucceed("baseline reset", await timed("roll-reset-leave", "bash", [BASELINE, "reset", ...base], c.env));
         };
         try {
-            c.say(`rolling update: tagging ${ROLL.baseImage} as ${ROLL.tags.join(" and ")} on every node, deploying both services on ${tagA}`);
-            for (const n of c.nodes) ssh(c.lab, n.address, tagCmd("tag"));
+            c.say(`rolling update: a registry on every node with ${ROLL.baseImage} as ${ROLL.tags.join(" and ")}, both services deployed on ${tagA}`);
+            images("up");
             setRollEntry(dir, tagA);
             mustSucceed("pulumi up (rolling update set-up)", await timed("roll-setup-up", "pulumi", ["up", "--refresh", "--skip-preview", ...PULUMI_ARGS], c.env, { cwd: dir }));
             mustSucceed("baseline stage", await timed("roll-stage", "bash", [BASELINE, "stage", ...base], c.env));
@@ -507,11 +523,11 @@ async function rolling(c: Ctx, runs: number): Promise<{ until: Side; command: Si
                 add(lead, o.leadS, b.leadS);
             }
         } finally {
-            c.say("rolling update: removing both services (docker stack rm; pulumi up --refresh with the committed Pulumi.dev.yaml) and the tags");
+            c.say("rolling update: removing both services (docker stack rm; pulumi up --refresh with the committed Pulumi.dev.yaml) and the registries");
             try {
                 mustSucceed("baseline rm", await timed("roll-rm", "bash", [BASELINE, "rm", ...base], c.env));
                 await restoreLab(c, reset);
-                for (const n of c.nodes) ssh(c.lab, n.address, tagCmd("untag"));
+                images("down");
             } catch (e) {
                 c.say(`cleaning up after the rolling update failed: ${(e as Error).message}`);
             }
@@ -600,13 +616,15 @@ export async function runLab(opts: LabOptions, say: Say): Promise<LabSummary> {
         row("Rolling image update, until the engine started the update", lead, "", "(for information)");
         if (ur.median > TARGET_ROLLING) missed.push(`rolling image update ratio ${ur.median.toFixed(2)} (target ≤ ${TARGET_ROLLING})`);
         const rollout = figure(until.ours.map((x, i) => x - lead.ours[i])), rolloutB = figure(until.baseline.map((x, i) => x - lead.baseline[i]));
-        notes.push(`Rolling image update: service \`${ROLL.oursStack}_${ROLL.service}\`, ${ROLL.replicas} replicas of \`${ROLL.baseImage}\` tagged ` +
-            `as ${ROLL.tags.map((t) => `\`${t}\``).join(" and ")} on every node, moved from one tag to the other (alternating); update settings ` +
+        notes.push(`Rolling image update: service \`${ROLL.oursStack}_${ROLL.service}\`, ${ROLL.replicas} replicas of \`${ROLL.baseImage}\` pushed ` +
+            `as ${ROLL.tags.map((t) => `\`${t}\``).join(" and ")} to a registry on every node (bench/roll-images.sh), moved from one tag to the ` +
+            "other (alternating; the same content, so the pull is a manifest check, as for an image already on the nodes); update settings " +
             `parallelism ${u.parallelism}, delay ${u.delay}, order ${u.order}, monitor ${u.monitor}, failure action ${u["failure-action"]} ` +
             "(stacks/webapp's web service, the engine's defaults written out). Ours: `pulumi up --stack dev --yes` (preview included) in a " +
             "scratch copy of the project whose Pulumi.dev.yaml has the new tag in the stack's `overrides.images`. Baseline: `docker service " +
-            `update --image TAG --no-resolve-image ${Object.entries(u).map(([k, v]) => `--update-${k} ${v}`).join(" ")}\` on the manager, on ` +
-            `the same service deployed by \`docker stack deploy\` as \`${ROLL.baselineStack}\`. Both timed from the command's start until ` +
+            `update --image TAG ${Object.entries(u).map(([k, v]) => `--update-${k} ${v}`).join(" ")}\` on the manager, on ` +
+            `the same service deployed by \`docker stack deploy\` as \`${ROLL.baselineStack}\`. Both pin the tag to its registry digest (the ` +
+            "program's default `resolveImage: changed`, the CLI's default). Both timed from the command's start until " +
             "a watcher on the manager (bench/watch-rollout.sh, polling `docker service ps` every 0.25 s) sees both tasks Running on the " +
             `new image. The engine's own part (update start to both tasks running) took ${fmt(rollout, 1)} s for ours and ` +
             `${fmt(rolloutB, 1)} s for the baseline; the rest is the time before the engine started the update.`);
