@@ -119,14 +119,12 @@ function measure(jobFile: string, resultFile: string): Promise<Run> {
 interface SizeFigures {
     workload: Workload;
     resources: number;
-    stacksMeasuredBy: EvalResult["stacksMeasuredBy"];
     services: number;
     wall: Figure;
     evalS: Figure;
     /**
-     * The part that grows with the size: for nodes the evaluation; for stacks the stack step
-     * (compose conversion) or, once the program declares stacks, the evaluation less the
-     * reference's (the same cluster with no stacks). Not defined for the reference itself.
+     * The part that grows with the size: for nodes the evaluation; for stacks the evaluation less
+     * the reference's (the same cluster with no stacks). Not defined for the reference itself.
      */
     scaledS?: Figure;
     startupS: Figure;
@@ -138,13 +136,11 @@ function summarise(workload: Workload, runs: Run[], reference?: SizeFigures): Si
     let scaled: number[] | undefined;
     if (workload.kind === "nodes") scaled = runs.map((r) => r.result.evalMs / 1000);
     else if (workload.size > 0) {
-        scaled = runs.map((r) => r.result.stacksMeasuredBy === "compose" ? r.result.stacksMs / 1000
-            : r.result.evalMs / 1000 - (reference?.evalS.median ?? 0));
+        scaled = runs.map((r) => r.result.evalMs / 1000 - (reference?.evalS.median ?? 0));
     }
     return {
         workload,
         resources: last.resources,
-        stacksMeasuredBy: last.stacksMeasuredBy,
         services: last.services,
         wall: figure(runs.map((r) => r.wallS)),
         evalS: figure(runs.map((r) => r.result.evalMs / 1000)),
@@ -202,8 +198,7 @@ function unitName(kind: WorkloadKind): string {
 function describe(f: SizeFigures): string {
     if (f.workload.kind === "nodes") return `${f.workload.size} nodes (${managersFor(f.workload.size)} managers)`;
     if (f.workload.size === 0) return `${STACK_WORKLOAD_NODES}-node cluster, no stacks (reference)`;
-    const how = f.stacksMeasuredBy === "program" ? "the program's Stack graph" : "compose conversion";
-    return `${f.workload.size} stacks, ${f.services} services (${how})`;
+    return `${f.workload.size} stacks, ${f.services} services`;
 }
 
 function programTable(all: SizeFigures[][]): string {
@@ -308,27 +303,21 @@ async function programSize(opts: Options, work: string): Promise<{ lines: string
         const reference = ref && summarise(ref.workload, ref.runs);
         return mine.map((j) => j === ref ? reference! : summarise(j.workload, j.runs, reference));
     });
-    const stacksBy = all.flat().find((f) => f.workload.kind === "stacks" && f.workload.size > 0)?.stacksMeasuredBy;
     const { lines: targets, missed } = targetLines(all);
     const startup = figure(all.flat().map((f) => f.startupS.median));
     const lines = [
         `Each figure: median (min–max) of ${opts.runs} runs, each run a fresh Node process evaluating index.ts under Pulumi's mocks ` +
         "(bench/program-eval.ts; sizes interleaved, one warm-up run per workload discarded). *Wall* is the whole process from spawn to exit " +
         `(Node, tsx and the SDK load take ${startup.median.toFixed(2)} s of it); *Eval* is the program's part (evaluating index.ts until ` +
-        "every output resolved and every registration finished, plus the stack step); *Scaled part* is what grows with the size " +
-        "(nodes: the evaluation; stacks: the per-file part of the stack step, its fixed part — module load, schema compile on the first " +
-        "file — staying in *Eval*; once stacks are wired, the evaluation less the no-stacks reference's); " +
+        "every output resolved and every registration finished); *Scaled part* is what grows with the size " +
+        "(nodes: the evaluation; stacks: the evaluation less the no-stacks reference's); " +
         "*Peak RSS* is the process's maxRSS.",
         "",
         `- Nodes: generated prod-like clusters (devicemapper engines: engine, thinpool and daemon steps per node; 3/5/7 managers; ` +
         "labels os, function, rack, some gpu; every 32nd worker drained).",
         `- Stacks: \`dccn-swarm:stacks\` entries ({name, file, env, overrides}) for copies of ${composeSources().origin}, cycling, ` +
-        `with registry, bind-path and replica overrides, on top of a ${STACK_WORKLOAD_NODES}-node cluster. ` +
-        (stacksBy === "program"
-            ? "index.ts declares the stacks, so the figures are the program's own Stack graph."
-            : "Stacks are not wired into index.ts yet, so the figures are the program's node graph plus what exists for stacks: " +
-            "validateStacks, loadCompose and convertStack on each file. Once index.ts declares Stack components for " +
-            "`dccn-swarm:stacks`, the same bench measures the program's Stack graph instead (and says so here)."),
+        `with registry, bind-path and replica overrides, on top of a ${STACK_WORKLOAD_NODES}-node cluster: the program's own Stack ` +
+        "components (compose loading and conversion, networks, configs, secrets, services).",
         "",
         programTable(all),
         "",
