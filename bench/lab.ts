@@ -20,10 +20,10 @@
  */
 import { ChildProcess, spawn, spawnSync } from "child_process";
 import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
 import * as yaml from "js-yaml";
 import { validateStacks, type StackEntry } from "../lib/stacks-config";
+import { engineEnv, scratchProject } from "../test/e2e/support";
 import { expectedServices, stageStack } from "./baseline-stacks";
 import { Figure, figure, fmt, ROOT, table } from "./report";
 
@@ -159,18 +159,6 @@ export function baselineArgs(lab: LabJson, nodes: DevNode[], stacks: { name: str
     }
     for (const s of stacks) args.push("--stack", `${s.name}=${s.dir}`);
     return args;
-}
-
-/** The environment tools/env.sh sets up (the pinned pulumi, the file backend, the passphrase). */
-function engineEnv(): NodeJS.ProcessEnv {
-    const out = spawnSync("bash", ["-c", "source tools/env.sh >/dev/null && env -0"], { cwd: ROOT });
-    if (out.status !== 0) throw new Error(`tools/env.sh failed (run \`npm run toolchain\`): ${out.stderr}`);
-    const env: NodeJS.ProcessEnv = {};
-    for (const kv of out.stdout.toString().split("\0")) {
-        const i = kv.indexOf("=");
-        if (i > 0) env[kv.slice(0, i)] = kv.slice(i + 1);
-    }
-    return env;
 }
 
 /** Run a command, timing it from start to exit; its output goes to a log file under .state/bench. */
@@ -407,18 +395,6 @@ async function scratchAndNoop(c: Ctx, runs: number): Promise<{ scratch: Side; no
         });
     }
     return { scratch, noop, noopChanges };
-}
-
-/** A scratch copy of the project (sharing node_modules and .state), as test/e2e does. */
-function scratchProject(): string {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dccn-bench-roll-"));
-    for (const entry of fs.readdirSync(ROOT)) {
-        if ([".git", "node_modules", ".state", "bin"].includes(entry)) continue;
-        fs.cpSync(path.join(ROOT, entry), path.join(dir, entry), { recursive: true });
-    }
-    fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(dir, "node_modules"));
-    fs.symlinkSync(path.join(ROOT, ".state"), path.join(dir, ".state"));
-    return dir;
 }
 
 /** The rolling-update stack entry in a project's Pulumi.dev.yaml, on `image`. */
