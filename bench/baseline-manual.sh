@@ -14,6 +14,13 @@
 #   stage  copy each --stack DIR to the first manager (/tmp/dccn-baseline/NAME), where an
 #          administrator has it on the shared storage (between runs; not timed)
 #   reset  docker swarm leave --force on every node (between runs; not timed)
+#   deploy docker stack deploy per --stack (staged before), waiting as in `up`
+#   rm     docker stack rm per --stack, waiting until its services and networks are gone
+#   update-image --service NAME --image REF [--update KEY=VALUE]...
+#          the rolling image update: docker service update --image REF --update-KEY VALUE ... NAME
+#          on the first manager, as the document updates a service; the CLI waits (no --detach)
+#          until the update converged and its monitor period passed. Prints `start EPOCH` just
+#          before the command (the node's connection already open) and `end EPOCH` after it.
 #
 # A stack DIR (bench/baseline-stacks.ts writes it) holds docker-compose.baseline.yml, the files it
 # names, and .baseline.env (its ${VAR} values and DCCN_RESOLVE_IMAGE for --resolve-image).
@@ -33,11 +40,13 @@ usage() {
 [ $# -ge 1 ] || usage
 mode=$1
 shift
-case "$mode" in up | noop | stage | reset) ;; *) usage ;; esac
+case "$mode" in up | noop | stage | reset | deploy | rm | update-image) ;; *) usage ;; esac
 
 key="" known_hosts="" user=root
 specs=()
 stacks=()
+service="" image=""
+update_flags=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --key) key=${2:?}; shift 2 ;;
@@ -45,6 +54,16 @@ while [ $# -gt 0 ]; do
     --user) user=${2:?}; shift 2 ;;
     --node) specs+=("${2:?}"); shift 2 ;;
     --stack) stacks+=("${2:?}"); shift 2 ;;
+    --service) service=${2:?}; shift 2 ;;
+    --image) image=${2:?}; shift 2 ;;
+    --update)
+      # KEY=VALUE -> --update-KEY VALUE (parallelism, delay, order, monitor, failure-action, max-failure-ratio)
+      case "${2:?}" in
+        parallelism=* | delay=* | order=* | monitor=* | failure-action=* | max-failure-ratio=*)
+          update_flags+=("--update-${2%%=*}" "${2#*=}") ;;
+        *) echo "bad --update $2: want KEY=VALUE, KEY one of parallelism delay order monitor failure-action max-failure-ratio" >&2; exit 2 ;;
+      esac
+      shift 2 ;;
     *) usage ;;
   esac
 done
@@ -188,6 +207,36 @@ case "$mode" in
       say "stage $name on ${names[$boot]}"
       tar -C "$dir" -cf - . | on_stdin "$boot_addr" "rm -rf $STAGE/$(printf '%q' "$name") && mkdir -p $STAGE/$(printf '%q' "$name") && tar -C $STAGE/$(printf '%q' "$name") -xf -"
     done
+    ;;
+  deploy)
+    deploy_stacks
+    ;;
+  rm)
+    for s in "${stacks[@]+"${stacks[@]}"}"; do
+      name=${s%%=*}
+      say "docker stack rm $name"
+      on "$boot_addr" "docker stack rm $(printf '%q' "$name")" >/dev/null
+      deadline=$((SECONDS + 120))
+      while [ -n "$(on "$boot_addr" "docker service ls -q --filter label=com.docker.stack.namespace=$(printf '%q' "$name"); \
+          docker network ls -q --filter label=com.docker.stack.namespace=$(printf '%q' "$name")")" ]; do
+        [ "$SECONDS" -lt "$deadline" ] || { echo "stack $name still has services or networks after 120 s" >&2; exit 1; }
+        sleep 0.5
+      done
+    done
+    ;;
+  update-image)
+    if [ -z "$service" ] || [ -z "$image" ]; then
+      echo "update-image needs --service NAME and --image REF" >&2
+      exit 2
+    fi
+    on "$boot_addr" true
+    cmd="docker service update --image $(printf '%q' "$image")"
+    for f in "${update_flags[@]+"${update_flags[@]}"}"; do cmd+=" $(printf '%q' "$f")"; done
+    cmd+=" $(printf '%q' "$service")"
+    echo "start $(date +%s.%N)"
+    on "$boot_addr" "$cmd"
+    echo "end $(date +%s.%N)"
+    say "$cmd"
     ;;
   reset)
     pids=()

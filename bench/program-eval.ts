@@ -4,14 +4,11 @@
  *   node --import tsx bench/program-eval.ts JOB.json RESULT.json
  *
  * Evaluates index.ts under Pulumi's mocks (no engine, no nodes) with the job's stack configuration,
- * resolves the stack outputs and waits for every registration. When the configuration lists
- * `dccn-swarm:stacks` and the program declared no Stack component for them (stacks are not wired
- * into index.ts yet), the stacks are then taken through what exists: validateStacks, loadCompose
- * and convertStack on each file. Once index.ts wires the stacks, the program's own Stack graph is
- * what gets measured and the stand-in step is skipped; the result says which one ran.
+ * resolves the stack outputs and waits for every registration. Stacks are the program's own Stack
+ * components for the `dccn-swarm:stacks` entries (a configuration with stacks that declares none
+ * is an error: the figures would measure nothing).
  *
- * Modules are loaded inside main() so the phases (process start, SDK load, program, stacks) are
- * timed apart. The result is written to RESULT.json; peak RSS is the process's maxRSS.
+ * Modules are loaded inside main() so the phases (process start, SDK load, program) are timed apart. The result is written to RESULT.json; peak RSS is the process's maxRSS.
  */
 import * as fs from "fs";
 import * as path from "path";
@@ -24,8 +21,6 @@ export const STACK_COMPONENT_TYPE = "dccn-swarm:stack:Stack";
 
 export interface EvalResult {
     workload: EvalJob["workload"];
-    /** `program` once index.ts declares Stack components; `compose` while stacks are converted apart. */
-    stacksMeasuredBy: "none" | "program" | "compose";
     resources: number;
     byType: Record<string, number>;
     stacks: number;
@@ -36,11 +31,7 @@ export interface EvalResult {
     sdkMs: number;
     /** Evaluating index.ts under mocks until every output resolved and every registration finished. */
     programMs: number;
-    /** Stand-in stack step, fixed part: module load, validateStacks and the first file once (schema compile). */
-    stackSetupMs: number;
-    /** Stand-in stack step, per file: loadCompose + convertStack of every stack; 0 when the program measured stacks itself. */
-    stacksMs: number;
-    /** programMs + stackSetupMs + stacksMs: the program's part of the process. */
+    /** The program's part of the process (programMs). */
     evalMs: number;
     /** Milliseconds since the process started, at the end. */
     totalMs: number;
@@ -90,42 +81,14 @@ async function main(): Promise<void> {
     const programMs = performance.now() - t;
 
     const rawStacks = job.config["dccn-swarm:stacks"];
-    const wired = (byType[STACK_COMPONENT_TYPE] ?? 0) > 0;
-    let stacksMeasuredBy: EvalResult["stacksMeasuredBy"] = "none";
-    let stacks = 0;
-    let services = 0;
-    let stacksMs = 0;
-    let stackSetupMs = 0;
-    if (Array.isArray(rawStacks) && rawStacks.length > 0) {
-        if (wired) {
-            stacksMeasuredBy = "program";
-            stacks = byType[STACK_COMPONENT_TYPE];
-            services = Object.entries(byType).filter(([k]) => /SwarmService$/.test(k)).reduce((a, [, n]) => a + n, 0);
-        } else {
-            stacksMeasuredBy = "compose";
-            // Fixed part: load the modules and take the first file through once (the schema is
-            // compiled on first use); then every file, the part that grows with the stack count.
-            t = performance.now();
-            const { validateStacks } = require(path.join(ROOT, "lib", "stacks-config.ts")) as typeof import("../lib/stacks-config");
-            const { loadCompose, convertStack } = require(path.join(ROOT, "compose", "index.ts")) as typeof import("../compose");
-            const entries = validateStacks(rawStacks, "Pulumi.bench.yaml");
-            const convert = (s: (typeof entries)[number]) =>
-                convertStack(loadCompose(path.resolve(ROOT, s.file), { stackName: s.name, env: s.env }), s.overrides);
-            convert(entries[0]);
-            stackSetupMs = performance.now() - t;
-            t = performance.now();
-            for (const s of entries) {
-                const spec = convert(s);
-                stacks++;
-                services += spec.services.length;
-            }
-            stacksMs = performance.now() - t;
-        }
+    const stacks = byType[STACK_COMPONENT_TYPE] ?? 0;
+    const services = Object.entries(byType).filter(([k]) => /SwarmService$/.test(k)).reduce((a, [, n]) => a + n, 0);
+    if (Array.isArray(rawStacks) && rawStacks.length !== stacks) {
+        throw new Error(`the configuration lists ${rawStacks.length} stacks, index.ts declared ${stacks} ${STACK_COMPONENT_TYPE} components`);
     }
 
     const result: EvalResult = {
         workload: job.workload,
-        stacksMeasuredBy,
         resources,
         byType,
         stacks,
@@ -133,9 +96,7 @@ async function main(): Promise<void> {
         startupMs,
         sdkMs,
         programMs,
-        stackSetupMs,
-        stacksMs,
-        evalMs: programMs + stackSetupMs + stacksMs,
+        evalMs: programMs,
         totalMs: performance.now(),
         maxRssKiB: process.resourceUsage().maxRSS,
         heapUsedBytes: process.memoryUsage().heapUsed,

@@ -1,22 +1,25 @@
 /**
- * `npm run bench`: program-size scaling (mocked engine, no cluster) and, with `--lab`, the lab
- * benchmarks against the manual baseline. Prints a table and writes it to bench/results.md.
+ * `npm run bench`: program-size scaling (mocked engine, no cluster) and the lab benchmarks (real
+ * engine on the lab's nodes) against what an administrator does today. Prints a table and writes it
+ * to bench/results.md (a complete run only; partial runs print, or write to --out).
  *
- *   npm run bench                      program size only (safe anywhere: touches no node)
- *   npm run bench -- --runs 7          runs per figure (default 5, at least 3)
- *   npm run bench -- --lab             also the lab benchmarks (DESTRUCTIVE for the lab's swarm)
- *   npm run bench -- --only nodes      one workload, printed only (results.md is not written)
+ *   npm run bench                        everything (brings up the toolchain and the lab if needed)
+ *   npm run bench -- --runs 7            runs per program-size figure (default 5, at least 3)
+ *   npm run bench -- --lab-runs 5        runs per lab figure (default 3, at least 3)
+ *   npm run bench -- --no-lab            program size only (touches no node)
+ *   npm run bench -- --only rolling      one part: nodes, stacks, lab, scratch (with no-op) or rolling
  *
  * Each program-size figure is one child process per run (bench/program-eval.ts): whole-process wall
  * time measured here from spawn to exit, peak RSS the child's maxRSS, and the evaluation time (the
- * part that grows with the program) reported by the child.
+ * part that grows with the program) reported by the child. The lab parts take the lab lock
+ * (/tmp/dccn-lab.lock) per part: do not run the bench itself under that lock.
  */
 import { spawn } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { generateJob, NODE_SIZES, STACK_SIZES, STACK_WORKLOAD_NODES, composeSources, managersFor, Workload, WorkloadKind } from "./generate";
-import { runLab, TARGET_NOOP, TARGET_ROLLING, TARGET_SCRATCH } from "./lab";
+import { LAB_LOCK, LabPart, runLab, TARGET_NOOP, TARGET_ROLLING, TARGET_SCRATCH } from "./lab";
 import type { EvalResult } from "./program-eval";
 import { figure, Figure, fmt, machine, machineLines, ROOT, table } from "./report";
 
@@ -33,21 +36,26 @@ const TARGET_RSS_MIB = 1024;
  */
 const LINEAR_TOLERANCE = 1.25;
 
+const ONLY = ["nodes", "stacks", "lab", "scratch", "rolling"] as const;
+type Only = (typeof ONLY)[number];
+
 interface Options {
-    lab: boolean;
+    /** Program-size workloads to run. */
+    kinds: WorkloadKind[];
+    /** Lab parts to run. */
+    labParts: LabPart[];
     runs: number;
     labRuns: number;
-    only?: WorkloadKind;
     out?: string;
 }
 
 function usage(code: number): never {
-    console.error("usage: tsx bench/run.ts [--runs N] [--lab [--lab-runs N]] [--only nodes|stacks] [--out FILE]");
+    console.error(`usage: tsx bench/run.ts [--runs N] [--lab-runs N] [--no-lab | --only ${ONLY.join("|")}] [--out FILE]`);
     process.exit(code);
 }
 
 function parseArgs(argv: string[]): Options {
-    const o: Options = { lab: false, runs: 5, labRuns: 3, out: RESULTS };
+    const o: Options = { kinds: ["nodes", "stacks"], labParts: ["scratch", "rolling"], runs: 5, labRuns: 3, out: RESULTS };
     for (let i = 0; i < argv.length; i++) {
         const a = argv[i];
         const num = () => {
@@ -58,13 +66,16 @@ function parseArgs(argv: string[]): Options {
             }
             return n;
         };
-        if (a === "--lab") o.lab = true;
-        else if (a === "--runs") o.runs = num();
+        if (a === "--no-lab") {
+            o.labParts = [];
+            o.out = undefined;
+        } else if (a === "--runs") o.runs = num();
         else if (a === "--lab-runs") o.labRuns = num();
         else if (a === "--only") {
-            const k = argv[++i];
-            if (k !== "nodes" && k !== "stacks") usage(2);
-            o.only = k;
+            const k = argv[++i] as Only;
+            if (!ONLY.includes(k)) usage(2);
+            o.kinds = k === "nodes" || k === "stacks" ? [k] : [];
+            o.labParts = k === "lab" ? ["scratch", "rolling"] : k === "scratch" || k === "rolling" ? [k] : [];
             o.out = undefined;
         } else if (a === "--out") o.out = path.resolve(argv[++i] ?? usage(2));
         else if (a === "--help" || a === "-h") usage(0);
@@ -108,14 +119,12 @@ function measure(jobFile: string, resultFile: string): Promise<Run> {
 interface SizeFigures {
     workload: Workload;
     resources: number;
-    stacksMeasuredBy: EvalResult["stacksMeasuredBy"];
     services: number;
     wall: Figure;
     evalS: Figure;
     /**
-     * The part that grows with the size: for nodes the evaluation; for stacks the stack step
-     * (compose conversion) or, once the program declares stacks, the evaluation less the
-     * reference's (the same cluster with no stacks). Not defined for the reference itself.
+     * The part that grows with the size: for nodes the evaluation; for stacks the evaluation less
+     * the reference's (the same cluster with no stacks). Not defined for the reference itself.
      */
     scaledS?: Figure;
     startupS: Figure;
@@ -127,13 +136,11 @@ function summarise(workload: Workload, runs: Run[], reference?: SizeFigures): Si
     let scaled: number[] | undefined;
     if (workload.kind === "nodes") scaled = runs.map((r) => r.result.evalMs / 1000);
     else if (workload.size > 0) {
-        scaled = runs.map((r) => r.result.stacksMeasuredBy === "compose" ? r.result.stacksMs / 1000
-            : r.result.evalMs / 1000 - (reference?.evalS.median ?? 0));
+        scaled = runs.map((r) => r.result.evalMs / 1000 - (reference?.evalS.median ?? 0));
     }
     return {
         workload,
         resources: last.resources,
-        stacksMeasuredBy: last.stacksMeasuredBy,
         services: last.services,
         wall: figure(runs.map((r) => r.wallS)),
         evalS: figure(runs.map((r) => r.result.evalMs / 1000)),
@@ -191,8 +198,7 @@ function unitName(kind: WorkloadKind): string {
 function describe(f: SizeFigures): string {
     if (f.workload.kind === "nodes") return `${f.workload.size} nodes (${managersFor(f.workload.size)} managers)`;
     if (f.workload.size === 0) return `${STACK_WORKLOAD_NODES}-node cluster, no stacks (reference)`;
-    const how = f.stacksMeasuredBy === "program" ? "the program's Stack graph" : "compose conversion";
-    return `${f.workload.size} stacks, ${f.services} services (${how})`;
+    return `${f.workload.size} stacks, ${f.services} services`;
 }
 
 function programTable(all: SizeFigures[][]): string {
@@ -268,7 +274,7 @@ async function programSize(opts: Options, work: string): Promise<{ lines: string
         { kind: "nodes" as const, sizes: NODE_SIZES },
         // Size 0: the same cluster without stacks, the reference the stack figures are taken against.
         { kind: "stacks" as const, sizes: [0, ...STACK_SIZES] },
-    ].filter((k) => !opts.only || k.kind === opts.only);
+    ].filter((k) => opts.kinds.includes(k.kind));
     const jobs = kinds.flatMap(({ kind, sizes }) => sizes.map((size) => {
         const workload = { kind, size };
         const jobFile = path.join(work, `${kind}-${size}.job.json`);
@@ -297,27 +303,21 @@ async function programSize(opts: Options, work: string): Promise<{ lines: string
         const reference = ref && summarise(ref.workload, ref.runs);
         return mine.map((j) => j === ref ? reference! : summarise(j.workload, j.runs, reference));
     });
-    const stacksBy = all.flat().find((f) => f.workload.kind === "stacks" && f.workload.size > 0)?.stacksMeasuredBy;
     const { lines: targets, missed } = targetLines(all);
     const startup = figure(all.flat().map((f) => f.startupS.median));
     const lines = [
         `Each figure: median (min–max) of ${opts.runs} runs, each run a fresh Node process evaluating index.ts under Pulumi's mocks ` +
         "(bench/program-eval.ts; sizes interleaved, one warm-up run per workload discarded). *Wall* is the whole process from spawn to exit " +
         `(Node, tsx and the SDK load take ${startup.median.toFixed(2)} s of it); *Eval* is the program's part (evaluating index.ts until ` +
-        "every output resolved and every registration finished, plus the stack step); *Scaled part* is what grows with the size " +
-        "(nodes: the evaluation; stacks: the per-file part of the stack step, its fixed part — module load, schema compile on the first " +
-        "file — staying in *Eval*; once stacks are wired, the evaluation less the no-stacks reference's); " +
+        "every output resolved and every registration finished); *Scaled part* is what grows with the size " +
+        "(nodes: the evaluation; stacks: the evaluation less the no-stacks reference's); " +
         "*Peak RSS* is the process's maxRSS.",
         "",
         `- Nodes: generated prod-like clusters (devicemapper engines: engine, thinpool and daemon steps per node; 3/5/7 managers; ` +
         "labels os, function, rack, some gpu; every 32nd worker drained).",
         `- Stacks: \`dccn-swarm:stacks\` entries ({name, file, env, overrides}) for copies of ${composeSources().origin}, cycling, ` +
-        `with registry, bind-path and replica overrides, on top of a ${STACK_WORKLOAD_NODES}-node cluster. ` +
-        (stacksBy === "program"
-            ? "index.ts declares the stacks, so the figures are the program's own Stack graph."
-            : "Stacks are not wired into index.ts yet, so the figures are the program's node graph plus what exists for stacks: " +
-            "validateStacks, loadCompose and convertStack on each file. Once index.ts declares Stack components for " +
-            "`dccn-swarm:stacks`, the same bench measures the program's Stack graph instead (and says so here)."),
+        `with registry, bind-path and replica overrides, on top of a ${STACK_WORKLOAD_NODES}-node cluster: the program's own Stack ` +
+        "components (compose loading and conversion, networks, configs, secrets, services).",
         "",
         programTable(all),
         "",
@@ -334,57 +334,53 @@ async function programSize(opts: Options, work: string): Promise<{ lines: string
 async function main(): Promise<void> {
     const opts = parseArgs(process.argv.slice(2));
     const m = machine();
-    const loadStart = os.loadavg();
-    const work = fs.mkdtempSync(path.join(os.tmpdir(), "dccn-bench-"));
+    const load = (l: number[]) => l.map((x) => x.toFixed(2)).join(" ");
+    const loads = [`at start ${load(os.loadavg())}`];
     const out: string[] = [
         "# Benchmark results",
         "",
         "Written by `npm run bench` (bench/run.ts); see bench/README.md for what each figure measures. Do not edit by hand.",
         "",
         ...machineLines(m),
-        "",
-        "## Program size (mocked engine, no cluster)",
-        "",
     ];
-    let missed: string[] = [];
-    const cleanup = () => fs.rmSync(work, { recursive: true, force: true });
-    process.once("SIGINT", () => { cleanup(); process.exit(130); });
-    process.once("SIGTERM", () => { cleanup(); process.exit(143); });
-    try {
-        const p = await programSize(opts, work);
-        out.push(...p.lines);
-        missed = p.missed;
-    } finally {
-        cleanup();
+    const body: string[] = [];
+    const missed: string[] = [];
+    if (opts.kinds.length) {
+        const work = fs.mkdtempSync(path.join(os.tmpdir(), "dccn-bench-"));
+        const cleanup = () => fs.rmSync(work, { recursive: true, force: true });
+        process.once("SIGINT", () => { cleanup(); process.exit(130); });
+        process.once("SIGTERM", () => { cleanup(); process.exit(143); });
+        try {
+            const p = await programSize(opts, work);
+            body.push("", "## Program size (mocked engine, no cluster)", "", ...p.lines);
+            missed.push(...p.missed);
+        } finally {
+            cleanup();
+        }
+        loads.push(`after the program-size part ${load(os.loadavg())}`);
     }
-    // The machine's load while it ran: other work on a shared machine widens the min–max spans.
-    const load = (l: number[]) => l.map((x) => x.toFixed(2)).join(" ");
-    out.splice(out.indexOf("## Program size (mocked engine, no cluster)") - 1, 0,
-        `- Load average (1, 5, 15 min) at start: ${load(loadStart)}; after part 1: ${load(os.loadavg())}`);
-
-    out.push("", "## Lab (real engine, lab nodes, against the manual baseline)", "");
-    if (opts.lab) {
-        say("lab benchmarks: these take every lab node out of the swarm between runs; the lab must be yours alone");
-        const lab = await runLab({ runs: opts.labRuns }, say);
-        out.push(...lab.lines);
-        if (lab.scratchRatio?.runs && lab.scratchRatio.median > TARGET_SCRATCH) missed.push(`cluster from scratch ratio ${lab.scratchRatio.median.toFixed(2)}`);
-        if (lab.noopRatio?.runs && lab.noopRatio.median > TARGET_NOOP) missed.push(`no-op ratio ${lab.noopRatio.median.toFixed(2)}`);
-        if (lab.noopChanges > 0) missed.push(`no-op found changes in ${lab.noopChanges} run(s)`);
+    if (opts.labParts.length) {
+        body.push("", "## Lab (real engine, 3 lab nodes, against the manual baseline)", "");
+        say(`lab benchmarks (${opts.labParts.join(", ")}): each part takes the lab lock ${LAB_LOCK} while it runs and leaves the lab ` +
+            "converged to the committed Pulumi.dev.yaml");
+        const lab = await runLab({ runs: opts.labRuns, parts: opts.labParts }, say);
+        body.push(...lab.lines);
+        missed.push(...lab.missed);
+        loads.push(`after the lab part ${load(os.loadavg())}`);
     } else {
-        out.push(
-            "Not run: pass `--lab` (`npm run bench -- --lab`) with the lab to yourself. It measures, against bench/baseline-manual.sh " +
-            `(the document's manual steps over SSH): cluster from scratch (target ours/baseline ≤ ${TARGET_SCRATCH}), ` +
-            `no-op \`pulumi up\` (zero changes, ≤ ${TARGET_NOOP}×), rolling image update (≤ ${TARGET_ROLLING}×; ` +
-            "not available until stacks are deployed).",
-        );
+        body.push("", "## Lab", "", "Not run (`--no-lab` or `--only`): cluster from scratch (target ours/baseline " +
+            `≤ ${TARGET_SCRATCH}), no-op (zero changes, ≤ ${TARGET_NOOP}×), rolling image update (≤ ${TARGET_ROLLING}×).`);
     }
-    out.push("", missed.length ? `Targets missed: ${missed.join("; ")}.` : "Targets missed: none of those measured.");
+    // The machine's load while it ran (a shared machine: other work widens the min–max spans).
+    out.push(`- Load average (1, 5, 15 min): ${loads.join("; ")}`, ...body);
+    out.push("", missed.length ? `Targets missed: ${missed.join("; ")}.` : "Targets missed: none.");
     const text = out.join("\n") + "\n";
     process.stdout.write("\n" + text);
-    if (!opts.lab) say("\nlab benchmarks were not run (pass --lab; they need the lab to yourself)");
     if (opts.out) {
         fs.writeFileSync(opts.out, text);
         say(`written to ${path.relative(process.cwd(), opts.out) || opts.out}`);
+    } else {
+        say("partial run (--no-lab or --only): bench/results.md left as it was (--out FILE writes this one)");
     }
 }
 

@@ -23,7 +23,7 @@ bash tools/stack-init.sh dev
 step "type check"
 npx tsc --noEmit -p .
 step "shellcheck"
-shellcheck scripts/*.sh tools/*.sh lab/*.sh .ci/run
+shellcheck scripts/*.sh tools/*.sh lab/*.sh bench/*.sh .ci/run
 
 step "lab"
 lab_was_up=0
