@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { describe, it } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
-import { convertStack, loadCompose, type StackSpec } from "../../compose";
+import { convertStack, loadCompose, type StackSpec , LATEST_CLI } from "../../compose";
 import { Stack } from "../../components/stack";
 import { engineStack, normaliseService } from "../../lib/engine-spec";
 import { externalsProvider, fileObjectProvider, networkProvider, serviceProvider, sshConnect } from "../../lib/stack-providers";
@@ -94,7 +94,7 @@ configs:
   conf:
     file: ./app.conf
 `);
-    return convertStack(loadCompose(file, { stackName: "app", env: {} }));
+    return convertStack(loadCompose(file, { cli: LATEST_CLI, stackName: "app", env: {} }));
 }
 
 describe("Stack component", () => {
@@ -148,7 +148,7 @@ describe("Stack component", () => {
     });
 
     it("the DCCN data-stager: db, service, ui chained by depends_on; the external secret checked", async () => {
-        const spec = convertStack(loadCompose(path.join(DCCN, "data-stager.docker-compose.dccn.yml"), { stackName: "stager", env: {} }));
+        const spec = convertStack(loadCompose(path.join(DCCN, "data-stager.docker-compose.dccn.yml"), { cli: LATEST_CLI, stackName: "stager", env: {} }));
         const rs = await graph(() => new Stack("stager", { spec, managers: MANAGERS, ssh: SSH, convergeTimeout: 300 }));
         assert.deepEqual(byName(rs, "stager-service").deps.sort(), ["stager-db", "stager-external", "stager-net-default"]);
         assert.deepEqual(byName(rs, "stager-ui").deps.sort(), ["stager-external", "stager-net-default", "stager-service"]);
@@ -157,7 +157,7 @@ describe("Stack component", () => {
     });
 
     it("a stack without external objects declares no lookup", async () => {
-        const spec = convertStack(loadCompose(path.join(DCCN, "tutorial-swarm.docker-compose.swarm.yml"), { stackName: "webapp", env: {} }));
+        const spec = convertStack(loadCompose(path.join(DCCN, "tutorial-swarm.docker-compose.swarm.yml"), { cli: LATEST_CLI, stackName: "webapp", env: {} }));
         const rs = await graph(() => new Stack("webapp", { spec, managers: MANAGERS, ssh: SSH }));
         assert.equal(rs.some((r) => r.type === DYNAMIC("SwarmExternals")), false);
         assert.ok(rs.some((r) => r.name === "webapp-web"));
