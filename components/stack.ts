@@ -116,7 +116,7 @@ export class Stack extends pulumi.ComponentResource {
             }
             byName[`secret/${secretName}`] = new SwarmProvidedSecret(`${name}-external-secret-${secretName}`, {
                 ...access, ...origin(`secrets (external ${secretName})`), name: secretName,
-                data: pulumi.secret(value.apply((v) => Buffer.from(v).toString("base64"))),
+                data: pulumi.secret(value.apply((v) => Buffer.from(v ?? "").toString("base64"))),
             }, base);
         }
 
