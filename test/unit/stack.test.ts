@@ -156,6 +156,25 @@ describe("Stack component", () => {
         assert.equal(byName(rs, "stager-ui").inputs.convergeTimeout, 300);
     });
 
+    it("the data-stager on the lab: bind sources made on every node, the external secret provided, before the services", async () => {
+        const spec = convertStack(loadCompose(path.resolve(__dirname, "../../stacks/data-stager/docker-compose.yml"), { stackName: "data-stager" }), {
+            bindPaths: { "/mnt/docker/data/stager": "/srv/lab/stager", "/project": "/srv/lab/project", "/var/lib/sss": "/srv/lab/sss" },
+            createBindPaths: true, externalSecrets: { drdr_admin_password: { generate: true } },
+        });
+        const nodes = [...MANAGERS, { name: "vm2", address: "172.28.213.12", knownHosts: "172.28.213.12 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIUnitTestHostKey1" }];
+        const rs = await graph(() => new Stack("data-stager", { spec, managers: nodes, ssh: SSH }));
+        const steps = rs.filter((r) => r.type === DYNAMIC("ProvisionStep"));
+        assert.deepEqual(steps.map((r) => r.name), ["data-stager-bindpaths-vm1", "data-stager-bindpaths-vm2"]);
+        assert.ok(steps[0].inputs.stdin.includes("/srv/lab/stager/ui/db\n"), "the paths travel on stdin");
+        assert.equal(byName(rs, "data-stager-external-secret-drdr_admin_password").type, DYNAMIC("SwarmProvidedSecret"));
+        assert.equal(byName(rs, "data-stager-external-secret-drdr_admin_password").inputs.name, "drdr_admin_password");
+        assert.ok(!rs.some((r) => r.name === "data-stager-external"), "a provided secret is not looked up as external");
+        assert.deepEqual(byName(rs, "data-stager-service").deps.sort(), [
+            "data-stager-bindpaths-vm1", "data-stager-bindpaths-vm2", "data-stager-db", "data-stager-external-secret-drdr_admin_password", "data-stager-net-default",
+        ]);
+        assert.ok(!unwrapSecrets(byName(rs, "data-stager-bindpaths-vm1").inputs).includes("UNIT-STACK-KEY"), "the key stays secret");
+    });
+
     it("a stack without external objects declares no lookup", async () => {
         const spec = convertStack(loadCompose(path.join(DCCN, "tutorial-swarm.docker-compose.swarm.yml"), { cli: LATEST_CLI, stackName: "webapp", env: {} }));
         const rs = await graph(() => new Stack("webapp", { spec, managers: MANAGERS, ssh: SSH }));
