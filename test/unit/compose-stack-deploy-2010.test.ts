@@ -58,6 +58,11 @@ describe("compose versions as docker CLI 20.10 reads them (the default)", () => 
         assert.equal(loadCompose(file(`version: "3.10"\n${body}`), { stackName: "st", cli: LATEST_CLI }).version, "3.10");
     });
 
+    it("a service network's driver_opts is not in 20.10's 3.9 schema (found by npm run parity)", () => {
+        const f = file(`version: "3.9"\nservices:\n  web:\n    image: nginx:1.25\n    networks:\n      back: {driver_opts: {a: b}}\nnetworks:\n  back: {}\n`);
+        rejects(() => loadCompose(f, { stackName: "st" }), "services.web.networks.back.driver_opts", /3\.10/);
+    });
+
     it("the stacks of this project declare a version 20.10 reads", () => {
         for (const s of ["webapp", "data-stager"]) {
             const v = loadCompose(path.resolve(__dirname, "..", "..", "stacks", s, "docker-compose.yml"), { stackName: s }).version;
