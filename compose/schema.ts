@@ -470,9 +470,10 @@ export const SINCE: SinceRule[] = [
   { path: ["secrets", "*", "driver_opts"], since: 8 },
   { path: ["secrets", "*", "template_driver"], since: 8 },
   { path: ["configs", "*", "template_driver"], since: 8 },
-  // Not in docker CLI 20.10's 3.9 schema ("Additional property driver_opts is not allowed"; found
-  // by npm run parity); a later schema has it.
+  // Not in docker CLI 20.10's 3.9 schema ("Additional property ... is not allowed"; found by
+  // npm run parity); a later schema has them.
   { path: [...S, "networks", "*", "driver_opts"], since: 10 },
+  { path: [...S, "oom_score_adj"], since: 10 },
   { path: [...S, "deploy", "resources", "limits", "pids"], since: 13 },
   { path: [...S, "healthcheck", "start_interval"], since: 13 },
   { path: ["volumes", "*", "x-cluster-spec"], since: 13 },

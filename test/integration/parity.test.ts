@@ -377,7 +377,6 @@ services:
         ipv4_address: 10.99.0.10
       outside:
     pid: host
-    oom_score_adj: 100
     x-custom: ignored
     deploy:
       replicas: 0

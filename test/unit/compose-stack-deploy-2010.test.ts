@@ -63,6 +63,11 @@ describe("compose versions as docker CLI 20.10 reads them (the default)", () => 
         rejects(() => loadCompose(f, { stackName: "st" }), "services.web.networks.back.driver_opts", /3\.10/);
     });
 
+    it("nor oom_score_adj", () => {
+        rejects(() => loadCompose(file(`version: "3.9"\nservices:\n  web:\n    image: nginx:1.25\n    oom_score_adj: 100\n`), { stackName: "st" }),
+            "services.web.oom_score_adj", /3\.10/);
+    });
+
     it("the stacks of this project declare a version 20.10 reads", () => {
         for (const s of ["webapp", "data-stager"]) {
             const v = loadCompose(path.resolve(__dirname, "..", "..", "stacks", s, "docker-compose.yml"), { stackName: s }).version;
