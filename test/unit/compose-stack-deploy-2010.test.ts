@@ -221,3 +221,30 @@ describe("compose files not seen before", () => {
         assert.deepEqual(unhandled, []);
     });
 });
+
+describe("scripts/bind-paths.sh (overrides.createBindPaths)", () => {
+    const script = path.resolve(__dirname, "..", "..", "scripts", "bind-paths.sh");
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const run = (root: string, input: string) => require("node:child_process").spawnSync("bash", [script], { input, encoding: "utf8", env: { ...process.env, DCCN_ROOT: root } });
+
+    it("makes the missing paths as directories, keeps existing ones (a file too), and a second run changes nothing", () => {
+        const root = mkdtempSync(path.join(tmpdir(), "bind-paths-"));
+        writeFileSync(path.join(root, "icat.pem"), "pem");
+        const first = run(root, "/srv/a/b\n\n/icat.pem\n/srv/c\n");
+        assert.equal(first.status, 0, first.stderr);
+        assert.equal(first.stdout.trim(), "DCCN_RESULT changed=1 created=2 existing=1");
+        assert.equal(readFileSync(path.join(root, "icat.pem"), "utf8"), "pem");
+        const again = run(root, "/srv/a/b\n/icat.pem\n/srv/c\n");
+        assert.equal(again.stdout.trim(), "DCCN_RESULT changed=0 created=0 existing=3");
+    });
+
+    it("refuses a relative path, `..` or `/` before making anything", () => {
+        const root = mkdtempSync(path.join(tmpdir(), "bind-paths-"));
+        for (const bad of ["srv/x", "/srv/../etc", "/"]) {
+            const r = run(root, `/srv/ok\n${bad}\n`);
+            assert.equal(r.status, 1);
+            assert.equal(r.stdout.trim(), "DCCN_RESULT changed=0 error=bad-path");
+        }
+        assert.deepEqual(require("node:fs").readdirSync(root), []); // eslint-disable-line @typescript-eslint/no-require-imports
+    });
+});
