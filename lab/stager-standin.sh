@@ -31,7 +31,8 @@ if [ "$role" = stager ]; then
 	if [ -z "$host" ]; then
 		echo "check redis: FAILED (REDIS_HOST is not set)"
 	else
-		answer=$(printf 'PING\r\n' | busybox timeout 5 busybox nc "$host" "$rport" 2>&1 | tr -d '\r' | head -n 1)
+		# QUIT: redis closes the connection, so the page does not wait for the time-out
+		answer=$(printf 'PING\r\nQUIT\r\n' | busybox timeout 5 busybox nc "$host" "$rport" 2>&1 | tr -d '\r' | head -n 1)
 		if [ "$answer" = "+PONG" ]; then
 			echo "check redis: ok ($host:$rport answered PONG)"
 		else
