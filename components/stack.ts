@@ -1,16 +1,24 @@
 import * as pulumi from "@pulumi/pulumi";
 import { registryHost, type StackSpec } from "../compose";
 import { engineStack, JsonObject } from "../lib/engine-spec";
+import { readScript, scriptStdin } from "../lib/remote-script";
 import {
-    ExternalRef, RegistryAuth, SwarmConfig, SwarmExternals, SwarmNetwork, SwarmSecret, SwarmService,
+    ExternalRef, GeneratedValue, RegistryAuth, SwarmConfig, SwarmExternals, SwarmNetwork, SwarmProvidedSecret, SwarmSecret, SwarmService,
 } from "../lib/stack-providers";
-import type { HostSpec, SshSpec } from "../lib/swarm-providers";
+import { ProvisionStep, type HostSpec, type SshSpec } from "../lib/swarm-providers";
 
 export interface StackArgs {
     /** The converted compose file (compose/ did the loading, validation and conversion). */
     spec: StackSpec;
     /** Managers to reach the swarm through; the first one with a quorum is used. */
     managers: pulumi.Input<HostSpec[]>;
+    /**
+     * Every node of the cluster, where `overrides.createBindPaths` makes the bind sources. Default:
+     * `managers` when it is a plain list (the program passes every node as a candidate manager).
+     */
+    nodes?: HostSpec[];
+    /** `Pulumi.<stack>.yaml`, named in errors about the stack's config (default: of the current stack). */
+    stackFile?: string;
     /** SSH access to the managers (privateKey is a secret). */
     ssh: pulumi.Input<SshSpec>;
     /**
@@ -55,6 +63,19 @@ export class Stack extends pulumi.ComponentResource {
         const origin = (key: string) => ({ stack: spec.stack, file: spec.file, key });
         const base = { parent: this, dependsOn: args.dependsOn ?? [] };
 
+        // overrides.createBindPaths: the bind sources, made on every node before any service.
+        const prepared: pulumi.Resource[] = [];
+        if (spec.createBindPaths && spec.bindSources.length > 0) {
+            const nodes = args.nodes ?? (Array.isArray(args.managers) ? args.managers as HostSpec[] : undefined);
+            if (!nodes) throw new pulumi.RunError(`stack ${name}: createBindPaths needs the cluster's nodes as a plain list (StackArgs.nodes)`);
+            for (const n of nodes) {
+                prepared.push(new ProvisionStep(`${name}-bindpaths-${n.name}`, {
+                    node: n, script: "bind-paths.sh", ssh: pulumi.secret(args.ssh),
+                    stdin: scriptStdin(readScript("bind-paths.sh"), {}, spec.bindSources.join("\n") + "\n"),
+                }, { ...base, additionalSecretOutputs: ["ssh"] }));
+            }
+        }
+
         const byName: Record<string, pulumi.Resource> = {};
         for (const n of engine.networks) {
             const r = new SwarmNetwork(`${name}-net-${n.key}`, { ...access, ...origin(`networks.${n.key}`), name: n.name, create: n.create }, base);
@@ -68,6 +89,8 @@ export class Stack extends pulumi.ComponentResource {
                 ...access, ...origin(`${kind}s.${o.key}`), name: o.name,
                 labels: o.spec.Labels as Record<string, string>,
                 data: kind === "secret" ? pulumi.secret(String(o.spec.Data)) : String(o.spec.Data),
+                ...(o.spec.Templating ? { templating: o.spec.Templating as JsonObject } : {}),
+                ...(o.spec.Driver ? { driver: o.spec.Driver as JsonObject } : {}),
             };
             const r = kind === "secret" ? new SwarmSecret(`${name}-secret-${o.key}`, a, base) : new SwarmConfig(`${name}-config-${o.key}`, a, base);
             byName[`${kind}/${o.name}`] = r;
@@ -76,13 +99,38 @@ export class Stack extends pulumi.ComponentResource {
         for (const s of engine.secrets) this.secrets[s.key] = fileObject("secret", s) as SwarmSecret;
         for (const c of engine.configs) this.configs[c.key] = fileObject("config", c) as SwarmConfig;
 
+        // External secrets with a value in the stack's config: made when missing (not checked as externals).
+        const stackFile = args.stackFile ?? `Pulumi.${pulumi.getStack()}.yaml`;
+        for (const [secretName, source] of Object.entries(spec.providedSecrets)) {
+            const where = `${stackFile}: dccn-swarm:stacks (${spec.stack}): overrides.externalSecrets.${secretName}`;
+            let value: pulumi.Output<string>;
+            if ("generate" in source) {
+                value = new GeneratedValue(`${name}-secret-value-${secretName}`, { purpose: `${spec.stack}/${secretName}` }, { parent: this }).value;
+            } else {
+                const key = `dccn-swarm:${source.config}`;
+                if (pulumi.runtime.getConfig(key) === undefined) {
+                    throw new pulumi.RunError(`${where}: the stack config has no ${key}; set it with ` +
+                        `\`pulumi config set --secret ${source.config}\` (the value of the external secret ${secretName}), or use { generate: true }`);
+                }
+                const isSecret = (pulumi.runtime as unknown as { isConfigSecret?: (k: string) => boolean }).isConfigSecret;
+                if (typeof isSecret === "function" && !isSecret(key)) {
+                    throw new pulumi.RunError(`${where}: ${key} is set in plain text; set it again with \`pulumi config set --secret ${source.config}\``);
+                }
+                value = new pulumi.Config("dccn-swarm").requireSecret(source.config);
+            }
+            byName[`secret/${secretName}`] = new SwarmProvidedSecret(`${name}-external-secret-${secretName}`, {
+                ...access, ...origin(`secrets (external ${secretName})`), name: secretName,
+                data: pulumi.secret(value.apply((v) => Buffer.from(v ?? "").toString("base64"))),
+            }, base);
+        }
+
         // External objects: looked up by name on a manager, at preview already.
         const refs: ExternalRef[] = [];
         const usedBy = (kind: "network" | "secret" | "config", n: string) => spec.services
             .filter((s) => (kind === "network" ? s.networks : kind === "secret" ? s.secrets : s.configs).includes(n))
             .map((s) => `services.${s.key}.${kind}s`);
         for (const n of spec.external.networks) refs.push({ kind: "network", name: n, usedBy: usedBy("network", n) });
-        for (const n of spec.external.secrets) refs.push({ kind: "secret", name: n, usedBy: usedBy("secret", n) });
+        for (const n of spec.external.secrets) if (!(n in spec.providedSecrets)) refs.push({ kind: "secret", name: n, usedBy: usedBy("secret", n) });
         for (const n of spec.external.configs) refs.push({ kind: "config", name: n, usedBy: usedBy("config", n) });
         const externals = refs.length > 0
             ? new SwarmExternals(`${name}-external`, { ...access, stack: spec.stack, file: spec.file, refs }, base)
@@ -107,7 +155,7 @@ export class Stack extends pulumi.ComponentResource {
                 ...(args.resolveImage !== undefined ? { resolveImage: args.resolveImage } : {}),
             }, {
                 parent: this,
-                dependsOn: [...(args.dependsOn ?? []), ...uses, ...(externals ? [externals] : []), ...after],
+                dependsOn: [...(args.dependsOn ?? []), ...uses, ...(externals ? [externals] : []), ...prepared, ...after],
             });
         }
         this.serviceNames = engine.services.map((s) => s.name);

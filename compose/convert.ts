@@ -11,7 +11,7 @@ import type {
   FileObjectSpec, Label, NetworkSpec, NotExpressible, PlainContainerSpec, PlainMount, PlainServiceArgs,
   PlainUpdateConfig, ServiceSpec, StackOverrides, StackSpec, VolumeSpec,
 } from "./types";
-import { normaliseDuration } from "./units";
+import { float32String, normaliseDuration } from "./units";
 
 export const LABEL_NAMESPACE = "com.docker.stack.namespace";
 export const LABEL_IMAGE = "com.docker.stack.image";
@@ -81,9 +81,17 @@ function remapBind(source: string, map: Record<string, string> | undefined): str
   return source;
 }
 
-function contentName(base: string, content: Buffer): { name: string; sha256: string } {
+/**
+ * `<base>-<8 hex>`: the hash of the content, and of the template and secret drivers when there
+ * are any (the engine cannot change them on an existing object either, so they name it too).
+ */
+function contentName(base: string, content: Buffer, o: Pick<FileObjectModel, "templateDriver" | "driver"> = {}): { name: string; sha256: string } {
   const sha256 = createHash("sha256").update(content).digest("hex");
-  return { name: `${base}-${sha256.slice(0, 8)}`, sha256 };
+  const extra = o.templateDriver !== undefined || o.driver !== undefined
+    ? JSON.stringify({ templateDriver: o.templateDriver, driver: o.driver?.name, options: o.driver ? sortedRecord(o.driver.options) : undefined })
+    : "";
+  const nameHash = extra ? createHash("sha256").update(content).update("\0").update(extra).digest("hex") : sha256;
+  return { name: `${base}-${nameHash.slice(0, 8)}`, sha256 };
 }
 
 function updateConfig(u: UpdateConfigModel | undefined): PlainUpdateConfig | undefined {
@@ -93,8 +101,8 @@ function updateConfig(u: UpdateConfigModel | undefined): PlainUpdateConfig | und
     delay: normaliseDuration(u.delay),
     failureAction: u.failureAction ?? "pause",
     monitor: normaliseDuration(u.monitor),
-    // the provider reads the ratio back with one decimal
-    maxFailureRatio: u.maxFailureRatio.toFixed(1),
+    // a float32 in the CLI and the engine: as the engine reads it back
+    maxFailureRatio: float32String(u.maxFailureRatio),
     order: u.order ?? "stop-first",
   };
 }
@@ -165,7 +173,8 @@ export function convertStack(loaded: LoadedStack, overrides: StackOverrides = {}
   const services = loaded.services.map((s) => ({ ...s, dependsOn: [...s.dependsOn] }));
   const known = new Set(services.map((s) => s.name));
 
-  for (const [what, rec] of [["replicas", overrides.replicas], ["images", overrides.images], ["ports", overrides.ports]] as const) {
+  for (const [what, rec] of [["replicas", overrides.replicas], ["images", overrides.images], ["ports", overrides.ports],
+    ["publishMode", overrides.publishMode]] as const) {
     for (const svc of Object.keys(rec ?? {})) {
       if (!known.has(svc)) {
         throw new ComposeError(file, `overrides.${what}.${svc}`, `override for unknown service ${JSON.stringify(svc)}`,
@@ -223,7 +232,7 @@ export function convertStack(loaded: LoadedStack, overrides: StackOverrides = {}
         continue;
       }
       const base = o.name ?? scope(key);
-      const { name, sha256 } = contentName(base, o.content!);
+      const { name, sha256 } = contentName(base, o.content!, o);
       names[key] = name;
       specs.push({
         key,
@@ -232,6 +241,8 @@ export function convertStack(loaded: LoadedStack, overrides: StackOverrides = {}
         file: o.file!,
         sha256,
         args: { name, data: o.content!.toString("base64"), labels: toLabels(withNamespace(stack, o.labels)) },
+        ...(o.templateDriver !== undefined ? { templateDriver: o.templateDriver } : {}),
+        ...(o.driver !== undefined ? { driver: { name: o.driver.name, options: sortedRecord(o.driver.options) } } : {}),
       });
     }
     if (specs.length > 0) {
@@ -357,12 +368,12 @@ export function convertStack(loaded: LoadedStack, overrides: StackOverrides = {}
     if (s.command && s.command.length > 0) container.args = s.command;
     if (s.hostname !== undefined) container.hostname = s.hostname;
     if (s.extraHosts.length > 0) {
-      container.hosts = s.extraHosts
-        .map((h) => {
-          const i = h.indexOf(":");
-          return { host: h.slice(0, i), ip: h.slice(i + 1) };
-        })
-        .sort((a, b) => (a.host < b.host ? -1 : a.host > b.host ? 1 : a.ip < b.ip ? -1 : 1));
+      // in the file's order (the first match wins in /etc/hosts), split at the first ':' (an
+      // IPv6 address keeps its other colons, and brackets if written with them), as the CLI does
+      container.hosts = s.extraHosts.map((h) => {
+        const i = h.indexOf(":");
+        return { host: h.slice(0, i), ip: h.slice(i + 1) };
+      });
     }
     if (s.dns.length > 0 || s.dnsSearch.length > 0) {
       container.dnsConfig = { nameservers: s.dns.filter(isIp) };
@@ -449,6 +460,17 @@ export function convertStack(loaded: LoadedStack, overrides: StackOverrides = {}
       if (published !== undefined && published !== 0) out.publishedPort = published;
       return out;
     });
+    const publishMode = overrides.publishMode?.[s.name];
+    if (publishMode !== undefined) {
+      if (!s.ports.some((p) => p.published)) {
+        throw new ComposeError(file, `overrides.publishMode.${s.name}`, "service publishes no port", "remove the override");
+      }
+      for (const p of ports) {
+        if (p.publishedPort === undefined || p.publishMode === publishMode) continue;
+        differences.push(`${key}.ports: port ${p.publishedPort}/${p.protocol} is published in ${publishMode} mode instead of ${p.publishMode} (stack overrides)`);
+        p.publishMode = publishMode;
+      }
+    }
     for (const k of Object.keys(portMap)) {
       if (!usedPortKeys.has(k)) {
         throw new ComposeError(file, `overrides.ports.${s.name}.${k}`, `service publishes no port ${k}`,
@@ -523,6 +545,22 @@ export function convertStack(loaded: LoadedStack, overrides: StackOverrides = {}
     }
   }
 
+  // ---- values for external secrets: the program creates them when missing
+  const providedSecrets: StackSpec["providedSecrets"] = {};
+  for (const [name, v] of Object.entries(overrides.externalSecrets ?? {}).sort(([a], [b]) => (a < b ? -1 : 1))) {
+    if (!secrets.external.includes(name)) {
+      throw new ComposeError(file, `overrides.externalSecrets.${name}`, `the file has no external secret ${JSON.stringify(name)}`,
+        `use one of: ${secrets.external.join(", ") || "(none)"}`);
+    }
+    providedSecrets[name] = v;
+    differences.push(`secrets: the external secret ${name} is created by the program when missing (stack overrides); docker stack deploy requires it to exist`);
+  }
+  const bindSources = [...new Set(serviceSpecs.flatMap((s) => (s.args.taskSpec.containerSpec.mounts ?? [])
+    .filter((m) => m.type === "bind" && m.source).map((m) => m.source!)))].sort();
+  if (overrides.createBindPaths && bindSources.length > 0) {
+    differences.push(`bind sources that do not exist are made as empty directories on every node (stack overrides): ${bindSources.join(", ")}`);
+  }
+
   return {
     stack,
     file,
@@ -537,6 +575,9 @@ export function convertStack(loaded: LoadedStack, overrides: StackOverrides = {}
       secrets: secrets.external,
       configs: configs.external,
     },
+    providedSecrets,
+    bindSources,
+    createBindPaths: overrides.createBindPaths === true,
     warnings,
     differences,
   };

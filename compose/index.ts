@@ -10,6 +10,7 @@ export { ComposeError, type ComposeWarning } from "./errors";
 export { loadCompose, type LoadOptions, FORBIDDEN, UNSUPPORTED, DEPRECATED } from "./load";
 export { convertStack, resolveServiceArgs, effectiveImage, registryHost, sortKeys, LABEL_IMAGE, LABEL_NAMESPACE } from "./convert";
 export { substitute } from "./interpolate";
+export { LATEST_CLI, STACK_DEPLOY_CLI } from "./schema";
 export { normaliseDuration, parseDuration } from "./units";
 export type { LoadedStack, ServiceModel } from "./model";
 export type * from "./types";

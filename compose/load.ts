@@ -14,7 +14,7 @@ import type {
 } from "./model";
 import { parseEnvFile, parseShortVolume, shellSplit, type VolumeEntry } from "./parse";
 import { parseShortPort, type PortEntry } from "./ports";
-import { DEFAULT_VERSION, LATEST_MINOR } from "./schema";
+import { DEFAULT_VERSION, LATEST_MINOR, STACK_DEPLOY_CLI, STACK_DEPLOY_MAX_MINOR } from "./schema";
 import { parseCpus, parseDuration, ramInBytes } from "./units";
 import { validateSchema, validateVersionFeatures } from "./validate";
 
@@ -27,6 +27,11 @@ export interface LoadOptions {
   env?: Record<string, string | undefined>;
   /** Stack (namespace) name: prefixes every object name. */
   stackName: string;
+  /**
+   * The docker CLI whose `docker stack deploy` decides which compose versions are read (see
+   * parseVersion). Default STACK_DEPLOY_CLI, 20.10: the lab's and DCCN's.
+   */
+  cli?: string;
 }
 
 /** Rejected by `docker stack deploy`, with the CLI's own advice. */
@@ -140,21 +145,41 @@ function absPath(dir: string, p: string): string {
   return path.isAbsolute(p) ? p : path.join(dir, p);
 }
 
-function parseVersion(file: string, raw: Dict): { version: string; minor: number } {
-  if (!("version" in raw)) return { version: DEFAULT_VERSION, minor: Number(DEFAULT_VERSION.split(".")[1]) };
+/**
+ * The compose file version as docker stack deploy reads it. Docker CLI 20.10 (Debian's docker.io:
+ * the lab's and DCCN's engines; the default): `version` is required (a file without it is read as
+ * 1.0 and refused), "3" is "3.0", and only the 3.0 to 3.9 schemas exist. CLIs from 23 on
+ * (`cli: "23"` or later): a file without `version`, or "3", is read as DEFAULT_VERSION, and
+ * 3.0 to 3.LATEST_MINOR exist.
+ */
+function parseVersion(file: string, raw: Dict, cli: string): { version: string; minor: number } {
+  const modern = Number(cli.split(".")[0]) >= 23;
+  const max = modern ? LATEST_MINOR : STACK_DEPLOY_MAX_MINOR;
+  const stackDeploy = `docker stack deploy (docker CLI ${cli})`;
+  const fallback = { version: DEFAULT_VERSION, minor: Number(DEFAULT_VERSION.split(".")[1]) };
+  if (!("version" in raw)) {
+    if (modern) return fallback;
+    throw new ComposeError(file, "version", `missing: ${stackDeploy} reads a file without \`version\` as compose 1.0 and refuses it ` +
+      "(unsupported Compose file version: 1.0)", `add version: "3.${max}" (or the 3.x version the file is written for) at the top`);
+  }
   const v = raw.version;
   if (typeof v !== "string") {
     throw new ComposeError(file, "version", `must be a string, got ${JSON.stringify(v)}`, `quote it: version: "${String(v)}"`);
   }
-  if (v === "" || v === "3") return { version: DEFAULT_VERSION, minor: Number(DEFAULT_VERSION.split(".")[1]) };
+  if (modern && (v === "" || v === "3")) return fallback;
+  if (v === "3") return { version: "3.0", minor: 0 };
   const m = /^3\.(\d+)$/.exec(v);
-  if (m && Number(m[1]) <= LATEST_MINOR) return { version: v, minor: Number(m[1]) };
+  if (m && Number(m[1]) <= max) return { version: v, minor: Number(m[1]) };
   if (/^[12](\.\d+)*$/.test(v)) {
     throw new ComposeError(file, "version", `compose file format version ${v} is not supported by docker stack deploy (only 3.x)`,
       `convert the file to version "3.x": move resource limits (mem_limit, cpu_shares...) under deploy.resources and drop keys v3 removed`);
   }
+  if (m && Number(m[1]) <= LATEST_MINOR) {
+    throw new ComposeError(file, "version", `compose file format version ${v} is not supported by ${stackDeploy}, which reads 3.0 to 3.${max}`,
+      `use version: "3.${max}" (keys added after it, such as deploy.resources.limits.pids and healthcheck.start_interval, are not available)`);
+  }
   throw new ComposeError(file, "version", `unsupported compose file format version ${JSON.stringify(v)}`,
-    `use a 3.x version up to "3.${LATEST_MINOR}", or omit \`version\``);
+    `use a 3.x version from "3.0" to "3.${max}"${modern ? ", or omit `version`" : ""}`);
 }
 
 // ---------------------------------------------------------------------------
@@ -488,18 +513,24 @@ function loadService(
     }
   }
 
+  // As docker stack deploy (CLI 20.10) reads extra_hosts: a list keeps its order; a mapping
+  // becomes `host:ip` strings in string order (entries without a value dropped). The converter
+  // splits each at its first `:` and drops an entry without one, silently: here with a warning.
   let extraHosts: string[] = [];
-  if (Array.isArray(d.extra_hosts)) extraHosts = (d.extra_hosts as string[]).slice();
+  if (Array.isArray(d.extra_hosts)) extraHosts = (d.extra_hosts as unknown[]).map((h) => scalarString(h));
   else if (isDict(d.extra_hosts)) {
     extraHosts = Object.entries(d.extra_hosts)
       .filter(([, v]) => v !== null && v !== undefined)
       .map(([h, ip]) => `${h}:${scalarString(ip)}`)
       .sort();
   }
-  extraHosts.forEach((h, i) => {
-    if (!h.includes(":")) {
-      throw new ComposeError(file, `${key}.extra_hosts[${i}]`, `invalid host entry ${JSON.stringify(h)}`, "write host:ip");
-    }
+  extraHosts = extraHosts.filter((h, i) => {
+    if (h.includes(":")) return true;
+    warnings.push({
+      file, key: `${key}.extra_hosts[${i}]`,
+      message: `host entry ${JSON.stringify(h)} has no ':' and is ignored, as docker stack deploy ignores it (write host:ip)`,
+    });
+    return false;
   });
 
   if (d.restart !== undefined) parseRestart(file, `${key}.restart`, String(d.restart));
@@ -628,11 +659,10 @@ function loadFileObject(
   const ext = externalOf(d.external);
   const obj: FileObjectModel = { external: ext.external, labels: labelsOf(d.labels), extras: extrasOf(d) };
   if (d.name !== undefined) obj.name = String(d.name);
-  for (const unsupported of ["driver", "template_driver"]) {
-    if (d[unsupported] !== undefined) {
-      throw new ComposeError(file, `${key}.${unsupported}`, `${kind} ${unsupported.replace("_", " ")}s cannot be expressed with @pulumi/docker 5.0.0`,
-        `provide the ${kind} content with file: instead`);
-    }
+  // As the CLI converts them (SecretSpec.Driver, Templating): only when not external.
+  if (d.template_driver !== undefined && d.template_driver !== "") obj.templateDriver = String(d.template_driver);
+  if (kind === "secret" && d.driver !== undefined && d.driver !== "") {
+    obj.driver = { name: String(d.driver), options: mappingOrList(d.driver_opts ?? {}, "=", false) as Record<string, string> };
   }
   if (ext.external) {
     if (ext.name !== undefined) {
@@ -686,7 +716,7 @@ export function loadCompose(file: string, opts: LoadOptions): LoadedStack {
     throw new ComposeError(absFile, "", "top-level object must be a mapping", "write a compose file with `services:` at the top level");
   }
 
-  const { version, minor } = parseVersion(absFile, doc);
+  const { version, minor } = parseVersion(absFile, doc, opts.cli ?? STACK_DEPLOY_CLI);
 
   // Forbidden keys are checked on the raw document, before interpolation, as the CLI does.
   if (isDict(doc.services)) {

@@ -141,6 +141,10 @@ export interface FileObjectModel {
   /** The file's content (read at load time, so conversion is pure). */
   content?: Buffer;
   labels: Record<string, string>;
+  /** A secret's `driver` and `driver_opts` (a secret store plugin that provides the value). */
+  driver?: { name: string; options: Record<string, string> };
+  /** `template_driver`: the engine renders the content per task (`golang`). */
+  templateDriver?: string;
   extras: Record<string, unknown>;
 }
 

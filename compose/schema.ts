@@ -470,6 +470,10 @@ export const SINCE: SinceRule[] = [
   { path: ["secrets", "*", "driver_opts"], since: 8 },
   { path: ["secrets", "*", "template_driver"], since: 8 },
   { path: ["configs", "*", "template_driver"], since: 8 },
+  // Not in docker CLI 20.10's 3.9 schema ("Additional property ... is not allowed"; found by
+  // npm run parity); a later schema has them.
+  { path: [...S, "networks", "*", "driver_opts"], since: 10 },
+  { path: [...S, "oom_score_adj"], since: 10 },
   { path: [...S, "deploy", "resources", "limits", "pids"], since: 13 },
   { path: [...S, "healthcheck", "start_interval"], since: 13 },
   { path: ["volumes", "*", "x-cluster-spec"], since: 13 },
@@ -477,5 +481,14 @@ export const SINCE: SinceRule[] = [
 
 /** Highest 3.x minor version this schema describes. */
 export const LATEST_MINOR = 14;
-/** The version a version-less (or `version: "3"`) file is read as, as the CLI does. */
+/**
+ * The docker stack deploy this program is at parity with: docker CLI 20.10 (Debian's docker.io, the
+ * engine of the lab's nodes and DCCN's pinned one). It knows the schemas 3.0 to 3.9 and requires
+ * `version` (compose/load.ts parseVersion).
+ */
+export const STACK_DEPLOY_CLI = "20.10";
+export const STACK_DEPLOY_MAX_MINOR = 9;
+/** A CLI of the later rules (LoadOptions.cli), for files written for them (without `version`, or 3.10 and later). */
+export const LATEST_CLI = "28.2";
+/** For CLIs from 23 on (LoadOptions.cli): the version a version-less (or `version: "3"`) file is read as. */
 export const DEFAULT_VERSION = "3.13";

@@ -159,6 +159,10 @@ export interface FileObjectSpec {
   /** sha256 of the content, hex. */
   sha256: string;
   args: PlainSecretArgs;
+  /** `template_driver` (Engine API Templating.Name): @pulumi/docker 5.0.0 has no input for it. */
+  templateDriver?: string;
+  /** A secret's `driver`/`driver_opts` (Engine API Driver): not in @pulumi/docker 5.0.0 either. */
+  driver?: { name: string; options: Record<string, string> };
 }
 
 export interface ServiceSpec {
@@ -188,6 +192,12 @@ export interface StackSpec {
   services: ServiceSpec[];
   /** Pre-existing objects the stack refers to (engine names). */
   external: { networks: string[]; volumes: string[]; secrets: string[]; configs: string[] };
+  /** External secrets (engine names) the program creates from the given value (overrides.externalSecrets). */
+  providedSecrets: Record<string, ExternalSecretValue>;
+  /** Host paths of the services' bind mounts (after overrides.bindPaths), sorted. */
+  bindSources: string[];
+  /** overrides.createBindPaths: make missing bind sources on every node first. */
+  createBindPaths: boolean;
   warnings: ComposeWarning[];
   /** Deliberate differences from `docker stack deploy` in this stack, one sentence each. */
   differences: string[];
@@ -206,4 +216,23 @@ export interface StackOverrides {
   replicas?: Record<string, number>;
   /** Published port rewrite per service, keyed by the published port in the file: `{ web: { 8080: 18080 } }`. */
   ports?: Record<string, Record<string, number>>;
+  /**
+   * Publish mode of every published port of a service: `{ ui: host }` (a cluster without the
+   * ingress routing mesh, such as the lab, serves host-mode ports only).
+   */
+  publishMode?: Record<string, "host" | "ingress">;
+  /**
+   * Make the (rewritten) bind-mount source paths that do not exist, as empty directories, on every
+   * node before the services start (a lab whose nodes have none of the production data).
+   */
+  createBindPaths?: boolean;
+  /**
+   * Values for external secrets the file names, so that the program creates them (under their
+   * external name) when they are missing: `{ generate: true }` a random value made once and kept
+   * in Pulumi's state as a secret, or `{ config: KEY }` the secret stack config value
+   * `dccn-swarm:KEY` (`pulumi config set --secret KEY`).
+   */
+  externalSecrets?: Record<string, ExternalSecretValue>;
 }
+
+export type ExternalSecretValue = { generate: true } | { config: string };

@@ -99,3 +99,18 @@ export function parseCpus(input: string | number): number | undefined {
   const nano = BigInt(m[1] || "0") * 1_000_000_000n + BigInt((frac + "000000000").slice(0, 9));
   return Number(nano);
 }
+
+/**
+ * A number as Go prints a float32 (the compose `max_failure_ratio` is a float32 in the CLI and the
+ * engine): the value rounded to single precision, in the shortest decimal that reads back as the
+ * same float32 (`0.123456789` is `0.12345679`, `0.25` stays `0.25`).
+ */
+export function float32String(x: number): string {
+  const f = Math.fround(x);
+  if (!Number.isFinite(f)) return String(f);
+  for (let p = 1; p <= 9; p++) {
+    const s = Number(f.toPrecision(p));
+    if (Math.fround(s) === f) return String(s);
+  }
+  return String(f);
+}

@@ -291,9 +291,17 @@ export function networkCreate(n: NetworkSpec): JsonObject {
     }) as unknown as JsonObject;
 }
 
-/** SecretSpec / ConfigSpec (POST /secrets/create, /configs/create): Name, Labels, Data (base64). */
+/**
+ * SecretSpec / ConfigSpec (POST /secrets/create, /configs/create): Name, Labels, Data (base64), and
+ * as the CLI sets them Templating (`template_driver`) and a secret's Driver (`driver`, `driver_opts`).
+ */
 export function fileObjectSpec(o: FileObjectSpec): JsonObject {
-    return sorted({ Name: o.args.name, Labels: labelMap(o.args.labels), Data: o.args.data }) as unknown as JsonObject;
+    return sorted({
+        Name: o.args.name, Labels: labelMap(o.args.labels), Data: o.args.data,
+        Templating: o.templateDriver !== undefined ? { Name: o.templateDriver } : undefined,
+        Driver: o.driver !== undefined
+            ? { Name: o.driver.name, Options: Object.keys(o.driver.options).length > 0 ? o.driver.options : undefined } : undefined,
+    }) as unknown as JsonObject;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -372,8 +380,8 @@ export function unpinnedImage(image: string, stackImageLabel: string | undefined
  * default, RestartPolicy any/5s, Update/RollbackConfig pause/5s/stop-first, EndpointSpec vip,
  * ports tcp/ingress), fields the engine or the deploy derives dropped (ForceUpdate, Runtime,
  * Placement.Platforms, SecretID/ConfigID, the image's pinned digest or implied `:latest`), fields
- * API 1.41 does not keep dropped (Healthcheck.StartInterval, Mounts[].Consistency), extra hosts and
- * ports in one order, empty values removed.
+ * API 1.41 does not keep dropped (Healthcheck.StartInterval, Mounts[].Consistency), ports in one
+ * order (extra hosts keep theirs: the first match wins), empty values removed.
  * Idempotent: normaliseService(normaliseService(x)) equals normaliseService(x).
  */
 export function normaliseService(spec: JsonObject): JsonObject {
@@ -398,8 +406,6 @@ export function normaliseService(spec: JsonObject): JsonObject {
     // Not kept by API 1.41 engines (Docker 20.10): the request is accepted, the field dropped.
     if (cs.Healthcheck) delete cs.Healthcheck.StartInterval;
     for (const m of cs.Mounts ?? []) delete m.Consistency;
-    // Order is not significant for the engine; compose and the CLI order them differently.
-    if (Array.isArray(cs.Hosts)) cs.Hosts = [...cs.Hosts].sort();
     delete tt.ForceUpdate;
     if (tt.Runtime === "container") delete tt.Runtime;
     if (tt.Placement) delete tt.Placement.Platforms;

@@ -211,6 +211,9 @@ export interface FileObjectInputs extends Access, Origin {
     labels: Record<string, string>;
     /** base64 of the content (a secret for secrets). */
     data: string;
+    /** `template_driver` (`{ Name }`) and a secret's `driver` (`{ Name, Options }`), as the engine takes them. */
+    templating?: JsonObject;
+    driver?: JsonObject;
 }
 
 export interface FileObjectOutputs extends FileObjectInputs {
@@ -229,7 +232,14 @@ async function readFileObject(t: Transport, kind: "secret" | "config", id: strin
 function fileObjectActual(kind: "secret" | "config", spec: any): JsonObject { // eslint-disable-line @typescript-eslint/no-explicit-any
     const out: JsonObject = { Name: spec.Name, Labels: spec.Labels ?? {} };
     if (kind === "config") out.Data = spec.Data ?? "";
+    if (spec.Templating) out.Templating = spec.Templating;
+    if (spec.Driver) out.Driver = spec.Driver;
     return out;
+}
+
+/** Templating and Driver as one comparable string (absent and empty alike). */
+function fileObjectDrivers(p: { templating?: JsonObject; driver?: JsonObject }): string {
+    return stableJson({ t: p.templating && Object.keys(p.templating).length > 0 ? p.templating : null, d: p.driver ?? null });
 }
 
 export function fileObjectProvider(connect: Connect): pulumi.dynamic.ResourceProvider {
@@ -240,6 +250,8 @@ export function fileObjectProvider(connect: Connect): pulumi.dynamic.ResourcePro
             const oldData = olds.kind === "config" && olds.actual?.Data !== undefined ? String(olds.actual.Data) : olds.data;
             if (oldData !== news.data) replaces.push("data");
             if (olds.kind !== news.kind) replaces.push("kind");
+            // Fixed at creation like the content (the name changes with them, see compose/convert.ts).
+            if (fileObjectDrivers(olds) !== fileObjectDrivers(news)) replaces.push(news.templating ? "templating" : "driver");
             const labels = stableJson((olds.actual?.Labels as Record<string, string>) ?? olds.labels ?? {}) !== stableJson(news.labels);
             return {
                 changes: replaces.length > 0 || labels || accessChanged(olds, news),
@@ -264,7 +276,7 @@ export function fileObjectProvider(connect: Connect): pulumi.dynamic.ResourcePro
                 }
                 id = o.ID;
             } else {
-                const body = { Name: inputs.name, Labels: inputs.labels, Data: inputs.data };
+                const body = { Name: inputs.name, Labels: inputs.labels, Data: inputs.data, Templating: inputs.templating, Driver: inputs.driver };
                 const r = await apiOk(t, { method: "POST", path: `/${kind}s/create`, body }, `${where(inputs)}: creating ${kind} ${inputs.name}`);
                 id = r.json.ID;
             }
@@ -330,6 +342,98 @@ export class SwarmConfig extends pulumi.dynamic.Resource {
     declare readonly actual: pulumi.Output<JsonObject>;
     constructor(name: string, args: Args<Omit<FileObjectInputs, "kind">>, opts?: pulumi.CustomResourceOptions) {
         super(FILE_OBJECT_PROVIDER, name, { objectId: undefined, actual: undefined, ...args, kind: "config" }, opts, "dccn-swarm", "SwarmConfig");
+    }
+}
+
+// =============================================================================================
+// External secrets with a value from the stack's config (overrides.externalSecrets): made under
+// their external name when missing, as an administrator's `docker secret create` would; one that
+// exists already is used as it is and never removed. Its value cannot change in place (the name
+// is fixed and services hold it): a new value applies once the secret is removed by hand.
+
+export interface ProvidedSecretInputs extends Access, Origin {
+    /** The external (engine) name. */
+    name: string;
+    /** base64 of the value (a secret). */
+    data: string;
+}
+
+export interface ProvidedSecretOutputs extends ProvidedSecretInputs {
+    objectId: string;
+    /** The program made it (and removes it on delete); false: it existed. */
+    created: boolean;
+}
+
+export function providedSecretProvider(connect: Connect): pulumi.dynamic.ResourceProvider {
+    return {
+        async diff(_id: string, olds: ProvidedSecretOutputs, news: ProvidedSecretInputs) {
+            const replaces = olds.name !== news.name ? ["name"] : [];
+            return { changes: replaces.length > 0 || accessChanged(olds, news), replaces, deleteBeforeReplace: true };
+        },
+
+        async create(inputs: ProvidedSecretInputs) {
+            const t = await connect(inputs);
+            const existing = await byName(t, "secrets", inputs.name);
+            if (existing.length > 0) {
+                return { id: existing[0].ID, outs: { ...inputs, objectId: existing[0].ID, created: false } };
+            }
+            const body = { Name: inputs.name, Labels: { [LABEL_NAMESPACE]: inputs.stack }, Data: inputs.data };
+            const r = await apiOk(t, { method: "POST", path: "/secrets/create", body }, `${where(inputs)}: creating the external secret ${inputs.name}`);
+            return { id: r.json.ID, outs: { ...inputs, objectId: r.json.ID, created: true } };
+        },
+
+        async read(id: string, props: ProvidedSecretOutputs) {
+            const t = await connectOrGone(connect, props);
+            if (!t) return { id: "", props: {} };
+            const found = await byName(t, "secrets", props.name);
+            // Gone (or another secret of that name now): the next up makes it again, or takes the new one.
+            if (found.length === 0 || found[0].ID !== id) return { id: "", props: {} };
+            return { id, props };
+        },
+
+        async update(_id: string, olds: ProvidedSecretOutputs, news: ProvidedSecretInputs) {
+            return { outs: { ...news, objectId: olds.objectId, created: olds.created } };
+        },
+
+        async delete(id: string, props: ProvidedSecretOutputs) {
+            if (!props.created) return; // the administrators' secret
+            const t = await connect(props);
+            const r = await api(t, { method: "DELETE", path: `/secrets/${encodeURIComponent(id)}` });
+            if (r.status === 204 || r.status === 200 || r.status === 404) return;
+            throw new Error(`${where(props)}: removing the external secret ${props.name} failed (HTTP ${r.status}): ${apiMessage(r)}`);
+        },
+    };
+}
+
+export class SwarmProvidedSecret extends pulumi.dynamic.Resource {
+    declare readonly objectId: pulumi.Output<string>;
+    declare readonly created: pulumi.Output<boolean>;
+    constructor(name: string, args: Args<ProvidedSecretInputs>, opts?: pulumi.CustomResourceOptions) {
+        super(PROVIDED_SECRET_PROVIDER, name, { objectId: undefined, created: undefined, ...args },
+            { ...opts, additionalSecretOutputs: ["data", ...(opts?.additionalSecretOutputs ?? [])] }, "dccn-swarm", "SwarmProvidedSecret");
+    }
+}
+
+/**
+ * A random value made once (`{ generate: true }`), kept in Pulumi's state as a secret: 32 bytes,
+ * base64url. Never changes unless the resource is replaced.
+ */
+export const generatedValueProvider: pulumi.dynamic.ResourceProvider = {
+    async create(inputs: { purpose: string }) {
+        // eslint-disable-next-line @typescript-eslint/no-var-requires
+        const value: string = require("crypto").randomBytes(32).toString("base64url");
+        return { id: inputs.purpose, outs: { purpose: inputs.purpose, value } };
+    },
+    async diff() {
+        return { changes: false };
+    },
+};
+
+export class GeneratedValue extends pulumi.dynamic.Resource {
+    declare readonly value: pulumi.Output<string>;
+    constructor(name: string, args: { purpose: string }, opts?: pulumi.CustomResourceOptions) {
+        super(generatedValueProvider, name, { value: undefined, ...args },
+            { ...opts, additionalSecretOutputs: ["value", ...(opts?.additionalSecretOutputs ?? [])] }, "dccn-swarm", "GeneratedValue");
     }
 }
 
@@ -782,4 +886,5 @@ export const engineOps = { readNetwork, inspectService, networkNames, taskReport
 const NETWORK_PROVIDER = networkProvider(sshConnect);
 const FILE_OBJECT_PROVIDER = fileObjectProvider(sshConnect);
 const EXTERNALS_PROVIDER = externalsProvider(sshConnect);
+const PROVIDED_SECRET_PROVIDER = providedSecretProvider(sshConnect);
 const SERVICE_PROVIDER = serviceProvider(sshConnect);

@@ -21,7 +21,8 @@ export interface StackEntry {
 }
 
 const STACK_NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
-const OVERRIDE_KEYS = ["registryPrefix", "registryMap", "images", "bindPaths", "replicas", "ports"];
+const OVERRIDE_KEYS = ["registryPrefix", "registryMap", "images", "bindPaths", "replicas", "ports", "publishMode", "createBindPaths", "externalSecrets"];
+const CONFIG_KEY_RE = /^[a-zA-Z][a-zA-Z0-9_-]*$/;
 
 function isObject(v: unknown): v is Record<string, unknown> {
     return typeof v === "object" && v !== null && !Array.isArray(v);
@@ -77,6 +78,28 @@ export function validateStacks(raw: unknown, stackFile: string): StackEntry[] {
                                 if (!Number.isInteger(to) || (to as number) < 1 || (to as number) > 65535) {
                                     err(`${key}.overrides.ports.${svc}.${from}`, `must be a port 1-65535, got ${JSON.stringify(to)}`);
                                 }
+                            }
+                        }
+                    }
+                    const mode = s.overrides.publishMode;
+                    if (mode !== undefined) {
+                        if (!isObject(mode)) err(`${key}.overrides.publishMode`, "must map service names to `host` or `ingress`");
+                        else for (const [svc, m] of Object.entries(mode)) {
+                            if (m !== "host" && m !== "ingress") err(`${key}.overrides.publishMode.${svc}`, `must be \`host\` or \`ingress\`, got ${JSON.stringify(m)}`);
+                        }
+                    }
+                    const create = s.overrides.createBindPaths;
+                    if (create !== undefined && typeof create !== "boolean") err(`${key}.overrides.createBindPaths`, `must be true or false, got ${JSON.stringify(create)}`);
+                    const ext = s.overrides.externalSecrets;
+                    if (ext !== undefined) {
+                        if (!isObject(ext)) err(`${key}.overrides.externalSecrets`, "must map external secret names to `{ generate: true }` or `{ config: KEY }`");
+                        else for (const [name, v] of Object.entries(ext)) {
+                            const k = `${key}.overrides.externalSecrets.${name}`;
+                            const ok = isObject(v) && Object.keys(v).length === 1 &&
+                                (v.generate === true || (typeof v.config === "string" && CONFIG_KEY_RE.test(v.config)));
+                            if (!ok) {
+                                err(k, `must be \`{ generate: true }\` (a random value kept in Pulumi's state) or \`{ config: KEY }\` ` +
+                                    `(the secret stack config value dccn-swarm:KEY, set with \`pulumi config set --secret KEY\`), got ${JSON.stringify(v)}`);
                             }
                         }
                     }

@@ -5,7 +5,7 @@
 // (lib/parity.ts), remove both, and print the differences per file and a last line
 //   N files, M identical, K different, R rejected by both
 //
-//   npm run parity -- [--local | --host ssh://USER@ADDRESS[:PORT] [--key FILE] [--known-hosts FILE]] [--dump DIR] FILE...
+//   npm run parity -- [--local | --host ssh://USER@ADDRESS[:PORT] [--key FILE] [--known-hosts FILE]] [--docker-cli PATH] [--dump DIR] FILE...
 //
 // Exit status: 0 no undeclared difference, 1 some file is different, 2 the check could not run.
 import { spawnSync, type SpawnSyncReturns } from "node:child_process";
@@ -31,13 +31,16 @@ import { docker as dockerLocal, type Dockerd, dockerdProblem, startDockerd, stop
 const REPO = path.resolve(__dirname, "..");
 const LAB_JSON = path.join(REPO, ".state", "lab", "lab.json");
 
-export const USAGE = `usage: npm run parity -- [--local | --host ssh://USER@ADDRESS[:PORT] [--key FILE] [--known-hosts FILE]] [--dump DIR] FILE...
+export const USAGE = `usage: npm run parity -- [--local | --host ssh://USER@ADDRESS[:PORT] [--key FILE] [--known-hosts FILE]] [--docker-cli PATH] [--dump DIR] FILE...
   --local            deploy on a throwaway single-node swarm (a dockerd in its own network
                      namespace, removed at the end); images are local stand-ins
   --host URL         the swarm manager to deploy on (default: the lab's first manager, from
                      .state/lab/lab.json, with the lab's SSH key and known_hosts)
   --key FILE         SSH private key for --host (default: the lab's)
   --known-hosts FILE known_hosts with the manager's host key (default: the lab's)
+  --docker-cli PATH  the docker CLI that runs docker stack deploy (default: of the CLIs installed
+                     here, on PATH and /usr/bin/docker, the one whose version is the engine's: the
+                     CLI converts the compose file, so the reference is that version's conversion)
   --dump DIR         write what was compared, per file: <i>-<file>.reference.json and .program.json
 Each FILE is deployed twice (docker stack deploy, then the program) under two stack names, compared
 and removed again. Exit status: 0 no undeclared difference, 1 some file differs, 2 the check could not run.`;
@@ -51,6 +54,8 @@ export interface Options {
     host?: string;
     key?: string;
     knownHosts?: string;
+    /** The docker CLI to run `docker stack deploy` with (default: chosen by {@link chooseDockerCli}). */
+    dockerCli?: string;
     files: string[];
 }
 
@@ -69,6 +74,7 @@ export function parseArgs(argv: string[]): Options | "help" {
             case "--host": o.host = value(); break;
             case "--key": o.key = value(); break;
             case "--known-hosts": o.knownHosts = value(); break;
+            case "--docker-cli": o.dockerCli = value(); break;
             case "--dump": o.dump = path.resolve(value()); break;
             case "-h": case "--help": return "help";
             case "--": break;
@@ -99,6 +105,8 @@ export interface Target {
     transport: Transport;
     /** `docker` CLI arguments that select the manager. */
     dockerArgs: string[];
+    /** The docker CLI (path) that runs `docker stack deploy`; set by {@link main}. */
+    cli?: string;
     /** The environment of the docker CLI, and the variables compose files are interpolated with. */
     env: NodeJS.ProcessEnv;
     /** Local stand-in images are made for the files' images (a throwaway engine only). */
@@ -109,7 +117,7 @@ export interface Target {
 type Any = any; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 function runDocker(t: Target, args: string[], timeoutMs = 300_000): SpawnSyncReturns<string> {
-    return spawnSync("docker", [...t.dockerArgs, ...args], { encoding: "utf8", env: t.env, timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 });
+    return spawnSync(t.cli ?? "docker", [...t.dockerArgs, ...args], { encoding: "utf8", env: t.env, timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 });
 }
 
 function cleanEnv(): NodeJS.ProcessEnv {
@@ -198,6 +206,65 @@ export function sshWrapper(realSsh: string, keyFile: string, knownHostsFile: str
 }
 
 class SetupError extends Error {}
+
+export interface DockerCli {
+    path: string;
+    /** `docker --version`'s version, e.g. `20.10.24+dfsg1`. */
+    version: string;
+}
+
+/**
+ * The CLI to run `docker stack deploy` with: `docker stack deploy` converts the compose file in the
+ * client, so the reference is the conversion of the CLI's version, and the one that matters is the
+ * version the cluster's nodes run (their engine's). Exactly the engine's version first, then the
+ * same major.minor, else the first candidate (PATH's), with a note saying so.
+ */
+export function pickDockerCli(candidates: DockerCli[], engineVersion: string): { cli: DockerCli; note?: string } | undefined {
+    if (candidates.length === 0) return undefined;
+    const minor = (v: string) => v.split(".").slice(0, 2).join(".");
+    const exact = candidates.find((c) => c.version === engineVersion);
+    if (exact) return { cli: exact };
+    const close = candidates.find((c) => minor(c.version) === minor(engineVersion));
+    if (close) return { cli: close };
+    const cli = candidates[0];
+    return {
+        cli,
+        note: `no docker CLI of the engine's version ${engineVersion} here (found ${candidates.map((c) => `${c.path} ${c.version}`).join(", ")}): ` +
+            `the reference is docker CLI ${cli.version}'s conversion; pass --docker-cli to choose`,
+    };
+}
+
+/** The docker CLIs installed here: PATH's `docker`, then /usr/bin/docker and /usr/local/bin/docker (one per real file). */
+function installedDockerClis(): DockerCli[] {
+    const out: DockerCli[] = [];
+    const seen = new Set<string>();
+    const onPath = spawnSync("bash", ["-c", "command -v docker"], { encoding: "utf8" }).stdout.trim();
+    for (const p of [onPath, "/usr/bin/docker", "/usr/local/bin/docker"]) {
+        if (!p || !fs.existsSync(p)) continue;
+        const real = fs.realpathSync(p);
+        if (seen.has(real)) continue;
+        seen.add(real);
+        const v = spawnSync(p, ["--version"], { encoding: "utf8", env: cleanEnv() });
+        const m = /Docker version ([^\s,]+)/.exec(v.stdout ?? "");
+        if (m) out.push({ path: p, version: m[1] });
+    }
+    return out;
+}
+
+/** Sets `t.cli`; returns a note for the report header when the CLI's version is not the engine's. */
+async function chooseDockerCli(t: Target, given: string | undefined): Promise<string | undefined> {
+    if (given) {
+        if (!fs.existsSync(given)) throw new SetupError(`--docker-cli: ${given} does not exist`);
+        t.cli = given;
+        return undefined;
+    }
+    const v = await apiOk(t.transport, { method: "GET", path: "/version" }, "reading the engine's version");
+    const engineVersion = String(v.json?.Version ?? "");
+    const pick = pickDockerCli(installedDockerClis(), engineVersion);
+    if (!pick) throw new SetupError("no docker CLI found (PATH, /usr/bin/docker): install docker.io, or pass --docker-cli");
+    t.cli = pick.cli.path;
+    return pick.note;
+}
 
 /** The engine to deploy on: a throwaway one (--local) or a manager over SSH. */
 export function openTarget(o: Options): Promise<Target> {
@@ -384,7 +451,10 @@ function deployReference(t: Target, file: string, stack: string): Side {
 }
 
 async function removeReference(t: Target, stack: string): Promise<string[]> {
-    const r = runDocker(t, ["stack", "rm", "--detach=false", stack]);
+    let r = runDocker(t, ["stack", "rm", "--detach=false", stack]);
+    // CLIs before 23 neither have nor need --detach (they return at once; the sweep below waits).
+    if (r.status !== 0 && /unknown flag: --detach/.test(r.stderr)) r = runDocker(t, ["stack", "rm", stack]);
+    if (r.status === 0) await waitNoTasks(t.transport, stack);
     const notes: string[] = [];
     if (r.status !== 0 && !/Nothing found in stack/.test(r.stderr)) notes.push(`docker stack rm ${stack}: ${tail(r.stderr, 3)}`);
     const left = await sweep(t.transport, stack);
@@ -440,6 +510,8 @@ async function deployOurs(t: Target, file: string, stack: string): Promise<OurSi
             for (const o of list) {
                 const inputs: FileObjectInputs = {
                     ...base, key: `${kind}s.${o.key}`, kind, name: o.name, labels: o.spec.Labels as Record<string, string>, data: String(o.spec.Data),
+                    ...(o.spec.Templating ? { templating: o.spec.Templating as JsonObject } : {}),
+                    ...(o.spec.Driver ? { driver: o.spec.Driver as JsonObject } : {}),
                 };
                 const r = await fobj.create(inputs);
                 side.created.push({ kind, id: r.id, props: r.outs });
@@ -654,6 +726,14 @@ export async function main(argv: string[]): Promise<number> {
         process.stderr.write(`parity: ${(e as Error).message}\n`);
         return 2;
     }
+    let cliNote: string | undefined;
+    try {
+        cliNote = await chooseDockerCli(target, opts.dockerCli);
+    } catch (e) {
+        await target.close();
+        process.stderr.write(`parity: ${(e as Error).message}\n`);
+        return 2;
+    }
     const cli = runDocker(target, ["version", "--format", "{{.Client.Version}}"]).stdout.trim();
     const run = randomBytes(3).toString("hex");
     const results: FileResult[] = [];
@@ -667,9 +747,10 @@ export async function main(argv: string[]): Promise<number> {
     process.once("SIGINT", interrupted);
     process.once("SIGTERM", interrupted);
     try {
-        process.stdout.write(`parity: docker stack deploy (docker CLI ${cli || "?"}) vs the program (loadCompose, convertStack, engine-spec, ` +
+        process.stdout.write(`parity: docker stack deploy (docker CLI ${cli || "?"}, ${target.cli}) vs the program (loadCompose, convertStack, engine-spec, ` +
             `the stack providers' check/create) on ${target.description}; one after the other under two stack names, ` +
             "compared as read back from the engine (docker stack deploy creates no volumes: their specs are the services' mount options)\n");
+        if (cliNote) process.stdout.write(`parity: note: ${cliNote}\n`);
         for (const [i, file] of opts.files.entries()) {
             if (aborted) break;
             const names = { reference: `pd${run}x${i}`, ours: `pp${run}x${i}` };

@@ -26,16 +26,27 @@ const REPO = path.resolve(__dirname, "..", "..");
 const FIXTURES = path.resolve(REPO, "..", "shared", "fixtures");
 const SUMMARY = /^(\d+) files, (\d+) identical, (\d+) different, (\d+) rejected by both$/;
 
-/** What `docker stack deploy` rejects (and the program must reject too), relative to FIXTURES. */
+/**
+ * What `docker stack deploy` of docker CLI 20.10 (the lab's, chosen by the tool as the engine's
+ * version) rejects, and the program must reject too, relative to FIXTURES.
+ */
 const REJECTED = [
-    "compose-corpus/awesome-compose/elasticsearch-logstash-kibana.compose.yaml", // bridge network: not swarm-scoped
-    "compose-corpus/awesome-compose/nginx-golang-postgres.compose.yaml", // depends_on long form
+    "compose-corpus/awesome-compose/elasticsearch-logstash-kibana.compose.yaml", // no version (read as 1.0); a bridge network
+    "compose-corpus/awesome-compose/minecraft.compose.yaml", // no version
+    "compose-corpus/awesome-compose/nextcloud-redis-mariadb.compose.yaml", // no version
+    "compose-corpus/awesome-compose/nginx-golang-postgres.compose.yaml", // no version; depends_on long form
+    "compose-corpus/awesome-compose/prometheus-grafana.compose.yaml", // no version
+    "compose-corpus/awesome-compose/wordpress-mysql.compose.yaml", // no version
     "compose-corpus/distribution/deploying.md.registry-compose-example.yml", // compose v1 layout
-    "compose-corpus/docker-cli/e2e-compose-env.yaml", // services without image
-    "compose-corpus/docker-cli/full-example.yml", // no content files, an IPAM driver that does not exist
+    "compose-corpus/docker-cli/e2e-compose-env.yaml", // no version; services without image
+    "compose-corpus/docker-cli/full-example.yml", // version 3.13
     "compose-corpus/docker-library-docs/geonetwork.stack.yml", // depends_on long form
     "compose-corpus/docker-library-docs/mongo.stack.yml", // a boolean environment value
+    "compose-corpus/docker-library-docs/wordpress.stack.yml", // no version
 ];
+
+/** The compose files of the fixes parity found (test/fixtures/compose): identical. */
+const FIXES = path.join(REPO, "test", "fixtures", "compose");
 
 function unavailable(t: TestContext, reason: string): void {
     if (IN_CI) assert.fail(`integration test cannot run in CI: ${reason}`);
@@ -123,13 +134,15 @@ describe("npm run parity", { timeout: 20 * 60_000 }, () => {
         const files = [
             ...composeFiles(path.join(FIXTURES, "dccn")),
             ...composeFiles(path.join(FIXTURES, "compose-corpus")),
+            ...composeFiles(FIXES),
         ];
-        assert.ok(files.length >= 26, `fixtures found: ${files.length}`);
+        assert.ok(files.length >= 29, `fixtures found: ${files.length}`);
         for (const f of REJECTED) assert.ok(files.includes(path.join(FIXTURES, f)), `${f} is still a fixture`);
         const r = await parity(["--local", ...files], 15 * 60_000);
         const why = unavailableReason(r);
         if (why) return unavailable(t, why);
         const report = r.stdout;
+        assert.match(report, /docker stack deploy \(docker CLI 20\.10\.[^,]*, \S+\)/, "the CLI of the engine's version");
         const last = report.trimEnd().split("\n").pop() ?? "";
         const m = SUMMARY.exec(last);
         assert.ok(m, `the last line is the summary: ${JSON.stringify(last)}\n${r.stderr.slice(-3000)}`);
@@ -205,13 +218,10 @@ describe("npm run parity", { timeout: 20 * 60_000 }, () => {
         assert.match(edge.body, /note: compared: docker stack deploy's 2 services, 2 networks, 1 secret, 1 config with the program's 2 services, 2 networks, 1 secret, 1 config/);
         assert.equal(items(edge.body, "declared differences").length, 2, edge.body);
 
-        // Known gaps (see KNOWN_GAPS): every difference of these files is one of them.
-        for (const [file, gaps] of [[fullExample, KNOWN_GAPS.hostsOrder], ...Object.entries(KNOWN_GAPS_BY_FILE).map(([n, g]) => [path.join(dir, n), g] as const)] as const) {
-            const sec = byFile.get(file)!;
-            if (sec.outcome === "identical") t.diagnostic(`${path.basename(file)} is identical now: its known gap is closed, drop it from KNOWN_GAPS`);
-            for (const d of items(sec.body, "differences")) {
-                assert.ok(gaps.some((g) => g.test(d)), `${path.basename(file)}: an unknown difference: ${d}\n${sec.body}`);
-            }
+        assert.equal(fe.outcome, "identical", fe.body);
+        for (const name of FORMER_GAPS) {
+            const sec = byFile.get(path.join(dir, name))!;
+            assert.equal(sec.outcome, "identical", `${name}:\n${sec.body}`);
         }
     });
 
@@ -290,6 +300,12 @@ function patchedFullExample(dir: string): string {
     edit("  config4:\n    name: foo\n", "  config4:\n    name: foo\n    file: ./config_data\n", "config4 has no content");
     edit("  secret4:\n    name: bar\n", "  secret4:\n    name: bar\n    file: ./secret_data\n", "secret4 has no content");
     edit("\nnetworks:\n  #", "\nnetworks:\n  other-other-network:\n  #", "other-other-network is not declared");
+    // docker CLI 20.10 reads 3.0 to 3.9: the file as 3.9, without the keys of later versions.
+    edit('version: "3.13"', 'version: "3.9"', "3.13 is refused by docker CLI 20.10");
+    edit("          pids: 100\n", "", "limits.pids is 3.13");
+    edit("      start_interval: 1s\n", "", "healthcheck.start_interval is 3.13");
+    edit('        driver_opts:\n          "driveropt1": "optval1"\n          "driveropt2": "optval2"\n', "", "a service network's driver_opts is not in 3.9");
+    s = s.replace(/\n {4}x-cluster-spec:\n(?: {6}.*\n)+/, "\n");
     edit("\nvolumes:\n  #", "\nvolumes:\n  datavolume:\n  #", "datavolume is not declared");
     // The engine's: each rejected both by docker stack deploy and by the program, with the same engine message.
     edit("    ipam:\n      driver: overlay\n", "    ipam:\n", "error during lookup of plugin overlay (no such IPAM driver)");
@@ -306,30 +322,14 @@ function patchedFullExample(dir: string): string {
 }
 
 /**
- * Differences found by this tool that compose/ still has (the fixes are described in issue 6).
- * - hostsOrder: compose/convert.ts sorts extra_hosts by host; docker stack deploy keeps the
- *   file's order (a list; a mapping sorted as `host:ip` strings), and the engine keeps what it
- *   gets. Also: the CLI (28) strips the brackets of `[::1]`, compose/ keeps them.
- * - hostsForms: the CLI (28) also takes `host=ip`, and drops an entry with neither `:` nor `=`;
- *   compose/ rejects both.
- * - templateDriver: secrets/configs `template_driver` is rejected; the CLI sends it as Templating.
+ * The files that showed the gaps this tool found (extra_hosts order and forms, template_driver),
+ * closed since (compose/): each is identical now, as docker CLI 20.10 converts it.
  */
-const KNOWN_GAPS = {
-    hostsOrder: [/^service <stack>_\w+: TaskTemplate\.ContainerSpec\.Hosts\[\d\]: /],
-    hostsForms: [/^the program rejects the file, docker stack deploy deploys it: .*extra_hosts\[\d\]: invalid host entry "(eq=10\.0\.0\.9|nosep)"/],
-    templateDriver: [/^the program rejects the file, docker stack deploy deploys it: .*\.template_driver: /],
-};
-
-const KNOWN_GAPS_BY_FILE: Record<string, RegExp[]> = {
-    "gap-extra-hosts-order.yml": KNOWN_GAPS.hostsOrder,
-    "gap-extra-hosts-forms.yml": KNOWN_GAPS.hostsForms,
-    "gap-extra-hosts-no-separator.yml": KNOWN_GAPS.hostsForms,
-    "gap-template-driver.yml": KNOWN_GAPS.templateDriver,
-};
+const FORMER_GAPS = ["gap-extra-hosts-order.yml", "gap-extra-hosts-forms.yml", "gap-extra-hosts-no-separator.yml", "gap-template-driver.yml"];
 
 /** Compose files beyond the fixtures: keys and forms the fixtures do not exercise. */
 const EDGE_CASES: Record<string, string> = {
-    "edge-cases.yml": `version: "3.13"
+    "edge-cases.yml": `version: "3.9"
 services:
   web:
     image: "\${PARITY_UNSET_IMAGE:-nginx}:\${PARITY_UNSET_TAG:-1.25}"
@@ -377,13 +377,12 @@ services:
         ipv4_address: 10.99.0.10
       outside:
     pid: host
-    oom_score_adj: 100
     x-custom: ignored
     deploy:
       replicas: 0
       labels: {svc: "yes"}
       resources:
-        limits: {cpus: "1.5", memory: 256M, pids: 50}
+        limits: {cpus: "1.5", memory: 256M}
         reservations: {memory: 64M, generic_resources: [{discrete_resource_spec: {kind: gpu, value: 1}}]}
       restart_policy: {condition: on-failure, delay: 3s, max_attempts: 2, window: 30s}
       update_config: {parallelism: 2, delay: 5s, order: start-first, failure_action: rollback, monitor: 10s, max_failure_ratio: 0.5}
@@ -439,7 +438,7 @@ configs:
 services:
   web:
     image: nginx:1.25
-    extra_hosts: ["zeta:10.0.0.9", "alpha:10.0.0.1", "v6:[::1]"]
+    extra_hosts: ["zeta:10.0.0.9", "alpha:10.0.0.1", "v6:[::1]", "v6b:::2"]
   api:
     image: nginx:1.25
     extra_hosts: {zeta: 10.0.0.9, a-b: 10.0.0.2, a: 10.0.0.3}

@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { convertStack, loadCompose, type StackOverrides, type StackSpec } from "../../compose";
+import { convertStack, loadCompose, type StackOverrides, type StackSpec , LATEST_CLI } from "../../compose";
 import { differences, engineStack, normaliseService, type JsonObject } from "../../lib/engine-spec";
 import { findManager, localTransport, type Transport } from "../../lib/engine-transport";
 import {
@@ -89,7 +89,7 @@ describe("stack providers against a real engine", { timeout: 15 * 60_000 }, () =
     const access: Access = { managers: [{ name: "local", address: "127.0.0.1", knownHosts: "" }], ssh: { user: "root", port: 22, privateKey: "", connectTimeout: 5 } };
     let file = "";
 
-    const load = (overrides: StackOverrides = {}): StackSpec => convertStack(loadCompose(file, { stackName: STACK, env: {} }), overrides);
+    const load = (overrides: StackOverrides = {}): StackSpec => convertStack(loadCompose(file, { cli: LATEST_CLI, stackName: STACK, env: {} }), overrides);
     const serviceInputs = (spec: StackSpec, key: string, extra: Partial<ServiceInputs> = {}): ServiceInputs => {
         const s = engineStack(spec).services.find((x) => x.key === key)!;
         return { ...access, stack: STACK, file: spec.file, key: `services.${key}`, name: s.name, spec: s.spec, resolveImage: "never", stableSeconds: 2, convergeTimeout: 90, ...extra };

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { describe, it } from "node:test";
 import {
-  ComposeError, convertStack, effectiveImage, loadCompose, normaliseDuration, parseDuration, resolveServiceArgs,
+  ComposeError, convertStack, effectiveImage, LATEST_CLI, loadCompose, normaliseDuration, parseDuration, resolveServiceArgs,
 } from "../../compose";
 
 const DCCN = path.resolve(__dirname, "../../../shared/fixtures/dccn");
@@ -16,7 +16,7 @@ function stack(files: Record<string, string>): string {
   return path.join(dir, Object.keys(files)[0]);
 }
 const convert = (file: string, stackName = "st", overrides = {}) =>
-  convertStack(loadCompose(file, { stackName, env: {} }), overrides);
+  convertStack(loadCompose(file, { cli: LATEST_CLI, stackName, env: {} }), overrides);
 const NS = { label: "com.docker.stack.namespace", value: "stager" };
 
 describe("DCCN data-stager stack", () => {
@@ -168,7 +168,7 @@ describe("conversion rules", () => {
     const spec = convert(stack({ "c.yml": "services:\n  a:\n    image: x\n    stop_grace_period: 120s\n    deploy:\n      update_config:\n        delay: 60s\n" }));
     assert.equal(spec.services[0].args.taskSpec.containerSpec.stopGracePeriod, "2m");
     assert.deepEqual(spec.services[0].args.updateConfig, {
-      parallelism: 1, delay: "1m", failureAction: "pause", monitor: "0s", maxFailureRatio: "0.0", order: "stop-first",
+      parallelism: 1, delay: "1m", failureAction: "pause", monitor: "0s", maxFailureRatio: "0", order: "stop-first",
     });
   });
 
@@ -210,7 +210,7 @@ services:
     const a = spec.services[0].args;
     assert.deepEqual(a.mode, { global: true });
     assert.deepEqual(a.endpointSpec, { mode: "dnsrr", ports: [{ targetPort: 9100, publishedPort: 9100, protocol: "udp", publishMode: "host" }] });
-    assert.throws(() => convertStack(loadCompose(spec.file, { stackName: "st" }), { replicas: { agent: 3 } }), /global/);
+    assert.throws(() => convertStack(loadCompose(spec.file, { cli: LATEST_CLI, stackName: "st" }), { replicas: { agent: 3 } }), /global/);
   });
 
   it("name: and external: networks, volumes, secrets and configs (the CLI's e2e named-resources stack)", () => {

@@ -7,12 +7,30 @@ import { strict as assert } from "node:assert";
 import { readdirSync } from "node:fs";
 import * as path from "node:path";
 import { describe, it } from "node:test";
-import { ComposeError, convertStack, loadCompose } from "../../compose";
+import { ComposeError, convertStack, LATEST_CLI, loadCompose } from "../../compose";
 
 const SHARED = path.resolve(__dirname, "../../../shared/fixtures");
 const ENV = { HOME: "/home/deploy" };
 
-/** Rejected files: the key the error names and what it says. */
+/**
+ * docker stack deploy of docker CLI 20.10 (the lab's and DCCN's, the program's default) refuses a
+ * file without `version` ("unsupported Compose file version: 1.0") and versions after 3.9, before
+ * anything else: these files are rejected at `version` then, whatever else they hold.
+ */
+const REJECTED_BY_VERSION_2010: Record<string, RegExp> = {
+  "awesome-compose/elasticsearch-logstash-kibana.compose.yaml": /without `version`/,
+  "awesome-compose/minecraft.compose.yaml": /without `version`/,
+  "awesome-compose/nextcloud-redis-mariadb.compose.yaml": /without `version`/,
+  "awesome-compose/nginx-golang-postgres.compose.yaml": /without `version`/,
+  "awesome-compose/prometheus-grafana.compose.yaml": /without `version`/,
+  "awesome-compose/wordpress-mysql.compose.yaml": /without `version`/,
+  "distribution/deploying.md.registry-compose-example.yml": /without `version`/,
+  "docker-cli/e2e-compose-env.yaml": /without `version`/,
+  "docker-cli/full-example.yml": /3\.13 is not supported by docker stack deploy \(docker CLI 20\.10\), which reads 3\.0 to 3\.9/,
+  "docker-library-docs/wordpress.stack.yml": /without `version`/,
+};
+
+/** Rejected files under the later CLIs' version rules: the key the error names and what it says. */
 const REJECTED: Record<string, { key: string; reason: RegExp }> = {
   "awesome-compose/elasticsearch-logstash-kibana.compose.yaml": { key: "networks.elastic.driver", reason: /node-local network/ },
   "awesome-compose/nginx-golang-postgres.compose.yaml": { key: "services.backend.depends_on", reason: /must be a list/ },
@@ -80,9 +98,32 @@ describe("compose corpus", () => {
 
   for (const f of files) {
     const file = path.join(root, f);
+    const reject2010 = REJECTED_BY_VERSION_2010[f];
+    if (reject2010) {
+      it(`${f} is rejected by the docker CLI 20.10 rules: version`, () => {
+        assert.throws(() => loadCompose(file, { stackName: "st", env: ENV }), (e: unknown) => {
+          assert.ok(e instanceof ComposeError, String(e));
+          assert.equal(e.key, "version");
+          assert.match(e.message, reject2010);
+          return true;
+        });
+      });
+    } else {
+      it(`${f} is read the same by the docker CLI 20.10 and the later rules`, () => {
+        const outcome = (cli?: string) => {
+          try {
+            return JSON.stringify(convertStack(loadCompose(file, { cli, stackName: "st", env: ENV })));
+          } catch (e) {
+            return `rejected: ${(e as Error).message}`;
+          }
+        };
+        assert.equal(outcome(), outcome(LATEST_CLI));
+      });
+    }
+    // What follows: the files as the later CLIs read them (version-less files as the latest 3.x).
     if (f in REJECTED) {
       it(`${f} is rejected: ${REJECTED[f].key}`, () => {
-        assert.throws(() => convertStack(loadCompose(file, { stackName: "st", env: ENV })), (e: unknown) => {
+        assert.throws(() => convertStack(loadCompose(file, { cli: LATEST_CLI, stackName: "st", env: ENV })), (e: unknown) => {
           assert.ok(e instanceof ComposeError, String(e));
           assert.equal(e.file, file);
           assert.equal(e.key, REJECTED[f].key);
@@ -92,7 +133,7 @@ describe("compose corpus", () => {
       });
     } else {
       it(`${f} converts`, () => {
-        const spec = convertStack(loadCompose(file, { stackName: "st", env: ENV }));
+        const spec = convertStack(loadCompose(file, { cli: LATEST_CLI, stackName: "st", env: ENV }));
         assert.ok(spec.services.length > 0);
         for (const s of spec.services) {
           assert.ok(s.args.labels.some((l) => l.label === "com.docker.stack.namespace" && l.value === "st"));

@@ -15,7 +15,7 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { before, describe, it } from "node:test";
 import * as yaml from "js-yaml";
-import { ComposeError, convertStack, loadCompose, normaliseDuration, parseDuration, type StackSpec } from "../../compose";
+import { ComposeError, convertStack, loadCompose, normaliseDuration, parseDuration, type StackSpec , LATEST_CLI } from "../../compose";
 
 const CLI = path.resolve(__dirname, "../../../shared/fixtures/compose-corpus/docker-cli");
 const HOME = "/bar";
@@ -54,13 +54,13 @@ const byName = <T extends { name?: unknown; label?: unknown }>(a: T, b: T) =>
 
 describe("full-example.yml as docker stack deploy sees it", () => {
   it("is rejected as it stands in the fixture (no config_data / secret_data next to it)", () => {
-    assert.throws(() => loadCompose(path.join(CLI, "full-example.yml"), { stackName: "st", env: ENV }),
+    assert.throws(() => loadCompose(path.join(CLI, "full-example.yml"), { cli: LATEST_CLI, stackName: "st", env: ENV }),
       (e: unknown) => e instanceof ComposeError && e.key === "secrets.secret1.file" && /ENOENT/.test(e.message));
   });
 
   it("is rejected with its content files present: secret4 has no content", () => {
     const dir = workdir();
-    assert.throws(() => loadCompose(path.join(dir, "full-example.yml"), { stackName: "st", env: ENV }),
+    assert.throws(() => loadCompose(path.join(dir, "full-example.yml"), { cli: LATEST_CLI, stackName: "st", env: ENV }),
       (e: unknown) => e instanceof ComposeError && e.key === "secrets.secret4" && /neither file nor external/.test(e.message));
   });
 
@@ -74,7 +74,7 @@ describe("full-example.yml as docker stack deploy sees it", () => {
 
     before(() => {
       dir = workdir();
-      spec = convertStack(loadCompose(patched(dir), { stackName: "st", env: ENV }));
+      spec = convertStack(loadCompose(patched(dir), { cli: LATEST_CLI, stackName: "st", env: ENV }));
       foo = spec.services[0];
       c = foo.args.taskSpec.containerSpec as Any;
     });
@@ -104,11 +104,11 @@ describe("full-example.yml as docker stack deploy sees it", () => {
       assert.equal(c.stopSignal, g.stop_signal);
     });
 
-    it("extra_hosts as ip/host pairs", () => {
+    it("extra_hosts as ip/host pairs, split at the first ':', in the file's order", () => {
       const want = (g.extra_hosts as string[]).map((h) => {
         const i = h.indexOf(":");
         return { host: h.slice(0, i), ip: h.slice(i + 1) };
-      }).sort((a, b) => (a.host < b.host ? -1 : 1));
+      });
       assert.deepEqual(c.hosts, want);
     });
 

@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { describe, it } from "node:test";
-import { ComposeError, convertStack, loadCompose, substitute } from "../../compose";
+import { ComposeError, convertStack, loadCompose, substitute , LATEST_CLI } from "../../compose";
 
 const env: Record<string, string> = { FOO: "foo", EMPTY: "", PORT: "8080", RO: "yes", N: "3" };
 const lookup = (k: string) => (k in env ? env[k] : undefined);
@@ -78,7 +78,7 @@ services:
       GREETING: "hello $$USER"
       $FOO: literal-key
 `);
-    const loaded = loadCompose(file, { stackName: "s", env });
+    const loaded = loadCompose(file, { cli: LATEST_CLI, stackName: "s", env });
     const web = loaded.services[0];
     assert.equal(web.image, "nginx:1.25");
     assert.equal(web.readOnly, true);
@@ -98,7 +98,7 @@ services:
   a:
     <<: *common
 `);
-    const loaded = loadCompose(file, { stackName: "s", env: {} });
+    const loaded = loadCompose(file, { cli: LATEST_CLI, stackName: "s", env: {} });
     assert.equal(loaded.services[0].image, "/app");
     assert.deepEqual(loaded.extras, { "x-common": { image: "/app" } });
     const w = loaded.warnings.find((x) => x.message.includes("REGISTRY"));
@@ -115,7 +115,7 @@ services:
     environment:
       - MYSQL_ROOT_PASSWORD=\${DB_PASSWORD:?set DB_PASSWORD in the stack config}
 `);
-    assert.throws(() => loadCompose(file, { stackName: "s", env: {} }), (e: unknown) => {
+    assert.throws(() => loadCompose(file, { cli: LATEST_CLI, stackName: "s", env: {} }), (e: unknown) => {
       assert.ok(e instanceof ComposeError);
       assert.equal(e.file, file);
       assert.equal(e.key, "services.db.environment[0]");
@@ -133,7 +133,7 @@ services:
     deploy:
       replicas: \${N}
 `);
-    assert.throws(() => loadCompose(file, { stackName: "s", env: { N: "three" } }),
+    assert.throws(() => loadCompose(file, { cli: LATEST_CLI, stackName: "s", env: { N: "three" } }),
       (e: unknown) => e instanceof ComposeError && e.key === "services.web.deploy.replicas" && /integer/.test(e.message));
   });
 
@@ -141,8 +141,8 @@ services:
     process.env.COMPOSE_TEST_LEAK = "leaked";
     try {
       const file = compose(`services:\n  a:\n    image: "x:\${COMPOSE_TEST_LEAK:-none}"\n`);
-      assert.equal(loadCompose(file, { stackName: "s" }).services[0].image, "x:none");
-      assert.equal(loadCompose(file, { stackName: "s", env: process.env }).services[0].image, "x:leaked");
+      assert.equal(loadCompose(file, { cli: LATEST_CLI, stackName: "s" }).services[0].image, "x:none");
+      assert.equal(loadCompose(file, { cli: LATEST_CLI, stackName: "s", env: process.env }).services[0].image, "x:leaked");
     } finally {
       delete process.env.COMPOSE_TEST_LEAK;
     }

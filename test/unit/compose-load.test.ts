@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { describe, it } from "node:test";
-import { ComposeError, DEPRECATED, FORBIDDEN, UNSUPPORTED, convertStack, loadCompose } from "../../compose";
+import { ComposeError, DEPRECATED, FORBIDDEN, UNSUPPORTED, convertStack, loadCompose , LATEST_CLI } from "../../compose";
 
 /** Writes files into a fresh directory; returns the path of the first one. */
 function stack(files: Record<string, string>): string {
@@ -15,7 +15,7 @@ function stack(files: Record<string, string>): string {
   return path.join(dir, Object.keys(files)[0]);
 }
 
-const load = (file: string, env: Record<string, string> = {}) => loadCompose(file, { stackName: "st", env });
+const load = (file: string, env: Record<string, string> = {}) => loadCompose(file, { cli: LATEST_CLI, stackName: "st", env });
 
 /** Asserts a ComposeError naming the file and exactly this key, with the message matching. */
 function rejects(file: string, key: string, message: RegExp, env: Record<string, string> = {}): ComposeError {
@@ -181,7 +181,7 @@ describe("rejections", () => {
 
   it("an invalid stack name", () => {
     const file = stack({ "c.yml": "services:\n  a:\n    image: x\n" });
-    assert.throws(() => loadCompose(file, { stackName: "bad name" }), /invalid stack name/);
+    assert.throws(() => loadCompose(file, { cli: LATEST_CLI, stackName: "bad name" }), /invalid stack name/);
   });
 });
 

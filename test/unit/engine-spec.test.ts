@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { before, describe, it } from "node:test";
 import * as yaml from "js-yaml";
-import { convertStack, loadCompose, type StackSpec } from "../../compose";
+import { convertStack, loadCompose, type StackSpec , LATEST_CLI } from "../../compose";
 import {
     differences, engineStack, networkCreate, networkDifferences, normaliseNetwork, normaliseService, serviceFromEngine,
     serviceSpec, stableJson, taggedImage, unpinnedImage, type JsonObject,
@@ -21,7 +21,7 @@ const CLI = path.resolve(__dirname, "../../../shared/fixtures/compose-corpus/doc
 const S = 1_000_000_000;
 type Any = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
-const convert = (file: string, stackName: string) => convertStack(loadCompose(file, { stackName, env: {} }));
+const convert = (file: string, stackName: string) => convertStack(loadCompose(file, { cli: LATEST_CLI, stackName, env: {} }));
 
 describe("engine spec: DCCN data-stager", () => {
     const spec = convert(path.join(DCCN, "data-stager.docker-compose.dccn.yml"), "stager");
@@ -128,7 +128,7 @@ describe("engine spec: the Docker CLI's full-example.yml", () => {
     before(() => {
         const file = fullExample();
         dir = path.dirname(file);
-        spec = convertStack(loadCompose(file, { stackName: "st", env: { HOME: "/bar", QUX: "qux_from_environment" } }));
+        spec = convertStack(loadCompose(file, { cli: LATEST_CLI, stackName: "st", env: { HOME: "/bar", QUX: "qux_from_environment" } }));
         s = serviceSpec(spec, spec.services[0]);
         c = s.TaskTemplate.ContainerSpec;
     });

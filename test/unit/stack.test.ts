@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { describe, it } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
-import { convertStack, loadCompose, type StackSpec } from "../../compose";
+import { convertStack, loadCompose, type StackSpec , LATEST_CLI } from "../../compose";
 import { Stack } from "../../components/stack";
 import { engineStack, normaliseService } from "../../lib/engine-spec";
 import { externalsProvider, fileObjectProvider, networkProvider, serviceProvider, sshConnect } from "../../lib/stack-providers";
@@ -73,7 +73,7 @@ configs:
   conf:
     file: ./app.conf
 `);
-    return convertStack(loadCompose(file, { stackName: "app", env: {} }));
+    return convertStack(loadCompose(file, { cli: LATEST_CLI, stackName: "app", env: {} }));
 }
 
 describe("Stack component", () => {
@@ -129,7 +129,7 @@ describe("Stack component", () => {
     });
 
     it("the DCCN data-stager: db, service, ui chained by depends_on; the external secret checked", async () => {
-        const spec = convertStack(loadCompose(path.join(DCCN, "data-stager.docker-compose.dccn.yml"), { stackName: "stager", env: {} }));
+        const spec = convertStack(loadCompose(path.join(DCCN, "data-stager.docker-compose.dccn.yml"), { cli: LATEST_CLI, stackName: "stager", env: {} }));
         const rs = await graph(() => new Stack("stager", { spec, managers: MANAGERS, ssh: SSH, convergeTimeout: 300 }));
         assert.deepEqual(byName(rs, "stager-service").deps.sort(), ["stager-db", "stager-external", "stager-net-default"]);
         assert.deepEqual(byName(rs, "stager-ui").deps.sort(), ["stager-external", "stager-net-default", "stager-service"]);
@@ -137,8 +137,27 @@ describe("Stack component", () => {
         assert.equal(byName(rs, "stager-ui").inputs.convergeTimeout, 300);
     });
 
+    it("the data-stager on the lab: bind sources made on every node, the external secret provided, before the services", async () => {
+        const spec = convertStack(loadCompose(path.resolve(__dirname, "../../stacks/data-stager/docker-compose.yml"), { stackName: "data-stager" }), {
+            bindPaths: { "/mnt/docker/data/stager": "/srv/lab/stager", "/project": "/srv/lab/project", "/var/lib/sss": "/srv/lab/sss" },
+            createBindPaths: true, externalSecrets: { drdr_admin_password: { generate: true } },
+        });
+        const nodes = [...MANAGERS, { name: "vm2", address: "172.28.213.12", knownHosts: "172.28.213.12 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIUnitTestHostKey1" }];
+        const rs = await graph(() => new Stack("data-stager", { spec, managers: nodes, ssh: SSH }));
+        const steps = rs.filter((r) => r.type === DYNAMIC("ProvisionStep"));
+        assert.deepEqual(steps.map((r) => r.name), ["data-stager-bindpaths-vm1", "data-stager-bindpaths-vm2"]);
+        assert.ok(steps[0].inputs.stdin.includes("/srv/lab/stager/ui/db\n"), "the paths travel on stdin");
+        assert.equal(byName(rs, "data-stager-external-secret-drdr_admin_password").type, DYNAMIC("SwarmProvidedSecret"));
+        assert.equal(byName(rs, "data-stager-external-secret-drdr_admin_password").inputs.name, "drdr_admin_password");
+        assert.ok(!rs.some((r) => r.name === "data-stager-external"), "a provided secret is not looked up as external");
+        assert.deepEqual(byName(rs, "data-stager-service").deps.sort(), [
+            "data-stager-bindpaths-vm1", "data-stager-bindpaths-vm2", "data-stager-db", "data-stager-external-secret-drdr_admin_password", "data-stager-net-default",
+        ]);
+        assert.ok(!unwrapSecrets(byName(rs, "data-stager-bindpaths-vm1").inputs).includes("UNIT-STACK-KEY"), "the key stays secret");
+    });
+
     it("a stack without external objects declares no lookup", async () => {
-        const spec = convertStack(loadCompose(path.join(DCCN, "tutorial-swarm.docker-compose.swarm.yml"), { stackName: "webapp", env: {} }));
+        const spec = convertStack(loadCompose(path.join(DCCN, "tutorial-swarm.docker-compose.swarm.yml"), { cli: LATEST_CLI, stackName: "webapp", env: {} }));
         const rs = await graph(() => new Stack("webapp", { spec, managers: MANAGERS, ssh: SSH }));
         assert.equal(rs.some((r) => r.type === DYNAMIC("SwarmExternals")), false);
         assert.ok(rs.some((r) => r.name === "webapp-web"));
