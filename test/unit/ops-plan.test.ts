@@ -37,7 +37,7 @@ const kinds = (steps: OpsStep[]) => steps.map((s) => `${s.step.kind}${"node" in 
 test("shutdown on dev: stacks removed on the manager, workers stopped, the manager last; engines, not machines", () => {
     const steps = planShutdown(dev.cluster, input(dev, "dev"));
     assert.deepEqual(kinds(steps), ["remove-services", "stop vm2", "stop vm3", "stop vm1"]);
-    assert.deepEqual(steps[0].step, { kind: "remove-services", via: "vm1", stacks: ["webapp"] });
+    assert.deepEqual(steps[0].step, { kind: "remove-services", via: "vm1", stacks: ["webapp", "data-stager"] });
     assert.ok(steps.every((s) => s.step.kind !== "stop" || s.step.mode === "engine"));
     assert.match(steps[3].text, /stop the engine on vm1 .*the last manager/);
 });
