@@ -203,7 +203,8 @@ async function memberState(m: ops.ManagerHandle, p: MemberInputs, nodeId: string
     return { ...p, role: n.role, availability: n.availability, nodeId: n.id, status: n.status, engineVersion: n.engineVersion };
 }
 
-const memberProvider: pulumi.dynamic.ResourceProvider = {
+/** Exported for unit tests of its diff. */
+export const memberProvider: pulumi.dynamic.ResourceProvider = {
     async diff(_id: string, olds: MemberOutputs, news: MemberInputs) {
         const replaces: string[] = [];
         if (olds.node?.address !== news.node.address || olds.node?.name !== news.node.name) replaces.push("node");

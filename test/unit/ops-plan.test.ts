@@ -1,7 +1,8 @@
 /**
  * Operator procedures (lib/ops-plan.ts, tools/ops.ts): which manager a backup stops and when it is
  * refused, restore targets, and the emergency shutdown and reboot in the DCCN document's order,
- * planned from the committed dev and prod stack files. Pure: no node is reached.
+ * planned from the committed dev and prod stack files; and the recovery rules the force-new-cluster
+ * drill relies on (a former member told from a stranger, promotion after a recovery). No node is reached.
  */
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
@@ -193,4 +194,17 @@ test("a former member (away during --force-new-cluster) is told from a node of a
     assert.equal(formerMember(info(undefined, ["10.0.0.3", "10.0.0.7"]), "c1", ours), true, "no leader: lists one of our managers");
     assert.equal(formerMember(info(undefined, ["10.0.9.1"]), "c1", ours), false, "no leader, other managers");
     assert.equal(formerMember(info(undefined, []), "c1", ours), false, "nothing to tell by");
+});
+
+test("after a recovery a manager joins anew; a worker promoted later is promoted, not replaced", async () => {
+    const { memberProvider } = await import("../../lib/swarm-providers");
+    const node = { name: "vm2", address: "10.0.0.2", knownHosts: "" };
+    const base = { stackFile: "Pulumi.t.yaml", node, availability: "active", managers: [], clusterId: "c1", ssh: {} } as any;
+    const diff = (olds: any, news: any) => memberProvider.diff!("id", { ...base, ...olds }, { ...base, ...news });
+    const manager = await diff({ role: "manager", clusterEpoch: 0 }, { role: "manager", clusterEpoch: 1 });
+    assert.deepEqual(manager.replaces, ["clusterEpoch"]);
+    const promoted = await diff({ role: "worker", clusterEpoch: 0 }, { role: "manager", clusterEpoch: 1 });
+    assert.deepEqual([promoted.changes, promoted.replaces], [true, []], "promote in place");
+    const same = await diff({ role: "worker", clusterEpoch: 0 }, { role: "worker", clusterEpoch: 0 });
+    assert.equal(same.changes, false);
 });
