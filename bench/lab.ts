@@ -15,7 +15,7 @@
  *
  * The lab is shared: every part takes the lab lock (/tmp/dccn-lab.lock, BENCH_LAB_LOCK) for as
  * long as it needs the lab and leaves it converged to the committed Pulumi.dev.yaml before letting
- * go: (a)+(b) once per run (each run takes every node out of the swarm), (c) once for all its runs.
+ * go: once for (a)+(b) (paired: each side's no-op runs on the cluster it built), once for (c).
  * Ratios are taken per run (both sides back to back on the same lab), then median, min and max.
  */
 import { ChildProcess, spawn, spawnSync } from "child_process";
@@ -364,8 +364,8 @@ async function scratchAndNoop(c: Ctx, runs: number): Promise<{ scratch: Side; no
     };
     const scratch = side(), noop = side();
     let noopChanges = 0;
-    for (let i = 1; i <= runs; i++) {
-        await withLabLock(`cluster from scratch and no-op, run ${i}/${runs}`, c.say, async () => {
+    await withLabLock(`cluster from scratch and no-op, ${runs} runs`, c.say, async () => {
+        for (let i = 1; i <= runs; i++) {
             try {
                 c.say(`lab run ${i}/${runs}: reset (pulumi destroy, swarm leave), baseline up`);
                 await reset();
@@ -392,8 +392,8 @@ async function scratchAndNoop(c: Ctx, runs: number): Promise<{ scratch: Side; no
                 await restoreLab(c, reset).catch((r) => c.say(`restoring failed too: ${(r as Error).message}`));
                 throw e;
             }
-        });
-    }
+        }
+    });
     return { scratch, noop, noopChanges };
 }
 
