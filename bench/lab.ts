@@ -308,7 +308,8 @@ const PULUMI_ARGS = ["--stack", "dev", "--yes", "--non-interactive", "--color", 
 
 /**
  * What the lab benchmarks need, brought up as `npm run dev` does (each step does nothing when it
- * is already there): system packages, the Pulumi toolchain, the lab (under the lab lock), the dev stack.
+ * is already there): system packages, the Pulumi toolchain, the lab (`lab:up` under the lab lock
+ * when `lab:status` finds it down), the dev stack.
  */
 async function prepare(say: Say): Promise<Ctx> {
     const config = readDevConfig();
@@ -326,7 +327,11 @@ async function prepare(say: Say): Promise<Ctx> {
     await step("the Pulumi toolchain", "bash", ["tools/toolchain.sh", "--allow-missing-plugins"]);
     const env = engineEnv();
     await step("the Pulumi CLI", "pulumi", ["version"], env);
-    await withLabLock("lab:up", say, () => step("the lab", process.execPath, ["--import", "tsx", path.join(ROOT, "lab", "cli.ts"), "up"], env));
+    const labCli = ["--import", "tsx", path.join(ROOT, "lab", "cli.ts")];
+    // A lab that is up is used as it is (lab:up would reload its images if another checkout built them differently).
+    if ((await timed("prepare-lab-status", process.execPath, [...labCli, "status"], env)).status !== 0) {
+        await withLabLock("lab:up", say, () => step("the lab", process.execPath, [...labCli, "up"], env));
+    }
     await step("the dev stack", "bash", ["tools/stack-init.sh", "dev"], env);
     if (!fs.existsSync(LAB_JSON)) throw new Error(`${LAB_JSON} not found after lab:up`);
     const lab = JSON.parse(fs.readFileSync(LAB_JSON, "utf8")) as LabJson;
