@@ -15,7 +15,7 @@
  *
  * The lab is shared: every part takes the lab lock (/tmp/dccn-lab.lock, BENCH_LAB_LOCK) for as
  * long as it needs the lab and leaves it converged to the committed Pulumi.dev.yaml before letting
- * go: (a)+(b) once per run (each run takes every node out of the swarm), (c) once for all its runs.
+ * go: once for (a)+(b) (paired: each side's no-op runs on the cluster it built), once for (c).
  * Ratios are taken per run (both sides back to back on the same lab), then median, min and max.
  */
 import { ChildProcess, spawn, spawnSync } from "child_process";
@@ -308,7 +308,8 @@ const PULUMI_ARGS = ["--stack", "dev", "--yes", "--non-interactive", "--color", 
 
 /**
  * What the lab benchmarks need, brought up as `npm run dev` does (each step does nothing when it
- * is already there): system packages, the Pulumi toolchain, the lab (under the lab lock), the dev stack.
+ * is already there): system packages, the Pulumi toolchain, the lab (`lab:up` under the lab lock
+ * when `lab:status` finds it down), the dev stack.
  */
 async function prepare(say: Say): Promise<Ctx> {
     const config = readDevConfig();
@@ -326,7 +327,11 @@ async function prepare(say: Say): Promise<Ctx> {
     await step("the Pulumi toolchain", "bash", ["tools/toolchain.sh", "--allow-missing-plugins"]);
     const env = engineEnv();
     await step("the Pulumi CLI", "pulumi", ["version"], env);
-    await withLabLock("lab:up", say, () => step("the lab", process.execPath, ["--import", "tsx", path.join(ROOT, "lab", "cli.ts"), "up"], env));
+    const labCli = ["--import", "tsx", path.join(ROOT, "lab", "cli.ts")];
+    // A lab that is up is used as it is (lab:up would reload its images if another checkout built them differently).
+    if ((await timed("prepare-lab-status", process.execPath, [...labCli, "status"], env)).status !== 0) {
+        await withLabLock("lab:up", say, () => step("the lab", process.execPath, [...labCli, "up"], env));
+    }
     await step("the dev stack", "bash", ["tools/stack-init.sh", "dev"], env);
     if (!fs.existsSync(LAB_JSON)) throw new Error(`${LAB_JSON} not found after lab:up`);
     const lab = JSON.parse(fs.readFileSync(LAB_JSON, "utf8")) as LabJson;
@@ -364,8 +369,8 @@ async function scratchAndNoop(c: Ctx, runs: number): Promise<{ scratch: Side; no
     };
     const scratch = side(), noop = side();
     let noopChanges = 0;
-    for (let i = 1; i <= runs; i++) {
-        await withLabLock(`cluster from scratch and no-op, run ${i}/${runs}`, c.say, async () => {
+    await withLabLock(`cluster from scratch and no-op, ${runs} runs`, c.say, async () => {
+        for (let i = 1; i <= runs; i++) {
             try {
                 c.say(`lab run ${i}/${runs}: reset (pulumi destroy, swarm leave), baseline up`);
                 await reset();
@@ -392,8 +397,8 @@ async function scratchAndNoop(c: Ctx, runs: number): Promise<{ scratch: Side; no
                 await restoreLab(c, reset).catch((r) => c.say(`restoring failed too: ${(r as Error).message}`));
                 throw e;
             }
-        });
-    }
+        }
+    });
     return { scratch, noop, noopChanges };
 }
 
