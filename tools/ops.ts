@@ -20,6 +20,7 @@ import {
 } from "../lib/ops-plan";
 import { parseResult, readScript, scriptStdin } from "../lib/remote-script";
 import { runScript, shq, SshTarget } from "../lib/ssh";
+import { args, UsageError } from "../lib/cli-args";
 import * as swarm from "../lib/swarm-ops";
 
 export const USAGE = `usage: npm run ops -- <command> --stack <env> [options]
@@ -63,18 +64,11 @@ export interface CliOptions {
     project: string;
 }
 
-export class UsageError extends Error {}
+export { UsageError };
 
 export function parseArgs(argv: string[], defaultProject: string): CliOptions | "help" {
     const o: Partial<CliOptions> = { force: false, dryRun: false, yes: false, up: true, project: defaultProject };
-    for (let i = 0; i < argv.length; i++) {
-        const a = argv[i];
-        const [flag, inline] = a.startsWith("--") && a.includes("=") ? [a.slice(0, a.indexOf("=")), a.slice(a.indexOf("=") + 1)] : [a, undefined];
-        const value = (): string => {
-            const v = inline ?? argv[++i];
-            if (v === undefined || v === "") throw new UsageError(`${flag} needs a value`);
-            return v;
-        };
+    for (const { flag, raw: a, value } of args(argv)) {
         switch (flag) {
             case "backup": case "restore": case "shutdown": case "reboot":
                 if (o.command) throw new UsageError(`one command only (got ${o.command} and ${a})`);

@@ -26,6 +26,7 @@ import {
     engineOps, externalsProvider, fileObjectProvider, networkProvider, serviceProvider,
     type Access, type Connect, type ExternalRef, type FileObjectInputs, type NetworkInputs, type ServiceInputs,
 } from "../lib/stack-providers";
+import { args, UsageError } from "../lib/cli-args";
 import { docker as dockerLocal, type Dockerd, dockerdProblem, startDockerd, stopDockerd, TEST_IMAGE } from "../test/integration/dockerd";
 
 const REPO = path.resolve(__dirname, "..");
@@ -45,7 +46,7 @@ export const USAGE = `usage: npm run parity -- [--local | --host ssh://USER@ADDR
 Each FILE is deployed twice (docker stack deploy, then the program) under two stack names, compared
 and removed again. Exit status: 0 no undeclared difference, 1 some file differs, 2 the check could not run.`;
 
-export class UsageError extends Error {}
+export { UsageError };
 
 export interface Options {
     local: boolean;
@@ -61,14 +62,7 @@ export interface Options {
 
 export function parseArgs(argv: string[]): Options | "help" {
     const o: Options = { local: false, files: [] };
-    for (let i = 0; i < argv.length; i++) {
-        const a = argv[i];
-        const [flag, inline] = a.startsWith("--") && a.includes("=") ? [a.slice(0, a.indexOf("=")), a.slice(a.indexOf("=") + 1)] : [a, undefined];
-        const value = (): string => {
-            const v = inline ?? argv[++i];
-            if (v === undefined || v === "") throw new UsageError(`${flag} needs a value`);
-            return v;
-        };
+    for (const { flag, raw: a, value } of args(argv)) {
         switch (flag) {
             case "--local": o.local = true; break;
             case "--host": o.host = value(); break;

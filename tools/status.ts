@@ -5,6 +5,7 @@
 // Exit status: 0 healthy, 1 unhealthy, 2 the check could not run (usage, stack config, SSH key).
 import * as fs from "fs";
 import * as path from "path";
+import { args, UsageError } from "../lib/cli-args";
 import {
     evaluateStatus, gatherStatus, loadStatusSetup, renderJson, renderSvg, renderTable, StatusSetupError,
 } from "../lib/cluster-status";
@@ -26,18 +27,11 @@ export interface CliOptions {
     project: string;
 }
 
-export class UsageError extends Error {}
+export { UsageError };
 
 export function parseArgs(argv: string[], defaultProject: string): CliOptions | "help" {
     const o: Partial<CliOptions> = { json: false, project: defaultProject };
-    for (let i = 0; i < argv.length; i++) {
-        const a = argv[i];
-        const [flag, inline] = a.startsWith("--") && a.includes("=") ? [a.slice(0, a.indexOf("=")), a.slice(a.indexOf("=") + 1)] : [a, undefined];
-        const value = (): string => {
-            const v = inline ?? argv[++i];
-            if (v === undefined || v === "") throw new UsageError(`${flag} needs a value`);
-            return v;
-        };
+    for (const { flag, raw: a, value } of args(argv)) {
         switch (flag) {
             case "--stack": case "-s": o.stack = value(); break;
             case "--json": o.json = true; break;
