@@ -339,6 +339,22 @@ async function prepare(say: Say): Promise<Ctx> {
     return { lab, env, nodes, stacks, say };
 }
 
+/**
+ * Every node out of the swarm and nothing in the dev stack's state: `pulumi destroy` (the program's
+ * teardown order), then `docker swarm leave --force` on every node. When the destroy fails on a
+ * state another run left behind (a rebuilt lab, a drill's roles), the nodes leave first and
+ * `pulumi destroy --refresh` follows (the refresh drops what the swarm no longer has).
+ */
+async function resetLab(c: Ctx, base: string[], label: string): Promise<void> {
+    const d = await timed(`${label}-destroy`, "pulumi", ["destroy", "--skip-preview", ...PULUMI_ARGS], c.env);
+    mustSucceed("baseline reset", await timed(`${label}-leave`, "bash", [BASELINE, "reset", ...base], c.env));
+    if (d.status !== 0) {
+        c.say(`  pulumi destroy failed on the state it found (log ${d.log}); nodes out of the swarm, then pulumi destroy --refresh`);
+        mustSucceed("pulumi destroy --refresh", await timed(`${label}-destroy-refresh`, "pulumi", ["destroy", "--refresh", "--skip-preview", ...PULUMI_ARGS], c.env));
+    }
+    assertOutOfSwarm(c.lab, c.nodes);
+}
+
 /** Back to the committed Pulumi.dev.yaml, whatever the lab is in: refresh and up, else a reset and up. */
 async function restoreLab(c: Ctx, reset: () => Promise<void>): Promise<void> {
     const up = await timed("restore-up", "pulumi", ["up", "--refresh", "--skip-preview", ...PULUMI_ARGS], c.env);
@@ -360,13 +376,7 @@ function add(s: Side, ours: number, baseline: number): void {
 async function scratchAndNoop(c: Ctx, runs: number): Promise<{ scratch: Side; noop: Side; noopChanges: number }> {
     const staged = c.stacks.map((e) => ({ name: e.name, dir: stageStack(e, ROOT, STAGE_DIR) }));
     const base = baselineArgs(c.lab, c.nodes, staged);
-    const reset = async () => {
-        // The state may come from another branch's run or a rebuilt lab: refresh if a plain destroy fails.
-        const d = await timed("reset-destroy", "pulumi", ["destroy", "--skip-preview", ...PULUMI_ARGS], c.env);
-        if (d.status !== 0) mustSucceed("pulumi destroy --refresh", await timed("reset-destroy-refresh", "pulumi", ["destroy", "--refresh", "--skip-preview", ...PULUMI_ARGS], c.env));
-        mustSucceed("baseline reset", await timed("reset-leave", "bash", [BASELINE, "reset", ...base], c.env));
-        assertOutOfSwarm(c.lab, c.nodes);
-    };
+    const reset = () => resetLab(c, base, "reset");
     const scratch = side(), noop = side();
     let noopChanges = 0;
     await withLabLock(`cluster from scratch and no-op, ${runs} runs`, c.say, async () => {
@@ -458,16 +468,17 @@ async function rolling(c: Ctx, runs: number): Promise<{ until: Side; command: Si
                 sshScript(c.lab, n.address, ROLL_IMAGES, [mode, ROLL.baseImage, String(ROLL_REGISTRY.port), ROLL_REGISTRY.repo, ...ROLL_REGISTRY.tagNames]);
             }
         };
-        const reset = async () => {
-            const d = await timed("roll-reset-destroy", "pulumi", ["destroy", "--refresh", "--skip-preview", ...PULUMI_ARGS], c.env);
-            mustSucceed("pulumi destroy", d);
-            mustSucceed("baseline reset", await timed("roll-reset-leave", "bash", [BASELINE, "reset", ...base], c.env));
-        };
+        const reset = () => resetLab(c, base, "roll-reset");
         try {
             c.say(`rolling update: a registry on every node with ${ROLL.baseImage} as ${ROLL.tags.join(" and ")}, both services deployed on ${tagA}`);
             images("up");
             setRollEntry(dir, tagA);
-            mustSucceed("pulumi up (rolling update set-up)", await timed("roll-setup-up", "pulumi", ["up", "--refresh", "--skip-preview", ...PULUMI_ARGS], c.env, { cwd: dir }));
+            const setup = await timed("roll-setup-up", "pulumi", ["up", "--refresh", "--skip-preview", ...PULUMI_ARGS], c.env, { cwd: dir });
+            if (setup.status !== 0) {
+                c.say(`  pulumi up --refresh failed on the state it found (log ${setup.log}); a reset, then pulumi up`);
+                await reset();
+                mustSucceed("pulumi up (rolling update set-up)", await timed("roll-setup-up-after-reset", "pulumi", ["up", "--skip-preview", ...PULUMI_ARGS], c.env, { cwd: dir }));
+            }
             mustSucceed("baseline stage", await timed("roll-stage", "bash", [BASELINE, "stage", ...base], c.env));
             mustSucceed("baseline deploy", await timed("roll-deploy", "bash", [BASELINE, "deploy", ...base], c.env));
             for (const svc of [ours, theirs]) await watch(c, boot.address, svc, tagA, 120).done;
