@@ -372,12 +372,37 @@ function add(s: Side, ours: number, baseline: number): void {
     s.ratio.push(ours / baseline);
 }
 
+/** Where a `pulumi up` spent its time, from its log: the update phase and each service's create. */
+interface Phases {
+    totalS: number;
+    /** Pulumi's `Duration:` (the update after the preview). */
+    updateS: number;
+    /** SwarmService name -> seconds its create (or update) took, as Pulumi prints them. */
+    services: Record<string, number>;
+}
+
+export function phasesOf(r: { ms: number; log: string }): Phases {
+    const text = fs.existsSync(r.log) ? fs.readFileSync(r.log, "utf8") : "";
+    const d = /^Duration: (?:(\d+)m)?(\d+)s$/m.exec(text);
+    const services: Record<string, number> = {};
+    for (const m of text.matchAll(/SwarmService (\S+) (?:created|updated) \((\d+(?:\.\d+)?)s\)/g)) services[m[1]] = Number(m[2]);
+    return { totalS: r.ms / 1000, updateS: d ? Number(d[1] ?? 0) * 60 + Number(d[2]) : NaN, services };
+}
+
+function phaseNote(p: Phases[]): string {
+    const before = figure(p.map((x) => x.totalS - x.updateS));
+    const names = [...new Set(p.flatMap((x) => Object.keys(x.services)))];
+    const svc = names.map((n) => `${n} ${fmt(figure(p.map((x) => x.services[n]).filter((v) => v !== undefined)), 0)} s`);
+    return `start-up and preview ${fmt(before, 1)} s` + (svc.length ? `; services (Pulumi's per-resource time): ${svc.join(", ")}` : "");
+}
+
 /** (a) cluster from scratch and (b) no-op, one locked section per run. */
-async function scratchAndNoop(c: Ctx, runs: number): Promise<{ scratch: Side; noop: Side; noopChanges: number }> {
+async function scratchAndNoop(c: Ctx, runs: number): Promise<{ scratch: Side; noop: Side; noopChanges: number; phases: Phases[]; noopPhases: Phases[] }> {
     const staged = c.stacks.map((e) => ({ name: e.name, dir: stageStack(e, ROOT, STAGE_DIR) }));
     const base = baselineArgs(c.lab, c.nodes, staged);
     const reset = () => resetLab(c, base, "reset");
     const scratch = side(), noop = side();
+    const phases: Phases[] = [], noopPhases: Phases[] = [];
     let noopChanges = 0;
     await withLabLock(`cluster from scratch and no-op, ${runs} runs`, c.say, async () => {
         for (let i = 1; i <= runs; i++) {
@@ -400,6 +425,8 @@ async function scratchAndNoop(c: Ctx, runs: number): Promise<{ scratch: Side; no
                     c.say(`  pulumi up --expect-no-changes exited ${on.status} (changes found?); see ${on.log}`);
                 }
                 c.say(`  pulumi no-op ${(on.ms / 1000).toFixed(1)} s`);
+                phases.push(phasesOf(o));
+                noopPhases.push(phasesOf(on));
                 add(scratch, o.ms / 1000, b.ms / 1000);
                 add(noop, on.ms / 1000, bn.ms / 1000);
             } catch (e) {
@@ -409,7 +436,7 @@ async function scratchAndNoop(c: Ctx, runs: number): Promise<{ scratch: Side; no
             }
         }
     });
-    return { scratch, noop, noopChanges };
+    return { scratch, noop, noopChanges, phases, noopPhases };
 }
 
 /** The rolling-update stack entry in a project's Pulumi.dev.yaml, on `image`. */
@@ -586,7 +613,7 @@ export async function runLab(opts: LabOptions, say: Say): Promise<LabSummary> {
         rows.push([name, fmt(figure(s.ours), digits), fmt(figure(s.baseline), digits), fmt(figure(s.ratio)), target, result]);
 
     if (opts.parts.includes("scratch")) {
-        const { scratch, noop, noopChanges } = await scratchAndNoop(c, opts.runs);
+        const { scratch, noop, noopChanges, phases, noopPhases } = await scratchAndNoop(c, opts.runs);
         const sr = figure(scratch.ratio), nr = figure(noop.ratio);
         row(`Cluster from scratch (${c.nodes.length} nodes, ${c.stacks.length} stack${c.stacks.length === 1 ? "" : "s"})`, scratch, `≤ ${TARGET_SCRATCH}`, verdict(sr, TARGET_SCRATCH));
         row(`No-op (${noopChanges ? `${noopChanges} run(s) with changes` : "zero changes"})`, noop, `≤ ${TARGET_NOOP}, zero changes`, verdict(nr, TARGET_NOOP, noopChanges === 0));
@@ -597,7 +624,8 @@ export async function runLab(opts: LabOptions, say: Say): Promise<LabSummary> {
             "side: `pulumi destroy`, `docker swarm leave --force` on every node, checked); the baseline is `bench/baseline-manual.sh up` " +
             "(the document's manual steps one after another over SSH, one connection per node kept open). The end state is checked " +
             "against Pulumi.dev.yaml after each. No-op: `pulumi up --expect-no-changes` versus `baseline-manual.sh noop` (membership " +
-            "check, labels re-applied, `docker stack deploy` of the same stacks), each on the cluster its own side built.");
+            "check, labels re-applied, `docker stack deploy` of the same stacks), each on the cluster its own side built. " +
+            `Where ours spent its time (from its logs): from scratch, ${phaseNote(phases)}; no-op, ${phaseNote(noopPhases)}.`);
     }
     if (opts.parts.includes("rolling")) {
         const { until, command, lead } = await rolling(c, opts.runs);
