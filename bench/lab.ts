@@ -609,8 +609,8 @@ export async function runLab(opts: LabOptions, say: Say): Promise<LabSummary> {
     const rows: string[][] = [];
     const missed: string[] = [];
     const notes: string[] = [];
-    const row = (name: string, s: Side, target: string, result: string, digits = 1) =>
-        rows.push([name, fmt(figure(s.ours), digits), fmt(figure(s.baseline), digits), fmt(figure(s.ratio)), target, result]);
+    const row = (name: string, s: Side, target: string, result: string, ratio = true) =>
+        rows.push([name, fmt(figure(s.ours), 1), fmt(figure(s.baseline), 1), ratio ? fmt(figure(s.ratio)) : "–", target, result]);
 
     if (opts.parts.includes("scratch")) {
         const { scratch, noop, noopChanges, phases, noopPhases } = await scratchAndNoop(c, opts.runs);
@@ -633,7 +633,7 @@ export async function runLab(opts: LabOptions, say: Say): Promise<LabSummary> {
         const u = ROLL.update;
         row(`Rolling image update (${ROLL.replicas} replicas), until both tasks run the new image`, until, `≤ ${TARGET_ROLLING}`, verdict(ur, TARGET_ROLLING));
         row("Rolling image update, until the command returned", command, "", "(for information)");
-        row("Rolling image update, until the engine started the update", lead, "", "(for information)");
+        row("Rolling image update, until the engine started the update", lead, "", "(for information)", false);
         if (ur.median > TARGET_ROLLING) missed.push(`rolling image update ratio ${ur.median.toFixed(2)} (target ≤ ${TARGET_ROLLING})`);
         const rollout = figure(until.ours.map((x, i) => x - lead.ours[i])), rolloutB = figure(until.baseline.map((x, i) => x - lead.baseline[i]));
         notes.push(`Rolling image update: service \`${ROLL.oursStack}_${ROLL.service}\`, ${ROLL.replicas} replicas of \`${ROLL.baseImage}\` pushed ` +
