@@ -339,6 +339,22 @@ async function prepare(say: Say): Promise<Ctx> {
     return { lab, env, nodes, stacks, say };
 }
 
+/**
+ * Every node out of the swarm and nothing in the dev stack's state: `pulumi destroy` (the program's
+ * teardown order), then `docker swarm leave --force` on every node. When the destroy fails on a
+ * state another run left behind (a rebuilt lab, a drill's roles), the nodes leave first and
+ * `pulumi destroy --refresh` follows (the refresh drops what the swarm no longer has).
+ */
+async function resetLab(c: Ctx, base: string[], label: string): Promise<void> {
+    const d = await timed(`${label}-destroy`, "pulumi", ["destroy", "--skip-preview", ...PULUMI_ARGS], c.env);
+    mustSucceed("baseline reset", await timed(`${label}-leave`, "bash", [BASELINE, "reset", ...base], c.env));
+    if (d.status !== 0) {
+        c.say(`  pulumi destroy failed on the state it found (log ${d.log}); nodes out of the swarm, then pulumi destroy --refresh`);
+        mustSucceed("pulumi destroy --refresh", await timed(`${label}-destroy-refresh`, "pulumi", ["destroy", "--refresh", "--skip-preview", ...PULUMI_ARGS], c.env));
+    }
+    assertOutOfSwarm(c.lab, c.nodes);
+}
+
 /** Back to the committed Pulumi.dev.yaml, whatever the lab is in: refresh and up, else a reset and up. */
 async function restoreLab(c: Ctx, reset: () => Promise<void>): Promise<void> {
     const up = await timed("restore-up", "pulumi", ["up", "--refresh", "--skip-preview", ...PULUMI_ARGS], c.env);
@@ -356,18 +372,37 @@ function add(s: Side, ours: number, baseline: number): void {
     s.ratio.push(ours / baseline);
 }
 
+/** Where a `pulumi up` spent its time, from its log: the update phase and each service's create. */
+interface Phases {
+    totalS: number;
+    /** Pulumi's `Duration:` (the update after the preview). */
+    updateS: number;
+    /** SwarmService name -> seconds its create (or update) took, as Pulumi prints them. */
+    services: Record<string, number>;
+}
+
+export function phasesOf(r: { ms: number; log: string }): Phases {
+    const text = fs.existsSync(r.log) ? fs.readFileSync(r.log, "utf8") : "";
+    const d = /^Duration: (?:(\d+)m)?(\d+)s$/m.exec(text);
+    const services: Record<string, number> = {};
+    for (const m of text.matchAll(/SwarmService (\S+) (?:created|updated) \((\d+(?:\.\d+)?)s\)/g)) services[m[1]] = Number(m[2]);
+    return { totalS: r.ms / 1000, updateS: d ? Number(d[1] ?? 0) * 60 + Number(d[2]) : NaN, services };
+}
+
+function phaseNote(p: Phases[]): string {
+    const before = figure(p.map((x) => x.totalS - x.updateS));
+    const names = [...new Set(p.flatMap((x) => Object.keys(x.services)))];
+    const svc = names.map((n) => `${n} ${fmt(figure(p.map((x) => x.services[n]).filter((v) => v !== undefined)), 0)} s`);
+    return `start-up and preview ${fmt(before, 1)} s` + (svc.length ? `; services (Pulumi's per-resource time): ${svc.join(", ")}` : "");
+}
+
 /** (a) cluster from scratch and (b) no-op, one locked section per run. */
-async function scratchAndNoop(c: Ctx, runs: number): Promise<{ scratch: Side; noop: Side; noopChanges: number }> {
+async function scratchAndNoop(c: Ctx, runs: number): Promise<{ scratch: Side; noop: Side; noopChanges: number; phases: Phases[]; noopPhases: Phases[] }> {
     const staged = c.stacks.map((e) => ({ name: e.name, dir: stageStack(e, ROOT, STAGE_DIR) }));
     const base = baselineArgs(c.lab, c.nodes, staged);
-    const reset = async () => {
-        // The state may come from another branch's run or a rebuilt lab: refresh if a plain destroy fails.
-        const d = await timed("reset-destroy", "pulumi", ["destroy", "--skip-preview", ...PULUMI_ARGS], c.env);
-        if (d.status !== 0) mustSucceed("pulumi destroy --refresh", await timed("reset-destroy-refresh", "pulumi", ["destroy", "--refresh", "--skip-preview", ...PULUMI_ARGS], c.env));
-        mustSucceed("baseline reset", await timed("reset-leave", "bash", [BASELINE, "reset", ...base], c.env));
-        assertOutOfSwarm(c.lab, c.nodes);
-    };
+    const reset = () => resetLab(c, base, "reset");
     const scratch = side(), noop = side();
+    const phases: Phases[] = [], noopPhases: Phases[] = [];
     let noopChanges = 0;
     await withLabLock(`cluster from scratch and no-op, ${runs} runs`, c.say, async () => {
         for (let i = 1; i <= runs; i++) {
@@ -390,6 +425,8 @@ async function scratchAndNoop(c: Ctx, runs: number): Promise<{ scratch: Side; no
                     c.say(`  pulumi up --expect-no-changes exited ${on.status} (changes found?); see ${on.log}`);
                 }
                 c.say(`  pulumi no-op ${(on.ms / 1000).toFixed(1)} s`);
+                phases.push(phasesOf(o));
+                noopPhases.push(phasesOf(on));
                 add(scratch, o.ms / 1000, b.ms / 1000);
                 add(noop, on.ms / 1000, bn.ms / 1000);
             } catch (e) {
@@ -399,7 +436,7 @@ async function scratchAndNoop(c: Ctx, runs: number): Promise<{ scratch: Side; no
             }
         }
     });
-    return { scratch, noop, noopChanges };
+    return { scratch, noop, noopChanges, phases, noopPhases };
 }
 
 /** The rolling-update stack entry in a project's Pulumi.dev.yaml, on `image`. */
@@ -458,16 +495,17 @@ async function rolling(c: Ctx, runs: number): Promise<{ until: Side; command: Si
                 sshScript(c.lab, n.address, ROLL_IMAGES, [mode, ROLL.baseImage, String(ROLL_REGISTRY.port), ROLL_REGISTRY.repo, ...ROLL_REGISTRY.tagNames]);
             }
         };
-        const reset = async () => {
-            const d = await timed("roll-reset-destroy", "pulumi", ["destroy", "--refresh", "--skip-preview", ...PULUMI_ARGS], c.env);
-            mustSucceed("pulumi destroy", d);
-            mustSucceed("baseline reset", await timed("roll-reset-leave", "bash", [BASELINE, "reset", ...base], c.env));
-        };
+        const reset = () => resetLab(c, base, "roll-reset");
         try {
             c.say(`rolling update: a registry on every node with ${ROLL.baseImage} as ${ROLL.tags.join(" and ")}, both services deployed on ${tagA}`);
             images("up");
             setRollEntry(dir, tagA);
-            mustSucceed("pulumi up (rolling update set-up)", await timed("roll-setup-up", "pulumi", ["up", "--refresh", "--skip-preview", ...PULUMI_ARGS], c.env, { cwd: dir }));
+            const setup = await timed("roll-setup-up", "pulumi", ["up", "--refresh", "--skip-preview", ...PULUMI_ARGS], c.env, { cwd: dir });
+            if (setup.status !== 0) {
+                c.say(`  pulumi up --refresh failed on the state it found (log ${setup.log}); a reset, then pulumi up`);
+                await reset();
+                mustSucceed("pulumi up (rolling update set-up)", await timed("roll-setup-up-after-reset", "pulumi", ["up", "--skip-preview", ...PULUMI_ARGS], c.env, { cwd: dir }));
+            }
             mustSucceed("baseline stage", await timed("roll-stage", "bash", [BASELINE, "stage", ...base], c.env));
             mustSucceed("baseline deploy", await timed("roll-deploy", "bash", [BASELINE, "deploy", ...base], c.env));
             for (const svc of [ours, theirs]) await watch(c, boot.address, svc, tagA, 120).done;
@@ -571,11 +609,11 @@ export async function runLab(opts: LabOptions, say: Say): Promise<LabSummary> {
     const rows: string[][] = [];
     const missed: string[] = [];
     const notes: string[] = [];
-    const row = (name: string, s: Side, target: string, result: string, digits = 1) =>
-        rows.push([name, fmt(figure(s.ours), digits), fmt(figure(s.baseline), digits), fmt(figure(s.ratio)), target, result]);
+    const row = (name: string, s: Side, target: string, result: string, ratio = true) =>
+        rows.push([name, fmt(figure(s.ours), 1), fmt(figure(s.baseline), 1), ratio ? fmt(figure(s.ratio)) : "–", target, result]);
 
     if (opts.parts.includes("scratch")) {
-        const { scratch, noop, noopChanges } = await scratchAndNoop(c, opts.runs);
+        const { scratch, noop, noopChanges, phases, noopPhases } = await scratchAndNoop(c, opts.runs);
         const sr = figure(scratch.ratio), nr = figure(noop.ratio);
         row(`Cluster from scratch (${c.nodes.length} nodes, ${c.stacks.length} stack${c.stacks.length === 1 ? "" : "s"})`, scratch, `≤ ${TARGET_SCRATCH}`, verdict(sr, TARGET_SCRATCH));
         row(`No-op (${noopChanges ? `${noopChanges} run(s) with changes` : "zero changes"})`, noop, `≤ ${TARGET_NOOP}, zero changes`, verdict(nr, TARGET_NOOP, noopChanges === 0));
@@ -586,7 +624,8 @@ export async function runLab(opts: LabOptions, say: Say): Promise<LabSummary> {
             "side: `pulumi destroy`, `docker swarm leave --force` on every node, checked); the baseline is `bench/baseline-manual.sh up` " +
             "(the document's manual steps one after another over SSH, one connection per node kept open). The end state is checked " +
             "against Pulumi.dev.yaml after each. No-op: `pulumi up --expect-no-changes` versus `baseline-manual.sh noop` (membership " +
-            "check, labels re-applied, `docker stack deploy` of the same stacks), each on the cluster its own side built.");
+            "check, labels re-applied, `docker stack deploy` of the same stacks), each on the cluster its own side built. " +
+            `Where ours spent its time (from its logs): from scratch, ${phaseNote(phases)}; no-op, ${phaseNote(noopPhases)}.`);
     }
     if (opts.parts.includes("rolling")) {
         const { until, command, lead } = await rolling(c, opts.runs);
@@ -594,7 +633,7 @@ export async function runLab(opts: LabOptions, say: Say): Promise<LabSummary> {
         const u = ROLL.update;
         row(`Rolling image update (${ROLL.replicas} replicas), until both tasks run the new image`, until, `≤ ${TARGET_ROLLING}`, verdict(ur, TARGET_ROLLING));
         row("Rolling image update, until the command returned", command, "", "(for information)");
-        row("Rolling image update, until the engine started the update", lead, "", "(for information)");
+        row("Rolling image update, until the engine started the update", lead, "", "(for information)", false);
         if (ur.median > TARGET_ROLLING) missed.push(`rolling image update ratio ${ur.median.toFixed(2)} (target ≤ ${TARGET_ROLLING})`);
         const rollout = figure(until.ours.map((x, i) => x - lead.ours[i])), rolloutB = figure(until.baseline.map((x, i) => x - lead.baseline[i]));
         notes.push(`Rolling image update: service \`${ROLL.oursStack}_${ROLL.service}\`, ${ROLL.replicas} replicas of \`${ROLL.baseImage}\` pushed ` +
