@@ -5,6 +5,7 @@
 import { describe, test, before, after } from "node:test";
 import * as assert from "node:assert/strict";
 import {
+    devConfigOf,
     editDevConfig, labEngine, labHostKey, maxFile, nodeLabels, nodeTable, nodesOf, onNode, ops, quiet, services, skipOrFail, swarmState, useLabSuite,
     waitFor,
 } from "./support";
@@ -94,6 +95,8 @@ describe("drills on the lab (dev stack)", { concurrency: 1 }, () => {
         edit((nodes) => { nodes[1].role = "manager"; nodes[2].role = "manager"; });
         await converge();
         const clusterBefore = onNode("vm1", "docker info --format '{{.Swarm.Cluster.ID}}'").trim();
+        const servicesBefore = Object.keys(services()).sort();
+        assert.ok(servicesBefore.includes("webapp_web"), `the committed stacks run: ${servicesBefore}`);
         // vm2 and vm3 go down: their engines stop (as on a machine that lost power).
         for (const n of ["vm2", "vm3"]) onNode(n, "systemctl stop docker");
         let restarted = false;
@@ -128,7 +131,7 @@ describe("drills on the lab (dev stack)", { concurrency: 1 }, () => {
             assert.equal(nodeLabels(n).function, "production", `${n}'s labels are back`);
         }
         assert.equal(nodeLabels("vm1").drill, "recovered", "the change that needed the quorum is made");
-        assert.deepEqual(Object.keys(services()).sort(), ["webapp_db", "webapp_web"], "the services outlived the recovery");
+        assert.deepEqual(Object.keys(services()).sort(), servicesBefore, "the services outlived the recovery");
     });
 
     test("emergency shutdown and reboot with three managers, in the document's order: configured shape and stacks back", async (t) => {
@@ -138,16 +141,19 @@ describe("drills on the lab (dev stack)", { concurrency: 1 }, () => {
         // The steps as printed, in order (each line `  N. [4.5 step K] text`).
         const stepsOf = (out: string) => [...out.matchAll(/^ +\d+\. \[[^\]]+\] (.*)$/gm)].map((m) => m[1]);
 
+        const servicesBefore = services();
+        // The stacks of the committed config, in its order.
+        const stackNames = (devConfigOf(suite.dir)["dccn-swarm:stacks"] as { name: string }[]).map((x) => x.name);
         const plan = ops(suite.dir, "shutdown", "--stack", "dev", "--dry-run");
         assert.equal(plan.status, 0, plan.out);
         assert.deepEqual(stepsOf(plan.out).map((s) => s.split(" (")[0]), [
-            "demote vm2", "demote vm3", "remove stacks webapp and every other service",
+            "demote vm2", "demote vm3", `remove stacks ${stackNames.join(", ")} and every other service`,
             "stop the engine on vm2", "stop the engine on vm3", "stop the engine on vm1"]);
-        assert.deepEqual(Object.keys(services()).sort(), ["webapp_db", "webapp_web"], "a dry run changes nothing");
+        assert.deepEqual(services(), servicesBefore, "a dry run changes nothing");
 
         const down = ops(suite.dir, "shutdown", "--stack", "dev", "--yes");
         assert.equal(down.status, 0, down.out);
-        assert.match(down.out, /demote vm2.*\n\s+demoted.*\n.*demote vm3.*\n\s+demoted.*\n.*remove stacks webapp.*\n\s+1 stack\(s\).*none left/);
+        assert.match(down.out, /demote vm2.*\n\s+demoted.*\n.*demote vm3.*\n\s+demoted.*\n.*remove stacks webapp.*\n\s+\d+ stack\(s\).*none left/);
         for (const n of ["vm1", "vm2", "vm3"]) {
             assert.equal(onNode(n, "systemctl is-active docker", { allowFail: true }).trim(), "inactive", `${n}'s engine is stopped`);
         }
@@ -167,9 +173,9 @@ describe("drills on the lab (dev stack)", { concurrency: 1 }, () => {
         const table = nodeTable();
         assert.deepEqual(table.map((r) => `${r.hostname}:${r.status}:${r.manager ? "manager" : "worker"}`).sort(),
             ["vm1:Ready:manager", "vm2:Ready:manager", "vm3:Ready:manager"]);
-        await waitFor("the webapp's tasks running again", () => {
+        await waitFor("every service's tasks running again", () => {
             const now = services();
-            return ["webapp_db", "webapp_web"].every((s) => /^(\d+)\/\1$/.test(now[s] ?? ""));
+            return Object.keys(servicesBefore).every((s) => /^(\d+)\/\1$/.test(now[s] ?? ""));
         }, 180);
         await suite.stack.preview({ expectNoChanges: true, ...quiet });
     });

