@@ -174,7 +174,7 @@ export function convertStack(loaded: LoadedStack, overrides: StackOverrides = {}
   const known = new Set(services.map((s) => s.name));
 
   for (const [what, rec] of [["replicas", overrides.replicas], ["images", overrides.images], ["ports", overrides.ports],
-    ["publishMode", overrides.publishMode]] as const) {
+    ["publishMode", overrides.publishMode], ["endpointMode", overrides.endpointMode]] as const) {
     for (const svc of Object.keys(rec ?? {})) {
       if (!known.has(svc)) {
         throw new ComposeError(file, `overrides.${what}.${svc}`, `override for unknown service ${JSON.stringify(svc)}`,
@@ -483,11 +483,19 @@ export function convertStack(loaded: LoadedStack, overrides: StackOverrides = {}
       (a.protocol < b.protocol ? -1 : a.protocol > b.protocol ? 1 : 0) ||
       (a.publishMode < b.publishMode ? -1 : a.publishMode > b.publishMode ? 1 : 0));
 
+    const endpointMode = overrides.endpointMode?.[s.name] ?? (d.endpointMode || "vip");
+    if (endpointMode !== (d.endpointMode || "vip")) {
+      if (endpointMode === "dnsrr" && ports.some((p) => p.publishedPort !== undefined && p.publishMode === "ingress")) {
+        throw new ComposeError(file, `overrides.endpointMode.${s.name}`, "dnsrr cannot be used with ports published in ingress mode",
+          `add publishMode: { ${s.name}: host } to the overrides`);
+      }
+      differences.push(`${key}.deploy.endpoint_mode: ${d.endpointMode || "vip"} is deployed as ${endpointMode} (stack overrides)`);
+    }
     const args: PlainServiceArgs = {
       name: scope(s.name),
       labels: toLabels({ ...withNamespace(stack, d.labels), [LABEL_IMAGE]: image }),
       mode,
-      endpointSpec: { mode: d.endpointMode || "vip", ...(ports.length > 0 ? { ports } : {}) },
+      endpointSpec: { mode: endpointMode, ...(ports.length > 0 ? { ports } : {}) },
       taskSpec: { containerSpec: container },
     };
     const uc = updateConfig(d.updateConfig);

@@ -222,6 +222,11 @@ export interface StackOverrides {
    */
   publishMode?: Record<string, "host" | "ingress">;
   /**
+   * Endpoint mode of a service: `{ db: dnsrr }` (the service name resolves to its tasks' addresses;
+   * a cluster without IPVS, such as the lab, cannot route to a virtual IP across nodes).
+   */
+  endpointMode?: Record<string, "vip" | "dnsrr">;
+  /**
    * Make the (rewritten) bind-mount source paths that do not exist, as empty directories, on every
    * node before the services start (a lab whose nodes have none of the production data).
    */

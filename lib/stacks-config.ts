@@ -21,7 +21,7 @@ export interface StackEntry {
 }
 
 const STACK_NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
-const OVERRIDE_KEYS = ["registryPrefix", "registryMap", "images", "bindPaths", "replicas", "ports", "publishMode", "createBindPaths", "externalSecrets"];
+const OVERRIDE_KEYS = ["registryPrefix", "registryMap", "images", "bindPaths", "replicas", "ports", "publishMode", "endpointMode", "createBindPaths", "externalSecrets"];
 const CONFIG_KEY_RE = /^[a-zA-Z][a-zA-Z0-9_-]*$/;
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -86,6 +86,13 @@ export function validateStacks(raw: unknown, stackFile: string): StackEntry[] {
                         if (!isObject(mode)) err(`${key}.overrides.publishMode`, "must map service names to `host` or `ingress`");
                         else for (const [svc, m] of Object.entries(mode)) {
                             if (m !== "host" && m !== "ingress") err(`${key}.overrides.publishMode.${svc}`, `must be \`host\` or \`ingress\`, got ${JSON.stringify(m)}`);
+                        }
+                    }
+                    const ep = s.overrides.endpointMode;
+                    if (ep !== undefined) {
+                        if (!isObject(ep)) err(`${key}.overrides.endpointMode`, "must map service names to `vip` or `dnsrr`");
+                        else for (const [svc, m] of Object.entries(ep)) {
+                            if (m !== "vip" && m !== "dnsrr") err(`${key}.overrides.endpointMode.${svc}`, `must be \`vip\` or \`dnsrr\`, got ${JSON.stringify(m)}`);
                         }
                     }
                     const create = s.overrides.createBindPaths;

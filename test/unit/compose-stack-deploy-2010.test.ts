@@ -146,6 +146,7 @@ describe("the data-stager's dev overrides", () => {
         bindPaths: { "/mnt/docker/data/stager": "/srv/dccn-lab/stager", "/project": "/srv/dccn-lab/project", "/var/lib/sss": "/srv/dccn-lab/sss" },
         createBindPaths: true,
         publishMode: { service: "host", ui: "host" },
+        endpointMode: { db: "dnsrr", service: "dnsrr", ui: "dnsrr" },
         externalSecrets: { drdr_admin_password: { generate: true } },
     };
     const spec = convertStack(loadCompose(STAGER, { stackName: "data-stager" }), dev);
@@ -155,6 +156,13 @@ describe("the data-stager's dev overrides", () => {
         assert.deepEqual(ports.service, [{ targetPort: 3000, publishedPort: 3100, protocol: "tcp", publishMode: "host" }]);
         assert.deepEqual(ports.ui, [{ targetPort: 3080, publishedPort: 3080, protocol: "tcp", publishMode: "host" }]);
         assert.ok(spec.differences.some((d) => /services\.ui\.ports: port 3080\/tcp is published in host mode instead of ingress/.test(d)));
+    });
+
+    it("endpoints as DNS round-robin, refused with an ingress-published port", () => {
+        assert.deepEqual(spec.services.map((s) => s.args.endpointSpec.mode), ["dnsrr", "dnsrr", "dnsrr"]);
+        assert.ok(spec.differences.some((d) => /services\.db\.deploy\.endpoint_mode: vip is deployed as dnsrr/.test(d)));
+        rejects(() => convertStack(loadCompose(STAGER, { stackName: "data-stager" }), { endpointMode: { ui: "dnsrr" } }),
+            "overrides.endpointMode.ui", /ingress mode.*publishMode: \{ ui: host \}/);
     });
 
     it("bind sources rewritten, listed for the nodes (files too: a missing one becomes a directory)", () => {
