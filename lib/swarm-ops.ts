@@ -218,9 +218,18 @@ export async function joinNode(node: SshTarget, advertiseAddr: string, m: Manage
         body,
         "DCCN_JOIN_EOF",
         "code=$(cat /tmp/.dccn-join.code); msg=$(cat /tmp/.dccn-join.out); rm -f /tmp/.dccn-join.out /tmp/.dccn-join.code",
+        // A manager joining a busy Raft group may outlast the engine's own wait (HTTP 503, "will
+        // continue in the background"): wait for the node to become active instead of failing.
+        "if [ \"$code\" = 503 ] && printf '%s' \"$msg\" | grep -q 'continue in the background'; then",
+        "  state=''; for _ in $(seq 1 60); do",
+        "    state=$(docker info --format '{{.Swarm.LocalNodeState}}' 2>/dev/null || true)",
+        "    if [ \"$state\" = active ]; then exit 0; fi; sleep 2",
+        "  done",
+        "  echo \"the join went on in the background for 120 s without the node becoming active (state ${state:-unknown}): $msg\" >&2; exit 4",
+        "fi",
         "if [ \"$code\" != 200 ]; then echo \"engine refused the join (HTTP $code): $msg\" >&2; exit 4; fi",
     ].join("\n");
-    await runChecked(node, `joining the swarm as ${role} via ${m.target.name}`, script, 180);
+    await runChecked(node, `joining the swarm as ${role} via ${m.target.name}`, script, 300);
 }
 
 /** Wait until the node reports Ready to the managers. */
