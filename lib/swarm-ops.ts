@@ -247,7 +247,19 @@ export async function waitReady(m: ManagerHandle, nodeId: string, timeoutSec = 1
 
 export async function setRole(m: ManagerHandle, nodeId: string, role: "manager" | "worker"): Promise<void> {
     const verb = role === "manager" ? "promote" : "demote";
-    await runChecked(m.target, `docker node ${verb} ${nodeId}`, `docker node ${verb} ${shq(nodeId)} >/dev/null`, 120);
+    // On a busy Raft group the CLI's call may hit its deadline while the change still goes
+    // through: then wait (up to 120 s) for the node to show the wanted role before failing.
+    const want = role === "manager" ? "reachable" : "";
+    const script = [
+        `if out=$(docker node ${verb} ${shq(nodeId)} 2>&1 >/dev/null); then exit 0; fi`,
+        `case "$out" in *DeadlineExceeded*|*"context deadline exceeded"*) ;; *) echo "$out" >&2; exit 1 ;; esac`,
+        "for _ in $(seq 1 60); do",
+        `  r=$(docker node inspect ${shq(nodeId)} --format '{{if .ManagerStatus}}{{.ManagerStatus.Reachability}}{{end}}' 2>/dev/null) || r=unknown`,
+        `  if [ "$r" = ${shq(want)} ]; then exit 0; fi; sleep 2`,
+        "done",
+        `echo "$out (and the node did not become ${role === "manager" ? "a reachable manager" : "a worker"} within 120 s)" >&2; exit 1`,
+    ].join("\n");
+    await runChecked(m.target, `docker node ${verb} ${nodeId}`, script, 240);
 }
 
 /**
