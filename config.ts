@@ -9,6 +9,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as yaml from "js-yaml";
 import { ComposeError, convertStack, loadCompose, StackSpec } from "./compose";
 import { ClusterConfig, ConfigError, PROJECT, validateClusterConfig } from "./lib/cluster-config";
+import { configIsSecret } from "./lib/pulumi-config";
 import { passwordPresence, plainTextPasswordUsers, RegistryConfig, validateRegistryConfig } from "./lib/registry-config";
 import { StackEntry, validateStacks } from "./lib/stacks-config";
 import { HostSpec, SshSpec } from "./lib/swarm-providers";
@@ -134,12 +135,6 @@ function plainTextUsersIn(stackFile: string): string[] {
     } catch {
         return [];
     }
-}
-
-/** isConfigSecret is not in @pulumi/pulumi's typings; it is in its runtime. */
-function configIsSecret(key: string): boolean | undefined {
-    const f = (pulumi.runtime as unknown as { isConfigSecret?: (k: string) => boolean }).isConfigSecret;
-    return typeof f === "function" ? f(key) : undefined;
 }
 
 /**

@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { registryHost, type StackSpec } from "../compose";
 import { engineStack, JsonObject } from "../lib/engine-spec";
+import { configIsSecret } from "../lib/pulumi-config";
 import { readScript, scriptStdin } from "../lib/remote-script";
 import {
     ExternalRef, GeneratedValue, RegistryAuth, SwarmConfig, SwarmExternals, SwarmNetwork, SwarmProvidedSecret, SwarmSecret, SwarmService,
@@ -112,8 +113,7 @@ export class Stack extends pulumi.ComponentResource {
                     throw new pulumi.RunError(`${where}: the stack config has no ${key}; set it with ` +
                         `\`pulumi config set --secret ${source.config}\` (the value of the external secret ${secretName}), or use { generate: true }`);
                 }
-                const isSecret = (pulumi.runtime as unknown as { isConfigSecret?: (k: string) => boolean }).isConfigSecret;
-                if (typeof isSecret === "function" && !isSecret(key)) {
+                if (configIsSecret(key) === false) {
                     throw new pulumi.RunError(`${where}: ${key} is set in plain text; set it again with \`pulumi config set --secret ${source.config}\``);
                 }
                 value = new pulumi.Config("dccn-swarm").requireSecret(source.config);
@@ -145,8 +145,7 @@ export class Stack extends pulumi.ComponentResource {
             ].filter((r): r is pulumi.Resource => !!r);
             // depends_on: create after the services it names (docker stack deploy ignores it).
             const after = s.dependsOn.map((k) => this.services[k]).filter((x): x is SwarmService => !!x);
-            const image = String((s.spec.TaskTemplate as JsonObject | undefined)?.ContainerSpec &&
-                ((s.spec.TaskTemplate as JsonObject).ContainerSpec as JsonObject).Image);
+            const image = String(((s.spec.TaskTemplate as JsonObject | undefined)?.ContainerSpec as JsonObject | undefined)?.Image ?? "");
             const auth = args.registry && registryHost(image) === args.registry.endpoint ? args.registry.auth : undefined;
             this.services[s.key] = new SwarmService(`${name}-${s.key}`, {
                 ...access, ...origin(`services.${s.key}`), name: s.name, spec: s.spec,
