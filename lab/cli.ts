@@ -11,7 +11,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import {
     BRIDGE, DEFAULT_NODES, ENGINE_SOCKET, GATEWAY, IMAGES, KEY_FILE, KNOWN_HOSTS, LAB_JSON, LAB_VAR_DIR, LABEL, MAX_NODES,
-    NETWORK, NODE_RUN_FLAGS, OWNER, OWNER_LABEL, RUN_DIR, STATE_DIR, SUBNET, CACHE_DIR, debianMirrors, nodeAddress,
+    NETWORK, NODE_DNS_OPTIONS, NODE_RUN_FLAGS, OWNER, OWNER_LABEL, RUN_DIR, STATE_DIR, SUBNET, CACHE_DIR, debianMirrors, nodeAddress,
     nodeName, nodeVolume,
 } from "./config";
 import { Engine, findEngine, LAB_ENGINE_HOST, labEnginePid, startLabEngine, stopLabEngine, strayEngineProcesses, engineVersion } from "./engine";
@@ -152,6 +152,7 @@ interface ContainerInfo {
     Image: string;
     State: { Running: boolean };
     Config: { Labels?: Record<string, string> };
+    HostConfig?: { DnsOptions?: string[] | null };
     NetworkSettings: { Networks?: Record<string, { IPAddress?: string; IPAMConfig?: { IPv4Address?: string } }> };
 }
 
@@ -434,7 +435,8 @@ async function up(opts: Options): Promise<number> {
             createNode(engine, i, nodeImage, pubkey);
             changes.push(`created ${name}`);
         } else {
-            if (info.Image !== nodeImage.imageId) outdated.push(name);
+            const dnsOptions = info.HostConfig?.DnsOptions ?? [];
+            if (info.Image !== nodeImage.imageId || NODE_DNS_OPTIONS.some((o) => !dnsOptions.includes(o))) outdated.push(name);
             if (!info.State.Running) {
                 say(`starting ${name}`);
                 dk(engine, ["start", name]);
@@ -487,7 +489,7 @@ async function up(opts: Options): Promise<number> {
     say("");
     printTable(health);
     say("");
-    if (outdated.length) say(`note: ${outdated.join(", ")} run(s) an older node image; \`npm run lab:down && npm run lab:up\` renews them`);
+    if (outdated.length) say(`note: ${outdated.join(", ")} run(s) an older node image or older run flags; \`npm run lab:down && npm run lab:up\` renews them`);
     const secs = Math.round((Date.now() - t0) / 1000);
     if (changes.length) {
         say(`lab is up (${opts.nodes} node(s)) in ${secs}s; changed: ${changes.length} thing(s)`);

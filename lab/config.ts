@@ -42,7 +42,15 @@ export const SUITE = "bookworm";
 export const MIRROR_TIMEOUT_S = Number(process.env.LAB_MIRROR_TIMEOUT || 20);
 
 /** Docker run flags that let a node container run its own dockerd (see shared/notes/machine-facts.md). */
+/**
+ * Name look-ups on a node give up after one second: the lab has no outbound network, and each task
+ * start's pull attempt of an image name like dccn-lab/busybox (docker.io) would otherwise wait out
+ * the host resolver's retries (about 20 s) before the engine falls back to the node's own copy.
+ */
+export const NODE_DNS_OPTIONS = ["timeout:1", "attempts:1"];
+
 export const NODE_RUN_FLAGS = [
+    ...NODE_DNS_OPTIONS.flatMap((o) => ["--dns-option", o]),
     "--cap-add", "ALL",
     "--cap-drop", "SYS_RESOURCE",
     "--security-opt", "seccomp=unconfined",

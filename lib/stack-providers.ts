@@ -117,6 +117,23 @@ async function readNetwork(t: Transport, id: string): Promise<JsonObject | undef
     return normaliseNetwork(r.json);
 }
 
+/**
+ * Why a network cannot go while a service still uses it, naming the service and the fix. Pulumi
+ * removes the stack's own services before their networks, so the service is one this stack's state
+ * does not hold: left by a create that failed to converge (the engine keeps it, as after `docker
+ * stack deploy`), or made by hand.
+ */
+async function networkUserMessage(t: Transport, props: NetworkOutputs, serviceId: string, engineMessage: string): Promise<string> {
+    const svc = await inspectService(t, serviceId).catch(() => undefined);
+    const name: string = svc?.Spec?.Name ?? serviceId;
+    const ns = svc?.Spec?.Labels?.[LABEL_NAMESPACE];
+    const whose = ns === props.stack
+        ? `service ${name} of stack ${props.stack} still uses it, and this stack's Pulumi state does not hold it (a create that failed to converge leaves its service on the swarm)`
+        : `service ${name}${ns ? ` of stack ${ns}` : ""}, which this program does not manage, still uses it`;
+    return `${where(props)}: removing network ${props.name} failed: ${whose}; remove it (docker service rm ${name}) and run \`pulumi up\` again ` +
+        `(engine: ${engineMessage})`;
+}
+
 export function networkProvider(connect: Connect): pulumi.dynamic.ResourceProvider {
     return {
         async diff(_id: string, olds: NetworkOutputs, news: NetworkInputs) {
@@ -183,8 +200,11 @@ export function networkProvider(connect: Connect): pulumi.dynamic.ResourceProvid
                     while (Date.now() < gone && (await api(t, { method: "GET", path: `/networks/${encodeURIComponent(id)}` })).status !== 404) await sleep(1000);
                     return;
                 }
-                if (Date.now() > until || !/active endpoints/i.test(apiMessage(r))) {
-                    throw new Error(`${where(props)}: removing network ${props.name} failed (HTTP ${r.status}): ${apiMessage(r)}`);
+                const msg = apiMessage(r);
+                const user = /in use by service (\w+)/i.exec(msg);
+                if (user) throw new Error(await networkUserMessage(t, props, user[1], msg));
+                if (Date.now() > until || !/active endpoints|in use by task/i.test(msg)) {
+                    throw new Error(`${where(props)}: removing network ${props.name} failed (HTTP ${r.status}): ${msg}`);
                 }
                 await sleep(2000);
             }

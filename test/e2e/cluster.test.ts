@@ -6,7 +6,7 @@
 import { describe, test, before, after } from "node:test";
 import * as assert from "node:assert/strict";
 import {
-    changeCollector, editDevConfig, nodeLabels, nodesOf, nodeTable, onNode, quiet, skipOrFail, swarmState, useLabSuite,
+    changeCollector, devConfigOf, editDevConfig, nodeLabels, nodesOf, nodeTable, onNode, quiet, skipOrFail, swarmState, useLabSuite,
 } from "./support";
 
 describe("cluster on the lab (dev stack)", { concurrency: 1 }, () => {
@@ -32,8 +32,10 @@ describe("cluster on the lab (dev stack)", { concurrency: 1 }, () => {
         for (const r of rows) assert.equal(r.status, "Ready", `${r.hostname} Ready`);
         assert.equal(rows.find((r) => r.hostname === "vm1")?.manager, "Leader");
         assert.equal(rows.find((r) => r.hostname === "vm2")?.manager, "");
-        assert.deepEqual(nodeLabels("vm2"), { function: "production", os: "linux" });
-        assert.deepEqual(nodeLabels("vm1"), { os: "linux" });
+        // Every node carries exactly the labels the committed dev config gives it.
+        for (const n of nodesOf(devConfigOf(suite.dir))) {
+            assert.deepEqual(nodeLabels(n.hostname), n.labels ?? {}, `${n.hostname}'s labels as configured`);
+        }
         assert.equal(res.outputs.managers.value, 1);
         assert.equal(res.outputs.faultTolerance.value, 0);
         const out = res.outputs.swarmNodes.value as any[];

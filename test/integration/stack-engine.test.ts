@@ -298,6 +298,29 @@ describe("stack providers against a real engine", { timeout: 15 * 60_000 }, () =
         assert.deepEqual((await ep.check!({} as Any, ok)).failures, []);
     });
 
+    test("a network still used by a service the state does not hold: the error names the service and the fix", async (t) => {
+        if (problem) return unavailable(t, problem);
+        const np = networkProvider(connect);
+        const nIn: NetworkInputs = {
+            ...access, stack: STACK, file, key: "networks.orphaned", name: `${STACK}_orphaned`,
+            create: { Name: `${STACK}_orphaned`, Driver: "overlay", Labels: { "com.docker.stack.namespace": STACK } },
+        };
+        const n = await np.create(nIn);
+        // What a create that failed to converge leaves behind: the stack's service, on the engine only.
+        assert.equal(docker(d!, ["service", "create", "-d", "--name", `${STACK}_leftover`, "--label", `com.docker.stack.namespace=${STACK}`,
+            "--network", `${STACK}_orphaned`, `${TEST_IMAGE}:1`, "sleep", "3600"]).status, 0);
+        await assert.rejects(np.delete!(n.id, n.outs), (e: Error) => {
+            assert.match(e.message, new RegExp(`networks\\.orphaned: removing network ${STACK}_orphaned failed: service ${STACK}_leftover of stack ${STACK} ` +
+                "still uses it, and this stack's Pulumi state does not hold it"));
+            assert.match(e.message, new RegExp(`remove it \\(docker service rm ${STACK}_leftover\\) and run \`pulumi up\` again`));
+            return true;
+        });
+        assert.equal(docker(d!, ["network", "inspect", `${STACK}_orphaned`]).status, 0, "the network is still there");
+        assert.equal(docker(d!, ["service", "rm", `${STACK}_leftover`]).status, 0);
+        await np.delete!(n.id, n.outs);
+        assert.notEqual(docker(d!, ["network", "inspect", `${STACK}_orphaned`]).status, 0, "gone once the service is");
+    });
+
     test("delete: services, then secret, config and network; nothing of the stack is left", async (t) => {
         if (problem) return unavailable(t, problem);
         const sp = serviceProvider(connect);
