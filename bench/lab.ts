@@ -43,10 +43,10 @@ export const TARGET_ROLLING = 1.2;
 /**
  * Keys of Pulumi.dev.yaml whose end state the baseline reproduces (or that create nothing on the
  * cluster; the engine provisioning stays on the nodes across runs, so both sides start from it).
- * Another key (the private registry, shared storage) makes `pulumi up` build something the
- * baseline does not: the bench refuses it rather than compare unequal end states. To bench it,
- * add its manual steps to baseline-manual.sh (`up`, `noop`) and its check to verifyEndState, then
- * list the key here.
+ * The lab benchmarks run the dev stack with the committed Pulumi.dev.yaml cut down to these keys
+ * (benchConfig): another key (the private registry) makes `pulumi up` build something the baseline
+ * does not, so it is left out of both sides and named in the results. To bench it, add its manual
+ * steps to baseline-manual.sh (`up`, `noop`) and its check to verifyEndState, then list the key here.
  */
 const BASELINE_KEYS = ["environment", "ssh", "sshPrivateKey", "engine", "nodes", "stacks", "swarm"].map((k) => `dccn-swarm:${k}`);
 
@@ -120,14 +120,44 @@ function readDevConfig(dir = ROOT): Record<string, unknown> {
     return doc.config ?? {};
 }
 
-/** Refuses a Pulumi.dev.yaml that asks for more than the baseline reproduces (see BASELINE_KEYS). */
-export function checkBaselineCovers(config: Record<string, unknown>): void {
-    const extra = Object.keys(config).filter((k) => !BASELINE_KEYS.includes(k));
-    if (extra.length) {
-        throw new Error(`Pulumi.dev.yaml: ${extra.join(", ")}: the manual baseline (bench/baseline-manual.sh) does not build this, ` +
-            "so the lab benchmarks would compare different end states; add its manual steps to the baseline and its check to " +
-            "verifyEndState in bench/lab.ts, then list the key in BASELINE_KEYS there");
+/** Stack overrides bench/baseline-stacks.ts applies to the baseline's compose file. */
+const BASELINE_OVERRIDES = ["registryPrefix", "registryMap", "images", "bindPaths", "replicas", "ports"];
+
+/**
+ * The dev config both sides of the lab benchmarks build: Pulumi.dev.yaml without the keys the
+ * manual baseline does not reproduce (BASELINE_KEYS) and without the stacks whose overrides it does
+ * not apply (BASELINE_OVERRIDES; e.g. host-mode ports, dnsrr, created bind paths, generated
+ * secrets); `leftOut` names each, for the results.
+ */
+export function benchConfig(config: Record<string, unknown>): { config: Record<string, unknown>; leftOut: string[] } {
+    const leftOut: string[] = [];
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(config)) {
+        if (BASELINE_KEYS.includes(k)) out[k] = v;
+        else leftOut.push(`\`${k}\` (the baseline does not build it)`);
     }
+    const stacks = (config["dccn-swarm:stacks"] ?? []) as Record<string, any>[];
+    if (Array.isArray(stacks)) {
+        out["dccn-swarm:stacks"] = stacks.filter((s) => {
+            const extra = Object.keys(s?.overrides ?? {}).filter((k) => !BASELINE_OVERRIDES.includes(k));
+            if (extra.length) leftOut.push(`stack ${s.name} (overrides ${extra.join(", ")}: the baseline's compose file has no equivalent)`);
+            return extra.length === 0;
+        });
+    }
+    return { config: out, leftOut };
+}
+
+/**
+ * A scratch copy of the project whose Pulumi.dev.yaml is benchConfig's (the passphrase salt kept:
+ * the dev stack's state is shared with the project's).
+ */
+function benchProject(config: Record<string, unknown>): string {
+    const dir = scratchProject();
+    const file = path.join(dir, "Pulumi.dev.yaml");
+    const salt = (fs.readFileSync(file, "utf8").match(/^encryptionsalt:.*$/m) ?? [""])[0];
+    fs.writeFileSync(file, "# bench/lab.ts: the committed dev config cut down to what the manual baseline builds\n" +
+        yaml.dump({ config }, { lineWidth: -1 }) + (salt ? `${salt}\n` : ""));
+    return dir;
 }
 
 /** The nodes of Pulumi.dev.yaml: the end state both sides must reach. */
@@ -302,6 +332,10 @@ interface Ctx {
     nodes: DevNode[];
     stacks: StackEntry[];
     say: Say;
+    /** The scratch project (benchConfig's Pulumi.dev.yaml) the cluster-from-scratch and no-op runs use. */
+    dir: string;
+    /** What benchConfig left out of the committed dev config. */
+    leftOut: string[];
 }
 
 const PULUMI_ARGS = ["--stack", "dev", "--yes", "--non-interactive", "--color", "never"];
@@ -312,10 +346,10 @@ const PULUMI_ARGS = ["--stack", "dev", "--yes", "--non-interactive", "--color", 
  * when `lab:status` finds it down), the dev stack.
  */
 async function prepare(say: Say): Promise<Ctx> {
-    const config = readDevConfig();
-    checkBaselineCovers(config);
+    const { config, leftOut } = benchConfig(readDevConfig());
     const nodes = devNodes(config);
     const stacks = devStacks(config);
+    if (leftOut.length) say(`lab: left out of the cluster-from-scratch and no-op benchmarks: ${leftOut.join("; ")}`);
     const step = async (what: string, cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env) => {
         const r = await timed(`prepare-${what.replace(/\W+/g, "-")}`, cmd, args, env);
         if (r.status !== 0) {
@@ -336,7 +370,7 @@ async function prepare(say: Say): Promise<Ctx> {
     if (!fs.existsSync(LAB_JSON)) throw new Error(`${LAB_JSON} not found after lab:up`);
     const lab = JSON.parse(fs.readFileSync(LAB_JSON, "utf8")) as LabJson;
     for (const n of nodes) ssh(lab, n.address, "true");
-    return { lab, env, nodes, stacks, say };
+    return { lab, env, nodes, stacks, say, dir: benchProject(config), leftOut };
 }
 
 /**
@@ -345,12 +379,12 @@ async function prepare(say: Say): Promise<Ctx> {
  * state another run left behind (a rebuilt lab, a drill's roles), the nodes leave first and
  * `pulumi destroy --refresh` follows (the refresh drops what the swarm no longer has).
  */
-async function resetLab(c: Ctx, base: string[], label: string): Promise<void> {
-    const d = await timed(`${label}-destroy`, "pulumi", ["destroy", "--skip-preview", ...PULUMI_ARGS], c.env);
+async function resetLab(c: Ctx, base: string[], label: string, cwd = ROOT): Promise<void> {
+    const d = await timed(`${label}-destroy`, "pulumi", ["destroy", "--skip-preview", ...PULUMI_ARGS], c.env, { cwd });
     mustSucceed("baseline reset", await timed(`${label}-leave`, "bash", [BASELINE, "reset", ...base], c.env));
     if (d.status !== 0) {
         c.say(`  pulumi destroy failed on the state it found (log ${d.log}); nodes out of the swarm, then pulumi destroy --refresh`);
-        mustSucceed("pulumi destroy --refresh", await timed(`${label}-destroy-refresh`, "pulumi", ["destroy", "--refresh", "--skip-preview", ...PULUMI_ARGS], c.env));
+        mustSucceed("pulumi destroy --refresh", await timed(`${label}-destroy-refresh`, "pulumi", ["destroy", "--refresh", "--skip-preview", ...PULUMI_ARGS], c.env, { cwd }));
     }
     assertOutOfSwarm(c.lab, c.nodes);
 }
@@ -400,7 +434,7 @@ function phaseNote(p: Phases[]): string {
 async function scratchAndNoop(c: Ctx, runs: number): Promise<{ scratch: Side; noop: Side; noopChanges: number; phases: Phases[]; noopPhases: Phases[] }> {
     const staged = c.stacks.map((e) => ({ name: e.name, dir: stageStack(e, ROOT, STAGE_DIR) }));
     const base = baselineArgs(c.lab, c.nodes, staged);
-    const reset = () => resetLab(c, base, "reset");
+    const reset = () => resetLab(c, base, "reset", c.dir);
     const scratch = side(), noop = side();
     const phases: Phases[] = [], noopPhases: Phases[] = [];
     let noopChanges = 0;
@@ -416,10 +450,10 @@ async function scratchAndNoop(c: Ctx, runs: number): Promise<{ scratch: Side; no
                 const bn = mustSucceed("baseline noop", await timed(`baseline-noop-${i}`, "bash", [BASELINE, "noop", ...base], c.env));
                 c.say(`  baseline no-op ${(bn.ms / 1000).toFixed(1)} s; reset, pulumi up`);
                 await reset();
-                const o = mustSucceed("pulumi up", await timed(`pulumi-up-${i}`, "pulumi", ["up", ...PULUMI_ARGS], c.env));
+                const o = mustSucceed("pulumi up", await timed(`pulumi-up-${i}`, "pulumi", ["up", ...PULUMI_ARGS], c.env, { cwd: c.dir }));
                 verifyEndState(c.lab, c.nodes, staged);
                 c.say(`  pulumi up ${(o.ms / 1000).toFixed(1)} s; pulumi up with nothing to change`);
-                const on = await timed(`pulumi-noop-${i}`, "pulumi", ["up", "--expect-no-changes", ...PULUMI_ARGS], c.env);
+                const on = await timed(`pulumi-noop-${i}`, "pulumi", ["up", "--expect-no-changes", ...PULUMI_ARGS], c.env, { cwd: c.dir });
                 if (on.status !== 0) {
                     noopChanges++;
                     c.say(`  pulumi up --expect-no-changes exited ${on.status} (changes found?); see ${on.log}`);
@@ -435,6 +469,8 @@ async function scratchAndNoop(c: Ctx, runs: number): Promise<{ scratch: Side; no
                 throw e;
             }
         }
+        c.say("back to the committed Pulumi.dev.yaml (pulumi up --refresh)");
+        await restoreLab(c, reset);
     });
     return { scratch, noop, noopChanges, phases, noopPhases };
 }
@@ -625,6 +661,7 @@ export async function runLab(opts: LabOptions, say: Say): Promise<LabSummary> {
             "(the document's manual steps one after another over SSH, one connection per node kept open). The end state is checked " +
             "against Pulumi.dev.yaml after each. No-op: `pulumi up --expect-no-changes` versus `baseline-manual.sh noop` (membership " +
             "check, labels re-applied, `docker stack deploy` of the same stacks), each on the cluster its own side built. " +
+            (c.leftOut.length ? `Both sides build the committed Pulumi.dev.yaml without ${c.leftOut.join("; ")}. ` : "") +
             `Where ours spent its time (from its logs): from scratch, ${phaseNote(phases)}; no-op, ${phaseNote(noopPhases)}.`);
     }
     if (opts.parts.includes("rolling")) {
