@@ -11,21 +11,22 @@ import { loadConfig } from "./config";
 
 const { cluster, stackFile, ssh, hosts, stacks, registry: registryConfig } = loadConfig();
 
-// Managers one after another (an engine restart never takes two away at once), workers side by side.
+// Managers one after another (an engine restart never takes two away at once), then the workers side
+// by side: a worker whose engine restarts while a manager's does cannot rejoin until the quorum is back.
 let previousManager: Node | undefined;
-const nodes = cluster.nodes.map((n) => {
+const managerNodes = cluster.nodes.filter((n) => n.role === "manager").map((n) => {
     const node = new Node(n.hostname, {
-        node: n,
-        engine: cluster.engine,
-        host: hosts[n.hostname],
-        ssh,
-        after: n.role === "manager" && previousManager ? [previousManager.ready] : [],
+        node: n, engine: cluster.engine, host: hosts[n.hostname], ssh, after: previousManager ? [previousManager.ready] : [],
     });
-    if (n.role === "manager") previousManager = node;
-    return node;
+    previousManager = node;
+    return [n.hostname, node] as const;
 });
+const workers = cluster.nodes.filter((n) => n.role !== "manager").map((n) => [n.hostname, new Node(n.hostname, {
+    node: n, engine: cluster.engine, host: hosts[n.hostname], ssh, after: previousManager ? [previousManager.ready] : [],
+})] as const);
+const nodeOf = Object.fromEntries([...managerNodes, ...workers]);
 
-const provisioned = Object.fromEntries(cluster.nodes.map((n, i) => [n.hostname, [nodes[i].ready]]));
+const provisioned = Object.fromEntries(cluster.nodes.map((n) => [n.hostname, [nodeOf[n.hostname].ready]]));
 const swarm = new Swarm("swarm", { cluster, stackFile, ssh, hosts, provisioned });
 
 // The private registry: after the swarm's membership and labels (it is placed by a label); every
@@ -66,4 +67,4 @@ export const privateRegistry = registry && {
     users: registry.users,
     certificateNotAfter: registry.certificateNotAfter,
 };
-export const provisioning = pulumi.all(nodes.map((n, i) => n.daemonResult.apply((r) => `${cluster.nodes[i].hostname}: ${r}`)));
+export const provisioning = pulumi.all(cluster.nodes.map((n) => nodeOf[n.hostname].daemonResult.apply((r) => `${n.hostname}: ${r}`)));

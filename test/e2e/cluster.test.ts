@@ -105,8 +105,16 @@ describe("cluster on the lab (dev stack)", { concurrency: 1 }, () => {
     test("a label removed by hand is reported by refresh and restored by up", async (t) => {
         if (skipOrFail(t, suite.missing)) return;
         onNode("vm1", "docker node update --label-rm rack vm2 >/dev/null");
-        const r = await suite.stack.refresh(quiet);
-        assert.equal(r.summary.resourceChanges?.update, 1, "refresh reports one drifted resource");
+        const drifted: string[] = [];
+        const r = await suite.stack.refresh({
+            ...quiet,
+            onEvent: (e) => {
+                const m = e.resOutputsEvent?.metadata;
+                if (m && (m.op === "update" || (m.diffs ?? []).length > 0)) drifted.push(`${m.urn.split("::").pop()} (${(m.diffs ?? []).join(", ")})`);
+            },
+        });
+        assert.equal(r.summary.resourceChanges?.update, 1, `refresh reports one drifted resource; it reported: ${drifted.join("; ")}`);
+        assert.match(drifted.join(";"), /swarm-vm2-labels/, "the drifted one is vm2's labels");
         await suite.stack.up(quiet);
         assert.equal(nodeLabels("vm2").rack, "r1");
         await suite.stack.preview({ expectNoChanges: true, ...quiet });

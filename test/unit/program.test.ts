@@ -208,3 +208,20 @@ test("registry: a placement label no node carries, or a user without a password,
         return true;
     });
 });
+
+test("prod: managers provisioned one after another, then the workers (each after the last manager)", async () => {
+    const { resources } = await runProgram("prod", prodConfig(), PROD_SECRETS);
+    const nodes = stackConfig("prod")["dccn-swarm:nodes"] as { hostname: string; role: string }[];
+    const managers = nodes.filter((n) => n.role === "manager").map((n) => n.hostname);
+    const workers = nodes.filter((n) => n.role !== "manager").map((n) => n.hostname);
+    assert.ok(managers.length >= 2 && workers.length >= 1, "prod has several managers and some workers");
+    const firstStep = (h: string) => resources.find((r) => r.name.startsWith(`${h}-`) && r.type === DYNAMIC("ProvisionStep"))!;
+    for (let i = 1; i < managers.length; i++) {
+        assert.ok(firstStep(managers[i]).deps.includes(`${managers[i - 1]}-daemon`), `${managers[i]} after ${managers[i - 1]}: ${firstStep(managers[i]).deps}`);
+    }
+    assert.deepEqual(firstStep(managers[0]).deps.filter((d) => d.endsWith("-daemon")), [], "the first manager waits for no node");
+    for (const w of workers) {
+        const deps = firstStep(w).deps.filter((d) => d.endsWith("-daemon"));
+        assert.deepEqual(deps, [`${managers[managers.length - 1]}-daemon`], `${w} after the last manager only (workers side by side)`);
+    }
+});
