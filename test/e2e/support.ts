@@ -207,7 +207,8 @@ export async function convergeToCommitted(stack: Stack, workDir: string): Promis
     const wanted = new Set((yaml.load(committed) as any).config["dccn-swarm:nodes"]
         .filter((n: any) => n.role === "manager").map((n: any) => n.hostname));
     const quiet = { onOutput: (_: string) => undefined };
-    await stack.refresh(quiet);
+    // A create an earlier failure interrupted is dropped (the program's creates adopt what exists).
+    await stack.refresh({ ...quiet, clearPendingCreates: true });
     // The managers the quorum check compares against: the swarm resource's last applied inputs.
     const state = await stack.exportStack();
     const cluster = (state.deployment.resources ?? []).find((r: any) => r.type === "pulumi-nodejs:dynamic/dccn-swarm:SwarmCluster");
