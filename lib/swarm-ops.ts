@@ -263,12 +263,29 @@ export async function setRole(m: ManagerHandle, nodeId: string, role: "manager" 
 }
 
 /**
+ * A `docker node update` script that retries (every 3 s, up to 120 s) while the Raft group is
+ * electing a leader, as it does for a moment whenever a manager's engine restarts (a daemon.json
+ * change on another node): "node lost leader status", "does not have a leader", a deadline hit.
+ * The updates are idempotent; any other error fails at once.
+ */
+export function nodeUpdateScript(command: string): string {
+    return [
+        "for _ in $(seq 1 40); do",
+        `  if out=$(${command} 2>&1 >/dev/null); then exit 0; fi`,
+        `  case "$out" in *"lost leader"*|*"does not have a leader"*|*DeadlineExceeded*|*"context deadline exceeded"*|*"out of sequence"*) sleep 3 ;;`,
+        `    *) echo "$out" >&2; exit 1 ;; esac`,
+        "done",
+        `echo "$out (still failing after 120 s of leader elections)" >&2; exit 1`,
+    ].join("\n");
+}
+
+/**
  * Set availability; for `drain`, wait until no task of the node is meant to run any more: the swarm
  * has stopped them and rescheduled them elsewhere (verified, not assumed).
  */
 export async function setAvailability(m: ManagerHandle, nodeId: string, availability: string, timeoutSec = 180): Promise<void> {
     await runChecked(m.target, `docker node update --availability ${availability}`,
-        `docker node update --availability ${shq(availability)} ${shq(nodeId)} >/dev/null`, 60);
+        nodeUpdateScript(`docker node update --availability ${shq(availability)} ${shq(nodeId)}`), 180);
     if (availability !== "drain") return;
     const until = Date.now() + timeoutSec * 1000;
     for (;;) {
@@ -289,7 +306,7 @@ export async function updateLabels(m: ManagerHandle, nodeId: string, add: Record
         ...[...remove].sort().map((k) => `--label-rm ${shq(k)}`),
     ];
     if (flags.length === 0) return;
-    await runChecked(m.target, "docker node update (labels)", `docker node update ${flags.join(" ")} ${shq(nodeId)} >/dev/null`, 60);
+    await runChecked(m.target, "docker node update (labels)", nodeUpdateScript(`docker node update ${flags.join(" ")} ${shq(nodeId)}`), 180);
 }
 
 /** The node leaves the swarm (a manager must have been demoted first unless it is the last one). */
