@@ -10,7 +10,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import {
-    BRIDGE, DEFAULT_NODES, ENGINE_SOCKET, GATEWAY, IMAGES, KEY_FILE, KNOWN_HOSTS, LAB_JSON, LAB_VAR_DIR, LABEL, MAX_NODES,
+    BRIDGE, DEFAULT_NODES, ENGINE_SOCKET, GATEWAY, IMAGES, KEY_FILE, KNOWN_HOSTS, LAB_JSON, LAB_VAR_DIR, NODE_HOSTS_DIR, LABEL, MAX_NODES,
     NETWORK, NODE_DNS_OPTIONS, NODE_RUN_FLAGS, OWNER, OWNER_LABEL, RUN_DIR, STATE_DIR, SUBNET, CACHE_DIR, debianMirrors, nodeAddress,
     nodeName, nodeVolume,
 } from "./config";
@@ -152,7 +152,7 @@ interface ContainerInfo {
     Image: string;
     State: { Running: boolean };
     Config: { Labels?: Record<string, string> };
-    HostConfig?: { DnsOptions?: string[] | null };
+    HostConfig?: { DnsOptions?: string[] | null; Binds?: string[] | null };
     NetworkSettings: { Networks?: Record<string, { IPAddress?: string; IPAMConfig?: { IPv4Address?: string } }> };
 }
 
@@ -265,9 +265,15 @@ function createNode(engine: Engine, i: number, nodeImage: BuiltImage, pubkey: st
     if (dkTry(engine, ["volume", "inspect", volume]).code !== 0) {
         dk(engine, ["volume", "create", "--label", LABEL, "--label", `dccn-lab.node=${name}`, volume]);
     }
+    // A node's /etc/hosts as the engine writes it, kept in a file of its own (NODE_HOSTS_DIR).
+    fs.mkdirSync(NODE_HOSTS_DIR, { recursive: true });
+    const hosts = path.join(NODE_HOSTS_DIR, name);
+    fs.writeFileSync(hosts, ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback", "fe00::0\tip6-localnet",
+        "ff00::0\tip6-mcastprefix", "ff02::1\tip6-allnodes", "ff02::2\tip6-allrouters", `${nodeAddress(i)}\t${name}`, ""].join("\n"), { mode: 0o644 });
     dk(engine, [
         "container", "create",
         "--name", name,
+        "-v", `${hosts}:/etc/hosts`,
         "--hostname", name,
         "--label", LABEL,
         "--label", `dccn-lab.node=${name}`,
@@ -436,7 +442,8 @@ async function up(opts: Options): Promise<number> {
             changes.push(`created ${name}`);
         } else {
             const dnsOptions = info.HostConfig?.DnsOptions ?? [];
-            if (info.Image !== nodeImage.imageId || NODE_DNS_OPTIONS.some((o) => !dnsOptions.includes(o))) outdated.push(name);
+            const ownHosts = (info.HostConfig?.Binds ?? []).some((b) => b.endsWith(":/etc/hosts"));
+            if (info.Image !== nodeImage.imageId || NODE_DNS_OPTIONS.some((o) => !dnsOptions.includes(o)) || !ownHosts) outdated.push(name);
             if (!info.State.Running) {
                 say(`starting ${name}`);
                 dk(engine, ["start", name]);
@@ -586,9 +593,9 @@ async function down(opts: Options): Promise<number> {
     }
     fs.rmSync(RUN_DIR, { recursive: true, force: true });
 
-    for (const f of [LAB_JSON, KNOWN_HOSTS]) {
+    for (const f of [LAB_JSON, KNOWN_HOSTS, NODE_HOSTS_DIR]) {
         if (fs.existsSync(f)) {
-            fs.rmSync(f);
+            fs.rmSync(f, { recursive: true });
             removed.push(path.basename(f));
         }
     }

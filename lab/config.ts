@@ -26,6 +26,12 @@ export const STATE_DIR = path.join(REPO_ROOT, ".state", "lab");
 export const KEY_FILE = path.join(STATE_DIR, "id_ed25519");
 export const KNOWN_HOSTS = path.join(STATE_DIR, "known_hosts");
 export const LAB_JSON = path.join(STATE_DIR, "lab.json");
+/**
+ * Each node's /etc/hosts, bind-mounted: it survives a restart of the node's container, as a
+ * machine's does (the engine would write a fresh one at every start, losing what provisioning
+ * added, such as the registry's name).
+ */
+export const NODE_HOSTS_DIR = path.join(STATE_DIR, "hosts");
 
 /** Caches and the lab's own engine live outside the work tree, so they outlive a fresh clone. */
 export const CACHE_DIR = process.env.LAB_CACHE_DIR || "/var/cache/dccn-lab";
