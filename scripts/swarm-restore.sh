@@ -48,6 +48,15 @@ if [[ -e "$swarm_dir" ]]; then
 	echo "swarm-restore: the previous swarm state is kept in $aside" >&2
 fi
 mv "$tmp/x/swarm" "$swarm_dir"
+# Overlay VXLAN devices the engine had made but not yet moved into a network's namespace when the
+# swarm state was lost stay in the host's namespace; the restored swarm's networks reuse their VNIs
+# and names, and every task on them would be rejected ("error creating vxlan interface: file
+# exists"). With the engine stopped none of them is in use.
+if command -v ip >/dev/null 2>&1; then
+	for dev in $(ip -o link show type vxlan 2>/dev/null | awk -F': ' '{ sub(/@.*/, "", $2); print $2 }' | grep '^vx-' || true); do
+		ip link delete "$dev" && echo "swarm-restore: removed the stale overlay device $dev" >&2
+	done
+fi
 echo "swarm-restore: starting the engine" >&2
 systemctl start docker >/dev/null || fail start-failed "systemctl start docker failed"
 

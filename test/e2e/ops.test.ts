@@ -56,7 +56,11 @@ describe("swarm-state backup and restore on the lab (dev stack)", { concurrency:
         await waitFor("the services' tasks running again", () => {
             const now = services();
             return Object.keys(before).every((s) => now[s] !== undefined && /^(\d+)\/\1$/.test(now[s]));
-        }, 180);
+        }, 180).catch((e) => {
+            // What runs and why the rest does not, for the report.
+            const why = onNode("vm1", "docker service ps $(docker service ls -q) --no-trunc --format '{{.Name}} {{.Node}} {{.CurrentState}} {{.Error}}' | head -n 40", { allowFail: true });
+            throw new Error(`${(e as Error).message}: ${JSON.stringify(services())}\n${why}`);
+        });
         fs.rmSync(out, { recursive: true, force: true });
     });
 });
