@@ -179,6 +179,19 @@ export async function initSwarm(t: SshTarget, advertiseAddr: string): Promise<vo
 export async function forceNewCluster(t: SshTarget, advertiseAddr: string): Promise<void> {
     await runChecked(t, "docker swarm init --force-new-cluster",
         `docker swarm init --force-new-cluster --advertise-addr ${shq(advertiseAddr)} >/dev/null`, 180);
+    // The engine's network agent is left half set up by --force-new-cluster (moby#36860): every
+    // task placed on this node would be rejected ("cannot create a swarm scoped network when swarm
+    // is not active") until the engine restarts. One restart, then wait until it manages again.
+    await runChecked(t, "restarting the engine after --force-new-cluster", restartAsManagerScript(120), 180);
+}
+
+/** Restart the engine and wait (up to `timeoutSec`) until it answers as a swarm manager again. */
+export function restartAsManagerScript(timeoutSec: number): string {
+    return [
+        "systemctl restart docker >/dev/null",
+        `for _ in $(seq ${timeoutSec}); do docker node ls -q >/dev/null 2>&1 && exit 0; sleep 1; done`,
+        `echo "the engine did not answer as a swarm manager within ${timeoutSec}s of its restart" >&2; exit 1`,
+    ].join("\n");
 }
 
 /**

@@ -76,6 +76,18 @@ for ((i = 0; i < wait_timeout; i++)); do
 	sleep 1
 done
 docker node ls -q >/dev/null || fail init-failed "no swarm leader ${wait_timeout}s after --force-new-cluster"
+
+# After --force-new-cluster on a running engine its network agent is left half set up (moby#36860):
+# every task placed here is rejected with "cannot create a swarm scoped network when swarm is not
+# active" until the engine restarts. One restart, then the same checks again.
+echo "swarm-restore: restarting the engine once more (network agent after --force-new-cluster)" >&2
+systemctl restart docker >/dev/null || fail start-failed "systemctl restart docker failed after --force-new-cluster"
+for ((i = 0; i < wait_timeout; i++)); do
+	state=$(docker info --format '{{.Swarm.LocalNodeState}}' 2>/dev/null || true)
+	[[ "$state" == active ]] && docker node ls -q >/dev/null 2>&1 && break
+	sleep 1
+done
+docker node ls -q >/dev/null || fail start-failed "the engine did not come back as the swarm's manager ${wait_timeout}s after its restart (state: ${state:-no answer})"
 node_id=$(docker info --format '{{.Swarm.NodeID}}')
 cluster_id=$(docker info --format '{{.Swarm.Cluster.ID}}')
 echo "DCCN_RESULT changed=1 previous=$previous node_id=$node_id cluster_id=$cluster_id"
