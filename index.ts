@@ -14,17 +14,12 @@ const { cluster, stackFile, ssh, hosts, stacks, registry: registryConfig } = loa
 // Managers one after another (an engine restart never takes two away at once), then the workers side
 // by side: a worker whose engine restarts while a manager's does cannot rejoin until the quorum is back.
 let previousManager: Node | undefined;
-const managerNodes = cluster.nodes.filter((n) => n.role === "manager").map((n) => {
-    const node = new Node(n.hostname, {
-        node: n, engine: cluster.engine, host: hosts[n.hostname], ssh, after: previousManager ? [previousManager.ready] : [],
-    });
-    previousManager = node;
-    return [n.hostname, node] as const;
-});
-const workers = cluster.nodes.filter((n) => n.role !== "manager").map((n) => [n.hostname, new Node(n.hostname, {
+const nodeOf: Record<string, Node> = {};
+const provision = (n: (typeof cluster.nodes)[number]) => (nodeOf[n.hostname] = new Node(n.hostname, {
     node: n, engine: cluster.engine, host: hosts[n.hostname], ssh, after: previousManager ? [previousManager.ready] : [],
-})] as const);
-const nodeOf = Object.fromEntries([...managerNodes, ...workers]);
+}));
+for (const n of cluster.nodes.filter((n) => n.role === "manager")) previousManager = provision(n);
+for (const n of cluster.nodes.filter((n) => n.role !== "manager")) provision(n);
 
 const provisioned = Object.fromEntries(cluster.nodes.map((n) => [n.hostname, [nodeOf[n.hostname].ready]]));
 const swarm = new Swarm("swarm", { cluster, stackFile, ssh, hosts, provisioned });

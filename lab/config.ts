@@ -47,7 +47,6 @@ export const SYSTEM_SOCKET = "/var/run/docker.sock";
 export const SUITE = "bookworm";
 export const MIRROR_TIMEOUT_S = Number(process.env.LAB_MIRROR_TIMEOUT || 20);
 
-/** Docker run flags that let a node container run its own dockerd (see shared/notes/machine-facts.md). */
 /**
  * Name look-ups on a node give up after one second: the lab has no outbound network, and each task
  * start's pull attempt of an image name like dccn-lab/busybox (docker.io) would otherwise wait out
@@ -55,6 +54,7 @@ export const MIRROR_TIMEOUT_S = Number(process.env.LAB_MIRROR_TIMEOUT || 20);
  */
 export const NODE_DNS_OPTIONS = ["timeout:1", "attempts:1"];
 
+/** Docker run flags that let a node container run its own dockerd (see shared/notes/machine-facts.md). */
 export const NODE_RUN_FLAGS = [
     ...NODE_DNS_OPTIONS.flatMap((o) => ["--dns-option", o]),
     "--cap-add", "ALL",

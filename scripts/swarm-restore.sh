@@ -26,6 +26,17 @@ fail() {
 	exit 1
 }
 
+# Wait up to wait_timeout seconds until the engine answers as a swarm manager; on time-out, the
+# node's last swarm state is left in $state for the message.
+wait_manager() {
+	for ((i = 0; i < wait_timeout; i++)); do
+		docker node ls -q >/dev/null 2>&1 && return 0
+		sleep 1
+	done
+	state=$(docker info --format '{{.Swarm.LocalNodeState}}' 2>/dev/null || true)
+	return 1
+}
+
 [[ -n "${ADVERTISE_ADDR:-}" ]] || fail bad-input "ADVERTISE_ADDR is not set"
 tmp=$(mktemp -d /tmp/dccn-restore.XXXXXX)
 chmod 700 "$tmp"
@@ -71,23 +82,14 @@ done
 
 echo "swarm-restore: docker swarm init --force-new-cluster" >&2
 docker swarm init --force-new-cluster --advertise-addr "$ADVERTISE_ADDR" >/dev/null || fail init-failed "docker swarm init --force-new-cluster failed"
-for ((i = 0; i < wait_timeout; i++)); do
-	docker node ls -q >/dev/null 2>&1 && break
-	sleep 1
-done
-docker node ls -q >/dev/null || fail init-failed "no swarm leader ${wait_timeout}s after --force-new-cluster"
+wait_manager || fail init-failed "no swarm leader ${wait_timeout}s after --force-new-cluster"
 
 # After --force-new-cluster on a running engine its network agent is left half set up (moby#36860):
 # every task placed here is rejected with "cannot create a swarm scoped network when swarm is not
 # active" until the engine restarts. One restart, then the same checks again.
 echo "swarm-restore: restarting the engine once more (network agent after --force-new-cluster)" >&2
 systemctl restart docker >/dev/null || fail start-failed "systemctl restart docker failed after --force-new-cluster"
-for ((i = 0; i < wait_timeout; i++)); do
-	state=$(docker info --format '{{.Swarm.LocalNodeState}}' 2>/dev/null || true)
-	[[ "$state" == active ]] && docker node ls -q >/dev/null 2>&1 && break
-	sleep 1
-done
-docker node ls -q >/dev/null || fail start-failed "the engine did not come back as the swarm's manager ${wait_timeout}s after its restart (state: ${state:-no answer})"
+wait_manager || fail start-failed "the engine did not come back as the swarm's manager ${wait_timeout}s after its restart (state: ${state:-no answer})"
 node_id=$(docker info --format '{{.Swarm.NodeID}}')
 cluster_id=$(docker info --format '{{.Swarm.Cluster.ID}}')
 echo "DCCN_RESULT changed=1 previous=$previous node_id=$node_id cluster_id=$cluster_id"

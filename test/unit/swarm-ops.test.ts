@@ -7,22 +7,32 @@ import * as os from "os";
 import * as path from "path";
 import { nodeUpdateScript, restartAsManagerScript } from "../../lib/swarm-ops";
 
-/** Runs the script with a `docker` that fails `failures` times with `message`, then succeeds. */
-function run(failures: number, message: string): { status: number | null; stderr: string; calls: number } {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dccn-nodeupdate-"));
+/**
+ * Runs `script` under bash with fake commands first on PATH (`fakes`: name -> bash body, given
+ * their scratch directory); `read` looks at that directory before it is removed.
+ * `counted(dir, failures, message)` is a body failing its first `failures` calls with `message`.
+ */
+function withFakes<T>(script: string, fakes: (dir: string) => Record<string, string>, read: (dir: string) => T): { status: number | null; stderr: string } & T {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dccn-swarm-ops-"));
     try {
-        fs.writeFileSync(path.join(dir, "docker"), [
-            "#!/bin/bash",
-            `n=$(cat ${dir}/calls 2>/dev/null || echo 0); echo $((n + 1)) > ${dir}/calls`,
-            `if [ "$n" -lt ${failures} ]; then echo ${JSON.stringify(message)} >&2; exit 1; fi`,
-            "echo node-id",
-        ].join("\n"), { mode: 0o755 });
-        const r = spawnSync("bash", ["-c", nodeUpdateScript("docker node update --label-add os=linux vm1")],
-            { env: { ...process.env, PATH: `${dir}:${process.env.PATH}` }, encoding: "utf8" });
-        return { status: r.status, stderr: r.stderr, calls: Number(fs.readFileSync(path.join(dir, "calls"), "utf8")) };
+        for (const [name, body] of Object.entries(fakes(dir))) fs.writeFileSync(path.join(dir, name), `#!/bin/bash\n${body}\n`, { mode: 0o755 });
+        const r = spawnSync("bash", ["-c", script], { env: { ...process.env, PATH: `${dir}:${process.env.PATH}` }, encoding: "utf8" });
+        return { status: r.status, stderr: r.stderr, ...read(dir) };
     } finally {
         fs.rmSync(dir, { recursive: true, force: true });
     }
+}
+
+const counted = (dir: string, failures: number, message: string) => [
+    `n=$(cat ${dir}/calls 2>/dev/null || echo 0); echo $((n + 1)) > ${dir}/calls`,
+    `if [ "$n" -lt ${failures} ]; then echo ${JSON.stringify(message)} >&2; exit 1; fi`,
+].join("\n");
+
+/** The node update script with a `docker` that fails `failures` times with `message`, then succeeds. */
+function run(failures: number, message: string): { status: number | null; stderr: string; calls: number } {
+    return withFakes(nodeUpdateScript("docker node update --label-add os=linux vm1"),
+        (dir) => ({ docker: `${counted(dir, failures, message)}\necho node-id` }),
+        (dir) => ({ calls: Number(fs.readFileSync(path.join(dir, "calls"), "utf8")) }));
 }
 
 test("a leader election in progress is waited out: the update is tried again and succeeds", () => {
@@ -38,23 +48,16 @@ test("any other error fails at once with the engine's message", () => {
 
 /** The restart after --force-new-cluster, with a `docker` answering as a manager after `notYet` calls. */
 function restart(notYet: number, timeoutSec: number): { status: number | null; stderr: string; restarted: boolean } {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dccn-restart-"));
-    try {
-        fs.writeFileSync(path.join(dir, "systemctl"), `#!/bin/bash\necho "$*" > ${dir}/systemctl.calls\n`, { mode: 0o755 });
-        fs.writeFileSync(path.join(dir, "sleep"), "#!/bin/bash\n", { mode: 0o755 });
-        fs.writeFileSync(path.join(dir, "docker"), [
-            "#!/bin/bash",
-            `n=$(cat ${dir}/calls 2>/dev/null || echo 0); echo $((n + 1)) > ${dir}/calls`,
-            `if [ "$n" -lt ${notYet} ]; then echo "This node is not a swarm manager." >&2; exit 1; fi`,
-        ].join("\n"), { mode: 0o755 });
-        const r = spawnSync("bash", ["-c", restartAsManagerScript(timeoutSec)],
-            { env: { ...process.env, PATH: `${dir}:${process.env.PATH}` }, encoding: "utf8" });
-        const calls = path.join(dir, "systemctl.calls");
-        const restarted = fs.existsSync(calls) && fs.readFileSync(calls, "utf8").trim() === "restart docker";
-        return { status: r.status, stderr: r.stderr, restarted };
-    } finally {
-        fs.rmSync(dir, { recursive: true, force: true });
-    }
+    return withFakes(restartAsManagerScript(timeoutSec),
+        (dir) => ({
+            systemctl: `echo "$*" > ${dir}/systemctl.calls`,
+            sleep: "",
+            docker: counted(dir, notYet, "This node is not a swarm manager."),
+        }),
+        (dir) => {
+            const calls = path.join(dir, "systemctl.calls");
+            return { restarted: fs.existsSync(calls) && fs.readFileSync(calls, "utf8").trim() === "restart docker" };
+        });
 }
 
 test("after --force-new-cluster the engine is restarted and waited for until it manages again", () => {
