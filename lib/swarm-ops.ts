@@ -3,6 +3,7 @@
  * tutorial 8.3-8.9), done over SSH with the Docker CLI on the nodes. Used by the dynamic providers
  * in swarm-providers.ts; no Pulumi here.
  */
+import { parseResult, readScript, scriptStdin } from "./remote-script";
 import { RemoteError, runChecked, runScript, shq, SshTarget } from "./ssh";
 
 export interface SwarmInfo {
@@ -183,6 +184,51 @@ export async function forceNewCluster(t: SshTarget, advertiseAddr: string): Prom
     // task placed on this node would be rejected ("cannot create a swarm scoped network when swarm
     // is not active") until the engine restarts. One restart, then wait until it manages again.
     await runChecked(t, "restarting the engine after --force-new-cluster", restartAsManagerScript(120), 180);
+    await settleTasks(t);
+}
+
+/** Read when the module loads: the dynamic providers that call settleTasks are serialised with it. */
+const SETTLE_SCRIPT = readScript("swarm-settle.sh");
+
+export interface Settled {
+    /** Tasks still held as running without a container at the time-out. */
+    orphaned: string[];
+    /** Tasks of services with host-mode ports still not running with their port bindings. */
+    unpublished: string[];
+    /** Services redeployed because their task ran without its published ports. */
+    redeployed: string[];
+}
+
+/** swarm-settle.sh's result line; a run that did not finish reports that as its one orphan. */
+export function parseSettled(stdout: string, stderr = ""): Settled {
+    const r = parseResult(stdout);
+    const list = (v: string | undefined) => (!v || v === "none" ? [] : v.split(","));
+    if (!r) return { orphaned: [`(swarm-settle.sh did not finish: ${stderr.trim().split("\n").slice(-2).join("; ") || "no answer"})`], unpublished: [], redeployed: [] };
+    return { orphaned: list(r.values.orphaned), unpublished: list(r.values.unpublished), redeployed: list(r.values.redeployed) };
+}
+
+/** One line on what swarm-settle.sh found on `node`, for the operator. */
+export function settledSummary(node: string, s: Settled, timeoutSec: number): string {
+    const done = s.redeployed.length ? `; redeployed ${s.redeployed.join(", ")} (a task ran without its published ports)` : "";
+    if (s.orphaned.length === 0 && s.unpublished.length === 0) return `${node}: every task is back with its container and published ports${done}`;
+    return `warning: ${node}: after ${timeoutSec}s still ` +
+        [s.orphaned.length ? `held as running without a container: ${s.orphaned.join(", ")}` : "",
+            s.unpublished.length ? `not running with their published ports: ${s.unpublished.join(", ")}` : ""].filter(Boolean).join("; ") +
+        `${done}; \`docker service update --force SERVICE\` on a manager replaces a task`;
+}
+
+/**
+ * After the engine of a manager stopped and started (backup, restore, --force-new-cluster): wait
+ * (up to `timeoutSec`) until its tasks are really back (scripts/swarm-settle.sh: the swarm replaced
+ * the tasks whose containers went with the stop; host-mode ports are bound). Never fails.
+ */
+export async function settleTasks(t: SshTarget, timeoutSec = 180): Promise<Settled> {
+    try {
+        const r = await runScript(t, scriptStdin(SETTLE_SCRIPT, { SETTLE_TIMEOUT: String(timeoutSec) }), timeoutSec + 120);
+        return parseSettled(r.stdout, r.stderr);
+    } catch (e) {
+        return parseSettled("", (e as Error).message);
+    }
 }
 
 /** Restart the engine and wait (up to `timeoutSec`) until it answers as a swarm manager again. */

@@ -144,6 +144,14 @@ async function observeManagers(setup: StatusSetup): Promise<ObservedManager[] | 
     });
 }
 
+/** After the engine of a manager stopped and started: until its tasks are really back (lib/swarm-ops.ts). */
+async function settle(t: SshTarget): Promise<void> {
+    say(`${t.name}: waiting until the swarm has replaced the tasks whose containers went with the engine stop`);
+    say(swarm.settledSummary(t.name, await swarm.settleTasks(t, SETTLE_SEC), SETTLE_SEC));
+}
+
+const SETTLE_SEC = 180;
+
 function stamp(d = new Date()): string {
     return d.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
 }
@@ -166,6 +174,7 @@ async function backup(setup: StatusSetup, opts: CliOptions): Promise<number> {
     fs.writeFileSync(file, archive, { mode: 0o600, flag: "wx" });
     const sha = crypto.createHash("sha256").update(archive).digest("hex");
     say(`${plan.node}: engine running again after ${((Date.now() - started) / 1000).toFixed(1)}s`);
+    await settle(t);
     say(`written ${file} (${archive.length} bytes, mode 600, sha256 ${sha})`);
     say(`engine version ${values.engine_version}: restore onto an engine of the same version` +
         (values.autolock === "true" ? "; the swarm is autolocked: keep its unlock key (docker swarm unlock-key) with the backup" : ""));
@@ -195,6 +204,7 @@ async function restore(setup: StatusSetup, opts: CliOptions): Promise<number> {
     const { values } = await runNodeScript(t, "swarm-restore.sh", { ADVERTISE_ADDR: node.address }, 300,
         archive.toString("base64").replace(/.{76}/g, "$&\n"));
     say(`${node.hostname}: the only manager of swarm ${values.cluster_id} (node ${values.node_id}); previous state ${values.previous}`);
+    await settle(t);
     say(`next: \`pulumi up --refresh --stack ${opts.stack}\` joins the other managers again and brings the cluster to its configured shape`);
     return 0;
 }

@@ -41,6 +41,17 @@ function servedFingerprint(node: string): string {
     return onNode(node, `openssl s_client -connect ${ENDPOINT} -servername registry.lab </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256`).trim();
 }
 
+/** Where the registry's task is and what listens on its port, for a failure's report. */
+function registryReport(): string {
+    const on = (node: string, cmd: string) => { const r = runOnNode(node, cmd); return `${r.stdout}${r.stderr}`.trim(); };
+    return [
+        "\n# docker service ps registry_registry (vm1)", on("vm1", "docker service ps registry_registry --no-trunc --format '{{.Name}} {{.Node}} {{.DesiredState}} {{.CurrentState}} {{.Error}}' | head -n 10"),
+        "# docker ps -a (vm1)", on("vm1", "docker ps -a --format '{{.Names}} {{.Status}} {{.Ports}}'"),
+        "# listening on vm1", on("vm1", "ss -ltnp 2>/dev/null | grep ':5000' || echo 'nothing on :5000'"),
+        "# nat rules for 5000 (vm1)", on("vm1", "iptables -t nat -S 2>&1 | grep -e 5000 -e 'DOCKER' | head -n 20"),
+    ].join("\n");
+}
+
 describe("the private registry on the lab (dev stack)", { concurrency: 1 }, () => {
     const suite = useLabSuite(before, after);
     /** Everything the program printed during this suite's updates: checked for secrets at the end. */
@@ -69,7 +80,7 @@ describe("the private registry on the lab (dev stack)", { concurrency: 1 }, () =
             assert.match(onNode(n, `openssl x509 -in ${CA} -noout -subject`), /dccn-swarm registry CA/, `${n} trusts the program's CA`);
             assert.match(onNode(n, "getent hosts registry.lab"), /^172\.28\.213\.11\s/, `${n} resolves registry.lab`);
             const r = login(n, "puller", passwords.puller);
-            assert.ok(r.ok, `${n}: docker login as puller: ${r.stderr}`);
+            assert.ok(r.ok, `${n}: docker login as puller: ${r.stderr}${r.ok ? "" : registryReport()}`);
         }
         // The registry's health check passes (the service runs healthy on vm1).
         await waitFor("registry task healthy", () => /healthy/.test(onNode("vm1",

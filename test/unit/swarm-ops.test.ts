@@ -5,19 +5,20 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { nodeUpdateScript, restartAsManagerScript } from "../../lib/swarm-ops";
+import { nodeUpdateScript, parseSettled, restartAsManagerScript, settledSummary } from "../../lib/swarm-ops";
+import { readScript } from "../../lib/remote-script";
 
 /**
  * Runs `script` under bash with fake commands first on PATH (`fakes`: name -> bash body, given
  * their scratch directory); `read` looks at that directory before it is removed.
  * `counted(dir, failures, message)` is a body failing its first `failures` calls with `message`.
  */
-function withFakes<T>(script: string, fakes: (dir: string) => Record<string, string>, read: (dir: string) => T): { status: number | null; stderr: string } & T {
+function withFakes<T>(script: string, fakes: (dir: string) => Record<string, string>, read: (dir: string) => T): { status: number | null; stdout: string; stderr: string } & T {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dccn-swarm-ops-"));
     try {
         for (const [name, body] of Object.entries(fakes(dir))) fs.writeFileSync(path.join(dir, name), `#!/bin/bash\n${body}\n`, { mode: 0o755 });
         const r = spawnSync("bash", ["-c", script], { env: { ...process.env, PATH: `${dir}:${process.env.PATH}` }, encoding: "utf8" });
-        return { status: r.status, stderr: r.stderr, ...read(dir) };
+        return { status: r.status, stdout: r.stdout, stderr: r.stderr, ...read(dir) };
     } finally {
         fs.rmSync(dir, { recursive: true, force: true });
     }
@@ -61,11 +62,123 @@ function restart(notYet: number, timeoutSec: number): { status: number | null; s
 }
 
 test("after --force-new-cluster the engine is restarted and waited for until it manages again", () => {
-    assert.deepEqual(restart(3, 10), { status: 0, stderr: "", restarted: true });
+    const r = restart(3, 10);
+    assert.deepEqual({ status: r.status, stderr: r.stderr, restarted: r.restarted }, { status: 0, stderr: "", restarted: true });
 });
 
 test("an engine that does not come back as a manager fails with the time-out named", () => {
     const r = restart(100, 5);
     assert.equal(r.status, 1);
     assert.match(r.stderr, /did not answer as a swarm manager within 5s/);
+});
+
+/**
+ * scripts/swarm-settle.sh with a fake `docker` on manager vm1. `orphanedFor`: a web task held as
+ * Running without a container for that many listings, then its replacement starting. `registry`: a
+ * one-replica service publishing 5000 in host mode, its task on vm1 preparing (no container) for
+ * `preparingFor` looks, then running; bound from the start ("yes"), only after
+ * `docker service update --force` ("after-redeploy", the new task starting first), or never.
+ * `nodePsFails`: the swarm cannot be asked.
+ */
+interface Case { orphanedFor?: number; registry?: { bound: "yes" | "after-redeploy" | "never"; preparingFor?: number }; nodePsFails?: boolean; timeoutSec?: number }
+function settle(c: Case): { status: number | null; stdout: string; stderr: string; listings: number; looks: number; updates: string[] } {
+    const reg = c.registry;
+    return withFakes(`export SETTLE_TIMEOUT=${c.timeoutSec ?? 20}\n${readScript("swarm-settle.sh")}`,
+        (dir) => ({
+            sleep: "exec /bin/sleep 0.05",
+            docker: `d=${dir}
+count() { n=$(cat $d/$1 2>/dev/null || echo 0); echo $((n + 1)) > $d/$1; }
+a="$*"
+case "$1 $2" in
+"node ps")
+  count listings
+  ${c.nodePsFails ? "echo 'Error response from daemon: This node is not a swarm manager.' >&2; exit 1" : ""}
+  echo "aaa webapp_db.1 Running 5 seconds ago"
+  if [ "$n" -lt ${c.orphanedFor ?? 0} ]; then echo "bbb webapp_web.1 Running 2 minutes ago"; else echo "ccc webapp_web.1 Starting 1 second ago"; fi ;;
+"ps -aq")
+  case "$a" in *task.id=bbb*) ;; *task.id=rr1*) [ -e $d/rr1-created ] && echo c-rr1 ;; *task.id=*) echo "c-\${a##*=}" ;; esac ;;
+"info --format") echo vm1 ;;
+"service ls") echo svc-web; ${reg ? "echo svc-reg" : ""} ;;
+"service inspect")
+  case "$a" in
+  *svc-reg*) case "$a" in *Spec.Name*) echo registry_registry ;; *Replicated*) echo 1 ;; *) echo "5000 " ;; esac ;;
+  *) case "$a" in *Spec.Name*) echo webapp_web ;; *Replicated*) echo 1 ;; *) echo "" ;; esac ;;
+  esac ;;
+"service ps")
+  count looks
+  if [ -e $d/updates ]; then
+    u=$(cat $d/after-update 2>/dev/null || echo 0); echo $((u + 1)) > $d/after-update
+    if [ "$u" -lt 1 ]; then echo "rr2 vm1 Starting 1 second ago"; else echo "rr2 vm1 Running 2 seconds ago"; fi
+  elif [ "$n" -lt ${reg?.preparingFor ?? 0} ]; then echo "rr1 vm1 Preparing 1 second ago"
+  else touch $d/rr1-created; echo "rr1 vm1 Running 3 seconds ago"; fi ;;
+"port c-rr1")
+  ${reg?.bound === "yes" ? 'echo "5000/tcp -> 0.0.0.0:5000"' : ""} ;;
+"port c-rr2")
+  ${reg?.bound === "yes" || reg?.bound === "after-redeploy" ? 'echo "5000/tcp -> 0.0.0.0:5000"' : ""} ;;
+"service update")
+  echo "$*" >> $d/updates ;;
+esac`,
+        }),
+        (dir) => {
+            const read = (f: string) => fs.existsSync(path.join(dir, f)) ? fs.readFileSync(path.join(dir, f), "utf8") : "";
+            return { listings: Number(read("listings") || 0), looks: Number(read("looks") || 0), updates: read("updates").split("\n").filter(Boolean) };
+        });
+}
+const resultOf = (r: { stdout: string }): string => r.stdout.trim().split("\n").pop() ?? "";
+
+test("swarm-settle: a task held as running without its container is waited out until the swarm replaced it", () => {
+    const r = settle({ orphanedFor: 2 });
+    assert.equal(r.status, 0);
+    assert.equal(resultOf(r), "DCCN_RESULT changed=0 orphaned=none unpublished=none redeployed=none");
+    assert.ok(r.listings >= 3, `listed until the orphan was gone: ${r.listings}`);
+    assert.deepEqual(r.updates, []);
+});
+
+test("swarm-settle: tasks starting, and running with their container, are not waited for", () => {
+    const r = settle({});
+    assert.equal(resultOf(r), "DCCN_RESULT changed=0 orphaned=none unpublished=none redeployed=none");
+    assert.equal(r.listings, 1, "one listing for orphans");
+    assert.equal(r.looks, 0, "no service with host-mode ports to look at");
+});
+
+test("swarm-settle: an orphan still there at the time-out is named, without failing", () => {
+    const r = settle({ orphanedFor: 100000, timeoutSec: 1 });
+    assert.equal(r.status, 0);
+    assert.equal(resultOf(r), "DCCN_RESULT changed=0 orphaned=webapp_web.1 unpublished=none redeployed=none");
+});
+
+test("swarm-settle: tasks that cannot be listed are reported as such at the time-out", () => {
+    const r = settle({ nodePsFails: true, timeoutSec: 1 });
+    assert.equal(r.status, 0);
+    assert.match(resultOf(r), /orphaned=\(the-tasks-of-this-node-could-not-be-listed\)/);
+});
+
+test("swarm-settle: a host-mode service whose task runs without its port binding is redeployed once, then waited for", () => {
+    const r = settle({ registry: { bound: "after-redeploy" } });
+    assert.equal(resultOf(r), "DCCN_RESULT changed=1 orphaned=none unpublished=none redeployed=registry_registry");
+    assert.deepEqual(r.updates, ["service update --force --detach svc-reg"]);
+    assert.match(r.stderr, /a task of registry_registry runs on vm1 without its published port\(s\) 5000: redeploying it/);
+    assert.ok(r.looks >= 3, `waited for the new task to run: ${r.looks}`);
+});
+
+test("swarm-settle: a binding that never comes is reported after one redeploy, not redeployed again", () => {
+    const r = settle({ registry: { bound: "never" }, timeoutSec: 1 });
+    assert.equal(resultOf(r), "DCCN_RESULT changed=1 orphaned=none unpublished=registry_registry redeployed=registry_registry");
+    assert.equal(r.updates.length, 1);
+});
+
+test("swarm-settle: a host-mode task still preparing is waited for; bound when it runs, nothing redeployed", () => {
+    const r = settle({ registry: { bound: "yes", preparingFor: 4 } });
+    assert.equal(resultOf(r), "DCCN_RESULT changed=0 orphaned=none unpublished=none redeployed=none");
+    assert.ok(r.looks >= 5, `waited while it prepared: ${r.looks}`);
+    assert.deepEqual(r.updates, []);
+});
+
+test("parseSettled and settledSummary: what is left is named with the fix; a run that did not finish is reported", () => {
+    const ok = parseSettled("x\nDCCN_RESULT changed=1 orphaned=none unpublished=none redeployed=registry_registry\n");
+    assert.deepEqual(ok, { orphaned: [], unpublished: [], redeployed: ["registry_registry"] });
+    assert.equal(settledSummary("vm1", ok, 180), "vm1: every task is back with its container and published ports; redeployed registry_registry (a task ran without its published ports)");
+    const left = parseSettled("DCCN_RESULT changed=0 orphaned=a.1,b.2 unpublished=none redeployed=none");
+    assert.match(settledSummary("vm1", left, 180), /^warning: vm1: after 180s still held as running without a container: a\.1, b\.2; `docker service update --force SERVICE`/);
+    assert.match(parseSettled("", "ssh: connect to host 10.0.0.1 port 22: Connection timed out\n").orphaned[0], /did not finish: ssh: connect to host/);
 });
