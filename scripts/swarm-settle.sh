@@ -7,8 +7,8 @@
 #     later, and only then replaces them. Wait until no task here is Running without a container.
 #  2. A task started in that window may come up without its host-mode published ports (seen with
 #     the registry after a restore: healthy, `5000/tcp` only, nothing listening on the node). Wait
-#     until every service with host-mode ports runs all its replicas; one whose task on this node
-#     runs without a port binding is redeployed once (`docker service update --force`).
+#     until the tasks on this node of every service with host-mode ports run with their ports; one
+#     that runs without its binding is redeployed once (`docker service update --force`).
 #
 # Parameters (environment): SETTLE_TIMEOUT, seconds for both waits together (default 180).
 # It does not fail for what it finds: the last line names what is left, for the caller to report:
@@ -42,7 +42,9 @@ while :; do
 	sleep 2
 done
 
-# 2. Services with host-mode ports: all their replicas running, those on this node with their ports.
+# 2. Services with host-mode ports: their current tasks (desired Ready, in a restart delay, or
+#    Running) on this node running with their ports bound, and none still waiting for a node (a
+#    Pending one, which no node can take now, is not waited for; tasks on other nodes neither).
 host=$(docker info --format '{{.Name}}' 2>/dev/null || hostname)
 unpublished=""
 redeployed=""
@@ -54,23 +56,28 @@ if [[ -z "$orphans" ]]; then
 			ports=$(docker service inspect --format '{{range .Endpoint.Ports}}{{if eq .PublishMode "host"}}{{.PublishedPort}} {{end}}{{end}}' "$service" 2>/dev/null) || continue
 			[[ -n "$ports" ]] || continue
 			name=$(docker service inspect --format '{{.Spec.Name}}' "$service" 2>/dev/null || echo "$service")
-			want=$(docker service inspect --format '{{if .Spec.Mode.Replicated}}{{.Spec.Mode.Replicated.Replicas}}{{end}}' "$service" 2>/dev/null || true)
-			running=0
-			while read -r id node state _; do
-				[[ -n "$id" ]] || continue
-				[[ "$state" == Running ]] && running=$((running + 1))
-				[[ "$node" == "$host" && ("$state" == Running || "$state" == Starting) ]] || continue
+			waiting=0
+			while IFS='|' read -r id node desired state; do
+				[[ -n "$id" && ("$desired" == Running || "$desired" == Ready) ]] || continue
+				state=${state%% *}
+				if [[ -z "$node" ]]; then
+					[[ "$state" == Pending ]] || waiting=1
+					continue
+				fi
+				[[ "$node" == "$host" ]] || continue
 				container=$(container_of "$id")
-				[[ -n "$container" && -n "$(docker port "$container" 2>/dev/null)" ]] && continue
-				unpublished+="${unpublished:+,}$name"
-				if [[ -n "$container" && ",$redeployed," != *",$name,"* ]]; then
+				if [[ "$desired" != Running || ("$state" != Running && "$state" != Starting) || -z "$container" ]]; then
+					waiting=1
+					continue
+				fi
+				[[ -n "$(docker port "$container" 2>/dev/null)" ]] && { [[ "$state" == Running ]] || waiting=1; continue; }
+				waiting=1
+				if [[ ",$redeployed," != *",$name,"* ]]; then
 					echo "swarm-settle: a task of $name runs on $host without its published port(s) ${ports% }: redeploying it (docker service update --force)" >&2
 					docker service update --force --detach "$service" >/dev/null && redeployed+="${redeployed:+,}$name"
 				fi
-			done < <(docker service ps "$service" --no-trunc --filter desired-state=running --format '{{.ID}} {{.Node}} {{.CurrentState}}' 2>/dev/null)
-			if [[ -n "$want" && "$running" -lt "$want" && ",$unpublished," != *",$name,"* ]]; then
-				unpublished+="${unpublished:+,}$name"
-			fi
+			done < <(docker service ps "$service" --no-trunc --format '{{.ID}}|{{.Node}}|{{.DesiredState}}|{{.CurrentState}}' 2>/dev/null)
+			((waiting)) && unpublished+="${unpublished:+,}$name"
 		done
 		[[ -z "$unpublished" ]] && break
 		((SECONDS < deadline)) || break

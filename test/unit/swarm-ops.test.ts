@@ -78,9 +78,16 @@ test("an engine that does not come back as a manager fails with the time-out nam
  * one-replica service publishing 5000 in host mode, its task on vm1 preparing (no container) for
  * `preparingFor` looks, then running; bound from the start ("yes"), only after
  * `docker service update --force` ("after-redeploy", the new task starting first), or never.
+ * Task lines as `docker service ps --format '{{.ID}}|{{.Node}}|{{.DesiredState}}|{{.CurrentState}}'`.
  * `nodePsFails`: the swarm cannot be asked.
  */
-interface Case { orphanedFor?: number; registry?: { bound: "yes" | "after-redeploy" | "never"; preparingFor?: number }; nodePsFails?: boolean; timeoutSec?: number }
+interface Case {
+    orphanedFor?: number;
+    /** `delayFor`: looks during which the task on vm1 waits out its restart delay (desired Ready); `extra`: more task lines. */
+    registry?: { bound: "yes" | "after-redeploy" | "never"; preparingFor?: number; delayFor?: number; extra?: string[] };
+    nodePsFails?: boolean;
+    timeoutSec?: number;
+}
 function settle(c: Case): { status: number | null; stdout: string; stderr: string; listings: number; looks: number; updates: string[] } {
     const reg = c.registry;
     return withFakes(`export SETTLE_TIMEOUT=${c.timeoutSec ?? 20}\n${readScript("swarm-settle.sh")}`,
@@ -106,11 +113,14 @@ case "$1 $2" in
   esac ;;
 "service ps")
   count looks
+  ${(reg?.extra ?? []).map((l) => `echo ${JSON.stringify(l)}`).join("; ") || ":"}
   if [ -e $d/updates ]; then
+    echo "rr1|vm1|Shutdown|Shutdown 1 second ago"
     u=$(cat $d/after-update 2>/dev/null || echo 0); echo $((u + 1)) > $d/after-update
-    if [ "$u" -lt 1 ]; then echo "rr2 vm1 Starting 1 second ago"; else echo "rr2 vm1 Running 2 seconds ago"; fi
-  elif [ "$n" -lt ${reg?.preparingFor ?? 0} ]; then echo "rr1 vm1 Preparing 1 second ago"
-  else touch $d/rr1-created; echo "rr1 vm1 Running 3 seconds ago"; fi ;;
+    if [ "$u" -lt 1 ]; then echo "rr2|vm1|Running|Starting 1 second ago"; else echo "rr2|vm1|Running|Running 2 seconds ago"; fi
+  elif [ "$n" -lt ${reg?.delayFor ?? 0} ]; then echo "rr0|vm1|Shutdown|Failed 3 seconds ago"; echo "rr1|vm1|Ready|Ready 1 second ago"
+  elif [ "$n" -lt ${reg?.preparingFor ?? 0} ]; then echo "rr1|vm1|Running|Preparing 1 second ago"
+  else touch $d/rr1-created; echo "rr1|vm1|Running|Running 3 seconds ago"; fi ;;
 "port c-rr1")
   ${reg?.bound === "yes" ? 'echo "5000/tcp -> 0.0.0.0:5000"' : ""} ;;
 "port c-rr2")
@@ -181,4 +191,18 @@ test("parseSettled and settledSummary: what is left is named with the fix; a run
     const left = parseSettled("DCCN_RESULT changed=0 orphaned=a.1,b.2 unpublished=none redeployed=none");
     assert.match(settledSummary("vm1", left, 180), /^warning: vm1: after 180s still held as running without a container: a\.1, b\.2; `docker service update --force SERVICE`/);
     assert.match(parseSettled("", "ssh: connect to host 10.0.0.1 port 22: Connection timed out\n").orphaned[0], /did not finish: ssh: connect to host/);
+});
+
+test("swarm-settle: a task in its restart delay (desired Ready) on this node is waited for", () => {
+    const r = settle({ registry: { bound: "yes", delayFor: 3 } });
+    assert.equal(resultOf(r), "DCCN_RESULT changed=0 orphaned=none unpublished=none redeployed=none");
+    assert.ok(r.looks >= 4, `waited through the delay: ${r.looks}`);
+});
+
+test("swarm-settle: tasks on other nodes and tasks no node can take (Pending) are not waited for; one not yet placed is", () => {
+    const ignored = settle({ registry: { bound: "yes", extra: ["xx1|vm2|Running|Preparing 2 minutes ago", "xx2||Running|Pending 2 minutes ago"] } });
+    assert.equal(resultOf(ignored), "DCCN_RESULT changed=0 orphaned=none unpublished=none redeployed=none");
+    assert.equal(ignored.looks, 1);
+    const unplaced = settle({ registry: { bound: "yes", extra: ["xx3||Running|New 1 second ago"] }, timeoutSec: 1 });
+    assert.equal(resultOf(unplaced), "DCCN_RESULT changed=0 orphaned=none unpublished=registry_registry redeployed=none");
 });
