@@ -23,7 +23,9 @@
 #          before the command (the node's connection already open) and `end EPOCH` after it.
 #
 # A stack DIR (bench/baseline-stacks.ts writes it) holds docker-compose.baseline.yml, the files it
-# names, and .baseline.env (its ${VAR} values and DCCN_RESOLVE_IMAGE for --resolve-image).
+# names, .baseline.env (its ${VAR} values and DCCN_RESOLVE_IMAGE for --resolve-image) and maybe
+# .baseline-secrets/NAME: the value of each external secret the stack needs, made with
+# `docker secret create NAME FILE` before the deploy when the swarm does not have it yet.
 #
 # SPEC is NAME,ADDRESS,ROLE,AVAILABILITY[,KEY=VALUE...] (role manager|worker, availability
 # active|drain|pause; label values without commas), e.g. vm2,172.28.213.12,worker,active,os=linux.
@@ -138,6 +140,9 @@ deploy_stacks() {
   local s name
   for s in "${stacks[@]+"${stacks[@]}"}"; do
     name=${s%%=*}
+    on "$boot_addr" "cd $STAGE/$(printf '%q' "$name") && if [ -d .baseline-secrets ]; then \
+      for f in .baseline-secrets/*; do docker secret inspect \"\${f##*/}\" >/dev/null 2>&1 || \
+        { echo \"docker secret create \${f##*/}\" >&2; docker secret create \"\${f##*/}\" \"\$f\" >/dev/null; }; done; fi"
     say "docker stack deploy $name"
     on "$boot_addr" "cd $STAGE/$(printf '%q' "$name") && set -a && . ./.baseline.env && set +a && \
       docker stack deploy -c docker-compose.baseline.yml --resolve-image \"\$DCCN_RESOLVE_IMAGE\" --with-registry-auth $(printf '%q' "$name")" >/dev/null

@@ -5,8 +5,12 @@
  * secret files the compose file names) and `docker-compose.baseline.yml`, the compose file with the
  * entry's overrides applied (images, registry rewrites, replicas, published ports, bind paths),
  * so both sides deploy the same services; `.baseline.env` carries the entry's `env` for `${VAR}`
- * interpolation and the `--resolve-image` mode.
+ * interpolation and the `--resolve-image` mode; `.baseline-secrets/NAME` (mode 600) the value of each
+ * external secret the entry's `overrides.externalSecrets` provides, which the baseline makes with
+ * `docker secret create` before its first deploy, as an administrator does by hand: the config value
+ * the program uses for `{ config: KEY }`, a random one for `{ generate: true }`.
  */
+import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import * as yaml from "js-yaml";
@@ -15,6 +19,7 @@ import type { StackEntry } from "../lib/stacks-config";
 
 export const BASELINE_COMPOSE = "docker-compose.baseline.yml";
 export const BASELINE_ENV = ".baseline.env";
+export const BASELINE_SECRETS = ".baseline-secrets";
 
 /** Longest configured prefix first, as compose/convert.ts remaps bind sources. */
 function remapBind(source: string, map: Record<string, string>): string {
@@ -74,8 +79,12 @@ function shellQuote(s: string): string {
     return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
-/** Write the baseline's directory for one stack entry under `stageRoot`; returns it. */
-export function stageStack(entry: StackEntry, projectRoot: string, stageRoot: string): string {
+/**
+ * Write the baseline's directory for one stack entry under `stageRoot`; returns it. `configValue`
+ * gives the secret stack config value `dccn-swarm:KEY` for an external secret `{ config: KEY }`.
+ */
+export function stageStack(entry: StackEntry, projectRoot: string, stageRoot: string,
+    configValue: (key: string) => string = (key) => { throw new Error(`stack ${entry.name}: no value for dccn-swarm:${key}`); }): string {
     const file = path.resolve(projectRoot, entry.file);
     const srcDir = path.dirname(file);
     if (srcDir === projectRoot) throw new Error(`stack ${entry.name}: ${entry.file} is not in a directory of its own; the baseline copies the stack's directory`);
@@ -90,5 +99,15 @@ export function stageStack(entry: StackEntry, projectRoot: string, stageRoot: st
     // `docker stack deploy --resolve-image` takes always|changed|never; the program's default is `changed`.
     env.push(`DCCN_RESOLVE_IMAGE=${shellQuote(entry.resolveImage)}`);
     fs.writeFileSync(path.join(dir, BASELINE_ENV), env.join("\n") + "\n");
+    const provided = Object.entries(entry.overrides.externalSecrets ?? {});
+    if (provided.length > 0) {
+        const secretsDir = path.join(dir, BASELINE_SECRETS);
+        fs.mkdirSync(secretsDir, { mode: 0o700 });
+        for (const [name, source] of provided) {
+            if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name)) throw new Error(`stack ${entry.name}: external secret ${JSON.stringify(name)} is not a secret name`);
+            const value = "generate" in source ? crypto.randomBytes(18).toString("base64url") : configValue(source.config);
+            fs.writeFileSync(path.join(secretsDir, name), value, { mode: 0o600 });
+        }
+    }
     return dir;
 }

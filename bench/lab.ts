@@ -121,7 +121,7 @@ function readDevConfig(dir = ROOT): Record<string, unknown> {
 }
 
 /** Stack overrides bench/baseline-stacks.ts applies to the baseline's compose file. */
-const BASELINE_OVERRIDES = ["registryPrefix", "registryMap", "images", "bindPaths", "replicas", "ports"];
+const BASELINE_OVERRIDES = ["registryPrefix", "registryMap", "images", "bindPaths", "replicas", "ports", "externalSecrets"];
 
 /**
  * The dev config both sides of the lab benchmarks build: Pulumi.dev.yaml without the keys the
@@ -138,11 +138,23 @@ export function benchConfig(config: Record<string, unknown>): { config: Record<s
     }
     const stacks = (config["dccn-swarm:stacks"] ?? []) as Record<string, any>[];
     if (Array.isArray(stacks)) {
-        out["dccn-swarm:stacks"] = stacks.filter((s) => {
+        const kept = stacks.filter((s) => {
             const extra = Object.keys(s?.overrides ?? {}).filter((k) => !BASELINE_OVERRIDES.includes(k));
             if (extra.length) leftOut.push(`stack ${s.name} (overrides ${extra.join(", ")}: the baseline's compose file has no equivalent)`);
             return extra.length === 0;
         });
+        out["dccn-swarm:stacks"] = kept;
+        // The secret config values the kept stacks' external secrets come from (the baseline uses them too).
+        for (const s of kept) {
+            for (const v of Object.values(s?.overrides?.externalSecrets ?? {}) as any[]) {
+                const key = `dccn-swarm:${v?.config}`;
+                if (typeof v?.config === "string" && key in config) {
+                    out[key] = config[key];
+                    const i = leftOut.indexOf(`\`${key}\` (the baseline does not build it)`);
+                    if (i >= 0) leftOut.splice(i, 1);
+                }
+            }
+        }
     }
     return { config: out, leftOut };
 }
@@ -430,9 +442,16 @@ function phaseNote(p: Phases[]): string {
     return `start-up and preview ${fmt(before, 1)} s` + (svc.length ? `; services (Pulumi's per-resource time): ${svc.join(", ")}` : "");
 }
 
+/** The dev stack's secret config value `dccn-swarm:KEY`, decrypted by the Pulumi CLI, for the baseline's `docker secret create`. */
+function devConfigValue(env: NodeJS.ProcessEnv, key: string): string {
+    const r = spawnSync("pulumi", ["config", "get", "--stack", "dev", `dccn-swarm:${key}`], { cwd: ROOT, env, encoding: "utf8" });
+    if (r.status !== 0) throw new Error(`the baseline needs dccn-swarm:${key}: \`pulumi config get --stack dev dccn-swarm:${key}\` failed: ${r.stderr.trim()}`);
+    return r.stdout.replace(/\n$/, "");
+}
+
 /** (a) cluster from scratch and (b) no-op, one locked section per run. */
 async function scratchAndNoop(c: Ctx, runs: number): Promise<{ scratch: Side; noop: Side; noopChanges: number; phases: Phases[]; noopPhases: Phases[] }> {
-    const staged = c.stacks.map((e) => ({ name: e.name, dir: stageStack(e, ROOT, STAGE_DIR) }));
+    const staged = c.stacks.map((e) => ({ name: e.name, dir: stageStack(e, ROOT, STAGE_DIR, (key) => devConfigValue(c.env, key)) }));
     const base = baselineArgs(c.lab, c.nodes, staged);
     const reset = () => resetLab(c, base, "reset", c.dir);
     const scratch = side(), noop = side();

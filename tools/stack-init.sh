@@ -9,7 +9,8 @@
 # secret map `registryPasswords` gets a new random one, set with `pulumi config set --secret` from
 # standard input (never on a command line). It lands in Pulumi.dev.yaml, encrypted with this
 # machine's passphrase: like the salt, never commit those lines. A value from another machine (it
-# cannot be decrypted here) is replaced the same way.
+# cannot be decrypted here) is replaced the same way. So is every secret config value a stack's
+# `overrides.externalSecrets` names ({ config: KEY }), such as the webapp's database passwords.
 # Expects tools/env.sh to have been sourced.
 set -euo pipefail
 stack=${1:?usage: stack-init.sh STACK}
@@ -25,6 +26,20 @@ if [ "$stack" = dev ]; then
     if ! pulumi config get --stack dev --path "registryPasswords.${user}" >/dev/null 2>&1; then
       head -c 24 /dev/urandom | base64 | tr -d '/+=\n' | pulumi config set --stack dev --secret --path "registryPasswords.${user}"
       echo "stack-init: generated a password for the lab registry's user ${user} (pulumi config get --stack dev --path registryPasswords.${user})" >&2
+    fi
+  done
+  keys=$(pulumi config get --stack dev stacks 2>/dev/null | node -e '
+    let t = ""; process.stdin.on("data", (d) => (t += d)).on("end", () => {
+      const keys = new Set();
+      for (const s of t.trim() ? JSON.parse(t) : []) {
+        for (const v of Object.values(s?.overrides?.externalSecrets ?? {})) if (typeof v?.config === "string") keys.add(v.config);
+      }
+      console.log([...keys].join(" "));
+    });' || true)
+  for key in $keys; do
+    if ! pulumi config get --stack dev "$key" >/dev/null 2>&1; then
+      head -c 24 /dev/urandom | base64 | tr -d '/+=\n' | pulumi config set --stack dev --secret "$key"
+      echo "stack-init: generated the lab's secret config value ${key} (pulumi config get --stack dev ${key})" >&2
     fi
   done
 fi

@@ -54,6 +54,35 @@ describe("application stacks on the lab (dev stack)", { concurrency: 1 }, () => 
         await suite.stack.preview({ expectNoChanges: true, ...quiet });
     });
 
+    test("the webapp's database passwords are swarm secrets: the app logs in with them, no spec or state holds them", async (t) => {
+        if (skipOrFail(t, suite.missing)) return;
+        const secrets = onNode("vm1", "docker secret ls --format '{{.Name}}'").trim().split("\n");
+        for (const name of ["webapp_db_password", "webapp_db_root_password"]) assert.ok(secrets.includes(name), `secret ${name} made: ${secrets}`);
+        const passwords = await Promise.all(["webappDbPassword", "webappDbRootPassword"].map(async (k) => (await suite.stack.getConfig(`dccn-swarm:${k}`)).value));
+        for (const pw of passwords) assert.ok(pw.length >= 16, "stack-init generated the dev database passwords");
+        const state = JSON.stringify(await suite.stack.exportStack());
+        for (const service of ["webapp_db", "webapp_web"]) {
+            const inspect = onNode("vm1", `docker service inspect ${service}`);
+            const env: string[] = JSON.parse(onNode("vm1", `docker service inspect ${service} --format '{{json .Spec.TaskTemplate.ContainerSpec.Env}}'`));
+            assert.deepEqual(env.filter((e) => /PASSWORD=/.test(e)), [], `${service}: no password as an environment value`);
+            assert.ok(env.some((e) => /PASSWORD_FILE=\/run\/secrets\//.test(e)), `${service}: reads its password from a secret: ${env}`);
+            for (const pw of passwords) assert.ok(!inspect.includes(pw), `${service}'s spec does not hold a password`);
+        }
+        for (const pw of passwords) {
+            assert.ok(!state.includes(pw), "pulumi stack export does not hold a database password in plain text");
+            assert.ok(!state.includes(Buffer.from(pw).toString("base64")), "nor base64-encoded");
+        }
+        // The app reached the database with the password from its secret (no error on its page).
+        const url = `http://${addressOf(taskNodes("webapp_web")[0])}:8080/`;
+        let page = "";
+        for (const until = Date.now() + 120_000; Date.now() < until; await new Promise((r) => setTimeout(r, 2000))) {
+            page = await httpGet(url).catch((e) => String(e));
+            if (/<h1>User registration<\/h1>/.test(page) && !/id="error"/.test(page)) break;
+        }
+        assert.match(page, /<h1>User registration<\/h1>/);
+        assert.doesNotMatch(page, /id="error"/, `the page shows no database error: ${page.slice(0, 400)}`);
+    });
+
     test("the data-stager stack converges on the lab's images, with its external secret and host paths made", async (t) => {
         if (skipOrFail(t, suite.missing)) return;
         const ls = onNode("vm1", "docker service ls --filter label=com.docker.stack.namespace=data-stager --format '{{.Name}} {{.Replicas}} {{.Image}}'");

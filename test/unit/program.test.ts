@@ -5,9 +5,10 @@ import { fakeSshFiles, MockResource, runProgram, stackConfig } from "./harness";
 
 const DYNAMIC = (t: string) => `pulumi-nodejs:dynamic/dccn-swarm:${t}`;
 
-/** The registry passwords are secret config; tools/stack-init.sh generates them for dev. */
-const SECRETS = ["dccn-swarm:registryPasswords"];
+/** The registry and webapp database passwords are secret config; tools/stack-init.sh generates them for dev. */
+const SECRETS = ["dccn-swarm:registryPasswords", "dccn-swarm:webappDbPassword", "dccn-swarm:webappDbRootPassword"];
 const DEV_PASSWORDS = { admin: "UNIT-ADMIN-PW", puller: "UNIT-PULL-PW" };
+const DB_PASSWORDS = { "dccn-swarm:webappDbPassword": "UNIT-DB-PW", "dccn-swarm:webappDbRootPassword": "UNIT-DB-ROOT-PW" };
 
 function devConfig() {
     const c = stackConfig("dev");
@@ -15,6 +16,7 @@ function devConfig() {
     const { keyFile, knownHosts } = fakeSshFiles(nodes.map((n) => n.address));
     c["dccn-swarm:ssh"] = { ...(c["dccn-swarm:ssh"] as object), privateKeyFile: keyFile, knownHostsFile: knownHosts };
     c["dccn-swarm:registryPasswords"] = { ...DEV_PASSWORDS };
+    Object.assign(c, DB_PASSWORDS);
     return c;
 }
 
@@ -22,6 +24,7 @@ function prodConfig() {
     const c = stackConfig("prod");
     c["dccn-swarm:sshPrivateKey"] = "-----BEGIN OPENSSH PRIVATE KEY-----\nPROD-KEY\n-----END OPENSSH PRIVATE KEY-----\n";
     c["dccn-swarm:registryPasswords"] = { admin: "PROD-ADMIN-PW", "swarm-pull": "PROD-PULL-PW" };
+    Object.assign(c, DB_PASSWORDS);
     return c;
 }
 const PROD_SECRETS = ["dccn-swarm:sshPrivateKey", ...SECRETS];
@@ -147,6 +150,32 @@ test("dev: the webapp runs on the lab's images with a node-local volume", async 
     assert.equal(spec("webapp_db").TaskTemplate.ContainerSpec.Image, "dccn-lab/mariadb:10");
     assert.deepEqual(spec("webapp_web").TaskTemplate.Placement.Constraints, ["node.labels.os == linux"]);
     assert.deepEqual(spec("webapp_db").TaskTemplate.ContainerSpec.Mounts.map((m: any) => [m.Type, m.Source]), [["volume", "webapp_dbdata"]]);
+});
+
+for (const [env, config, secrets] of [["dev", devConfig, SECRETS], ["prod", prodConfig, PROD_SECRETS]] as const) {
+    test(`${env}: the webapp's database passwords reach its services only as swarm secrets, from secret config`, async () => {
+        const { resources } = await runProgram(env, config(), [...secrets]);
+        const spec = (n: string) => resources.find((r) => r.type === DYNAMIC("SwarmService") && r.inputs.name === n)!.inputs.spec;
+        for (const [service, files] of [["webapp_db", ["MYSQL_ROOT_PASSWORD_FILE=/run/secrets/webapp_db_root_password", "MYSQL_PASSWORD_FILE=/run/secrets/webapp_db_password"]],
+            ["webapp_web", ["DB_PASSWORD_FILE=/run/secrets/webapp_db_password"]]] as const) {
+            const envs: string[] = spec(service).TaskTemplate.ContainerSpec.Env;
+            for (const f of files) assert.ok(envs.includes(f), `${service}: ${f} in ${envs}`);
+            assert.deepEqual(envs.filter((e) => /PASSWORD=/.test(e)), [], `${service}: no password as a value`);
+        }
+        const made = resources.filter((r) => r.type === DYNAMIC("SwarmProvidedSecret") && r.inputs.stack === "webapp");
+        assert.deepEqual(made.map((r) => r.inputs.name).sort(), ["webapp_db_password", "webapp_db_root_password"]);
+        for (const pw of Object.values(DB_PASSWORDS)) {
+            assertOnlyInSecrets(resources, Buffer.from(pw).toString("base64"));
+            assert.ok(!JSON.stringify(resources.map((r) => r.inputs)).includes(pw), `${pw} only base64-encoded inside a secret`);
+        }
+    });
+}
+
+test("a webapp database password missing from the stack config stops the program naming the key and the command", async () => {
+    const c = prodConfig();
+    delete (c as Record<string, unknown>)["dccn-swarm:webappDbPassword"];
+    await assert.rejects(runProgram("prod", c, PROD_SECRETS),
+        /externalSecrets\.webapp_db_password: the stack config has no dccn-swarm:webappDbPassword; set it with `pulumi config set --secret webappDbPassword`/);
 });
 
 test("a compose file the stack deploy would reject stops the program with the file and key", async () => {

@@ -3,11 +3,25 @@
 // overview of the registered users, stored in the `users` table of MySQL (initdb.d/schema.sql).
 declare(strict_types=1);
 
+// The password: the file DB_PASSWORD_FILE names (a swarm secret), else DB_PASSWORD.
+function dbPassword(): string
+{
+    $file = getenv('DB_PASSWORD_FILE');
+    if ($file !== false && $file !== '') {
+        $value = @file_get_contents($file);
+        if ($value === false) {
+            throw new RuntimeException('cannot read the database password from ' . $file);
+        }
+        return rtrim($value, "\r\n");
+    }
+    return getenv('DB_PASSWORD') ?: '';
+}
+
 function db(): mysqli
 {
     mysqli_report(MYSQLI_REPORT_ERROR | MYSQLI_REPORT_STRICT);
     return new mysqli(getenv('DB_HOST') ?: 'db', getenv('DB_USER') ?: 'demo',
-        getenv('DB_PASSWORD') ?: '', getenv('DB_NAME') ?: 'registry');
+        dbPassword(), getenv('DB_NAME') ?: 'registry');
 }
 
 function h(string $s): string
@@ -32,7 +46,7 @@ try {
         }
     }
     $users = $conn->query('SELECT id, name, email FROM users ORDER BY id')->fetch_all(MYSQLI_ASSOC);
-} catch (mysqli_sql_exception $e) {
+} catch (RuntimeException $e) { // mysqli_sql_exception is one
     $users = [];
     $error = 'The database is not available: ' . $e->getMessage();
 }
