@@ -9,8 +9,9 @@
 import { describe, test, before, after } from "node:test";
 import * as assert from "node:assert/strict";
 import * as fs from "fs";
+import { spawnSync } from "child_process";
 import {
-    changeCollector, editDevConfig, labNodes, nodesOf, onNode, quiet, skipOrFail, useLabSuite, waitFor,
+    changeCollector, editDevConfig, engineEnv, labNodes, nodesOf, onNode, quiet, skipOrFail, useLabSuite, waitFor,
 } from "./support";
 
 /** Where the service's running tasks are: node hostnames, sorted. */
@@ -60,7 +61,11 @@ describe("application stacks on the lab (dev stack)", { concurrency: 1 }, () => 
         for (const name of ["webapp_db_password", "webapp_db_root_password"]) assert.ok(secrets.includes(name), `secret ${name} made: ${secrets}`);
         const passwords = await Promise.all(["webappDbPassword", "webappDbRootPassword"].map(async (k) => (await suite.stack.getConfig(`dccn-swarm:${k}`)).value));
         for (const pw of passwords) assert.ok(pw.length >= 16, "stack-init generated the dev database passwords");
-        const state = JSON.stringify(await suite.stack.exportStack());
+        // The state as stored: the CLI's export (the Automation API's exportStack decrypts secrets).
+        const exported = spawnSync("pulumi", ["stack", "export", "--stack", "dev"], { cwd: suite.dir, env: engineEnv(), encoding: "utf8", maxBuffer: 256 << 20 });
+        assert.equal(exported.status, 0, exported.stderr);
+        const state = exported.stdout;
+        assert.ok(state.includes("webapp-external-secret-webapp_db_password"), "the export holds the provided secret");
         for (const service of ["webapp_db", "webapp_web"]) {
             const inspect = onNode("vm1", `docker service inspect ${service}`);
             const env: string[] = JSON.parse(onNode("vm1", `docker service inspect ${service} --format '{{json .Spec.TaskTemplate.ContainerSpec.Env}}'`));
