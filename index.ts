@@ -56,6 +56,8 @@ export const managers = swarm.managerCount;
 /** Managers that may fail while the swarm keeps its quorum. */
 export const faultTolerance = swarm.faultTolerance;
 export const swarmNodes = swarm.nodes;
+/** After `swarm.forceNewCluster`: whether the recovered manager's tasks came back with their ports. */
+export const swarmRecovery = swarm.recoveryReport;
 /** The private registry: where images go (`docker push <endpoint>/<name>:<tag>`) and when its certificate expires. */
 export const privateRegistry = registry && {
     endpoint: registry.endpoint,

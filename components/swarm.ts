@@ -30,6 +30,8 @@ export interface SwarmNodeOutput {
  */
 export class Swarm extends pulumi.ComponentResource {
     readonly clusterId: pulumi.Output<string>;
+    /** After a `forceNewCluster` recovery: whether its node's tasks came back (undefined before any). */
+    readonly recoveryReport: pulumi.Output<string | undefined>;
     readonly nodes: pulumi.Output<SwarmNodeOutput[]>;
     readonly managerCount: number;
     readonly faultTolerance: number;
@@ -58,6 +60,7 @@ export class Swarm extends pulumi.ComponentResource {
             ignoreChanges: ["bootstrap"],
         });
         this.clusterId = swarm.clusterId;
+        this.recoveryReport = swarm.recoveryReport.apply((r) => r || undefined);
 
         // Bootstrap first, then the other managers in a chain, then workers side by side.
         const ordered = [

@@ -176,19 +176,24 @@ export async function initSwarm(t: SshTarget, advertiseAddr: string): Promise<vo
     await runChecked(t, "docker swarm init", `docker swarm init --advertise-addr ${shq(advertiseAddr)} >/dev/null`, 120);
 }
 
-/** The document's 4.1.1: re-initialise from a surviving manager, keeping the swarm's state. */
-export async function forceNewCluster(t: SshTarget, advertiseAddr: string): Promise<void> {
+/**
+ * The document's 4.1.1: re-initialise from a surviving manager, keeping the swarm's state. Returns
+ * what the wait for the node's tasks found (settledSummary's line).
+ */
+export async function forceNewCluster(t: SshTarget, advertiseAddr: string): Promise<string> {
     await runChecked(t, "docker swarm init --force-new-cluster",
         `docker swarm init --force-new-cluster --advertise-addr ${shq(advertiseAddr)} >/dev/null`, 180);
     // The engine's network agent is left half set up by --force-new-cluster (moby#36860): every
     // task placed on this node would be rejected ("cannot create a swarm scoped network when swarm
     // is not active") until the engine restarts. One restart, then wait until it manages again.
     await runChecked(t, "restarting the engine after --force-new-cluster", restartAsManagerScript(120), 180);
-    await settleTasks(t);
+    return settledSummary(t.name, await settleTasks(t, SETTLE_TIMEOUT_S), SETTLE_TIMEOUT_S);
 }
 
 /** Read when the module loads: the dynamic providers that call settleTasks are serialised with it. */
 const SETTLE_SCRIPT = readScript("swarm-settle.sh");
+/** How long settleTasks waits by default (seconds). */
+export const SETTLE_TIMEOUT_S = 180;
 
 export interface Settled {
     /** Tasks still held as running without a container at the time-out. */
@@ -222,7 +227,7 @@ export function settledSummary(node: string, s: Settled, timeoutSec: number): st
  * (up to `timeoutSec`) until its tasks are really back (scripts/swarm-settle.sh: the swarm replaced
  * the tasks whose containers went with the stop; host-mode ports are bound). Never fails.
  */
-export async function settleTasks(t: SshTarget, timeoutSec = 180): Promise<Settled> {
+export async function settleTasks(t: SshTarget, timeoutSec = SETTLE_TIMEOUT_S): Promise<Settled> {
     try {
         const r = await runScript(t, scriptStdin(SETTLE_SCRIPT, { SETTLE_TIMEOUT: String(timeoutSec) }), timeoutSec + 120);
         return parseSettled(r.stdout, r.stderr);

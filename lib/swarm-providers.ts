@@ -76,6 +76,8 @@ export interface ClusterOutputs extends ClusterInputs {
     recoveredFrom: string;
     /** How many recoveries ran: managers join anew after each (their Raft membership was reset). */
     recoveries: number;
+    /** What the last recovery found when it waited for its node's tasks (a `warning:` line if not all came back). */
+    recoveryReport?: string;
 }
 
 const clusterProvider: pulumi.dynamic.ResourceProvider = {
@@ -116,7 +118,7 @@ const clusterProvider: pulumi.dynamic.ResourceProvider = {
             throw new Error(`${boot.name} is already in a swarm as a worker; make it leave (docker swarm leave) or pick another bootstrap manager`);
         }
         if (!info.clusterId) throw new Error(`${boot.name}: swarm has no cluster ID after init (state ${info.state})`);
-        const outs: ClusterOutputs = { ...inputs, clusterId: info.clusterId, recoveredFrom: inputs.forceNewCluster, recoveries: 0 };
+        const outs: ClusterOutputs = { ...inputs, clusterId: info.clusterId, recoveredFrom: inputs.forceNewCluster, recoveries: 0, recoveryReport: "" };
         return { id: info.clusterId, outs };
     },
 
@@ -124,11 +126,12 @@ const clusterProvider: pulumi.dynamic.ResourceProvider = {
         let clusterId = olds.clusterId ?? id;
         let recoveredFrom = news.forceNewCluster === "" ? "" : olds.recoveredFrom;
         let recoveries = olds.recoveries ?? 0;
+        let recoveryReport = olds.recoveryReport ?? "";
         if (news.forceNewCluster !== "" && news.forceNewCluster !== olds.recoveredFrom) {
             const host = news.managers.find((m) => m.name === news.forceNewCluster);
             if (!host) throw new Error(`${news.stackFile}: dccn-swarm:swarm.forceNewCluster: ${news.forceNewCluster} is not a configured manager`);
             const t = toTarget(news.ssh, host);
-            await ops.forceNewCluster(t, host.address);
+            recoveryReport = await ops.forceNewCluster(t, host.address);
             // The other managers are no Raft members any more: demote and remove their entries; their
             // membership resources join them again (a new `recoveries` count replaces them).
             const m = await ops.findManager([t]);
@@ -137,7 +140,7 @@ const clusterProvider: pulumi.dynamic.ResourceProvider = {
             recoveredFrom = news.forceNewCluster;
             recoveries += 1;
         }
-        return { outs: { ...news, clusterId, recoveredFrom, recoveries } };
+        return { outs: { ...news, clusterId, recoveredFrom, recoveries, recoveryReport } };
     },
 
     async read(id: string, props: ClusterOutputs) {
@@ -163,8 +166,9 @@ const clusterProvider: pulumi.dynamic.ResourceProvider = {
 export class SwarmCluster extends pulumi.dynamic.Resource {
     declare readonly clusterId: pulumi.Output<string>;
     declare readonly recoveries: pulumi.Output<number>;
+    declare readonly recoveryReport: pulumi.Output<string>;
     constructor(name: string, args: Args<ClusterInputs>, opts?: pulumi.CustomResourceOptions) {
-        super(clusterProvider, name, { clusterId: undefined, recoveredFrom: undefined, recoveries: undefined, ...args }, opts, "dccn-swarm", "SwarmCluster");
+        super(clusterProvider, name, { clusterId: undefined, recoveredFrom: undefined, recoveries: undefined, recoveryReport: undefined, ...args }, opts, "dccn-swarm", "SwarmCluster");
     }
 }
 

@@ -132,6 +132,9 @@ describe("drills on the lab (dev stack)", { concurrency: 1 }, () => {
         }
         assert.equal(nodeLabels("vm1").drill, "recovered", "the change that needed the quorum is made");
         assert.deepEqual(Object.keys(services()).sort(), servicesBefore, "the services outlived the recovery");
+        // The recovery says whether vm1's tasks came back after its engine restart (swarm-settle.sh).
+        const report = String((await suite.stack.outputs()).swarmRecovery?.value ?? "");
+        assert.match(report, /^(vm1: every task is back with its container and published ports|warning: vm1: after 180s still )/, report);
     });
 
     test("emergency shutdown and reboot with three managers, in the document's order: configured shape and stacks back", async (t) => {
