@@ -130,33 +130,24 @@ const BASELINE_OVERRIDES = ["registryPrefix", "registryMap", "images", "bindPath
  * secrets); `leftOut` names each, for the results.
  */
 export function benchConfig(config: Record<string, unknown>): { config: Record<string, unknown>; leftOut: string[] } {
+    const stacks = (config["dccn-swarm:stacks"] ?? []) as Record<string, any>[];
+    const stacksLeftOut: string[] = [];
+    const kept = Array.isArray(stacks) ? stacks.filter((s) => {
+        const extra = Object.keys(s?.overrides ?? {}).filter((k) => !BASELINE_OVERRIDES.includes(k));
+        if (extra.length) stacksLeftOut.push(`stack ${s.name} (overrides ${extra.join(", ")}: the baseline's compose file has no equivalent)`);
+        return extra.length === 0;
+    }) : undefined;
+    // The secret config values the kept stacks' external secrets come from (the baseline uses them too).
+    const secretKeys = (kept ?? []).flatMap((s) => (Object.values(s?.overrides?.externalSecrets ?? {}) as any[])
+        .filter((v) => typeof v?.config === "string").map((v) => `dccn-swarm:${v.config}`));
     const leftOut: string[] = [];
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(config)) {
-        if (BASELINE_KEYS.includes(k)) out[k] = v;
+        if (BASELINE_KEYS.includes(k) || secretKeys.includes(k)) out[k] = v;
         else leftOut.push(`\`${k}\` (the baseline does not build it)`);
     }
-    const stacks = (config["dccn-swarm:stacks"] ?? []) as Record<string, any>[];
-    if (Array.isArray(stacks)) {
-        const kept = stacks.filter((s) => {
-            const extra = Object.keys(s?.overrides ?? {}).filter((k) => !BASELINE_OVERRIDES.includes(k));
-            if (extra.length) leftOut.push(`stack ${s.name} (overrides ${extra.join(", ")}: the baseline's compose file has no equivalent)`);
-            return extra.length === 0;
-        });
-        out["dccn-swarm:stacks"] = kept;
-        // The secret config values the kept stacks' external secrets come from (the baseline uses them too).
-        for (const s of kept) {
-            for (const v of Object.values(s?.overrides?.externalSecrets ?? {}) as any[]) {
-                const key = `dccn-swarm:${v?.config}`;
-                if (typeof v?.config === "string" && key in config) {
-                    out[key] = config[key];
-                    const i = leftOut.indexOf(`\`${key}\` (the baseline does not build it)`);
-                    if (i >= 0) leftOut.splice(i, 1);
-                }
-            }
-        }
-    }
-    return { config: out, leftOut };
+    if (kept) out["dccn-swarm:stacks"] = kept;
+    return { config: out, leftOut: [...leftOut, ...stacksLeftOut] };
 }
 
 /**

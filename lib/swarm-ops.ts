@@ -187,7 +187,7 @@ export async function forceNewCluster(t: SshTarget, advertiseAddr: string): Prom
     // task placed on this node would be rejected ("cannot create a swarm scoped network when swarm
     // is not active") until the engine restarts. One restart, then wait until it manages again.
     await runChecked(t, "restarting the engine after --force-new-cluster", restartAsManagerScript(120), 180);
-    return settledSummary(t.name, await settleTasks(t, SETTLE_TIMEOUT_S), SETTLE_TIMEOUT_S);
+    return settleReport(t);
 }
 
 /** Read when the module loads: the dynamic providers that call settleTasks are serialised with it. */
@@ -234,6 +234,11 @@ export async function settleTasks(t: SshTarget, timeoutSec = SETTLE_TIMEOUT_S): 
     } catch (e) {
         return parseSettled("", (e as Error).message);
     }
+}
+
+/** settleTasks, then settledSummary's line on what it found. */
+export async function settleReport(t: SshTarget, timeoutSec = SETTLE_TIMEOUT_S): Promise<string> {
+    return settledSummary(t.name, await settleTasks(t, timeoutSec), timeoutSec);
 }
 
 /** Restart the engine and wait (up to `timeoutSec`) until it answers as a swarm manager again. */

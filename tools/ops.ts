@@ -147,10 +147,8 @@ async function observeManagers(setup: StatusSetup): Promise<ObservedManager[] | 
 /** After the engine of a manager stopped and started: until its tasks are really back (lib/swarm-ops.ts). */
 async function settle(t: SshTarget): Promise<void> {
     say(`${t.name}: waiting until the swarm has replaced the tasks whose containers went with the engine stop`);
-    say(swarm.settledSummary(t.name, await swarm.settleTasks(t, SETTLE_SEC), SETTLE_SEC));
+    say(await swarm.settleReport(t));
 }
-
-const SETTLE_SEC = 180;
 
 function stamp(d = new Date()): string {
     return d.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");

@@ -20,13 +20,21 @@ if [ ! -f "$state" ] && grep -q '^encryptionsalt:' "Pulumi.${stack}.yaml" 2>/dev
   sed -i '/^encryptionsalt:/d' "Pulumi.${stack}.yaml"
 fi
 pulumi stack select --create "$stack" >/dev/null
+
+# ensure_secret WHAT KEY-ARGS...: unless the dev config has a readable value for KEY-ARGS (a key,
+# or --path and a path), set a random one as a secret, from standard input.
+ensure_secret() {
+  local what=$1
+  shift
+  pulumi config get --stack dev "$@" >/dev/null 2>&1 && return 0
+  head -c 24 /dev/urandom | base64 | tr -d '/+=\n' | pulumi config set --stack dev --secret "$@"
+  echo "stack-init: generated ${what} (pulumi config get --stack dev $*)" >&2
+}
+
 if [ "$stack" = dev ]; then
   users=$(pulumi config get --stack dev --path registry.users 2>/dev/null || true)
   for user in $(printf '%s' "$users" | tr -d '[]"' | tr ',' ' '); do
-    if ! pulumi config get --stack dev --path "registryPasswords.${user}" >/dev/null 2>&1; then
-      head -c 24 /dev/urandom | base64 | tr -d '/+=\n' | pulumi config set --stack dev --secret --path "registryPasswords.${user}"
-      echo "stack-init: generated a password for the lab registry's user ${user} (pulumi config get --stack dev --path registryPasswords.${user})" >&2
-    fi
+    ensure_secret "a password for the lab registry's user ${user}" --path "registryPasswords.${user}"
   done
   keys=$(pulumi config get --stack dev stacks 2>/dev/null | node -e '
     let t = ""; process.stdin.on("data", (d) => (t += d)).on("end", () => {
@@ -37,9 +45,6 @@ if [ "$stack" = dev ]; then
       console.log([...keys].join(" "));
     });' || true)
   for key in $keys; do
-    if ! pulumi config get --stack dev "$key" >/dev/null 2>&1; then
-      head -c 24 /dev/urandom | base64 | tr -d '/+=\n' | pulumi config set --stack dev --secret "$key"
-      echo "stack-init: generated the lab's secret config value ${key} (pulumi config get --stack dev ${key})" >&2
-    fi
+    ensure_secret "the lab's secret config value ${key}" "$key"
   done
 fi
