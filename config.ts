@@ -12,7 +12,7 @@ import { ClusterConfig, ConfigError, PROJECT, validateClusterConfig } from "./li
 import { configIsSecret } from "./lib/pulumi-config";
 import { passwordPresence, plainTextPasswordUsers, RegistryConfig, validateRegistryConfig } from "./lib/registry-config";
 import { StackEntry, validateStacks } from "./lib/stacks-config";
-import { HostSpec, SshSpec } from "./lib/swarm-providers";
+import type { HostSpec, SshSpec } from "./lib/resources";
 
 export interface ProgramConfig {
     cluster: ClusterConfig;

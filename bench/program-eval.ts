@@ -58,7 +58,7 @@ async function main(): Promise<void> {
             resources++;
             byType[args.type] = (byType[args.type] ?? 0) + 1;
             const state: Record<string, unknown> = { ...args.inputs };
-            if (args.type.startsWith("pulumi-nodejs:dynamic")) {
+            if (args.type.startsWith("dccn-swarm:index:")) {
                 // What the dynamic providers would report after a create (as test/unit/harness.ts).
                 state.nodeId = `${args.name}-id`;
                 state.clusterId = "cluster-id";

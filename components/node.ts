@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { EngineConfig, NodeConfig } from "../lib/cluster-config";
 import { readScript, scriptStdin } from "../lib/remote-script";
-import { HostSpec, ProvisionStep, SshSpec } from "../lib/swarm-providers";
+import { HostSpec, ProvisionStep, SshSpec } from "../lib/resources";
 
 export interface NodeArgs {
     node: NodeConfig;

@@ -10,10 +10,10 @@ import * as pulumi from "@pulumi/pulumi";
 import { ClusterConfig, PROJECT } from "../lib/cluster-config";
 import { LABEL_IMAGE, LABEL_NAMESPACE, JsonObject, sorted } from "../lib/engine-spec";
 import { RegistryConfig } from "../lib/registry-config";
-import { RegistryPki, RegistryProbe, RegistryUsers } from "../lib/registry-providers";
 import { readScript, scriptStdin } from "../lib/remote-script";
-import { RegistryAuth, SwarmSecret, SwarmService } from "../lib/stack-providers";
-import { HostSpec, ProvisionStep, SshSpec } from "../lib/swarm-providers";
+import {
+    HostSpec, ProvisionStep, RegistryAuth, RegistryPki, RegistryProbe, RegistryUsers, SshSpec, SwarmSecret, SwarmService,
+} from "../lib/resources";
 
 /** A node as the registry sees it. */
 export interface RegistryNode {

@@ -5,8 +5,8 @@ import { configIsSecret } from "../lib/pulumi-config";
 import { readScript, scriptStdin } from "../lib/remote-script";
 import {
     ExternalRef, GeneratedValue, RegistryAuth, SwarmConfig, SwarmExternals, SwarmNetwork, SwarmProvidedSecret, SwarmSecret, SwarmService,
-} from "../lib/stack-providers";
-import { ProvisionStep, type HostSpec, type SshSpec } from "../lib/swarm-providers";
+    ProvisionStep, type HostSpec, type SshSpec,
+} from "../lib/resources";
 
 export interface StackArgs {
     /** The converted compose file (compose/ did the loading, validation and conversion). */

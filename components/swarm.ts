@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { ClusterConfig } from "../lib/cluster-config";
 import { faultTolerance } from "../lib/quorum";
-import { HostSpec, NodeLabels, SshSpec, SwarmCluster, SwarmMember } from "../lib/swarm-providers";
+import { HostSpec, NodeLabels, SshSpec, SwarmCluster, SwarmMember } from "../lib/resources";
 
 export interface SwarmArgs {
     cluster: ClusterConfig;

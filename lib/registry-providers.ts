@@ -17,15 +17,13 @@
  * Pulumi serialises these providers: errors are plain Errors, nothing here closes over a
  * non-serialisable value, and module-level constants are strings and numbers only.
  */
-import * as pulumi from "@pulumi/pulumi";
+import type { CheckFailure, ResourceImpl } from "./resource-impl";
 import * as bcrypt from "bcryptjs";
 import { createHash } from "crypto";
 import { api, apiMessage, findManager, localTransport, sshTransport, Transport } from "./engine-transport";
 import * as pki from "./pki";
 import type { HostSpec, SshSpec } from "./swarm-providers";
 
-/** Resource arguments: every field of T may be an Output. */
-export type Args<T> = { [K in keyof T]: pulumi.Input<T[K]> };
 
 /** How an output not known yet (during preview) reaches a dynamic provider. */
 const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
@@ -124,10 +122,10 @@ export function issuePki(news: PkiInputs, prev: Partial<PkiOutputs> | undefined,
 }
 
 /** The provider, with a clock (tests move it forward). */
-export function pkiProvider(clock: () => Date = () => new Date()): pulumi.dynamic.ResourceProvider {
+export function pkiProvider(clock: () => Date = () => new Date()): ResourceImpl {
     return {
         async check(_olds: PkiInputs | undefined, news: PkiInputs) {
-            const failures: pulumi.dynamic.CheckFailure[] = [];
+            const failures: CheckFailure[] = [];
             const where = `${news.stackFile}: dccn-swarm:registry`;
             if (!hasUnknown(news.host) && !pki.isDnsName(news.host)) failures.push({ property: "host", reason: `${where}.host: ${news.host} is not a DNS name` });
             if (!hasUnknown(news.address) && news.address && !pki.isIpAddress(news.address)) {
@@ -164,28 +162,7 @@ export function pkiProvider(clock: () => Date = () => new Date()): pulumi.dynami
     };
 }
 
-/** Built once: Pulumi serialises each distinct provider object. */
-const PKI_PROVIDER = pkiProvider();
 
-export class RegistryPki extends pulumi.dynamic.Resource {
-    declare readonly caCert: pulumi.Output<string>;
-    declare readonly caKey: pulumi.Output<string>;
-    declare readonly serverCert: pulumi.Output<string>;
-    declare readonly serverKey: pulumi.Output<string>;
-    declare readonly trustBundle: pulumi.Output<string>;
-    declare readonly notAfter: pulumi.Output<string>;
-    declare readonly caNotAfter: pulumi.Output<string>;
-    declare readonly serverFingerprint: pulumi.Output<string>;
-    declare readonly caFingerprint: pulumi.Output<string>;
-    declare readonly issuedBecause: pulumi.Output<string>;
-    constructor(name: string, args: Args<PkiInputs>, opts?: pulumi.CustomResourceOptions) {
-        super(PKI_PROVIDER, name, {
-            caCert: undefined, caKey: undefined, serverCert: undefined, serverKey: undefined, previousCaCert: undefined,
-            trustBundle: undefined, notAfter: undefined, caNotAfter: undefined, serverFingerprint: undefined, caFingerprint: undefined,
-            issuedBecause: undefined, ...args,
-        }, { ...opts, additionalSecretOutputs: ["caKey", "serverKey", ...(opts?.additionalSecretOutputs ?? [])] }, "dccn-swarm", "RegistryPki");
-    }
-}
 
 // =============================================================================================
 // htpasswd users
@@ -243,9 +220,9 @@ export function buildHtpasswd(users: string[], passwords: Record<string, string>
     return { hashes, htpasswd: users.map((u) => `${u}:${hashes[u]}\n`).join("") };
 }
 
-export const usersProvider: pulumi.dynamic.ResourceProvider = {
+export const usersProvider: ResourceImpl = {
     async check(_olds: UsersInputs | undefined, news: UsersInputs) {
-        const failures: pulumi.dynamic.CheckFailure[] = [];
+        const failures: CheckFailure[] = [];
         if (!hasUnknown(news.passwords) && !hasUnknown(news.users)) {
             for (const u of news.users) {
                 const problem = passwordProblem(u, (news.passwords ?? {})[u]);
@@ -280,15 +257,6 @@ export const usersProvider: pulumi.dynamic.ResourceProvider = {
     async delete() { /* nothing outside the state */ },
 };
 
-export class RegistryUsers extends pulumi.dynamic.Resource {
-    declare readonly users: pulumi.Output<string[]>;
-    declare readonly hashes: pulumi.Output<Record<string, string>>;
-    declare readonly htpasswd: pulumi.Output<string>;
-    constructor(name: string, args: Args<UsersInputs>, opts?: pulumi.CustomResourceOptions) {
-        super(usersProvider, name, { hashes: undefined, htpasswd: undefined, ...args },
-            { ...opts, additionalSecretOutputs: ["hashes", "htpasswd", "passwords", ...(opts?.additionalSecretOutputs ?? [])] }, "dccn-swarm", "RegistryUsers");
-    }
-}
 
 // =============================================================================================
 // Probe: a login on a manager, through its engine (which trusts /etc/docker/certs.d only).
@@ -349,7 +317,7 @@ function probeView(p: Partial<ProbeInputs>): string {
     return JSON.stringify([p.serveraddress, p.username, p.password, p.revision, p.engineSocket ?? "", (p.managers ?? []).map((m) => m.name)]);
 }
 
-export const probeProvider: pulumi.dynamic.ResourceProvider = {
+export const probeProvider: ResourceImpl = {
     async diff(_id: string, olds: ProbeOutputs, news: ProbeInputs) {
         return { changes: hasUnknown(probeView(news)) || probeView(olds) !== probeView(news) };
     },
@@ -366,11 +334,3 @@ export const probeProvider: pulumi.dynamic.ResourceProvider = {
     async delete() { /* nothing to undo */ },
 };
 
-export class RegistryProbe extends pulumi.dynamic.Resource {
-    declare readonly checkedOn: pulumi.Output<string>;
-    declare readonly status: pulumi.Output<string>;
-    constructor(name: string, args: Args<ProbeInputs>, opts?: pulumi.CustomResourceOptions) {
-        super(probeProvider, name, { checkedOn: undefined, status: undefined, ...args },
-            { ...opts, additionalSecretOutputs: ["password", "ssh", ...(opts?.additionalSecretOutputs ?? [])] }, "dccn-swarm", "RegistryProbe");
-    }
-}

@@ -5,8 +5,9 @@
  */
 import * as fs from "fs";
 import * as path from "path";
+import { REPO_ROOT } from "./repo";
 
-export const SCRIPTS_DIR = path.join(__dirname, "..", "scripts");
+export const SCRIPTS_DIR = path.join(REPO_ROOT, "scripts");
 
 /** Read a script from scripts/ (shellcheck-checked files, not inline strings). */
 export function readScript(name: string): string {

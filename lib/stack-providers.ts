@@ -9,7 +9,7 @@
  * The provider logic is built by `*Provider(connect)`: the Pulumi resources reach the managers over
  * SSH; tests pass a connect that runs the same scripts against a local dockerd.
  */
-import * as pulumi from "@pulumi/pulumi";
+import type { CheckFailure, ResourceImpl } from "./resource-impl";
 import { api, apiMessage, apiOk, findManager, localTransport, sshTransport, Transport } from "./engine-transport";
 import {
     differences, JsonObject, LABEL_IMAGE, LABEL_NAMESPACE, networkDifferences, normaliseNetwork, normaliseService,
@@ -18,8 +18,6 @@ import {
 import type { HostSpec, SshSpec } from "./swarm-providers";
 import { swarmGone } from "./swarm-ops";
 
-/** Resource arguments: every field of T may be an Output. */
-export type Args<T> = { [K in keyof T]: pulumi.Input<T[K]> };
 
 /** How the providers reach the swarm: the configured managers, over SSH. */
 export interface Access {
@@ -134,7 +132,7 @@ async function networkUserMessage(t: Transport, props: NetworkOutputs, serviceId
         `(engine: ${engineMessage})`;
 }
 
-export function networkProvider(connect: Connect): pulumi.dynamic.ResourceProvider {
+export function networkProvider(connect: Connect): ResourceImpl {
     return {
         async diff(_id: string, olds: NetworkOutputs, news: NetworkInputs) {
             const changed = olds.name !== news.name ? ["name"] :
@@ -212,13 +210,6 @@ export function networkProvider(connect: Connect): pulumi.dynamic.ResourceProvid
     };
 }
 
-export class SwarmNetwork extends pulumi.dynamic.Resource {
-    declare readonly networkId: pulumi.Output<string>;
-    declare readonly actual: pulumi.Output<JsonObject>;
-    constructor(name: string, args: Args<NetworkInputs>, opts?: pulumi.CustomResourceOptions) {
-        super(NETWORK_PROVIDER, name, { networkId: undefined, actual: undefined, ...args }, opts, "dccn-swarm", "SwarmNetwork");
-    }
-}
 
 // =============================================================================================
 // Secrets and configs: immutable in the engine except for their labels. Named by content
@@ -262,7 +253,7 @@ function fileObjectDrivers(p: { templating?: JsonObject; driver?: JsonObject }):
     return stableJson({ t: p.templating && Object.keys(p.templating).length > 0 ? p.templating : null, d: p.driver ?? null });
 }
 
-export function fileObjectProvider(connect: Connect): pulumi.dynamic.ResourceProvider {
+export function fileObjectProvider(connect: Connect): ResourceImpl {
     return {
         async diff(_id: string, olds: FileObjectOutputs, news: FileObjectInputs) {
             const replaces: string[] = [];
@@ -348,22 +339,7 @@ async function updateLabels(t: Transport, p: FileObjectInputs, id: string): Prom
     }
 }
 
-export class SwarmSecret extends pulumi.dynamic.Resource {
-    declare readonly objectId: pulumi.Output<string>;
-    declare readonly actual: pulumi.Output<JsonObject>;
-    constructor(name: string, args: Args<Omit<FileObjectInputs, "kind">>, opts?: pulumi.CustomResourceOptions) {
-        super(FILE_OBJECT_PROVIDER, name, { objectId: undefined, actual: undefined, ...args, kind: "secret" },
-            { ...opts, additionalSecretOutputs: ["data", ...(opts?.additionalSecretOutputs ?? [])] }, "dccn-swarm", "SwarmSecret");
-    }
-}
 
-export class SwarmConfig extends pulumi.dynamic.Resource {
-    declare readonly objectId: pulumi.Output<string>;
-    declare readonly actual: pulumi.Output<JsonObject>;
-    constructor(name: string, args: Args<Omit<FileObjectInputs, "kind">>, opts?: pulumi.CustomResourceOptions) {
-        super(FILE_OBJECT_PROVIDER, name, { objectId: undefined, actual: undefined, ...args, kind: "config" }, opts, "dccn-swarm", "SwarmConfig");
-    }
-}
 
 // =============================================================================================
 // External secrets with a value from the stack's config (overrides.externalSecrets): made under
@@ -384,7 +360,7 @@ export interface ProvidedSecretOutputs extends ProvidedSecretInputs {
     created: boolean;
 }
 
-export function providedSecretProvider(connect: Connect): pulumi.dynamic.ResourceProvider {
+export function providedSecretProvider(connect: Connect): ResourceImpl {
     return {
         async diff(_id: string, olds: ProvidedSecretOutputs, news: ProvidedSecretInputs) {
             const replaces = olds.name !== news.name ? ["name"] : [];
@@ -425,20 +401,12 @@ export function providedSecretProvider(connect: Connect): pulumi.dynamic.Resourc
     };
 }
 
-export class SwarmProvidedSecret extends pulumi.dynamic.Resource {
-    declare readonly objectId: pulumi.Output<string>;
-    declare readonly created: pulumi.Output<boolean>;
-    constructor(name: string, args: Args<ProvidedSecretInputs>, opts?: pulumi.CustomResourceOptions) {
-        super(PROVIDED_SECRET_PROVIDER, name, { objectId: undefined, created: undefined, ...args },
-            { ...opts, additionalSecretOutputs: ["data", ...(opts?.additionalSecretOutputs ?? [])] }, "dccn-swarm", "SwarmProvidedSecret");
-    }
-}
 
 /**
  * A random value made once (`{ generate: true }`), kept in Pulumi's state as a secret: 32 bytes,
  * base64url. Never changes unless the resource is replaced.
  */
-export const generatedValueProvider: pulumi.dynamic.ResourceProvider = {
+export const generatedValueProvider: ResourceImpl = {
     async create(inputs: { purpose: string }) {
         // eslint-disable-next-line @typescript-eslint/no-var-requires
         const value: string = require("crypto").randomBytes(32).toString("base64url");
@@ -449,13 +417,6 @@ export const generatedValueProvider: pulumi.dynamic.ResourceProvider = {
     },
 };
 
-export class GeneratedValue extends pulumi.dynamic.Resource {
-    declare readonly value: pulumi.Output<string>;
-    constructor(name: string, args: { purpose: string }, opts?: pulumi.CustomResourceOptions) {
-        super(generatedValueProvider, name, { value: undefined, ...args },
-            { ...opts, additionalSecretOutputs: ["value", ...(opts?.additionalSecretOutputs ?? [])] }, "dccn-swarm", "GeneratedValue");
-    }
-}
 
 // =============================================================================================
 // External objects: a stack refers to them by name and does not own them. check() looks them up
@@ -500,10 +461,10 @@ function hasUnknown(v: unknown): boolean {
     return JSON.stringify(v ?? null).includes(UNKNOWN);
 }
 
-export function externalsProvider(connect: Connect): pulumi.dynamic.ResourceProvider {
+export function externalsProvider(connect: Connect): ResourceImpl {
     return {
         async check(_olds: ExternalsInputs | undefined, news: ExternalsInputs) {
-            const failures: pulumi.dynamic.CheckFailure[] = [];
+            const failures: CheckFailure[] = [];
             if (!hasUnknown(news.managers) && !hasUnknown(news.ssh) && news.refs.length > 0) {
                 let t: Transport | undefined;
                 try {
@@ -550,12 +511,6 @@ export function externalsProvider(connect: Connect): pulumi.dynamic.ResourceProv
     };
 }
 
-export class SwarmExternals extends pulumi.dynamic.Resource {
-    declare readonly ids: pulumi.Output<Record<string, string>>;
-    constructor(name: string, args: Args<ExternalsInputs>, opts?: pulumi.CustomResourceOptions) {
-        super(EXTERNALS_PROVIDER, name, { ids: undefined, ...args }, opts, "dccn-swarm", "SwarmExternals");
-    }
-}
 
 // =============================================================================================
 // Services
@@ -799,10 +754,10 @@ async function finish(t: Transport, p: ServiceInputs, id: string, updating: bool
     return { ...p, serviceId: id, actual: a.actual, image: a.svc.Spec?.TaskTemplate?.ContainerSpec?.Image ?? "", rollback };
 }
 
-export function serviceProvider(connect: Connect): pulumi.dynamic.ResourceProvider {
+export function serviceProvider(connect: Connect): ResourceImpl {
     return {
         async check(_olds: ServiceInputs | undefined, news: ServiceInputs) {
-            const failures: pulumi.dynamic.CheckFailure[] = [];
+            const failures: CheckFailure[] = [];
             if (!hasUnknown(news.spec) && (news.spec as Any)?.Name !== news.name) {
                 failures.push({ property: "spec", reason: `${where(news)}: spec.Name ${(news.spec as Any)?.Name} is not the service name ${news.name}` });
             }
@@ -824,6 +779,7 @@ export function serviceProvider(connect: Connect): pulumi.dynamic.ResourceProvid
                     olds.convergeTimeout !== news.convergeTimeout || olds.resolveImage !== news.resolveImage || olds.stableSeconds !== news.stableSeconds,
                 replaces,
                 deleteBeforeReplace: true,
+                diffs: changed.map((p) => `spec.${p}`),
             };
         },
 
@@ -887,24 +843,6 @@ export function serviceProvider(connect: Connect): pulumi.dynamic.ResourceProvid
     };
 }
 
-export class SwarmService extends pulumi.dynamic.Resource {
-    declare readonly serviceId: pulumi.Output<string>;
-    declare readonly actual: pulumi.Output<JsonObject>;
-    declare readonly image: pulumi.Output<string>;
-    declare readonly rollback: pulumi.Output<string>;
-    constructor(name: string, args: Args<ServiceInputs>, opts?: pulumi.CustomResourceOptions) {
-        super(SERVICE_PROVIDER, name, { serviceId: undefined, actual: undefined, image: undefined, rollback: undefined, ...args },
-            { ...opts, additionalSecretOutputs: ["registryAuth", ...(opts?.additionalSecretOutputs ?? [])] }, "dccn-swarm", "SwarmService");
-    }
-}
 
 /** Not a resource: the same logic for tests and tools (e.g. the parity check). */
 export const engineOps = { readNetwork, inspectService, networkNames, taskReport };
-
-// One provider object per kind, built once: Pulumi serialises a provider's code once per object,
-// so a new object per resource would repeat that for every resource (bench/: 100 stacks 60 s -> 5 s).
-const NETWORK_PROVIDER = networkProvider(sshConnect);
-const FILE_OBJECT_PROVIDER = fileObjectProvider(sshConnect);
-const EXTERNALS_PROVIDER = externalsProvider(sshConnect);
-const PROVIDED_SECRET_PROVIDER = providedSecretProvider(sshConnect);
-const SERVICE_PROVIDER = serviceProvider(sshConnect);

@@ -4,7 +4,7 @@
  * remote command they implement `read`, so `pulumi refresh` reports what someone changed by hand
  * and the next `pulumi up` puts it back.
  */
-import * as pulumi from "@pulumi/pulumi";
+import type { CheckFailure, ResourceImpl } from "./resource-impl";
 import { planManagerTransition } from "./quorum";
 import { runScript, SshTarget } from "./ssh";
 import * as ops from "./swarm-ops";
@@ -25,8 +25,6 @@ export interface HostSpec {
     knownHosts: string;
 }
 
-/** Resource arguments: every field of T may be an Output. */
-export type Args<T> = { [K in keyof T]: pulumi.Input<T[K]> };
 
 function toTarget(ssh: SshSpec, h: HostSpec): SshTarget {
     return {
@@ -80,9 +78,9 @@ export interface ClusterOutputs extends ClusterInputs {
     recoveryReport?: string;
 }
 
-const clusterProvider: pulumi.dynamic.ResourceProvider = {
+export const clusterProvider: ResourceImpl = {
     async check(olds: ClusterInputs | undefined, news: ClusterInputs) {
-        const failures: pulumi.dynamic.CheckFailure[] = [];
+        const failures: CheckFailure[] = [];
         if (olds?.managers && news.managers) {
             try {
                 planManagerTransition(olds.managers.map((m) => m.name), news.managers.map((m) => m.name));
@@ -163,14 +161,6 @@ const clusterProvider: pulumi.dynamic.ResourceProvider = {
     },
 };
 
-export class SwarmCluster extends pulumi.dynamic.Resource {
-    declare readonly clusterId: pulumi.Output<string>;
-    declare readonly recoveries: pulumi.Output<number>;
-    declare readonly recoveryReport: pulumi.Output<string>;
-    constructor(name: string, args: Args<ClusterInputs>, opts?: pulumi.CustomResourceOptions) {
-        super(clusterProvider, name, { clusterId: undefined, recoveredFrom: undefined, recoveries: undefined, recoveryReport: undefined, ...args }, opts, "dccn-swarm", "SwarmCluster");
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // A node's membership: joined with the token of its role, promoted/demoted, availability set; on
@@ -208,7 +198,7 @@ async function memberState(m: ops.ManagerHandle, p: MemberInputs, nodeId: string
 }
 
 /** Exported for unit tests of its diff. */
-export const memberProvider: pulumi.dynamic.ResourceProvider = {
+export const memberProvider: ResourceImpl = {
     async diff(_id: string, olds: MemberOutputs, news: MemberInputs) {
         const replaces: string[] = [];
         if (olds.node?.address !== news.node.address || olds.node?.name !== news.node.name) replaces.push("node");
@@ -312,16 +302,6 @@ export const memberProvider: pulumi.dynamic.ResourceProvider = {
     },
 };
 
-export class SwarmMember extends pulumi.dynamic.Resource {
-    declare readonly nodeId: pulumi.Output<string>;
-    declare readonly role: pulumi.Output<string>;
-    declare readonly availability: pulumi.Output<string>;
-    declare readonly status: pulumi.Output<string>;
-    declare readonly engineVersion: pulumi.Output<string>;
-    constructor(name: string, args: Args<MemberInputs>, opts?: pulumi.CustomResourceOptions) {
-        super(memberProvider, name, { nodeId: undefined, status: undefined, engineVersion: undefined, ...args }, opts, "dccn-swarm", "SwarmMember");
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Node labels: only the keys in the config are owned; other labels are left alone.
@@ -334,7 +314,7 @@ export interface LabelsInputs {
     ssh: SshSpec;
 }
 
-const labelsProvider: pulumi.dynamic.ResourceProvider = {
+export const labelsProvider: ResourceImpl = {
     async diff(_id: string, olds: LabelsInputs, news: LabelsInputs) {
         const changes = JSON.stringify(sortKeys(olds.labels ?? {})) !== JSON.stringify(sortKeys(news.labels)) ||
             changedKnown(olds.nodeId, news.nodeId);
@@ -382,12 +362,6 @@ function sortKeys(o: Record<string, string>): Record<string, string> {
     return Object.fromEntries(Object.entries(o).sort(([a], [b]) => a.localeCompare(b)));
 }
 
-export class NodeLabels extends pulumi.dynamic.Resource {
-    declare readonly labels: pulumi.Output<Record<string, string>>;
-    constructor(name: string, args: Args<LabelsInputs>, opts?: pulumi.CustomResourceOptions) {
-        super(labelsProvider, name, { ...args }, opts, "dccn-swarm", "NodeLabels");
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // A provisioning step: one idempotent script from scripts/ run on one node. Re-run when the script
@@ -424,7 +398,7 @@ async function runStep(p: ScriptInputs, stdin = p.stdin, what = p.script): Promi
 }
 
 
-const scriptProvider: pulumi.dynamic.ResourceProvider = {
+export const scriptProvider: ResourceImpl = {
     async diff(_id: string, olds: ScriptOutputs, news: ScriptInputs) {
         const replaces = olds.node?.address !== news.node.address ? ["node"] : [];
         return { changes: replaces.length > 0 || olds.stdin !== news.stdin || olds.undo !== news.undo, replaces };
@@ -451,9 +425,3 @@ const scriptProvider: pulumi.dynamic.ResourceProvider = {
     },
 };
 
-export class ProvisionStep extends pulumi.dynamic.Resource {
-    declare readonly result: pulumi.Output<string>;
-    constructor(name: string, args: Args<ScriptInputs>, opts?: pulumi.CustomResourceOptions) {
-        super(scriptProvider, name, { result: undefined, ...args }, opts, "dccn-swarm", "ProvisionStep");
-    }
-}

@@ -211,7 +211,7 @@ export async function convergeToCommitted(stack: Stack, workDir: string): Promis
     await stack.refresh({ ...quiet, clearPendingCreates: true });
     // The managers the quorum check compares against: the swarm resource's last applied inputs.
     const state = await stack.exportStack();
-    const cluster = (state.deployment.resources ?? []).find((r: any) => r.type === "pulumi-nodejs:dynamic/dccn-swarm:SwarmCluster");
+    const cluster = (state.deployment.resources ?? []).find((r: any) => r.type === "dccn-swarm:index:SwarmCluster");
     const current: string[] = (cluster?.inputs?.managers ?? []).map((m: any) => m.name);
     const extra = current.filter((h) => !wanted.has(h));
     // Keep all but one of the extra managers for now; demote them one per up.

@@ -65,7 +65,7 @@ export async function runProgram(stack: string, config: Record<string, unknown>,
     await pulumi.runtime.setMocks({
         newResource(args: pulumi.runtime.MockResourceArgs) {
             const state: Record<string, unknown> = { ...args.inputs };
-            if (args.type.startsWith("pulumi-nodejs:dynamic")) {
+            if (args.type.startsWith("dccn-swarm:index:")) {
                 state.nodeId = `${args.name}-id`;
                 state.clusterId = "cluster-id";
                 state.recoveries = 0;

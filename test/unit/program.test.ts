@@ -3,7 +3,7 @@ import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import { fakeSshFiles, MockResource, runProgram, stackConfig } from "./harness";
 
-const DYNAMIC = (t: string) => `pulumi-nodejs:dynamic/dccn-swarm:${t}`;
+const DYNAMIC = (t: string) => `dccn-swarm:index:${t}`;
 
 /** The registry and webapp database passwords are secret config; tools/stack-init.sh generates them for dev. */
 const SECRETS = ["dccn-swarm:registryPasswords", "dccn-swarm:webappDbPassword", "dccn-swarm:webappDbRootPassword"];

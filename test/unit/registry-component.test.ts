@@ -7,7 +7,7 @@ import { differences, normaliseService } from "../../lib/engine-spec";
 import { captureRegistrations, MockResource } from "./harness";
 import { RegistryConfig } from "../../lib/registry-config";
 
-const DYNAMIC = (t: string) => `pulumi-nodejs:dynamic/dccn-swarm:${t}`;
+const DYNAMIC = (t: string) => `dccn-swarm:index:${t}`;
 const SECRET_SIG = "4dabf18193072939515e22adb298388d";
 const FAKE_CA = "-----BEGIN CERTIFICATE-----\nFAKE-CA\n-----END CERTIFICATE-----\n";
 const FAKE_CERT = "-----BEGIN CERTIFICATE-----\nFAKE-SERVER\n-----END CERTIFICATE-----\n";

@@ -10,10 +10,9 @@ import { Stack } from "../../components/stack";
 import { engineStack, normaliseService } from "../../lib/engine-spec";
 import { externalsProvider, fileObjectProvider, networkProvider, serviceProvider, sshConnect } from "../../lib/stack-providers";
 import { captureRegistrations, MockResource } from "./harness";
-import { createRequire } from "node:module";
 
 const DCCN = path.resolve(__dirname, "../../../shared/fixtures/dccn");
-const DYNAMIC = (t: string) => `pulumi-nodejs:dynamic/dccn-swarm:${t}`;
+const DYNAMIC = (t: string) => `dccn-swarm:index:${t}`;
 const SECRET_SIG = "4dabf18193072939515e22adb298388d";
 
 const MANAGERS = [{ name: "vm1", address: "172.28.213.11", knownHosts: "172.28.213.11 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIUnitTestHostKey0" }];
@@ -164,24 +163,12 @@ describe("Stack component", () => {
     });
 });
 
-/**
- * Pulumi runs a dynamic provider from its serialised closure, in another process; some values do
- * not survive that (a captured Set becomes a plain object). Serialise each provider as Pulumi
- * does, load it back as the provider process does, and run its pure paths.
- */
-describe("stack providers survive Pulumi's closure serialisation", () => {
-    const ROOT = path.resolve(__dirname, "..", "..");
-    async function roundTrip(p: pulumi.dynamic.ResourceProvider): Promise<pulumi.dynamic.ResourceProvider> {
-        const sf = await pulumi.runtime.serializeFunction(() => p, { allowSecrets: true });
-        const mod = { exports: {} as Record<string, any> }; // eslint-disable-line @typescript-eslint/no-explicit-any
-        new Function("exports", "require", "module", sf.text)(mod.exports, createRequire(path.join(ROOT, "index.js")), mod);
-        return mod.exports[sf.exportName]();
-    }
-
+/** The stack implementations' pure paths, as the provider plugin runs them. */
+describe("stack implementations: diffs and checks", () => {
     it("service: diff of an unchanged spec is no change, of a new image an update", async () => {
         const spec = smallStack();
         const web = engineStack(spec).services.find((s) => s.key === "web")!;
-        const sp = await roundTrip(serviceProvider(sshConnect));
+        const sp = serviceProvider(sshConnect);
         const inputs = { managers: MANAGERS, ssh: SSH, stack: "app", file: spec.file, key: "services.web", name: web.name, spec: web.spec };
         const olds = { ...inputs, serviceId: "x", actual: normaliseService(web.spec), image: "web:1", rollback: "" };
         assert.equal((await sp.diff!("x", olds, inputs)).changes, false);
@@ -197,14 +184,14 @@ describe("stack providers survive Pulumi's closure serialisation", () => {
     it("network, secret/config and externals: diffs and a check without refs", async () => {
         const spec = smallStack();
         const e = engineStack(spec);
-        const np = await roundTrip(networkProvider(sshConnect));
+        const np = networkProvider(sshConnect);
         const n = { managers: MANAGERS, ssh: SSH, stack: "app", file: spec.file, key: "networks.back", name: "app_back", create: e.networks[0].create };
         assert.equal((await np.diff!("n", { ...n, networkId: "n", actual: e.networks[0].create }, n)).changes, false);
-        const fp = await roundTrip(fileObjectProvider(sshConnect));
+        const fp = fileObjectProvider(sshConnect);
         const sec = e.secrets[0];
         const f = { managers: MANAGERS, ssh: SSH, stack: "app", file: spec.file, key: "secrets.token", kind: "secret", name: sec.name, labels: sec.spec.Labels, data: sec.spec.Data };
         assert.equal((await fp.diff!("s", { ...f, objectId: "s", actual: { Name: sec.name, Labels: sec.spec.Labels } }, f)).changes, false);
-        const ep = await roundTrip(externalsProvider(sshConnect));
+        const ep = externalsProvider(sshConnect);
         const x = { managers: MANAGERS, ssh: SSH, stack: "app", file: spec.file, refs: [] };
         assert.deepEqual((await ep.check!(x, x)).failures, []);
     });

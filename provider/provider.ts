@@ -1,0 +1,150 @@
+/**
+ * The `dccn-swarm` provider: one process per deployment serving every resource of lib/resources.ts.
+ * It unwraps secrets before an implementation (lib/*-providers.ts) sees its inputs and wraps them
+ * again in the outputs, names changed fields in diffs, and turns a change of connection only (a
+ * rotated SSH key, another user or port, a new pinned host key) into an update of the state alone:
+ * nothing runs on the nodes, and later calls (refresh, delete) use the new connection.
+ */
+import type * as pulumi from "@pulumi/pulumi";
+import { PACKAGE, SECRET_OUTPUTS, type Kind, KINDS } from "../lib/resources";
+import type { DiffResult, ResourceImpl } from "../lib/resource-impl";
+import { pkiProvider, probeProvider, usersProvider } from "../lib/registry-providers";
+import {
+    externalsProvider, fileObjectProvider, generatedValueProvider, networkProvider, providedSecretProvider, serviceProvider, sshConnect,
+} from "../lib/stack-providers";
+import { clusterProvider, labelsProvider, memberProvider, scriptProvider } from "../lib/swarm-providers";
+import {
+    changedKeys, connectionChanged, CONNECTION_KEY, forWire, hasLegacy, LEGACY_KEYS, secretKeys, unwrap, withConnectionOf, withoutLegacy,
+} from "./values";
+
+/* eslint-disable @typescript-eslint/no-explicit-any */
+type Props = Record<string, any>;
+
+/** One implementation per kind; secrets and configs share theirs (the kind is an input). */
+export function implementations(): Record<Kind, ResourceImpl> {
+    const fileObjects = fileObjectProvider(sshConnect);
+    return {
+        SwarmCluster: clusterProvider,
+        SwarmMember: memberProvider,
+        NodeLabels: labelsProvider,
+        ProvisionStep: scriptProvider,
+        SwarmNetwork: networkProvider(sshConnect),
+        SwarmSecret: fileObjects,
+        SwarmConfig: fileObjects,
+        SwarmProvidedSecret: providedSecretProvider(sshConnect),
+        GeneratedValue: generatedValueProvider,
+        SwarmExternals: externalsProvider(sshConnect),
+        SwarmService: serviceProvider(sshConnect),
+        RegistryPki: pkiProvider(),
+        RegistryUsers: usersProvider,
+        RegistryProbe: probeProvider,
+    };
+}
+
+/** A diff with the fields that change, for the engine's detailed diff (property paths). */
+export interface DetailedDiff extends DiffResult {
+    detailedDiff: Record<string, { kind: "add" | "delete" | "update" | "update-replace" | "delete-replace" | "add-replace" }>;
+}
+
+/** The kind of a resource from its URN (`urn:pulumi:stack::project::parent$dccn-swarm:index:Kind::name`). */
+export function kindOf(urn: string): Kind {
+    const type = urn.split("::")[2]?.split("$").pop() ?? "";
+    const [pkg, , kind] = type.split(":");
+    if (pkg !== PACKAGE || !(KINDS as readonly string[]).includes(kind)) throw new Error(`${PACKAGE} provider: unknown resource type ${type} (${urn})`);
+    return kind as Kind;
+}
+
+export class DccnSwarmProvider implements pulumi.provider.Provider {
+    readonly version: string;
+    private readonly impls: Record<Kind, ResourceImpl>;
+
+    constructor(version: string, impls: Record<Kind, ResourceImpl> = implementations()) {
+        this.version = version;
+        this.impls = impls;
+    }
+
+    /** Outputs for the wire: secret where the inputs were, and where the kind says so. */
+    private wire(kind: Kind, props: Props, ...sources: (Props | undefined)[]): Props {
+        const secrets = new Set<string>(SECRET_OUTPUTS[kind]);
+        for (const s of sources) for (const k of secretKeys(s)) secrets.add(k);
+        return forWire(withoutLegacy(props), secrets);
+    }
+
+    async check(urn: string, olds: Props, news: Props): Promise<pulumi.provider.CheckResult> {
+        const impl = this.impls[kindOf(urn)];
+        if (!impl.check) return { inputs: news };
+        const r = await impl.check(olds && Object.keys(olds).length > 0 ? unwrap(olds) : undefined, unwrap(news));
+        // The inputs go back as they came (secrets still wrapped); the implementations only validate.
+        return { inputs: news, failures: r.failures ?? [] };
+    }
+
+    async diff(id: string, urn: string, oldsW: Props, newsW: Props): Promise<DetailedDiff> {
+        const kind = kindOf(urn);
+        const impl = this.impls[kind];
+        const olds = unwrap(oldsW);
+        const news = unwrap(newsW);
+        const d = await this.implDiff(impl, id, olds, withConnectionOf(news, olds));
+        const replaces = d.replaces ?? [];
+        const detailedDiff: DetailedDiff["detailedDiff"] = {};
+        if (d.changes) {
+            // The implementation's own paths where it has them (a service's spec field by field, drift
+            // included), else the inputs that differ from the state.
+            const paths = d.diffs && d.diffs.length > 0 ? d.diffs : changedKeys(olds, news).filter((k) => k !== CONNECTION_KEY);
+            for (const p of paths) detailedDiff[p] = { kind: replaces.includes(p.split(".")[0]) ? "update-replace" : "update" };
+            for (const k of replaces) if (!paths.some((p) => p.split(".")[0] === k)) detailedDiff[k] = { kind: "update-replace" };
+        }
+        const connection = connectionChanged(olds, news);
+        if (connection) detailedDiff[CONNECTION_KEY] = { kind: "update" };
+        // State written by the dynamic providers: its serialised code goes (an update of the state only).
+        const legacy = hasLegacy(olds);
+        if (legacy) for (const k of LEGACY_KEYS) if (k in olds) detailedDiff[k] = { kind: "delete" };
+        return { ...d, changes: !!d.changes || connection || legacy, replaces, detailedDiff };
+    }
+
+    private async implDiff(impl: ResourceImpl, id: string, olds: Props, news: Props): Promise<DiffResult> {
+        if (impl.diff) return await impl.diff(id, olds, news);
+        const changed = changedKeys(olds, news);
+        return { changes: changed.length > 0, diffs: changed };
+    }
+
+    async create(urn: string, inputsW: Props): Promise<pulumi.provider.CreateResult> {
+        const kind = kindOf(urn);
+        const r = await this.impls[kind].create(unwrap(inputsW));
+        return { id: r.id, outs: this.wire(kind, r.outs ?? {}, inputsW) };
+    }
+
+    async read(id: string, urn: string, propsW?: Props): Promise<pulumi.provider.ReadResult> {
+        const kind = kindOf(urn);
+        const impl = this.impls[kind];
+        if (!impl.read) return { id, props: propsW };
+        const props = unwrap(propsW ?? {});
+        const r = await impl.read(id, props);
+        if (!r.id) return { id: "", props: {} };
+        return {
+            id: r.id,
+            props: this.wire(kind, r.props ?? props, propsW),
+            ...(r.inputs ? { inputs: this.wire(kind, r.inputs, propsW) } : {}),
+        };
+    }
+
+    async update(id: string, urn: string, oldsW: Props, newsW: Props): Promise<pulumi.provider.UpdateResult> {
+        const kind = kindOf(urn);
+        const impl = this.impls[kind];
+        const olds = unwrap(oldsW);
+        const news = unwrap(newsW);
+        // What the resource would do with its old connection: nothing means a change of connection
+        // (or of the state's shape) only, which is kept without touching the cluster.
+        const d = await this.implDiff(impl, id, olds, withConnectionOf(news, olds));
+        if (!d.changes || !impl.update) {
+            return { outs: this.wire(kind, { ...withoutLegacy(olds), ...news }, newsW) };
+        }
+        const r = await impl.update(id, olds, news);
+        return { outs: this.wire(kind, r.outs ?? {}, newsW) };
+    }
+
+    async delete(id: string, urn: string, propsW: Props): Promise<void> {
+        const impl = this.impls[kindOf(urn)];
+        if (impl.delete) await impl.delete(id, unwrap(propsW));
+    }
+}
+
