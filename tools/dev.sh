@@ -11,6 +11,8 @@ source tools/env.sh
 npx tsx lab/cli.ts up
 
 bash tools/stack-init.sh dev
+# The program and its provider plugin run compiled ahead (Pulumi.yaml typescript: false).
+npm run --silent build
 # --refresh: the lab may have been rebuilt since the last up (lab:down, npm test); what is gone is made again.
 pulumi up --stack dev --yes --refresh "$@"
 

@@ -49,7 +49,7 @@ export function skipOrFail(t: { skip(msg: string): void }, why: string | undefin
 }
 
 /**
- * A scratch copy of the project (sharing node_modules and .state) so a test can edit
+ * A scratch copy of the project (sharing node_modules, .state and the compiled bin/) so a test can edit
  * `Pulumi.dev.yaml` without touching the committed file.
  */
 export function scratchProject(): string {
@@ -60,6 +60,8 @@ export function scratchProject(): string {
     }
     fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(dir, "node_modules"));
     fs.symlinkSync(path.join(ROOT, ".state"), path.join(dir, ".state"));
+    // The program and its provider plugin compiled ahead (npm run build).
+    fs.symlinkSync(path.join(ROOT, "bin"), path.join(dir, "bin"));
     return dir;
 }
 
@@ -108,22 +110,22 @@ export function labNodes(): LabNode[] {
 }
 
 /**
- * Run a command on a lab node over SSH with the lab's key, checking its pinned host key. `input`
- * goes to the command's standard input (passwords travel there, never on a command line).
+ * Run a command on a lab node over SSH with the lab's key (or `keyFile`), checking its pinned host
+ * key. `input` goes to the command's standard input (passwords travel there, never on a command line).
  */
-export function runOnNode(name: string, cmd: string, input?: string): { status: number | null; stdout: string; stderr: string } {
+export function runOnNode(name: string, cmd: string, input?: string, keyFile?: string): { status: number | null; stdout: string; stderr: string } {
     const lab = JSON.parse(fs.readFileSync(path.join(LAB_DIR, "lab.json"), "utf8"));
     const node = lab.nodes.find((n: LabNode) => n.name === name);
     if (!node) throw new Error(`no lab node ${name}`);
-    const r = spawnSync("ssh", ["-i", lab.sshPrivateKeyFile, "-o", `UserKnownHostsFile=${lab.knownHostsFile}`,
+    const r = spawnSync("ssh", ["-i", keyFile ?? lab.sshPrivateKeyFile, "-o", "IdentitiesOnly=yes", "-o", `UserKnownHostsFile=${lab.knownHostsFile}`,
         "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-o", "LogLevel=ERROR",
         `root@${node.address}`, cmd], { encoding: "utf8", timeout: 120_000, ...(input !== undefined ? { input } : {}) });
     return { status: r.status, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
 }
 
 /** runOnNode's standard output; a failure throws unless `allowFail`. */
-export function onNode(name: string, cmd: string, opts: { allowFail?: boolean; input?: string } = {}): string {
-    const r = runOnNode(name, cmd, opts.input);
+export function onNode(name: string, cmd: string, opts: { allowFail?: boolean; input?: string; keyFile?: string } = {}): string {
+    const r = runOnNode(name, cmd, opts.input, opts.keyFile);
     if (r.status !== 0 && !opts.allowFail) throw new Error(`${name}: ${cmd} failed (${r.status}): ${r.stderr}`);
     return r.stdout;
 }
@@ -271,4 +273,29 @@ export function useLabSuite(before: (fn: () => Promise<void>) => void, after: (f
         if (!suite.missing) await convergeToCommitted(suite.stack, suite.dir);
     });
     return suite;
+}
+
+/**
+ * What the cluster holds, by ID with its version, and each engine's process and daemon.json: what
+ * any change made on the cluster would alter (a state-only update leaves all of it as it was).
+ */
+export function clusterFacts(): Record<string, string> {
+    const facts: Record<string, string> = {};
+    const lines = (cmd: string) => onNode("vm1", cmd).trim().split("\n").filter(Boolean);
+    for (const l of lines("docker node ls -q | xargs docker node inspect --format '{{.ID}} {{.Description.Hostname}} {{.Version.Index}} {{json .Spec}}'")) {
+        facts[`node ${l.split(" ")[1]}`] = l;
+    }
+    for (const l of lines("docker service ls -q | xargs -r docker service inspect --format '{{.Spec.Name}} {{.ID}} {{.Version.Index}}'")) facts[`service ${l.split(" ")[0]}`] = l;
+    for (const l of lines("docker network ls --filter driver=overlay --format '{{.Name}} {{.ID}}'")) facts[`network ${l.split(" ")[0]}`] = l;
+    for (const l of lines("docker secret ls --format '{{.Name}} {{.ID}}'")) facts[`secret ${l.split(" ")[0]}`] = l;
+    for (const l of lines("docker config ls --format '{{.Name}} {{.ID}}'")) facts[`config ${l.split(" ")[0]}`] = l;
+    for (const n of labNodes()) facts[`engine ${n.name}`] = onNode(n.name, "pidof dockerd; stat -c %Y /etc/docker/daemon.json").trim();
+    return facts;
+}
+
+/** The dev stack's state as the CLI exports it (secrets stay encrypted there; the Automation API's exportStack decrypts them). */
+export function exportedState(dir: string): string {
+    const r = spawnSync("pulumi", ["stack", "export", "--stack", "dev"], { cwd: dir, env: engineEnv(), encoding: "utf8", maxBuffer: 256 << 20 });
+    if (r.status !== 0) throw new Error(`pulumi stack export failed: ${r.stderr}`);
+    return r.stdout;
 }

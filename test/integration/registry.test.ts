@@ -411,8 +411,7 @@ describe("the private registry on a throwaway swarm", { timeout: 15 * 60_000 }, 
 
 // ---------------------------------------------------------------------------------------------
 // The Registry component through the real Pulumi engine (tools/toolchain.sh's pulumi and Node.js
-// language host): its dynamic providers run from their serialised closures (bcryptjs, openssl,
-// the Engine API transport). No node is reached over SSH here (nodes: [], the engine's socket
+// language host) and the project's provider plugin (bcryptjs, openssl, the Engine API transport). No node is reached over SSH here (nodes: [], the engine's socket
 // instead): the test plays the trust step itself, with registry-ca.sh and the CA the run just
 // made, read from the checkpoint while `pulumi up` waits for the readiness login.
 
@@ -472,7 +471,9 @@ describe("the Registry component through the real Pulumi engine", { timeout: 20 
         dir = fs.mkdtempSync(path.join(os.tmpdir(), "dccn-rit-pulumi-"));
         const program = path.join(dir, "program");
         fs.mkdirSync(program);
-        fs.writeFileSync(path.join(program, "Pulumi.yaml"), "name: dccn-registry-itest\nruntime:\n  name: nodejs\n  options:\n    typescript: true\n");
+        // The resources are served by the project's provider plugin (compiled ahead by npm run build).
+        fs.writeFileSync(path.join(program, "Pulumi.yaml"), "name: dccn-registry-itest\nruntime:\n  name: nodejs\n  options:\n    typescript: true\n" +
+            `plugins:\n  providers:\n    - name: dccn-swarm\n      path: ${JSON.stringify(path.join(REPO, "provider"))}\n`);
         fs.writeFileSync(path.join(program, "package.json"), JSON.stringify({ name: "dccn-registry-itest", private: true, main: "index.ts" }));
         fs.writeFileSync(path.join(program, "tsconfig.json"), JSON.stringify({ compilerOptions: { strict: true, target: "es2022", module: "commonjs", moduleResolution: "node", esModuleInterop: true, skipLibCheck: true }, files: ["index.ts"] }));
         fs.writeFileSync(path.join(program, "index.ts"), PROGRAM(REPO));

@@ -1,6 +1,6 @@
 // One compose stack through the Stack component, against the throwaway dockerd that
 // test/integration/stack-engine.test.ts starts (config itest:socket): the real Pulumi engine, the
-// real dynamic providers, the local transport instead of SSH.
+// the project's provider plugin, the local transport instead of SSH.
 import * as pulumi from "@pulumi/pulumi";
 import { convertStack, loadCompose, type StackOverrides } from "../../../compose";
 import { Stack } from "../../../components/stack";

@@ -1,0 +1,111 @@
+/**
+ * Issue 14's connection drills on the lab, through the real engine and the provider plugin: the
+ * SSH key rotated as the README's runbook says (a state-only change), then refresh and a node
+ * removed and added back with the new key alone; and sshd restarted on nodes in the middle of an
+ * `up`, which the pooled connections retry instead of failing.
+ */
+import { describe, test, before, after } from "node:test";
+import * as assert from "node:assert/strict";
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
+import {
+    changeCollector, clusterFacts, editDevConfig, engineEnv, exportedState, LAB_DIR, labNodes, maxFile, nodeTable, nodesOf, onNode, quiet,
+    skipOrFail, swarmState, useLabSuite,
+} from "./support";
+
+describe("SSH connection drills (dev stack on the lab)", { concurrency: 1 }, () => {
+    const suite = useLabSuite(before, after);
+    const newKey = path.join(LAB_DIR, "rotated_ed25519");
+    let oldPub = "";
+    let newPub = "";
+
+    /** `pulumi config set --secret` with the value on standard input, never on a command line. */
+    function setSecretConfig(key: string, value: string): void {
+        const r = spawnSync("pulumi", ["config", "set", "--stack", "dev", "--secret", key], { cwd: suite.dir, env: engineEnv(), input: value, encoding: "utf8" });
+        assert.equal(r.status, 0, r.stderr);
+    }
+
+    after(() => {
+        // The lab's own key is authorised again (the suites after this one and the lab tools use it).
+        if (newPub && fs.existsSync(newKey)) {
+            for (const n of labNodes()) {
+                onNode(n.name, `grep -qxF '${oldPub}' /root/.ssh/authorized_keys || echo '${oldPub}' >> /root/.ssh/authorized_keys; ` +
+                    `grep -vxF '${newPub}' /root/.ssh/authorized_keys > /root/.ssh/ak.new; mv /root/.ssh/ak.new /root/.ssh/authorized_keys`,
+                { keyFile: newKey, allowFail: true });
+            }
+        }
+        fs.rmSync(newKey, { force: true });
+        fs.rmSync(`${newKey}.pub`, { force: true });
+    });
+
+    test("SSH key rotation: authorise, set the secret, up changes the state only; refresh and a node's removal and return use the new key alone", async (t) => {
+        if (skipOrFail(t, suite.missing)) return;
+        const lab = JSON.parse(fs.readFileSync(path.join(LAB_DIR, "lab.json"), "utf8"));
+        oldPub = fs.readFileSync(`${lab.sshPrivateKeyFile}.pub`, "utf8").trim();
+        fs.rmSync(newKey, { force: true });
+        const kg = spawnSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "rotated", "-f", newKey], { encoding: "utf8" });
+        assert.equal(kg.status, 0, kg.stderr);
+        newPub = fs.readFileSync(`${newKey}.pub`, "utf8").trim();
+        // 1. The new key authorised next to the old one on every node.
+        for (const n of labNodes()) onNode(n.name, `echo '${newPub}' >> /root/.ssh/authorized_keys`);
+        // 2. The stack's key: the secret sshPrivateKey instead of the lab's key file.
+        editDevConfig(suite.dir, (c) => { delete c["dccn-swarm:ssh"].privateKeyFile; });
+        setSecretConfig("dccn-swarm:sshPrivateKey", fs.readFileSync(newKey, "utf8"));
+        // 3. up: every resource that reaches nodes updates what its state holds; nothing else happens.
+        const facts = clusterFacts();
+        const c = changeCollector();
+        await suite.stack.preview({ onEvent: c.onEvent, ...quiet });
+        assert.ok(c.changes.size > 0, "the resources holding the connection change");
+        assert.deepEqual([...c.changes.values()].filter((op) => op !== "update"), [], "updates only");
+        await suite.stack.up(quiet);
+        assert.deepEqual(clusterFacts(), facts, "nothing changed on the cluster");
+        const state = exportedState(suite.dir);
+        assert.equal(state.includes(fs.readFileSync(newKey, "utf8").split("\n")[1]), false, "the new key is not in the state in plain text");
+        // 4. The old key removed from every node: from now on only the new one opens a session.
+        for (const n of labNodes()) {
+            onNode(n.name, `grep -vxF '${oldPub}' /root/.ssh/authorized_keys > /root/.ssh/ak.new; mv /root/.ssh/ak.new /root/.ssh/authorized_keys`, { keyFile: newKey });
+        }
+        assert.notEqual(spawnSync("ssh", ["-i", lab.sshPrivateKeyFile, "-o", "IdentitiesOnly=yes", "-o", `UserKnownHostsFile=${lab.knownHostsFile}`,
+            "-o", "BatchMode=yes", `root@${labNodes()[0].address}`, "true"]).status, 0, "the old key is refused now");
+        // 5. refresh with the new key only.
+        const refreshed = await suite.stack.refresh(quiet);
+        assert.equal(refreshed.summary.result, "succeeded");
+        // 6. vm3 removed (drained, made to leave, node rm) and added back, with the new key only.
+        let removed: unknown;
+        editDevConfig(suite.dir, (c) => { removed = nodesOf(c).find((n) => n.hostname === "vm3"); c["dccn-swarm:nodes"] = nodesOf(c).filter((n) => n.hostname !== "vm3"); });
+        await suite.stack.up(quiet);
+        assert.equal(nodeTable().some((r) => r.hostname === "vm3"), false, "vm3 is out of the node table");
+        assert.equal(onNode("vm3", "docker info --format '{{.Swarm.LocalNodeState}}'", { keyFile: newKey }).trim(), "inactive", "vm3 left the swarm");
+        editDevConfig(suite.dir, (c) => { c["dccn-swarm:nodes"] = [...nodesOf(c), removed]; });
+        await suite.stack.up(quiet);
+        assert.equal(onNode("vm3", "docker info --format '{{.Swarm.LocalNodeState}}'", { keyFile: newKey }).trim(), "active", "vm3 joined again");
+        await suite.stack.preview({ expectNoChanges: true, ...quiet });
+        // Back to the lab's key (after() also re-authorises it if this test fails half-way).
+        for (const n of labNodes()) onNode(n.name, `echo '${oldPub}' >> /root/.ssh/authorized_keys`, { keyFile: newKey });
+        assert.equal(swarmState("vm3"), "active");
+    });
+
+    test("sshd restarted on two nodes in the middle of an up: retried, not failed", async (t) => {
+        if (skipOrFail(t, suite.missing)) return;
+        const before_ = maxFile("vm2");
+        const next = before_ === "7" ? "8" : "7";
+        editDevConfig(suite.dir, (c) => { c["dccn-swarm:engine"].daemon["log-opts"]["max-file"] = next; });
+        // Every sshd process on the node ends (the listener and every session, ours included); the
+        // node's init starts sshd again within about 2 s.
+        const restartSshd = (node: string) => onNode(node, "setsid sh -c 'pkill -x sshd' >/dev/null 2>&1 </dev/null &", { allowFail: true });
+        const up = suite.stack.up(quiet);
+        const kills = (async () => {
+            for (const delayMs of [3000, 6000]) {
+                await new Promise((r) => setTimeout(r, delayMs));
+                restartSshd("vm2");
+                restartSshd("vm3");
+            }
+        })();
+        const res = await up;
+        await kills;
+        assert.equal(res.summary.result, "succeeded");
+        for (const n of ["vm1", "vm2", "vm3"]) assert.equal(maxFile(n), next, `${n} converged`);
+        await suite.stack.preview({ expectNoChanges: true, ...quiet });
+    });
+});

@@ -1,0 +1,106 @@
+/**
+ * Issue 14's move to the provider plugin, rehearsed on the lab: the previous main (dynamic
+ * providers, compiled by ts-node on each run) builds the dev stack from an empty swarm; this
+ * checkout's program then takes that state over. Nothing on the cluster may be replaced or even
+ * touched: every node, service, network, secret and config keeps its ID and version, no engine
+ * restarts, no provisioning step runs; the state loses the serialised provider code and gets
+ * the plugin's types. The suites after this one start from the migrated cluster.
+ */
+import { describe, test, before } from "node:test";
+import * as assert from "node:assert/strict";
+import { execFileSync, spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { LocalWorkspace, PulumiCommand, type Stack } from "@pulumi/pulumi/automation";
+import {
+    changeCollector, clusterFacts, devStack, engineEnv, exportedState, missingPrerequisite, quiet, ROOT, scratchProject, skipOrFail,
+} from "./support";
+
+/** The last main with dynamic providers (the state every existing stack has). */
+const PREVIOUS_MAIN = "16bf133b3f51acbca5821f5b41cb46c6cb583c63";
+
+/** A copy of the previous main's program next to this checkout's node_modules, .state and stack file. */
+function previousMain(): string {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dccn-prev-main-"));
+    const archive = spawnSync("git", ["-C", ROOT, "archive", PREVIOUS_MAIN], { maxBuffer: 256 << 20 });
+    if (archive.status !== 0) {
+        throw new Error(`git archive ${PREVIOUS_MAIN} failed (${archive.stderr}): the migration drill needs the previous main in this clone's history`);
+    }
+    execFileSync("tar", ["-x", "-C", dir], { input: archive.stdout });
+    fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(dir, "node_modules"));
+    fs.symlinkSync(path.join(ROOT, ".state"), path.join(dir, ".state"));
+    // The stack's config as this machine has it (the secrets stack-init set, the passphrase salt).
+    fs.copyFileSync(path.join(ROOT, "Pulumi.dev.yaml"), path.join(dir, "Pulumi.dev.yaml"));
+    return dir;
+}
+
+describe("migration from the dynamic providers (dev stack on the lab)", { concurrency: 1 }, () => {
+    let missing: string | undefined;
+    let dir = "";
+    let stack: Stack;
+    let before_: Record<string, string> = {};
+
+    before(async () => {
+        missing = missingPrerequisite();
+        if (missing) return;
+        dir = scratchProject();
+        stack = await devStack(dir);
+        // Whatever an earlier run left (this program's or the previous one's): gone, so the previous
+        // main builds the cluster from an empty swarm.
+        if (((await stack.exportStack()).deployment.resources ?? []).length > 0) await stack.destroy(quiet);
+    });
+
+    test("the previous main builds the dev stack", async (t) => {
+        if (skipOrFail(t, missing)) return;
+        const prev = previousMain();
+        try {
+            const env = { ...engineEnv(), PULUMI_NODEJS_TRANSPILE_ONLY: "true" };
+            const old = await LocalWorkspace.createOrSelectStack({ stackName: "dev", workDir: prev },
+                { envVars: env, pulumiCommand: await PulumiCommand.get({ skipVersionCheck: true }) });
+            const res = await old.up(quiet);
+            assert.equal(res.summary.result, "succeeded");
+        } finally {
+            fs.rmSync(prev, { recursive: true, force: true });
+        }
+        const state = exportedState(dir);
+        assert.match(state, /pulumi-nodejs:dynamic\/dccn-swarm:SwarmService/, "the state has the dynamic providers' types");
+        assert.match(state, /"__provider"/);
+        before_ = clusterFacts();
+        assert.ok(Object.keys(before_).some((k) => k.startsWith("service ")), "services deployed");
+    });
+
+    test("preview with the plugin: updates of the state only, nothing replaced, created or deleted", async (t) => {
+        if (skipOrFail(t, missing)) return;
+        const c = changeCollector();
+        await stack.preview({ onEvent: c.onEvent, diff: true, ...quiet });
+        const notUpdates = [...c.changes.entries()].filter(([, op]) => op !== "update");
+        assert.deepEqual(notUpdates, [], "only updates");
+        assert.ok(c.changes.size > 0, "the resources move over (their state changes)");
+    });
+
+    test("up with the plugin: zero replacements, nothing touched on the nodes, the state in its new shape", async (t) => {
+        if (skipOrFail(t, missing)) return;
+        const c = changeCollector();
+        const res = await stack.up({ onEvent: c.onEvent, ...quiet });
+        assert.equal(res.summary.result, "succeeded");
+        // The engine's own default-provider bookkeeping aside (the collector leaves it out), only updates.
+        assert.deepEqual([...c.changes.entries()].filter(([, op]) => op !== "update"), [], "no create, delete or replacement");
+        assert.deepEqual(clusterFacts(), before_, "every node, service, network, secret and config as it was; no engine restarted; no daemon.json rewritten");
+        const state = exportedState(dir);
+        assert.equal(state.includes("__provider"), false, "no serialised provider code left");
+        assert.equal(state.includes("pulumi-nodejs:dynamic"), false, "no dynamic types left");
+        const key = fs.readFileSync(path.join(ROOT, ".state", "lab", "id_ed25519"), "utf8").trim().split("\n")[1];
+        assert.equal(state.includes(key), false, "the SSH key is not in the state in plain text");
+        const resources = JSON.parse(state).deployment.resources as unknown[];
+        const perResource = Buffer.byteLength(state) / resources.length;
+        assert.ok(perResource <= 5 * 1024, `state per resource ${Math.round(perResource)} bytes (at most 5 KB)`);
+        console.log(`# migrated state: ${resources.length} resources, ${Buffer.byteLength(state)} bytes, ${Math.round(perResource)} per resource`);
+    });
+
+    test("then no changes: the migrated stack has no perpetual diff", async (t) => {
+        if (skipOrFail(t, missing)) return;
+        await stack.preview({ expectNoChanges: true, ...quiet });
+        await stack.refresh({ expectNoChanges: true, ...quiet } as never);
+    });
+});
