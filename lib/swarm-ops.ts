@@ -3,6 +3,7 @@
  * tutorial 8.3-8.9), done over SSH with the Docker CLI on the nodes. Used by the dynamic providers
  * in swarm-providers.ts; no Pulumi here.
  */
+import { locateManager, sshTransport } from "./engine-transport";
 import { parseResult, readScript, scriptStdin } from "./remote-script";
 import { RemoteError, runChecked, runScript, shq, SshTarget } from "./ssh";
 
@@ -31,11 +32,9 @@ export interface NodeState {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export async function swarmInfo(t: SshTarget): Promise<SwarmInfo> {
-    const out = await runChecked(t, "reading the engine's swarm state",
-        "docker info --format '{{json .Swarm}}'; docker version --format '{{.Server.Version}}'", 60);
-    const [json, version] = out.trim().split("\n");
-    const s = JSON.parse(json);
+/** SwarmInfo from the engine's `Swarm` object (`docker info` / `GET /info`) and its version. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+function toSwarmInfo(s: any, engineVersion: string): SwarmInfo {
     return {
         state: s.LocalNodeState,
         nodeId: s.NodeID ?? "",
@@ -43,9 +42,16 @@ export async function swarmInfo(t: SshTarget): Promise<SwarmInfo> {
         controlAvailable: !!s.ControlAvailable,
         clusterId: s.Cluster?.ID,
         managers: s.Managers ?? 0,
-        engineVersion: (version ?? "").trim(),
+        engineVersion: engineVersion.trim(),
         remoteManagers: (s.RemoteManagers ?? []).map((r: { Addr?: string }) => String(r.Addr ?? "").replace(/:\d+$/, "")).filter(Boolean),
     };
+}
+
+export async function swarmInfo(t: SshTarget): Promise<SwarmInfo> {
+    const out = await runChecked(t, "reading the engine's swarm state",
+        "docker info --format '{{json .Swarm}}'; docker version --format '{{.Server.Version}}'", 60);
+    const [json, version] = out.trim().split("\n");
+    return toSwarmInfo(JSON.parse(json), version ?? "");
 }
 
 export interface ManagerHandle {
@@ -55,47 +61,13 @@ export interface ManagerHandle {
 
 /**
  * The first of `candidates` that is a reachable manager of a swarm with a leader (a quorum). Skips
- * the node named `exclude` unless it is the only one. The error says what each candidate answered.
+ * the node named `exclude` unless it is the only one; waits up to `settleSec` for a manager that is
+ * still starting. The one implementation is engine-transport's locateManager (Engine API over the
+ * pooled SSH connection); the error says what each candidate answered.
  */
 export async function findManager(candidates: readonly SshTarget[], exclude?: string, settleSec = 60): Promise<ManagerHandle> {
-    // A manager whose engine just restarted is "pending" or without a leader for some seconds:
-    // wait that out (bounded) before giving up.
-    const until = Date.now() + settleSec * 1000;
-    for (;;) {
-        const r = await findManagerOnce(candidates, exclude);
-        if ("target" in r) return r;
-        if (!r.transient || Date.now() > until) {
-            throw new RemoteError("no reachable swarm manager with a quorum: " + r.why.join("; ") +
-                ". If a majority of managers is lost for good, set `swarm.forceNewCluster` to a surviving manager (runbook: disaster recovery)");
-        }
-        await sleep(3000);
-    }
-}
-
-async function findManagerOnce(candidates: readonly SshTarget[], exclude?: string): Promise<ManagerHandle | { why: string[]; transient: boolean }> {
-    const ordered = [...candidates.filter((c) => c.name !== exclude), ...candidates.filter((c) => c.name === exclude)];
-    const why: string[] = [];
-    let transient = false;
-    for (const target of ordered) {
-        try {
-            const info = await swarmInfo(target);
-            if (info.state === "pending") transient = true;
-            if (info.state !== "active" || !info.controlAvailable) {
-                why.push(`${target.name}: not a manager (swarm state ${info.state})`);
-                continue;
-            }
-            const r = await runScript(target, "docker node ls -q >/dev/null", 60);
-            if (r.code !== 0) {
-                transient = true;
-                why.push(`${target.name}: manager without quorum (${r.stderr.trim().split("\n").pop()})`);
-                continue;
-            }
-            return { target, info };
-        } catch (e) {
-            why.push((e as Error).message);
-        }
-    }
-    return { why, transient };
+    const found = await locateManager(candidates.map((c) => sshTransport(c)), { exclude, settleSec });
+    return { target: candidates[found.index], info: toSwarmInfo(found.swarm, found.engineVersion) };
 }
 
 export async function inspectNode(m: ManagerHandle, ref: string): Promise<NodeState | undefined> {
