@@ -13,6 +13,12 @@
  *       --image` with the same update settings on the same service deployed by `docker stack
  *       deploy`; both timed until both tasks run the new image; target ours/baseline <= 1.2
  *
+ *   (d) the provider's own costs (issue 14), on the converged committed dev stack: a no-op `pulumi
+ *       preview` against an empty Pulumi program's preview (target <= 2x), and a no-op `pulumi up
+ *       --refresh` (the no-op that reads the cluster) against that no-op preview (target <= 1.5x),
+ *       with the SSH connections it opened per node (target at most one), counted from each node's
+ *       sshd log ("Accepted publickey")
+ *
  * The lab is shared: every part takes the lab lock (/tmp/dccn-lab.lock, BENCH_LAB_LOCK) for as
  * long as it needs the lab and leaves it converged to the committed Pulumi.dev.yaml before letting
  * go: once for (a)+(b) (paired: each side's no-op runs on the cluster it built), once for (c).
@@ -23,7 +29,7 @@ import * as fs from "fs";
 import * as path from "path";
 import * as yaml from "js-yaml";
 import { validateStacks, type StackEntry } from "../lib/stacks-config";
-import { engineEnv, scratchProject } from "../test/e2e/support";
+import { engineEnv, scratchProject } from "../tools/workspace";
 import { expectedServices, stageStack } from "./baseline-stacks";
 import { Figure, figure, fmt, ROOT, table } from "./report";
 
@@ -39,6 +45,8 @@ export const LAB_LOCK = process.env.BENCH_LAB_LOCK || "/tmp/dccn-lab.lock";
 export const TARGET_SCRATCH = 0.7;
 export const TARGET_NOOP = 1.5;
 export const TARGET_ROLLING = 1.2;
+export const TARGET_PREVIEW = 2;
+export const TARGET_REFRESH = 1.5;
 
 /**
  * Keys of Pulumi.dev.yaml whose end state the baseline reproduces (or that create nothing on the
@@ -90,6 +98,8 @@ export function rollCompose(image: string): string {
 }
 
 interface LabJson {
+    /** The lab's own engine, where the node containers run (their logs hold each node's sshd log). */
+    dockerHost: string;
     sshUser: string;
     sshPrivateKeyFile: string;
     knownHostsFile: string;
@@ -633,7 +643,62 @@ function watch(c: Ctx, address: string, service: string, image: string, timeoutS
     return { ready, done };
 }
 
-export type LabPart = "scratch" | "rolling";
+/** An empty Pulumi program (Node.js, nothing compiled) with a stack in its own file backend. */
+function emptyProgram(): { dir: string; env: NodeJS.ProcessEnv } {
+    const dir = fs.mkdtempSync(path.join(LOG_DIR, "empty-program-"));
+    fs.writeFileSync(path.join(dir, "Pulumi.yaml"), "name: bench-empty\nruntime:\n  name: nodejs\n  options:\n    typescript: false\n");
+    fs.writeFileSync(path.join(dir, "package.json"), JSON.stringify({ name: "bench-empty", main: "index.js" }));
+    fs.writeFileSync(path.join(dir, "index.js"), "// The baseline: a Pulumi program that declares nothing.\n");
+    fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(dir, "node_modules"));
+    fs.mkdirSync(path.join(dir, "backend"));
+    return { dir, env: { PULUMI_BACKEND_URL: `file://${path.join(dir, "backend")}`, PULUMI_CONFIG_PASSPHRASE: "bench-empty-program" } };
+}
+
+/** How many SSH sessions each node's sshd accepted since `sinceIso` (its log, the node container's output). */
+function acceptedSessions(c: Ctx, sinceIso: string): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const n of c.nodes) {
+        const r = spawnSync("docker", ["-H", c.lab.dockerHost, "logs", "--since", sinceIso, n.hostname], { encoding: "utf8", timeout: 60_000 });
+        if (r.status !== 0) throw new Error(`docker logs ${n.hostname}: ${r.stderr}`);
+        out[n.hostname] = `${r.stdout}${r.stderr}`.split("\n").filter((l) => /sshd.*Accepted publickey|Accepted publickey/.test(l)).length;
+    }
+    return out;
+}
+
+/** (d) The provider's own costs: no-op preview against an empty program, no-op up --refresh against the no-op preview. */
+async function providerCosts(c: Ctx, runs: number): Promise<{ preview: Side; refresh: Side; connections: number[] }> {
+    const preview = side(), refresh = side();
+    const connections: number[] = [];
+    await withLabLock(`no-op preview and no-op up --refresh, ${runs} runs`, c.say, async () => {
+        c.say("provider costs: the committed dev stack converged (pulumi up --refresh)");
+        mustSucceed("pulumi up --refresh (converge)", await timed("provider-converge", "pulumi", ["up", "--refresh", "--skip-preview", ...PULUMI_ARGS], c.env));
+        const empty = emptyProgram();
+        const emptyEnv = { ...c.env, ...empty.env };
+        mustSucceed("pulumi stack init (empty program)", await timed("empty-init", "pulumi", ["stack", "init", "empty", "--non-interactive"], emptyEnv, { cwd: empty.dir }));
+        try {
+            for (let i = 1; i <= runs; i++) {
+                const e = mustSucceed("pulumi preview (empty program)", await timed(`empty-preview-${i}`, "pulumi",
+                    ["preview", "--stack", "empty", "--non-interactive", "--color", "never"], emptyEnv, { cwd: empty.dir }));
+                const p = mustSucceed("pulumi preview --expect-no-changes", await timed(`noop-preview-${i}`, "pulumi",
+                    ["preview", "--expect-no-changes", "--stack", "dev", "--non-interactive", "--color", "never"], c.env));
+                const since = new Date(Date.now() - 1000).toISOString();
+                const r = mustSucceed("pulumi up --refresh --expect-no-changes", await timed(`noop-refresh-up-${i}`, "pulumi",
+                    ["up", "--refresh", "--skip-preview", "--expect-no-changes", ...PULUMI_ARGS], c.env));
+                const sessions = acceptedSessions(c, since);
+                connections.push(Math.max(...Object.values(sessions)));
+                c.say(`  run ${i}/${runs}: empty program's preview ${(e.ms / 1000).toFixed(1)} s, no-op preview ${(p.ms / 1000).toFixed(1)} s, ` +
+                    `no-op up --refresh ${(r.ms / 1000).toFixed(1)} s; SSH sessions accepted per node ${JSON.stringify(sessions)}`);
+                add(preview, p.ms / 1000, e.ms / 1000);
+                add(refresh, r.ms / 1000, p.ms / 1000);
+            }
+        } finally {
+            fs.rmSync(empty.dir, { recursive: true, force: true });
+        }
+    });
+    return { preview, refresh, connections };
+}
+
+export type LabPart = "scratch" | "rolling" | "provider";
 
 export interface LabOptions {
     runs: number;
@@ -695,6 +760,22 @@ export async function runLab(opts: LabOptions, say: Say): Promise<LabSummary> {
             "a watcher on the manager (bench/watch-rollout.sh, polling `docker service ps` every 0.25 s) sees both tasks Running on the " +
             `new image. The engine's own part (update start to both tasks running) took ${fmt(rollout, 1)} s for ours and ` +
             `${fmt(rolloutB, 1)} s for the baseline; the rest is the time before the engine started the update.`);
+    }
+    if (opts.parts.includes("provider")) {
+        const { preview, refresh, connections } = await providerCosts(c, opts.runs);
+        const pr = figure(preview.ratio), rr = figure(refresh.ratio);
+        const maxConn = connections.length ? Math.max(...connections) : NaN;
+        row("No-op `pulumi preview` (dev stack), against an empty program's preview", preview, `≤ ${TARGET_PREVIEW}`, verdict(pr, TARGET_PREVIEW));
+        row(`No-op \`pulumi up --refresh\`, against the no-op preview (SSH sessions per node: at most ${maxConn})`, refresh,
+            `≤ ${TARGET_REFRESH}, ≤ 1 session per node`, verdict(rr, TARGET_REFRESH, maxConn <= 1));
+        if (pr.median > TARGET_PREVIEW) missed.push(`no-op preview ratio ${pr.median.toFixed(2)} (target ≤ ${TARGET_PREVIEW})`);
+        if (rr.median > TARGET_REFRESH) missed.push(`no-op up --refresh ratio ${rr.median.toFixed(2)} (target ≤ ${TARGET_REFRESH})`);
+        if (!(maxConn <= 1)) missed.push(`no-op up --refresh opened up to ${maxConn} SSH sessions on a node (target ≤ 1)`);
+        notes.push("Provider costs: on the committed dev stack, converged. The empty program is a Node.js Pulumi program that declares " +
+            "nothing, with its own file-backend stack (`pulumi preview`). Ours: `pulumi preview --expect-no-changes --stack dev` (the " +
+            "program and its provider plugin compiled ahead; the plugin diffs every resource), then `pulumi up --refresh --skip-preview " +
+            "--expect-no-changes` (every resource read from the cluster). SSH sessions: the lines `Accepted publickey` each node's sshd " +
+            "logged during that up (the node containers' output).");
     }
     const lines = [
         `${opts.runs} runs per figure (median, min–max), ratios taken per run; logs in .state/bench/.`,

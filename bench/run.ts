@@ -7,7 +7,7 @@
  *   npm run bench -- --runs 7            runs per program-size figure (default 5, at least 3)
  *   npm run bench -- --lab-runs 5        runs per lab figure (default 3, at least 3)
  *   npm run bench -- --no-lab            program size only (touches no node)
- *   npm run bench -- --only rolling      one part: nodes, stacks, lab, scratch (with no-op) or rolling
+ *   npm run bench -- --only rolling      one part: nodes, stacks, lab, scratch (with no-op), rolling or provider
  *
  * Each program-size figure is one child process per run (bench/program-eval.ts): whole-process wall
  * time measured here from spawn to exit, peak RSS the child's maxRSS, and the evaluation time (the
@@ -36,7 +36,7 @@ const TARGET_RSS_MIB = 1024;
  */
 const LINEAR_TOLERANCE = 1.25;
 
-const ONLY = ["nodes", "stacks", "lab", "scratch", "rolling"] as const;
+const ONLY = ["nodes", "stacks", "lab", "scratch", "rolling", "provider"] as const;
 type Only = (typeof ONLY)[number];
 
 interface Options {
@@ -55,7 +55,7 @@ function usage(code: number): never {
 }
 
 function parseArgs(argv: string[]): Options {
-    const o: Options = { kinds: ["nodes", "stacks"], labParts: ["scratch", "rolling"], runs: 5, labRuns: 3, out: RESULTS };
+    const o: Options = { kinds: ["nodes", "stacks"], labParts: ["scratch", "rolling", "provider"], runs: 5, labRuns: 3, out: RESULTS };
     for (let i = 0; i < argv.length; i++) {
         const a = argv[i];
         const num = () => {
@@ -75,7 +75,7 @@ function parseArgs(argv: string[]): Options {
             const k = argv[++i] as Only;
             if (!ONLY.includes(k)) usage(2);
             o.kinds = k === "nodes" || k === "stacks" ? [k] : [];
-            o.labParts = k === "lab" ? ["scratch", "rolling"] : k === "scratch" || k === "rolling" ? [k] : [];
+            o.labParts = k === "lab" ? ["scratch", "rolling", "provider"] : k === "scratch" || k === "rolling" || k === "provider" ? [k] : [];
             o.out = undefined;
         } else if (a === "--out") o.out = path.resolve(argv[++i] ?? usage(2));
         else if (a === "--help" || a === "-h") usage(0);

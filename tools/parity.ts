@@ -27,7 +27,7 @@ import {
     type Access, type Connect, type ExternalRef, type FileObjectInputs, type NetworkInputs, type ServiceInputs,
 } from "../lib/stack-providers";
 import { args, UsageError } from "../lib/cli-args";
-import { docker as dockerLocal, type Dockerd, dockerdProblem, startDockerd, stopDockerd, TEST_IMAGE } from "../test/integration/dockerd";
+import { docker as dockerLocal, type Dockerd, dockerdProblem, startDockerd, stopDockerd, TEST_IMAGE } from "./dockerd";
 
 const REPO = path.resolve(__dirname, "..");
 const LAB_JSON = path.join(REPO, ".state", "lab", "lab.json");

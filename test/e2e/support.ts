@@ -8,21 +8,13 @@ import * as os from "os";
 import * as path from "path";
 import * as yaml from "js-yaml";
 import { LocalWorkspace, PulumiCommand, Stack, EngineEvent } from "@pulumi/pulumi/automation";
+import { engineEnv, scratchProject } from "../../tools/workspace";
+
+export { engineEnv, scratchProject };
 
 export const ROOT = path.resolve(__dirname, "..", "..");
 export const LAB_DIR = path.join(ROOT, ".state", "lab");
 export const IN_CI = process.env.CI === "true";
-
-/** The environment tools/env.sh sets up (PATH to the built CLI, file backend, passphrase file). */
-export function engineEnv(): Record<string, string> {
-    const out = execFileSync("bash", ["-c", "source tools/env.sh >/dev/null && env -0"], { cwd: ROOT });
-    const env: Record<string, string> = {};
-    for (const kv of out.toString().split("\0")) {
-        const i = kv.indexOf("=");
-        if (i > 0) env[kv.slice(0, i)] = kv.slice(i + 1);
-    }
-    return env;
-}
 
 /**
  * Why the end-to-end prerequisites are missing, or undefined when they are all there: the engine
@@ -46,23 +38,6 @@ export function skipOrFail(t: { skip(msg: string): void }, why: string | undefin
     if (IN_CI) throw new Error(`prerequisite missing in CI: ${why}`);
     t.skip(why);
     return true;
-}
-
-/**
- * A scratch copy of the project (sharing node_modules, .state and the compiled bin/) so a test can edit
- * `Pulumi.dev.yaml` without touching the committed file.
- */
-export function scratchProject(): string {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dccn-e2e-"));
-    for (const entry of fs.readdirSync(ROOT)) {
-        if ([".git", "node_modules", ".state", "bin"].includes(entry)) continue;
-        fs.cpSync(path.join(ROOT, entry), path.join(dir, entry), { recursive: true });
-    }
-    fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(dir, "node_modules"));
-    fs.symlinkSync(path.join(ROOT, ".state"), path.join(dir, ".state"));
-    // The program and its provider plugin compiled ahead (npm run build).
-    fs.symlinkSync(path.join(ROOT, "bin"), path.join(dir, "bin"));
-    return dir;
 }
 
 export async function devStack(workDir: string): Promise<Stack> {

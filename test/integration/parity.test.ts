@@ -19,7 +19,7 @@ import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { type Dockerd, dockerdProblem, startDockerd, stopDockerd } from "./dockerd";
+import { type Dockerd, dockerdProblem, startDockerd, stopDockerd } from "../../tools/dockerd";
 
 const IN_CI = process.env.CI === "true";
 const REPO = path.resolve(__dirname, "..", "..");

@@ -29,7 +29,7 @@ import { scriptStdin, parseResult } from "../../lib/remote-script";
 import {
     type Access, type Connect, fileObjectProvider, serviceProvider, type FileObjectInputs, type ServiceInputs, type ServiceOutputs,
 } from "../../lib/stack-providers";
-import { docker, type Dockerd, dockerdProblem, stopDockerd } from "./dockerd";
+import { docker, type Dockerd, dockerdProblem, stopDockerd } from "../../tools/dockerd";
 
 const IN_CI = process.env.CI === "true";
 const HOST = "registry.dccn.test";

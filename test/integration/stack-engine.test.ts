@@ -18,7 +18,7 @@ import {
     type Access, type Connect, externalsProvider, fileObjectProvider, networkProvider, serviceProvider,
     type FileObjectInputs, type NetworkInputs, type ServiceInputs, type ServiceOutputs,
 } from "../../lib/stack-providers";
-import { docker, type Dockerd, dockerdProblem, startDockerd, stopDockerd, TEST_IMAGE } from "./dockerd";
+import { docker, type Dockerd, dockerdProblem, startDockerd, stopDockerd, TEST_IMAGE } from "../../tools/dockerd";
 
 const IN_CI = process.env.CI === "true";
 const STACK = "itest";
