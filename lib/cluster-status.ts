@@ -16,6 +16,7 @@ import * as yaml from "js-yaml";
 import { ClusterConfig, PROJECT, validateClusterConfig } from "./cluster-config";
 import { knownHostsFor } from "../config";
 import { quorumSize } from "./quorum";
+import { sshTarget } from "./connection";
 import { runScript, shq, SshTarget } from "./ssh";
 import { findManager, ManagerHandle, SwarmInfo, swarmInfo } from "./swarm-ops";
 
@@ -157,15 +158,8 @@ export function loadStatusSetup(opts: SetupOptions): StatusSetup {
         }
         return {
             hostname: n.hostname,
-            target: {
-                name: n.hostname,
-                host: n.address,
-                port: cluster.ssh.port,
-                user: cluster.ssh.user,
-                privateKey,
-                knownHosts: lines.join("\n"),
-                connectTimeout: cluster.ssh.connectTimeout,
-            },
+            target: sshTarget({ user: cluster.ssh.user, port: cluster.ssh.port, privateKey, connectTimeout: cluster.ssh.connectTimeout },
+                { name: n.hostname, address: n.address, knownHosts: lines.join("\n") }),
         };
     });
     return { stack: opts.stack, stackFile, cluster, registry, endpoints };

@@ -22,7 +22,7 @@ import * as bcrypt from "bcryptjs";
 import { createHash } from "crypto";
 import { api, apiMessage, findManager, localTransport, sshTransport, Transport } from "./engine-transport";
 import * as pki from "./pki";
-import type { HostSpec, SshSpec } from "./swarm-providers";
+import { sshTarget, type HostSpec, type SshSpec } from "./connection";
 
 
 /** How an output not known yet (during preview) reaches a dynamic provider. */
@@ -307,10 +307,7 @@ export async function probeLogin(t: Transport, p: ProbeInputs): Promise<{ checke
 function probeTransport(p: ProbeInputs): Promise<Transport> {
     return findManager(p.engineSocket
         ? [localTransport(`local engine ${p.engineSocket}`, p.engineSocket)]
-        : p.managers.map((h) => sshTransport({
-            name: h.name, host: h.address, port: p.ssh.port, user: p.ssh.user,
-            privateKey: p.ssh.privateKey, knownHosts: h.knownHosts, connectTimeout: p.ssh.connectTimeout,
-        })));
+        : p.managers.map((h) => sshTransport(sshTarget(p.ssh, h))));
 }
 
 function probeView(p: Partial<ProbeInputs>): string {

@@ -16,7 +16,7 @@ import type {
 } from "./stack-providers";
 import type { ClusterInputs, LabelsInputs, MemberInputs, ScriptInputs } from "./swarm-providers";
 
-export type { HostSpec, SshSpec } from "./swarm-providers";
+export type { HostSpec, SshSpec } from "./connection";
 export type { ExternalRef, RegistryAuth } from "./stack-providers";
 
 /** The provider plugin's package name (Pulumi.yaml `plugins: providers:`). */

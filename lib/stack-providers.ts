@@ -15,7 +15,7 @@ import {
     differences, JsonObject, LABEL_IMAGE, LABEL_NAMESPACE, networkDifferences, normaliseNetwork, normaliseService,
     serviceFromEngine, stableJson, taggedImage,
 } from "./engine-spec";
-import type { HostSpec, SshSpec } from "./swarm-providers";
+import { sshTarget, type HostSpec, type SshSpec } from "./connection";
 import { swarmGone } from "./swarm-ops";
 
 
@@ -40,10 +40,7 @@ export const sshConnect: Connect = (p) => findManager(p.engineSocket
 
 /** The SSH targets (one per candidate node) the access details describe. */
 function sshTargets(p: Access) {
-    return p.managers.map((h) => ({
-        name: h.name, host: h.address, port: p.ssh.port, user: p.ssh.user,
-        privateKey: p.ssh.privateKey, knownHosts: h.knownHosts, connectTimeout: p.ssh.connectTimeout,
-    }));
+    return p.managers.map((h) => sshTarget(p.ssh, h));
 }
 
 /**

@@ -8,30 +8,10 @@ import type { CheckFailure, ResourceImpl } from "./resource-impl";
 import { planManagerTransition } from "./quorum";
 import { runScript, SshTarget } from "./ssh";
 import * as ops from "./swarm-ops";
+import { sshTarget, type HostSpec, type SshSpec } from "./connection";
 
-/** How to reach nodes; `privateKey` is a secret. */
-export interface SshSpec {
-    user: string;
-    port: number;
-    privateKey: string;
-    connectTimeout: number;
-}
+export type { HostSpec, SshSpec } from "./connection";
 
-/** A node as the providers reach it. */
-export interface HostSpec {
-    name: string;
-    address: string;
-    /** known_hosts line(s) pinning the node's host key. */
-    knownHosts: string;
-}
-
-
-function toTarget(ssh: SshSpec, h: HostSpec): SshTarget {
-    return {
-        name: h.name, host: h.address, port: ssh.port, user: ssh.user,
-        privateKey: ssh.privateKey, knownHosts: h.knownHosts, connectTimeout: ssh.connectTimeout,
-    };
-}
 
 /** A manager with quorum, or undefined when the swarm is gone altogether (see ops.swarmGone). */
 async function reachOrGone(targets: SshTarget[]): Promise<ops.ManagerHandle | undefined> {
@@ -101,12 +81,12 @@ export const clusterProvider: ResourceImpl = {
     async create(inputs: ClusterInputs) {
         const boot = inputs.managers.find((m) => m.name === inputs.bootstrap);
         if (!boot) throw new Error(`bootstrap manager ${inputs.bootstrap} is not among the managers`);
-        const t = toTarget(inputs.ssh, boot);
+        const t = sshTarget(inputs.ssh, boot);
         let info = await ops.swarmInfo(t);
         if (info.state === "inactive") {
             // Another configured manager may already run a swarm (state lost, or adopted cluster).
             try {
-                const m = await ops.findManager(inputs.managers.map((h) => toTarget(inputs.ssh, h)));
+                const m = await ops.findManager(inputs.managers.map((h) => sshTarget(inputs.ssh, h)));
                 info = m.info;
             } catch {
                 await ops.initSwarm(t, boot.address);
@@ -128,7 +108,7 @@ export const clusterProvider: ResourceImpl = {
         if (news.forceNewCluster !== "" && news.forceNewCluster !== olds.recoveredFrom) {
             const host = news.managers.find((m) => m.name === news.forceNewCluster);
             if (!host) throw new Error(`${news.stackFile}: dccn-swarm:swarm.forceNewCluster: ${news.forceNewCluster} is not a configured manager`);
-            const t = toTarget(news.ssh, host);
+            const t = sshTarget(news.ssh, host);
             recoveryReport = await ops.forceNewCluster(t, host.address);
             // The other managers are no Raft members any more: demote and remove their entries; their
             // membership resources join them again (a new `recoveries` count replaces them).
@@ -142,7 +122,7 @@ export const clusterProvider: ResourceImpl = {
     },
 
     async read(id: string, props: ClusterOutputs) {
-        const targets = props.managers.map((h) => toTarget(props.ssh, h));
+        const targets = props.managers.map((h) => sshTarget(props.ssh, h));
         const m = await reachOrGone(targets);
         if (!m || m.info.clusterId !== props.clusterId) {
             // A different swarm (re-initialised by hand): report this one as gone.
@@ -154,7 +134,7 @@ export const clusterProvider: ResourceImpl = {
     async delete(_id: string, props: ClusterOutputs) {
         // Members were removed before this (they depend on the cluster); what remains are the last
         // managers. The document's order: the last manager leaves last.
-        const targets = props.managers.map((h) => toTarget(props.ssh, h));
+        const targets = props.managers.map((h) => sshTarget(props.ssh, h));
         const boot = targets.find((t) => t.name === props.bootstrap);
         const ordered = [...targets.filter((t) => t !== boot), ...(boot ? [boot] : [])];
         for (const t of ordered) await ops.leaveSwarm(t, true);
@@ -188,7 +168,7 @@ export interface MemberOutputs extends MemberInputs {
 function memberCandidates(p: MemberInputs): SshTarget[] {
     const hosts = [...p.managers];
     if (!hosts.some((h) => h.name === p.node.name)) hosts.push(p.node);
-    return hosts.map((h) => toTarget(p.ssh, h));
+    return hosts.map((h) => sshTarget(p.ssh, h));
 }
 
 async function memberState(m: ops.ManagerHandle, p: MemberInputs, nodeId: string): Promise<MemberOutputs | undefined> {
@@ -215,7 +195,7 @@ export const memberProvider: ResourceImpl = {
     },
 
     async create(inputs: MemberInputs) {
-        const node = toTarget(inputs.ssh, inputs.node);
+        const node = sshTarget(inputs.ssh, inputs.node);
         let info = await ops.swarmInfo(node);
         // An engine that just started looks for its managers for some seconds ("pending"): let it settle.
         for (let i = 0; i < 10 && info.state === "pending"; i++) {
@@ -270,7 +250,7 @@ export const memberProvider: ResourceImpl = {
         if (outs.status !== "ready") {
             // Down because it left by hand or is another machine now: gone, the next up joins it
             // again. Down because it is off: kept, and reported as down.
-            const t = toTarget(props.ssh, props.node);
+            const t = sshTarget(props.ssh, props.node);
             const replaced = await ops.machineReplaced(t).catch(() => false);
             const left = !replaced && (await ops.swarmInfo(t).catch(() => undefined))?.state === "inactive";
             if (replaced || left) return { id: "", props: {} };
@@ -280,7 +260,7 @@ export const memberProvider: ResourceImpl = {
     },
 
     async delete(id: string, props: MemberOutputs) {
-        const node = toTarget(props.ssh, props.node);
+        const node = sshTarget(props.ssh, props.node);
         let m: ops.ManagerHandle;
         try {
             m = await ops.findManager(memberCandidates(props), props.node.name);
@@ -322,13 +302,13 @@ export const labelsProvider: ResourceImpl = {
     },
 
     async create(inputs: LabelsInputs) {
-        const m = await ops.findManager(inputs.managers.map((h) => toTarget(inputs.ssh, h)));
+        const m = await ops.findManager(inputs.managers.map((h) => sshTarget(inputs.ssh, h)));
         await ops.updateLabels(m, inputs.nodeId, inputs.labels, []);
         return { id: `${inputs.nodeId}-labels`, outs: inputs };
     },
 
     async update(_id: string, olds: LabelsInputs, news: LabelsInputs) {
-        const m = await ops.findManager(news.managers.map((h) => toTarget(news.ssh, h)));
+        const m = await ops.findManager(news.managers.map((h) => sshTarget(news.ssh, h)));
         const current = (await ops.inspectNode(m, news.nodeId))?.labels ?? {};
         const add: Record<string, string> = {};
         for (const [k, v] of Object.entries(news.labels)) if (current[k] !== v) add[k] = v;
@@ -338,7 +318,7 @@ export const labelsProvider: ResourceImpl = {
     },
 
     async read(id: string, props: LabelsInputs) {
-        const m = await reachOrGone(props.managers.map((h) => toTarget(props.ssh, h)));
+        const m = await reachOrGone(props.managers.map((h) => sshTarget(props.ssh, h)));
         if (!m) return { id: "", props: {} };
         const n = await ops.inspectNode(m, props.nodeId);
         if (!n) return { id: "", props: {} };
@@ -350,7 +330,7 @@ export const labelsProvider: ResourceImpl = {
     },
 
     async delete(_id: string, props: LabelsInputs) {
-        const m = await ops.findManager(props.managers.map((h) => toTarget(props.ssh, h))).catch(() => undefined);
+        const m = await ops.findManager(props.managers.map((h) => sshTarget(props.ssh, h))).catch(() => undefined);
         if (!m) return; // the swarm is gone, and its labels with it
         const n = await ops.inspectNode(m, props.nodeId);
         if (!n) return;
@@ -387,7 +367,7 @@ export interface ScriptOutputs extends ScriptInputs {
 }
 
 async function runStep(p: ScriptInputs, stdin = p.stdin, what = p.script): Promise<ScriptOutputs> {
-    const t = toTarget(p.ssh, p.node);
+    const t = sshTarget(p.ssh, p.node);
     const r = await runScript(t, stdin, 900);
     const result = r.stdout.split("\n").reverse().find((l) => l.startsWith("DCCN_RESULT ")) ?? "";
     if (r.code !== 0) {
@@ -413,14 +393,14 @@ export const scriptProvider: ResourceImpl = {
     // A different machine at the address (host key changed: reinstalled, or a lab node built
     // anew) has not had this step: refresh reports the step gone, and the next up runs it.
     async read(id: string, props: ScriptOutputs) {
-        return await ops.machineReplaced(toTarget(props.ssh, props.node)) ? { id: "", props: {} } : { id, props };
+        return await ops.machineReplaced(sshTarget(props.ssh, props.node)) ? { id: "", props: {} } : { id, props };
     },
     // Provisioning is not undone on delete (`pulumi destroy` leaves every node with its engine
     // running, ready for the next `pulumi up`: the teardown drill), unless the step says how. A
     // machine that is gone or was replaced has nothing to undo.
     async delete(_id: string, props: ScriptOutputs) {
         if (!props.undo) return;
-        if (await ops.machineReplaced(toTarget(props.ssh, props.node))) return;
+        if (await ops.machineReplaced(sshTarget(props.ssh, props.node))) return;
         await runStep(props, props.undo, `undoing ${props.script}`);
     },
 };

@@ -175,7 +175,10 @@ describe("stack implementations: diffs and checks", () => {
         const changed = JSON.parse(JSON.stringify(web.spec));
         changed.TaskTemplate.ContainerSpec.Image = "web:2";
         changed.Labels["com.docker.stack.image"] = "web:2";
-        assert.deepEqual(await sp.diff!("x", olds, { ...inputs, spec: changed }), { changes: true, replaces: [], deleteBeforeReplace: true });
+        assert.deepEqual(await sp.diff!("x", olds, { ...inputs, spec: changed }), {
+            changes: true, replaces: [], deleteBeforeReplace: true,
+            diffs: ["spec.Labels.com.docker.stack.image", "spec.TaskTemplate.ContainerSpec.Image"],
+        }, "an update naming the fields that change");
         const global = JSON.parse(JSON.stringify(web.spec));
         global.Mode = { Global: {} };
         assert.deepEqual((await sp.diff!("x", olds, { ...inputs, spec: global })).replaces, ["spec"], "replicated to global is a replacement");
