@@ -301,27 +301,39 @@ function open(t: SshTarget, key: string): Promise<Conn> {
         };
         client.on("close", onGone);
         client.on("end", onGone);
-        try {
-            client.connect({
-                sock,
-                username: t.user,
-                privateKey: t.privateKey ? t.privateKey : undefined,
-                readyTimeout: Math.max(1, t.connectTimeout) * 1000,
-                keepaliveInterval: 0, // our own, unref'd (ssh2's timer would keep Node alive)
-                tryKeyboard: false,
-                agent: undefined,
-                algorithms: hostKeyAlgorithms(pins) ? { serverHostKey: hostKeyAlgorithms(pins) as never } : undefined,
-                hostVerifier: (k: Buffer) => {
-                    presented = Buffer.from(k);
-                    const ok = keyAccepted(pins, presented);
-                    if (!ok) mismatch = true;
-                    return ok;
-                },
-            });
-        } catch (e) {
-            // ssh2 parses the key synchronously; its message names the problem, never the key.
-            fail(new Permanent(connectError(t, `the SSH private key cannot be used: ${(e as Error).message}`)));
-        }
+        // The SSH handshake (and ssh2's parsing of the key) starts once TCP is up: an unreachable
+        // node reads as such, as with ssh(1), whatever the key.
+        const tcpTimer = setTimeout(() => fail(new Error(`connect to host ${t.host} port ${t.port}: Connection timed out`)),
+            Math.max(1, t.connectTimeout) * 1000);
+        sock.once("error", (e: Error) => {
+            clearTimeout(tcpTimer);
+            if (!conn) fail(new Error(socketReason(t, e)));
+        });
+        sock.once("connect", () => {
+            clearTimeout(tcpTimer);
+            if (settled) return;
+            try {
+                client.connect({
+                    sock,
+                    username: t.user,
+                    privateKey: t.privateKey ? t.privateKey : undefined,
+                    readyTimeout: Math.max(1, t.connectTimeout) * 1000,
+                    keepaliveInterval: 0, // our own, unref'd (ssh2's timer would keep Node alive)
+                    tryKeyboard: false,
+                    agent: undefined,
+                    algorithms: hostKeyAlgorithms(pins) ? { serverHostKey: hostKeyAlgorithms(pins) as never } : undefined,
+                    hostVerifier: (k: Buffer) => {
+                        presented = Buffer.from(k);
+                        const ok = keyAccepted(pins, presented);
+                        if (!ok) mismatch = true;
+                        return ok;
+                    },
+                });
+            } catch (e) {
+                // ssh2 parses the key synchronously; its message names the problem, never the key.
+                fail(new Permanent(connectError(t, `the SSH private key cannot be used: ${(e as Error).message}`)));
+            }
+        });
     });
 }
 
