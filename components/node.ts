@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { EngineConfig, NodeConfig } from "../lib/cluster-config";
-import { readScript, scriptStdin } from "../lib/remote-script";
+import { stepCall } from "../lib/remote-script";
 import { HostSpec, ProvisionStep, SshSpec } from "../lib/resources";
 
 export interface NodeArgs {
@@ -64,8 +64,7 @@ export class Node extends pulumi.ComponentResource {
         const run = (step: string, script: string, env: Record<string, string | undefined>, data: string | undefined,
             dependsOn: pulumi.Resource[]) => new ProvisionStep(`${name}-${step}`, {
             node: args.host,
-            script,
-            stdin: scriptStdin(readScript(script), env, data),
+            ...stepCall(script, env, data),
             ssh: args.ssh,
         }, { parent: this, dependsOn: [...after, ...dependsOn], additionalSecretOutputs: ["ssh"] });
 

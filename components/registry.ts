@@ -10,7 +10,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { ClusterConfig, PROJECT } from "../lib/cluster-config";
 import { LABEL_IMAGE, LABEL_NAMESPACE, JsonObject, sorted } from "../lib/engine-spec";
 import { RegistryConfig } from "../lib/registry-config";
-import { readScript, scriptStdin } from "../lib/remote-script";
+import { stepCall, type StepCall } from "../lib/remote-script";
 import {
     HostSpec, ProvisionStep, RegistryAuth, RegistryPki, RegistryProbe, RegistryUsers, SshSpec, SwarmSecret, SwarmService,
 } from "../lib/resources";
@@ -124,22 +124,22 @@ export function registryServiceSpec(cfg: RegistryConfig, stack: string, secrets:
 }
 
 /** The standard input of the data directory step on a node (scripts/registry-data.sh). */
-export function dataDirStdin(cfg: RegistryConfig): string {
-    return scriptStdin(readScript("registry-data.sh"), { DATA_PATH: cfg.dataPath });
+export function dataDirStep(cfg: RegistryConfig): StepCall {
+    return stepCall("registry-data.sh", { DATA_PATH: cfg.dataPath });
 }
 
-/** The standard input of the CA trust step on a node (scripts/registry-ca.sh with the trust bundle). */
-export function trustStdin(cfg: RegistryConfig, bundle: string): string {
-    return scriptStdin(readScript("registry-ca.sh"), {
+/** The CA trust step on a node (scripts/registry-ca.sh; the trust bundle is its data). */
+export function trustStep(cfg: RegistryConfig): StepCall {
+    return stepCall("registry-ca.sh", {
         REGISTRY_HOST: cfg.host,
         REGISTRY_PORT: String(cfg.port),
         REGISTRY_ADDRESS: cfg.address,
-    }, bundle);
+    });
 }
 
-/** The standard input that removes the CA trust (and the pinned name) from a node: the registry left the config. */
-export function untrustStdin(cfg: RegistryConfig): string {
-    return scriptStdin(readScript("registry-ca.sh"), { REGISTRY_HOST: cfg.host, REGISTRY_PORT: String(cfg.port), REMOVE: "1" });
+/** The parameters of registry-ca.sh that remove the CA trust (and the pinned name) from a node: the registry left the config. */
+export function untrustEnv(cfg: RegistryConfig): Record<string, string> {
+    return { REGISTRY_HOST: cfg.host, REGISTRY_PORT: String(cfg.port), REMOVE: "1" };
 }
 
 export class Registry extends pulumi.ComponentResource {
@@ -189,9 +189,9 @@ export class Registry extends pulumi.ComponentResource {
         const trustSteps = args.nodes.map((n) => {
             const step = new ProvisionStep(`${name}-trust-${n.host.name}`, {
                 node: n.host,
-                script: "registry-ca.sh",
-                stdin: pkiRes.trustBundle.apply((b) => trustStdin(cfg, b ?? "")),
-                undo: untrustStdin(cfg),
+                ...trustStep(cfg),
+                data: pkiRes.trustBundle.apply((b) => b ?? ""),
+                undoEnv: untrustEnv(cfg),
                 ssh,
             }, { parent: this, dependsOn: n.after ?? [], additionalSecretOutputs: ["ssh"] });
             this.trust[n.host.name] = step;
@@ -200,8 +200,7 @@ export class Registry extends pulumi.ComponentResource {
         // The data directory on the nodes that may run the registry.
         const dataSteps = args.nodes.filter((n) => n.labels[cfg.placement.key] === cfg.placement.value).map((n) => new ProvisionStep(`${name}-data-${n.host.name}`, {
             node: n.host,
-            script: "registry-data.sh",
-            stdin: dataDirStdin(cfg),
+            ...dataDirStep(cfg),
             ssh,
         }, { parent: this, dependsOn: n.after ?? [], additionalSecretOutputs: ["ssh"] }));
 

@@ -2,7 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { registryHost, type StackSpec } from "../compose";
 import { engineStack, JsonObject } from "../lib/engine-spec";
 import { configIsSecret } from "../lib/pulumi-config";
-import { readScript, scriptStdin } from "../lib/remote-script";
+import { stepCall } from "../lib/remote-script";
 import {
     ExternalRef, GeneratedValue, RegistryAuth, SwarmConfig, SwarmExternals, SwarmNetwork, SwarmProvidedSecret, SwarmSecret, SwarmService,
     ProvisionStep, type HostSpec, type SshSpec,
@@ -71,8 +71,8 @@ export class Stack extends pulumi.ComponentResource {
             if (!nodes) throw new pulumi.RunError(`stack ${name}: createBindPaths needs the cluster's nodes as a plain list (StackArgs.nodes)`);
             for (const n of nodes) {
                 prepared.push(new ProvisionStep(`${name}-bindpaths-${n.name}`, {
-                    node: n, script: "bind-paths.sh", ssh: pulumi.secret(args.ssh),
-                    stdin: scriptStdin(readScript("bind-paths.sh"), {}, spec.bindSources.join("\n") + "\n"),
+                    node: n, ssh: pulumi.secret(args.ssh),
+                    ...stepCall("bind-paths.sh", {}, spec.bindSources.join("\n") + "\n"),
                 }, { ...base, additionalSecretOutputs: ["ssh"] }));
             }
         }

@@ -3,6 +3,7 @@
  * `bash -s`; the script, its parameters and any data travel on standard input. A secret parameter
  * therefore never shows on a command line on either side, and makes the stdin a secret in state.
  */
+import { createHash } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { REPO_ROOT } from "./repo";
@@ -66,4 +67,36 @@ export function parseResult(stdout: string): { changed: boolean; values: Record<
         if (i > 0) values[kv.slice(0, i)] = kv.slice(i + 1);
     }
     return { changed: values.changed === "1", values };
+}
+
+/** sha256 (hex) of a text: how steps and their data are compared without keeping them whole. */
+export function sha256(text: string): string {
+    return createHash("sha256").update(text).digest("hex");
+}
+
+/**
+ * A provisioning step's call as resources keep it: the script's name in scripts/ with the hash of
+ * the text the program saw, its parameters, and its standard input. The provider builds the
+ * standard input for `bash -s` from these (scriptStdin) and refuses a script that changed since.
+ */
+export interface StepCall {
+    script: string;
+    scriptHash: string;
+    env: Record<string, string>;
+    data?: string;
+}
+
+/** The call of `script` with `env` (undefined values left out) and `data`. */
+export function stepCall(script: string, env: Record<string, string | undefined>, data?: string): StepCall {
+    const defined = Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined).sort(([a], [b]) => a.localeCompare(b)));
+    return { script, scriptHash: sha256(readScript(script)), env: defined, ...(data !== undefined ? { data } : {}) };
+}
+
+/** The standard input for `bash -s` of a step's call; with `undoEnv`, of the call that undoes it (no data). */
+export function stepStdin(call: StepCall, undoEnv?: Record<string, string>): string {
+    const text = readScript(call.script);
+    if (sha256(text) !== call.scriptHash) {
+        throw new Error(`scripts/${call.script} changed since this step was planned; run \`pulumi up\` again so that the preview shows the new script`);
+    }
+    return undoEnv ? scriptStdin(text, undoEnv) : scriptStdin(text, call.env, call.data);
 }

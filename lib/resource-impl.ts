@@ -39,4 +39,9 @@ export interface ResourceImpl {
     read?(id: string, props?: any): Promise<ReadResult>;
     update?(id: string, olds: any, news: any): Promise<{ outs?: any }>;
     delete?(id: string, props: any): Promise<void>;
+    /**
+     * The outputs after a change of connection only (or of the state's shape), where nothing runs:
+     * default, the old outputs with the new inputs over them.
+     */
+    stateOnly?(olds: any, news: any): any;
 }

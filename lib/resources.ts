@@ -64,6 +64,28 @@ export const SECRET_OUTPUTS: Record<Kind, string[]> = {
     RegistryProbe: ["ssh", "password"],
 };
 
+/**
+ * Inputs each kind also reports as outputs (declared output properties the cluster can change:
+ * refresh shows a role or label set by hand). Other inputs stay only in the state's inputs: the
+ * provider reads them from there, so the state holds each once.
+ */
+export const ECHOED_INPUTS: Record<Kind, string[]> = {
+    SwarmCluster: [],
+    SwarmMember: ["role", "availability"],
+    NodeLabels: ["labels"],
+    ProvisionStep: [],
+    SwarmNetwork: [],
+    SwarmSecret: [],
+    SwarmConfig: [],
+    SwarmProvidedSecret: [],
+    GeneratedValue: [],
+    SwarmExternals: [],
+    SwarmService: [],
+    RegistryPki: [],
+    RegistryUsers: ["users"],
+    RegistryProbe: [],
+};
+
 function options(kind: Kind, opts: pulumi.CustomResourceOptions | undefined): pulumi.CustomResourceOptions {
     return {
         ...opts,

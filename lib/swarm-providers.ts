@@ -9,6 +9,7 @@ import { planManagerTransition } from "./quorum";
 import { runScript, SshTarget } from "./ssh";
 import * as ops from "./swarm-ops";
 import { sshTarget, type HostSpec, type SshSpec } from "./connection";
+import { sha256, type StepCall, stepStdin } from "./remote-script";
 
 export type { HostSpec, SshSpec } from "./connection";
 
@@ -347,26 +348,41 @@ function sortKeys(o: Record<string, string>): Record<string, string> {
 // A provisioning step: one idempotent script from scripts/ run on one node. Re-run when the script
 // or its parameters change; it reports `changed=0` when the node already was as asked.
 
-export interface ScriptInputs {
+export interface ScriptInputs extends StepCall {
     node: HostSpec;
-    /** Script file name, for messages. */
-    script: string;
-    /** Standard input for `bash -s`: the script and its parameters (lib/remote-script.ts). */
-    stdin: string;
     /**
-     * Standard input that undoes the step, run when the resource is deleted (the registry's CA trust
-     * when the registry leaves the config). Without it, delete leaves the node as it is.
+     * Parameters of the same script that undo the step, run when the resource is deleted (the
+     * registry's CA trust when the registry leaves the config). Without them, delete leaves the node.
      */
-    undo?: string;
+    undoEnv?: Record<string, string>;
     ssh: SshSpec;
 }
 
-export interface ScriptOutputs extends ScriptInputs {
+/** What the state keeps of a step: its call without the data itself (its hash), and the result line. */
+export interface ScriptOutputs extends Omit<ScriptInputs, "data"> {
+    dataHash: string;
     /** The script's `DCCN_RESULT ...` line. */
     result: string;
+    /** Kept by steps made before the provider plugin (the whole standard input); read, never written. */
+    stdin?: string;
+    undo?: string;
 }
 
-async function runStep(p: ScriptInputs, stdin = p.stdin, what = p.script): Promise<ScriptOutputs> {
+function stepOutputs(p: ScriptInputs, result: string): ScriptOutputs {
+    const { data, ...call } = p;
+    return { ...call, dataHash: sha256(data ?? ""), result };
+}
+
+/** A step's call as comparable text: what makes it run again when it changes. */
+function stepView(p: { node?: HostSpec; script: string; scriptHash: string; env: Record<string, string>; undoEnv?: Record<string, string> }, dataHash: string): string {
+    return JSON.stringify([p.node?.address, p.script, p.scriptHash, Object.entries(p.env ?? {}).sort(), dataHash, Object.entries(p.undoEnv ?? {}).sort()]);
+}
+
+function undoStdin(p: ScriptInputs | ScriptOutputs): string | undefined {
+    return p.undoEnv ? stepStdin(p, p.undoEnv) : undefined;
+}
+
+async function runStep(p: ScriptInputs | ScriptOutputs, stdin: string, what = p.script): Promise<string> {
     const t = sshTarget(p.ssh, p.node);
     const r = await runScript(t, stdin, 900);
     const result = r.stdout.split("\n").reverse().find((l) => l.startsWith("DCCN_RESULT ")) ?? "";
@@ -374,21 +390,28 @@ async function runStep(p: ScriptInputs, stdin = p.stdin, what = p.script): Promi
         const why = r.stderr.trim().split("\n").slice(-8).join("\n");
         throw new Error(`${p.node.name} (${p.node.address}): ${what} failed (exit ${r.code}): ${why}${result ? `\n${result}` : ""}`);
     }
-    return { ...p, result };
+    return result;
 }
-
 
 export const scriptProvider: ResourceImpl = {
     async diff(_id: string, olds: ScriptOutputs, news: ScriptInputs) {
         const replaces = olds.node?.address !== news.node.address ? ["node"] : [];
-        return { changes: replaces.length > 0 || olds.stdin !== news.stdin || olds.undo !== news.undo, replaces };
+        // A step made before the plugin keeps its whole standard input: the same call gives the same text.
+        const changed = olds.stdin !== undefined
+            ? olds.stdin !== stepStdin(news) || olds.undo !== undoStdin(news)
+            : stepView(olds, olds.dataHash) !== stepView(news, sha256(news.data ?? ""));
+        return { changes: replaces.length > 0 || changed, replaces };
     },
     async create(inputs: ScriptInputs) {
-        const outs = await runStep(inputs);
-        return { id: `${inputs.node.name}-${inputs.script}`, outs };
+        const result = await runStep(inputs, stepStdin(inputs));
+        return { id: `${inputs.node.name}-${inputs.script}`, outs: stepOutputs(inputs, result) };
     },
     async update(_id: string, _olds: ScriptOutputs, news: ScriptInputs) {
-        return { outs: await runStep(news) };
+        return { outs: stepOutputs(news, await runStep(news, stepStdin(news))) };
+    },
+    /** What the state keeps when only the connection (or the state's shape) changed: nothing runs. */
+    stateOnly(olds: ScriptOutputs, news: ScriptInputs) {
+        return stepOutputs(news, olds.result ?? "");
     },
     // A different machine at the address (host key changed: reinstalled, or a lab node built
     // anew) has not had this step: refresh reports the step gone, and the next up runs it.
@@ -399,9 +422,9 @@ export const scriptProvider: ResourceImpl = {
     // running, ready for the next `pulumi up`: the teardown drill), unless the step says how. A
     // machine that is gone or was replaced has nothing to undo.
     async delete(_id: string, props: ScriptOutputs) {
-        if (!props.undo) return;
+        const undo = props.undo ?? undoStdin(props);
+        if (!undo) return;
         if (await ops.machineReplaced(sshTarget(props.ssh, props.node))) return;
-        await runStep(props, props.undo, `undoing ${props.script}`);
+        await runStep(props, undo, `undoing ${props.script}`);
     },
 };
-

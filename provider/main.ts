@@ -2,9 +2,10 @@
  * Entry point of the `dccn-swarm` provider plugin (provider/pulumi-resource-dccn-swarm runs the
  * compiled form of this file): serves DccnSwarmProvider with @pulumi/pulumi's provider server.
  *
- * That server drops a diff's field-level detail (it answers changes, replaces and
- * deleteBeforeReplace only); its Diff handler is replaced here with one that also sends the
- * detailed diff, so `pulumi preview` names the fields that change.
+ * That server drops what the engine sends and answers beyond the basics: a diff's field-level
+ * detail, and the old inputs of a diff, update, read or delete. Those four handlers are replaced
+ * here: `pulumi preview` names the fields that change, and the state keeps each input once (the
+ * provider reads old inputs instead of copies in the outputs).
  */
 import * as fs from "fs";
 import * as path from "path";
@@ -12,6 +13,8 @@ import * as grpc from "@grpc/grpc-js";
 import * as pulumi from "@pulumi/pulumi";
 import * as provproto from "@pulumi/pulumi/proto/provider_pb";
 import * as provrpc from "@pulumi/pulumi/proto/provider_grpc_pb";
+import * as emptyproto from "google-protobuf/google/protobuf/empty_pb";
+import * as structproto from "google-protobuf/google/protobuf/struct_pb";
 import { REPO_ROOT } from "../lib/repo";
 import { closeConnections } from "../lib/ssh";
 import { DccnSwarmProvider, type DetailedDiff } from "./provider";
@@ -25,34 +28,75 @@ const KIND: Record<DetailedDiff["detailedDiff"][string]["kind"], provproto.Prope
     "update-replace": provproto.PropertyDiff.Kind.UPDATE_REPLACE,
 };
 
-/** The gRPC Diff handler, with the detailed diff. */
-function diffHandler(provider: DccnSwarmProvider): grpc.handleUnaryCall<provproto.DiffRequest, provproto.DiffResponse> {
-    return (call, callback) => {
+type Handler<Req, Resp> = grpc.handleUnaryCall<Req, Resp>;
+
+/** Runs `work` and answers with its response, or with its error (logged for the engine's log). */
+function answer<Resp>(callback: grpc.sendUnaryData<Resp>, work: () => Promise<Resp>): void {
+    work().then((r) => callback(null, r), (e: Error) => {
+        console.error(`${e}: ${e.stack}`);
+        callback(e, null);
+    });
+}
+
+const js = (s: structproto.Struct | undefined): Record<string, unknown> | undefined => s?.toJavaScript() as Record<string, unknown> | undefined;
+
+/** Diff, with the detailed diff and the old inputs. */
+function diffHandler(provider: DccnSwarmProvider): Handler<provproto.DiffRequest, provproto.DiffResponse> {
+    return (call, callback) => answer(callback, async () => {
         const req = call.request;
-        provider.diff(req.getId(), req.getUrn(), req.getOlds()?.toJavaScript() ?? {}, req.getNews()?.toJavaScript() ?? {}).then((r) => {
-            const resp = new provproto.DiffResponse();
-            resp.setChanges(r.changes ? provproto.DiffResponse.DiffChanges.DIFF_SOME : provproto.DiffResponse.DiffChanges.DIFF_NONE);
-            resp.setReplacesList(r.replaces ?? []);
-            resp.setStablesList(r.stables ?? []);
-            resp.setDeletebeforereplace(!!r.deleteBeforeReplace);
-            const paths = Object.keys(r.detailedDiff);
-            resp.setDiffsList([...new Set(paths.map((p) => p.split(/[.[]/)[0]))]);
-            if (r.changes && paths.length > 0) {
-                resp.setHasdetaileddiff(true);
-                const map = resp.getDetaileddiffMap();
-                for (const [path, d] of Object.entries(r.detailedDiff)) {
-                    const pd = new provproto.PropertyDiff();
-                    pd.setKind(KIND[d.kind]);
-                    pd.setInputdiff(true);
-                    map.set(path, pd);
-                }
+        const r = await provider.diff(req.getId(), req.getUrn(), js(req.getOlds()) ?? {}, js(req.getNews()) ?? {}, js(req.getOldInputs()));
+        const resp = new provproto.DiffResponse();
+        resp.setChanges(r.changes ? provproto.DiffResponse.DiffChanges.DIFF_SOME : provproto.DiffResponse.DiffChanges.DIFF_NONE);
+        resp.setReplacesList(r.replaces ?? []);
+        resp.setStablesList(r.stables ?? []);
+        resp.setDeletebeforereplace(!!r.deleteBeforeReplace);
+        const paths = Object.keys(r.detailedDiff);
+        resp.setDiffsList([...new Set(paths.map((p) => p.split(/[.[]/)[0]))]);
+        if (r.changes && paths.length > 0) {
+            resp.setHasdetaileddiff(true);
+            const map = resp.getDetaileddiffMap();
+            for (const [path, d] of Object.entries(r.detailedDiff)) {
+                const pd = new provproto.PropertyDiff();
+                pd.setKind(KIND[d.kind]);
+                pd.setInputdiff(true);
+                map.set(path, pd);
             }
-            callback(null, resp);
-        }, (e: Error) => {
-            console.error(`${e}: ${e.stack}`);
-            callback(e, null);
-        });
-    };
+        }
+        return resp;
+    });
+}
+
+/** Update, with the old inputs. */
+function updateHandler(provider: DccnSwarmProvider): Handler<provproto.UpdateRequest, provproto.UpdateResponse> {
+    return (call, callback) => answer(callback, async () => {
+        const req = call.request;
+        const r = await provider.update(req.getId(), req.getUrn(), js(req.getOlds()) ?? {}, js(req.getNews()) ?? {}, js(req.getOldInputs()));
+        const resp = new provproto.UpdateResponse();
+        resp.setProperties(structproto.Struct.fromJavaScript((r.outs ?? {}) as Record<string, structproto.JavaScriptValue>));
+        return resp;
+    });
+}
+
+/** Read (refresh), with the inputs. */
+function readHandler(provider: DccnSwarmProvider): Handler<provproto.ReadRequest, provproto.ReadResponse> {
+    return (call, callback) => answer(callback, async () => {
+        const req = call.request;
+        const r = await provider.read(req.getId(), req.getUrn(), js(req.getProperties()) ?? {}, js(req.getInputs()));
+        const resp = new provproto.ReadResponse();
+        resp.setId(r.id ?? "");
+        resp.setProperties(structproto.Struct.fromJavaScript((r.props ?? {}) as Record<string, structproto.JavaScriptValue>));
+        if (r.inputs) resp.setInputs(structproto.Struct.fromJavaScript(r.inputs as Record<string, structproto.JavaScriptValue>));
+        return resp;
+    });
+}
+
+/** Delete, with the old inputs. */
+function deleteHandler(provider: DccnSwarmProvider): Handler<provproto.DeleteRequest, emptyproto.Empty> {
+    return (call, callback) => answer(callback, async () => {
+        const req = call.request;
+        await provider.delete(req.getId(), req.getUrn(), js(req.getProperties()) ?? {}, js(req.getOldInputs()));
+        return new emptyproto.Empty();
+    });
 }
 
 function serve(): Promise<void> {
@@ -60,7 +104,11 @@ function serve(): Promise<void> {
     const provider = new DccnSwarmProvider(version);
     const addService = grpc.Server.prototype.addService;
     grpc.Server.prototype.addService = function (this: grpc.Server, service, implementation) {
-        if (service === provrpc.ResourceProviderService) (implementation as Record<string, unknown>).diff = diffHandler(provider);
+        if (service === provrpc.ResourceProviderService) {
+            Object.assign(implementation as Record<string, unknown>, {
+                diff: diffHandler(provider), update: updateHandler(provider), read: readHandler(provider), delete: deleteHandler(provider),
+            });
+        }
         return addService.call(this, service, implementation);
     };
     // The engine ends the plugin when the deployment is done; pooled SSH connections close with it.

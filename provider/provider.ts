@@ -6,7 +6,7 @@
  * nothing runs on the nodes, and later calls (refresh, delete) use the new connection.
  */
 import type * as pulumi from "@pulumi/pulumi";
-import { PACKAGE, SECRET_OUTPUTS, type Kind, KINDS } from "../lib/resources";
+import { ECHOED_INPUTS, PACKAGE, SECRET_OUTPUTS, type Kind, KINDS } from "../lib/resources";
 import type { DiffResult, ResourceImpl } from "../lib/resource-impl";
 import { pkiProvider, probeProvider, usersProvider } from "../lib/registry-providers";
 import {
@@ -54,6 +54,13 @@ export function kindOf(urn: string): Kind {
     return kind as Kind;
 }
 
+/**
+ * The provider. Each resource's state holds its inputs once: outputs keep only what the cluster
+ * reports (IDs, versions, what a refresh reads) and the inputs a kind echoes (ECHOED_INPUTS); the
+ * implementations see old inputs and outputs merged, so they work as if the outputs held everything.
+ * The engine sends the old inputs with every diff, update, read and delete (provider/main.ts passes
+ * them on).
+ */
 export class DccnSwarmProvider implements pulumi.provider.Provider {
     readonly version: string;
     private readonly impls: Record<Kind, ResourceImpl>;
@@ -63,11 +70,31 @@ export class DccnSwarmProvider implements pulumi.provider.Provider {
         this.impls = impls;
     }
 
-    /** Outputs for the wire: secret where the inputs were, and where the kind says so. */
-    private wire(kind: Kind, props: Props, ...sources: (Props | undefined)[]): Props {
+    /**
+     * Outputs for the wire: without the inputs (but the echoed ones), without undefined, secret
+     * where the inputs were and where the kind says so.
+     */
+    private wire(kind: Kind, props: Props, inputs: Props, ...secretSources: (Props | undefined)[]): Props {
         const secrets = new Set<string>(SECRET_OUTPUTS[kind]);
-        for (const s of sources) for (const k of secretKeys(s)) secrets.add(k);
-        return forWire(withoutLegacy(props), secrets);
+        for (const s of [inputs, ...secretSources]) for (const k of secretKeys(s)) secrets.add(k);
+        const keep = new Set(ECHOED_INPUTS[kind]);
+        const outs = Object.fromEntries(Object.entries(withoutLegacy(props)).filter(([k]) => keep.has(k) || !(k in inputs)));
+        return forWire(outs, secrets);
+    }
+
+    /** The state as the implementations see it: old inputs with the outputs over them. */
+    private static state(outputsW: Props | undefined, oldInputsW: Props | undefined): Props {
+        return { ...unwrap(oldInputsW ?? {}), ...unwrap(outputsW ?? {}) };
+    }
+
+    /**
+     * Whether the state has a shape this provider no longer writes: state of the dynamic providers
+     * (their code, a step's whole input) or outputs that repeat the inputs.
+     */
+    private static oldShape(kind: Kind, outputs: Props, oldInputs: Props | undefined): boolean {
+        if (hasLegacy(outputs)) return true;
+        const echoed = new Set(ECHOED_INPUTS[kind]);
+        return Object.keys(oldInputs ?? {}).some((k) => k in outputs && !echoed.has(k));
     }
 
     async check(urn: string, olds: Props, news: Props): Promise<pulumi.provider.CheckResult> {
@@ -78,10 +105,10 @@ export class DccnSwarmProvider implements pulumi.provider.Provider {
         return { inputs: news, failures: r.failures ?? [] };
     }
 
-    async diff(id: string, urn: string, oldsW: Props, newsW: Props): Promise<DetailedDiff> {
+    async diff(id: string, urn: string, oldsW: Props, newsW: Props, oldInputsW?: Props): Promise<DetailedDiff> {
         const kind = kindOf(urn);
         const impl = this.impls[kind];
-        const olds = unwrap(oldsW);
+        const olds = DccnSwarmProvider.state(oldsW, oldInputsW);
         const news = unwrap(newsW);
         const d = await this.implDiff(impl, id, olds, withConnectionOf(news, olds));
         const replaces = d.replaces ?? [];
@@ -95,10 +122,10 @@ export class DccnSwarmProvider implements pulumi.provider.Provider {
         }
         const connection = connectionChanged(olds, news);
         if (connection) detailedDiff[CONNECTION_KEY] = { kind: "update" };
-        // State written by the dynamic providers: its serialised code goes (an update of the state only).
-        const legacy = hasLegacy(olds);
-        if (legacy) for (const k of LEGACY_KEYS) if (k in olds) detailedDiff[k] = { kind: "delete" };
-        return { ...d, changes: !!d.changes || connection || legacy, replaces, detailedDiff };
+        // State in a shape no longer written (the dynamic providers'): rewritten, an update of the state only.
+        const oldShape = DccnSwarmProvider.oldShape(kind, unwrap(oldsW ?? {}), oldInputsW);
+        if (oldShape) for (const k of LEGACY_KEYS) if (k in (oldsW ?? {})) detailedDiff[k] = { kind: "delete" };
+        return { ...d, changes: !!d.changes || connection || oldShape, replaces, detailedDiff };
     }
 
     private async implDiff(impl: ResourceImpl, id: string, olds: Props, news: Props): Promise<DiffResult> {
@@ -113,38 +140,43 @@ export class DccnSwarmProvider implements pulumi.provider.Provider {
         return { id: r.id, outs: this.wire(kind, r.outs ?? {}, inputsW) };
     }
 
-    async read(id: string, urn: string, propsW?: Props): Promise<pulumi.provider.ReadResult> {
+    async read(id: string, urn: string, propsW?: Props, inputsW?: Props): Promise<pulumi.provider.ReadResult> {
         const kind = kindOf(urn);
         const impl = this.impls[kind];
         if (!impl.read) return { id, props: propsW };
-        const props = unwrap(propsW ?? {});
+        const props = DccnSwarmProvider.state(propsW, inputsW);
         const r = await impl.read(id, props);
         if (!r.id) return { id: "", props: {} };
+        const inputs = inputsW ?? {};
+        // Inputs as the cluster has them now (a role or label changed by hand), only the keys the inputs have.
+        const readInputs = r.inputs && inputsW
+            ? forWire(Object.fromEntries(Object.keys(inputsW).filter((k) => k in r.inputs).map((k) => [k, r.inputs[k]])), secretKeys(inputsW))
+            : undefined;
         return {
             id: r.id,
-            props: this.wire(kind, r.props ?? props, propsW),
-            ...(r.inputs ? { inputs: this.wire(kind, r.inputs, propsW) } : {}),
+            props: this.wire(kind, r.props ?? props, inputs, propsW),
+            ...(readInputs ? { inputs: readInputs } : {}),
         };
     }
 
-    async update(id: string, urn: string, oldsW: Props, newsW: Props): Promise<pulumi.provider.UpdateResult> {
+    async update(id: string, urn: string, oldsW: Props, newsW: Props, oldInputsW?: Props): Promise<pulumi.provider.UpdateResult> {
         const kind = kindOf(urn);
         const impl = this.impls[kind];
-        const olds = unwrap(oldsW);
+        const olds = DccnSwarmProvider.state(oldsW, oldInputsW);
         const news = unwrap(newsW);
         // What the resource would do with its old connection: nothing means a change of connection
         // (or of the state's shape) only, which is kept without touching the cluster.
         const d = await this.implDiff(impl, id, olds, withConnectionOf(news, olds));
         if (!d.changes || !impl.update) {
-            return { outs: this.wire(kind, { ...withoutLegacy(olds), ...news }, newsW) };
+            const outs = impl.stateOnly ? impl.stateOnly(olds, news) : { ...olds, ...news };
+            return { outs: this.wire(kind, outs, newsW) };
         }
         const r = await impl.update(id, olds, news);
         return { outs: this.wire(kind, r.outs ?? {}, newsW) };
     }
 
-    async delete(id: string, urn: string, propsW: Props): Promise<void> {
+    async delete(id: string, urn: string, propsW: Props, oldInputsW?: Props): Promise<void> {
         const impl = this.impls[kindOf(urn)];
-        if (impl.delete) await impl.delete(id, unwrap(propsW));
+        if (impl.delete) await impl.delete(id, DccnSwarmProvider.state(propsW, oldInputsW));
     }
 }
-

@@ -76,10 +76,12 @@ export function stable(v: unknown): string {
 }
 
 /**
- * The state a predecessor dynamic provider kept that the plugin does not: its serialised code.
- * Present only in state written before the move to the plugin.
+ * State that earlier versions kept and the plugin does not: the dynamic providers' serialised code,
+ * and a provisioning step's whole standard input and undo input (now its call: script name and hash,
+ * parameters, the data's hash). Present only in state written before; dropped by an update of the
+ * state alone.
  */
-export const LEGACY_KEYS = ["__provider"];
+export const LEGACY_KEYS = ["__provider", "stdin", "undo"];
 
 export function withoutLegacy(props: Record<string, unknown>): Record<string, unknown> {
     const out = { ...props };

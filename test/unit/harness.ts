@@ -2,6 +2,7 @@
  * Runs the program under Pulumi's mocks (no engine, no nodes) with a given stack configuration and
  * returns the resources it declared and its stack outputs.
  */
+import { stepStdin, type StepCall } from "../../lib/remote-script";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -100,4 +101,14 @@ export async function runProgram(stack: string, config: Record<string, unknown>,
 /** Resolve an Output (or plain value) in a test. */
 export function value<T>(o: pulumi.Input<T>): Promise<T> {
     return new Promise((r) => pulumi.output(o).apply(r as (v: unknown) => void));
+}
+
+/** The standard input a ProvisionStep's call sends to `bash -s` (the provider builds it from the call). */
+export function stdinOf(r: { inputs: Record<string, any> }): string { // eslint-disable-line @typescript-eslint/no-explicit-any
+    return stepStdin(r.inputs as StepCall);
+}
+
+/** The standard input that undoes a ProvisionStep, if it has one. */
+export function undoOf(r: { inputs: Record<string, any> }): string | undefined { // eslint-disable-line @typescript-eslint/no-explicit-any
+    return r.inputs.undoEnv ? stepStdin(r.inputs as StepCall, r.inputs.undoEnv) : undefined;
 }

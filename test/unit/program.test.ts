@@ -1,7 +1,7 @@
 /** The resource graph of the dev and prod stacks, under Pulumi's mocks. */
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
-import { fakeSshFiles, MockResource, runProgram, stackConfig } from "./harness";
+import { fakeSshFiles, MockResource, runProgram, stackConfig, stdinOf } from "./harness";
 
 const DYNAMIC = (t: string) => `dccn-swarm:index:${t}`;
 
@@ -43,11 +43,11 @@ test("dev: a Node per host with engine and daemon steps, one swarm, a member and
         const engine = byName(resources, `${vm}-engine`);
         assert.equal(engine.type, DYNAMIC("ProvisionStep"));
         assert.equal(engine.inputs.script, "engine-install.sh");
-        assert.match(engine.inputs.stdin, /^dccn_f=\$\(mktemp/m, "the script travels on stdin, not on a command line");
-        assert.match(engine.inputs.stdin, /is already installed/, "the script file's text is sent");
+        assert.match(stdinOf(engine), /^dccn_f=\$\(mktemp/m, "the script travels on stdin, not on a command line");
+        assert.match(stdinOf(engine), /is already installed/, "the script file's text is sent");
         const daemon = byName(resources, `${vm}-daemon`);
-        assert.match(daemon.inputs.stdin, /"storage-driver": "overlay2"/);
-        assert.match(daemon.inputs.stdin, /"max-size": "10m"/);
+        assert.match(stdinOf(daemon), /"storage-driver": "overlay2"/);
+        assert.match(stdinOf(daemon), /"max-size": "10m"/);
         assert.equal(resources.some((r) => r.name === `${vm}-thinpool`), false, "no thinpool on overlay2");
     }
     const cluster = byName(resources, "swarm-cluster");
@@ -82,8 +82,8 @@ test("dev: the node scripts are sent exactly as committed, so editing one re-run
     const fs = await import("fs");
     const { resources } = await runProgram("dev", devConfig(), SECRETS);
     const daemon = byName(resources, "vm1-daemon");
-    assert.ok(daemon.inputs.stdin.includes(fs.readFileSync("scripts/daemon-json.sh", "utf8").trimEnd()));
-    assert.match(daemon.inputs.stdin, /STORAGE_DRIVER='overlay2' bash "\$dccn_f" <<'DCCN_DATA_EOF'/);
+    assert.ok(stdinOf(daemon).includes(fs.readFileSync("scripts/daemon-json.sh", "utf8").trimEnd()));
+    assert.match(stdinOf(daemon), /STORAGE_DRIVER='overlay2' bash "\$dccn_f" <<'DCCN_DATA_EOF'/);
 });
 
 test("dev: the SSH key never reaches a resource input in plain text", async () => {
@@ -97,10 +97,10 @@ test("prod: eight nodes, three managers joined in a chain, devicemapper thinpool
     assert.equal(members.length, 8);
     assert.equal(members.filter((m) => m.inputs.role === "manager").length, 3);
     const thin = byName(resources, "dccn-l021-thinpool");
-    assert.match(thin.inputs.stdin, /DEVICE='\/dev\/sdb'/);
+    assert.match(stdinOf(thin), /DEVICE='\/dev\/sdb'/);
     const daemon = byName(resources, "dccn-l021-daemon");
-    assert.match(daemon.inputs.stdin, /dm\.thinpooldev=\/dev\/mapper\/docker-thinpool/);
-    assert.match(daemon.inputs.stdin, /dm\.use_deferred_deletion=true/);
+    assert.match(stdinOf(daemon), /dm\.thinpooldev=\/dev\/mapper\/docker-thinpool/);
+    assert.match(stdinOf(daemon), /dm\.use_deferred_deletion=true/);
     assert.equal(outputs.managers, 3);
     assert.equal(outputs.faultTolerance, 1);
     assertOnlyInSecrets(resources, "PROD-KEY");
@@ -193,7 +193,7 @@ test("dev: the registry on vm1, trusted by every node; stacks after its readines
     const { resources, outputs } = await runProgram("dev", devConfig(), SECRETS);
     for (const vm of ["vm1", "vm2", "vm3"]) {
         const trust = byName(resources, `registry-trust-${vm}`);
-        assert.match(trust.inputs.stdin, /REGISTRY_ADDRESS='172\.28\.213\.11' REGISTRY_HOST='registry\.lab' REGISTRY_PORT='5000'/);
+        assert.match(stdinOf(trust), /REGISTRY_ADDRESS='172\.28\.213\.11' REGISTRY_HOST='registry\.lab' REGISTRY_PORT='5000'/);
         assert.ok(trust.deps.includes(`${vm}-daemon`), `trust on ${vm} after its provisioning: ${trust.deps}`);
     }
     assert.deepEqual(resources.filter((r) => r.name.startsWith("registry-data-")).map((r) => r.name), ["registry-data-vm1"], "data only where it may run");
@@ -219,7 +219,7 @@ test("prod: services pulling from docker-registry.dccn.nl:5000 get its credentia
         assert.ok(JSON.stringify(service(name).inputs.registryAuth).includes("PROD-PULL-PW"), `${name} pulls with swarm-pull's credentials`);
     }
     assert.equal(service("webapp_db").inputs.registryAuth, undefined, "an image from Docker Hub gets no private-registry credentials");
-    assert.equal(byName(resources, "registry-data-dccn-l018").inputs.stdin.includes("DATA_PATH='/mnt/docker/registry'"), true);
+    assert.equal(stdinOf(byName(resources, "registry-data-dccn-l018")).includes("DATA_PATH='/mnt/docker/registry'"), true);
     assert.equal(resources.some((r) => r.name === "registry-data-dccn-l019"), false);
     assertOnlyInSecrets(resources, "PROD-PULL-PW");
     assertOnlyInSecrets(resources, "PROD-ADMIN-PW");

@@ -8,6 +8,8 @@ import { DccnSwarmProvider, implementations, kindOf } from "../../provider/provi
 import { isSecret, secret, SECRET_SIG, UNKNOWN, unwrap } from "../../provider/values";
 import { KINDS, type Kind } from "../../lib/resources";
 import type { ResourceImpl } from "../../lib/resource-impl";
+import { sha256, stepCall, stepStdin } from "../../lib/remote-script";
+import { scriptProvider } from "../../lib/swarm-providers";
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 const urn = (kind: string) => `urn:pulumi:dev::dccn-swarm::dccn-swarm:swarm:Swarm$dccn-swarm:index:${kind}::vm2`;
@@ -55,24 +57,25 @@ const inputs = (privateKey = KEY_A, knownHosts = "172.28.213.12 ssh-ed25519 AAAA
 });
 
 describe("provider: secrets and wire values", () => {
-    it("an implementation sees plain values; the outputs keep secret what was secret, and drop undefined", async () => {
+    it("an implementation sees plain values; outputs hold what the cluster reports and the echoed inputs, without undefined", async () => {
         const { impl, calls } = recorder();
         const p = providerWith(impl);
         const r = await p.create(urn("SwarmMember"), inputs());
         assert.equal(calls[0].args[0].ssh.privateKey, KEY_A, "the implementation gets the key itself");
-        assert.ok(isSecret(r.outs!.ssh), "ssh stays a secret in the outputs");
-        assert.equal((r.outs!.ssh as any).value.privateKey, KEY_A);
+        assert.equal("ssh" in r.outs!, false, "the connection stays in the inputs only (the state holds it once)");
+        assert.equal("node" in r.outs!, false);
+        assert.equal(r.outs!.role, "worker", "an echoed input (SwarmMember's role) is an output too");
+        assert.equal(r.outs!.nodeId, "n1");
         assert.equal("engineVersion" in r.outs!, false, "undefined outputs are dropped (Struct cannot hold them)");
         assert.deepEqual(r.outs!.nested, { kept: 1 });
-        assert.equal(JSON.stringify(r.outs).includes("undefined"), false);
+        assert.equal(JSON.stringify(r.outs).includes(KEY_A), false, "no key in the outputs");
     });
 
-    it("fields a kind declares secret are wrapped even when their input was not", async () => {
-        const { impl } = recorder();
-        const p = providerWith(impl);
-        const r = await p.create(urn("SwarmSecret"), { ...inputs(), data: "c2VjcmV0" });
-        assert.ok(isSecret(r.outs!.data));
-        assert.equal(isSecret(r.outs!.role), false);
+    it("computed fields a kind declares secret are wrapped", async () => {
+        const p = providerWith({ ...recorder().impl, create: async (i) => ({ id: "g", outs: { ...i, value: "s3cr3t" } }) });
+        const r = await p.create(urn("GeneratedValue"), { purpose: "test" });
+        assert.ok(isSecret(r.outs!.value));
+        assert.equal("purpose" in r.outs!, false);
     });
 
     it("unwrap removes nested envelopes", () => {
@@ -122,35 +125,32 @@ describe("provider: diffs", () => {
 });
 
 describe("provider: a change of connection only changes the state", () => {
-    it("a rotated SSH key: a diff naming ssh, an update that runs nothing and keeps the new key", async () => {
+    it("a rotated SSH key: a diff naming ssh, an update that runs nothing (the engine keeps the new inputs)", async () => {
         const { impl, calls } = recorder();
         const p = providerWith(impl);
-        const olds = { ...inputs(KEY_A), nodeId: "n1", status: "ready" };
+        const outs = { role: "worker", availability: "active", nodeId: "n1", status: "ready" };
         const news = inputs(KEY_B);
-        const d = await p.diff("n1", urn("SwarmMember"), olds, news);
+        const d = await p.diff("n1", urn("SwarmMember"), outs, news, inputs(KEY_A));
         assert.equal(d.changes, true);
         assert.deepEqual(d.detailedDiff, { ssh: { kind: "update" } });
         assert.deepEqual(d.replaces, []);
         const diffSawOldKey = calls.find((c) => c.op === "diff")!.args[2].ssh.privateKey;
         assert.equal(diffSawOldKey, KEY_A, "the implementation judges the change with the old connection");
-        const u = await p.update("n1", urn("SwarmMember"), olds, news);
+        const u = await p.update("n1", urn("SwarmMember"), outs, news, inputs(KEY_A));
         assert.equal(calls.some((c) => c.op === "update"), false, "nothing ran on the cluster");
-        assert.ok(isSecret(u.outs!.ssh));
-        assert.equal((u.outs!.ssh as any).value.privateKey, KEY_B, "the state keeps the new key");
         assert.equal(u.outs!.nodeId, "n1", "computed outputs are kept");
+        assert.equal(JSON.stringify(u.outs).includes("PRIVATE KEY"), false);
     });
 
     it("a new pinned host key and another user are connection changes too", async () => {
         const { impl, calls } = recorder();
         const p = providerWith(impl);
-        const olds = { ...inputs(KEY_A, "172.28.213.12 ssh-ed25519 AAAAold"), nodeId: "n1" };
+        const oldInputs = inputs(KEY_A, "172.28.213.12 ssh-ed25519 AAAAold");
         const news = { ...inputs(KEY_A, "172.28.213.12 ssh-ed25519 AAAAnew"), ssh: secret(sshOf(KEY_A, "admin")) };
-        const d = await p.diff("n1", urn("SwarmMember"), olds, news);
+        const d = await p.diff("n1", urn("SwarmMember"), { nodeId: "n1", role: "worker", availability: "active" }, news, oldInputs);
         assert.deepEqual(d.detailedDiff, { ssh: { kind: "update" } });
-        const u = await p.update("n1", urn("SwarmMember"), olds, news);
+        await p.update("n1", urn("SwarmMember"), { nodeId: "n1", role: "worker", availability: "active" }, news, oldInputs);
         assert.equal(calls.some((c) => c.op === "update"), false);
-        assert.equal((u.outs!.node as any).knownHosts, "172.28.213.12 ssh-ed25519 AAAAnew");
-        assert.equal((u.outs!.managers as any)[0].knownHosts, "172.28.213.12 ssh-ed25519 AAAAnew");
     });
 
     it("a real change with a new key runs the update with the new key", async () => {
@@ -163,33 +163,51 @@ describe("provider: a change of connection only changes the state", () => {
         assert.equal(u.args[2].role, "manager");
     });
 
-    it("delete and read use the connection the state holds", async () => {
+    it("delete and read use the connection the state's inputs hold", async () => {
         const { impl, calls } = recorder();
         const p = providerWith(impl);
-        const r = await p.read("n1", urn("SwarmMember"), { ...inputs(KEY_B), nodeId: "n1" });
+        const outs = { nodeId: "n1", role: "worker", availability: "active" };
+        const r = await p.read("n1", urn("SwarmMember"), outs, inputs(KEY_B));
         assert.equal(calls[0].args[1].ssh.privateKey, KEY_B);
-        assert.ok(isSecret(r.props!.ssh), "read keeps ssh secret");
         assert.equal(r.props!.status, "down");
-        await p.delete("n1", urn("SwarmMember"), { ...inputs(KEY_B), nodeId: "n1" });
+        assert.equal("ssh" in r.props!, false);
+        await p.delete("n1", urn("SwarmMember"), outs, inputs(KEY_B));
         assert.equal(calls[1].args[1].ssh.privateKey, KEY_B);
-        const gone = await p.read("n1", urn("SwarmMember"), { ...inputs(), role: "gone" });
+        const gone = await p.read("n1", urn("SwarmMember"), { ...outs, role: "gone" }, inputs());
         assert.equal(gone.id, "");
+    });
+
+    it("read reports the inputs as the cluster has them, only the keys the inputs have, secrets kept", async () => {
+        const impl: ResourceImpl = { ...recorder().impl, read: async (id, props) => ({ id, props: { ...props, role: "manager" }, inputs: { ...props, role: "manager" } }) };
+        const r = await providerWith(impl).read("n1", urn("SwarmMember"), { nodeId: "n1", role: "worker" }, inputs());
+        assert.deepEqual(Object.keys(r.inputs!).sort(), Object.keys(inputs()).sort());
+        assert.equal(r.inputs!.role, "manager");
+        assert.ok(isSecret(r.inputs!.ssh), "the key stays a secret in the inputs");
     });
 });
 
-describe("provider: state written by the dynamic providers", () => {
-    it("__provider goes in an update of the state only", async () => {
+describe("provider: state written by the dynamic providers, or with outputs repeating the inputs", () => {
+    it("__provider and the repeated inputs go in an update of the state only", async () => {
         const { impl, calls } = recorder();
         const p = providerWith(impl);
-        const olds = { ...inputs(), nodeId: "n1", __provider: "exports.handler = ..." };
-        const d = await p.diff("n1", urn("SwarmMember"), olds, inputs());
+        const olds = { ...unwrap(inputs()), nodeId: "n1", __provider: "exports.handler = ..." };
+        const d = await p.diff("n1", urn("SwarmMember"), olds, inputs(), inputs());
         assert.equal(d.changes, true);
         assert.deepEqual(d.detailedDiff, { __provider: { kind: "delete" } });
         assert.deepEqual(d.replaces, []);
-        const u = await p.update("n1", urn("SwarmMember"), olds, inputs());
+        const u = await p.update("n1", urn("SwarmMember"), olds, inputs(), inputs());
         assert.equal(calls.some((c) => c.op === "update"), false);
         assert.equal("__provider" in u.outs!, false);
+        assert.equal("ssh" in u.outs!, false);
         assert.equal(u.outs!.nodeId, "n1");
+    });
+
+    it("outputs that repeat the inputs are an old shape; slim outputs with the same inputs are no change", async () => {
+        const p = providerWith(recorder().impl);
+        const fat = { ...unwrap(inputs()), nodeId: "n1" };
+        assert.equal((await p.diff("n1", urn("SwarmMember"), fat, inputs(), inputs())).changes, true);
+        const slim = { nodeId: "n1", role: "worker", availability: "active" };
+        assert.equal((await p.diff("n1", urn("SwarmMember"), slim, inputs(), inputs())).changes, false);
     });
 });
 
@@ -203,5 +221,36 @@ describe("provider: types", () => {
         assert.equal(kindOf(urn("SwarmService")), "SwarmService");
         assert.throws(() => kindOf("urn:pulumi:dev::dccn-swarm::pulumi-nodejs:dynamic/dccn-swarm:SwarmService::x"), /unknown resource type/);
         assert.throws(() => kindOf(urn("Nope")), /unknown resource type dccn-swarm:index:Nope/);
+    });
+});
+
+describe("provisioning steps: the state keeps the call, not the whole script", () => {
+    const node = host("172.28.213.12 ssh-ed25519 AAAA");
+    const call = () => ({ node, ...stepCall("daemon-json.sh", { STORAGE_DRIVER: "overlay2" }, '{"a":1}'), ssh: sshOf(KEY_A) });
+
+    it("a step's outputs hold the data's hash, not the data or the script", async () => {
+        const outs = (scriptProvider.stateOnly!({ result: "DCCN_RESULT changed=0" }, call())) as Record<string, unknown>;
+        assert.equal("data" in outs, false);
+        assert.equal("stdin" in outs, false);
+        assert.equal(outs.dataHash, sha256('{"a":1}'));
+        assert.equal(outs.result, "DCCN_RESULT changed=0");
+    });
+
+    it("unchanged call: no change; new parameters, data or script text: a change", async () => {
+        const olds = scriptProvider.stateOnly!({ result: "" }, call());
+        assert.equal((await scriptProvider.diff!("s", olds, call())).changes, false);
+        assert.equal((await scriptProvider.diff!("s", olds, { ...call(), env: { STORAGE_DRIVER: "devicemapper" } })).changes, true);
+        assert.equal((await scriptProvider.diff!("s", olds, { ...call(), data: '{"a":2}' })).changes, true);
+        assert.equal((await scriptProvider.diff!("s", olds, { ...call(), scriptHash: "0".repeat(64) })).changes, true);
+    });
+
+    it("a step made before the plugin (its whole standard input in the state) is unchanged when the same call gives the same text", async () => {
+        const legacy = { node, script: "daemon-json.sh", stdin: stepStdin(call()), ssh: sshOf(KEY_A), result: "" };
+        assert.equal((await scriptProvider.diff!("s", legacy, call())).changes, false);
+        assert.equal((await scriptProvider.diff!("s", legacy, { ...call(), data: '{"a":2}' })).changes, true);
+    });
+
+    it("a script that changed after the program planned the step is refused, naming it", () => {
+        assert.throws(() => stepStdin({ ...call(), scriptHash: "0".repeat(64) }), /scripts\/daemon-json\.sh changed since this step was planned/);
     });
 });

@@ -2,9 +2,10 @@
 import { strict as assert } from "node:assert";
 import { describe, it } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
-import { contentName, HEALTH_CMD, Registry, registryServiceSpec, trustStdin } from "../../components/registry";
+import { contentName, HEALTH_CMD, Registry, registryServiceSpec, trustStep } from "../../components/registry";
 import { differences, normaliseService } from "../../lib/engine-spec";
-import { captureRegistrations, MockResource } from "./harness";
+import { captureRegistrations, MockResource, stdinOf, undoOf } from "./harness";
+import { stepStdin } from "../../lib/remote-script";
 import { RegistryConfig } from "../../lib/registry-config";
 
 const DYNAMIC = (t: string) => `dccn-swarm:index:${t}`;
@@ -77,17 +78,17 @@ describe("Registry component", () => {
         // Trust: registry-ca.sh with the host, the port, the lab's address and the CA on stdin.
         const trust = byName(rs, "registry-trust-vm3");
         assert.equal(trust.inputs.script, "registry-ca.sh");
-        assert.equal(trust.inputs.stdin, trustStdin(CONFIG, FAKE_CA));
-        assert.match(trust.inputs.stdin, /REGISTRY_ADDRESS='172\.28\.213\.11' REGISTRY_HOST='registry\.lab' REGISTRY_PORT='5000' bash/);
-        assert.ok(trust.inputs.stdin.includes("FAKE-CA"));
-        assert.ok(!trust.inputs.stdin.includes("FAKE-KEY"), "no key travels to the nodes");
+        assert.equal(stdinOf(trust), stepStdin({ ...trustStep(CONFIG), data: FAKE_CA }));
+        assert.match(stdinOf(trust), /REGISTRY_ADDRESS='172\.28\.213\.11' REGISTRY_HOST='registry\.lab' REGISTRY_PORT='5000' bash/);
+        assert.ok(stdinOf(trust).includes("FAKE-CA"));
+        assert.ok(!stdinOf(trust).includes("FAKE-KEY"), "no key travels to the nodes");
         assert.ok(isSecretValue(trust.inputs.ssh), "the SSH key is a secret");
         // Deleted (the registry left the config): the trust and the pinned name are removed again.
-        assert.match(trust.inputs.undo, /REGISTRY_HOST='registry\.lab' REGISTRY_PORT='5000' REMOVE='1' bash/);
-        assert.ok(!trust.inputs.undo.includes("FAKE-CA"));
-        assert.match(byName(rs, "registry-data-vm1").inputs.stdin, /DATA_PATH='\/var\/lib\/dccn-registry' bash/);
-        assert.match(byName(rs, "registry-data-vm1").inputs.stdin, /# registry-data\.sh - /, "the script file travels");
-        assert.equal(byName(rs, "registry-data-vm1").inputs.undo, undefined, "the registry's images are never removed");
+        assert.match(undoOf(trust) ?? "", /REGISTRY_HOST='registry\.lab' REGISTRY_PORT='5000' REMOVE='1' bash/);
+        assert.ok(!(undoOf(trust) ?? "").includes("FAKE-CA"));
+        assert.match(stdinOf(byName(rs, "registry-data-vm1")), /DATA_PATH='\/var\/lib\/dccn-registry' bash/);
+        assert.match(stdinOf(byName(rs, "registry-data-vm1")), /# registry-data\.sh - /, "the script file travels");
+        assert.equal(undoOf(byName(rs, "registry-data-vm1")), undefined, "the registry's images are never removed");
 
         // Secrets named by content; the key and the htpasswd file are secret inputs.
         const key = byName(rs, "registry-tls-key");
@@ -160,7 +161,7 @@ describe("Registry component", () => {
     });
 
     it("without an address no /etc/hosts line is asked for", () => {
-        const stdin = trustStdin({ ...CONFIG, address: undefined, host: "docker-registry.dccn.nl" }, FAKE_CA);
+        const stdin = stepStdin({ ...trustStep({ ...CONFIG, address: undefined, host: "docker-registry.dccn.nl" }), data: FAKE_CA });
         assert.ok(!stdin.includes("REGISTRY_ADDRESS="));
         assert.match(stdin, /REGISTRY_HOST='docker-registry\.dccn\.nl' REGISTRY_PORT='5000' bash/);
     });
