@@ -16,6 +16,7 @@ import {
     serviceFromEngine, stableJson, taggedImage,
 } from "./engine-spec";
 import { sshTarget, type HostSpec, type SshSpec } from "./connection";
+import { keyOf, listed, listedById, shared } from "./read-cache";
 import { swarmGone } from "./swarm-ops";
 
 
@@ -46,15 +47,18 @@ function sshTargets(p: Access) {
 /**
  * For `read`: the manager to ask, or undefined when the swarm these objects lived in is gone (every
  * node answers out of any swarm, or is another machine now: a rebuilt lab). Refresh then drops them
- * instead of failing, and the next up creates them again.
+ * instead of failing, and the next up creates them again. Shared by the reads of one refresh
+ * (lib/read-cache.ts), as are the lists they read their objects from.
  */
-async function connectOrGone(connect: Connect, p: Access): Promise<Transport | undefined> {
-    try {
-        return await connect(p);
-    } catch (e) {
-        if (!p.engineSocket && p.managers.length > 0 && await swarmGone(sshTargets(p))) return undefined;
-        throw e;
-    }
+function connectOrGone(connect: Connect, p: Access): Promise<Transport | undefined> {
+    return shared(`manager|${keyOf(p.managers, p.ssh, p.engineSocket ?? "")}`, async () => {
+        try {
+            return await connect(p);
+        } catch (e) {
+            if (!p.engineSocket && p.managers.length > 0 && await swarmGone(sshTargets(p))) return undefined;
+            throw e;
+        }
+    });
 }
 
 /** Where a stack object comes from, for messages: `stacks/webapp.yml: services.web`. */
@@ -168,9 +172,9 @@ export function networkProvider(connect: Connect): ResourceImpl {
         async read(id: string, props: NetworkOutputs) {
             const t = await connectOrGone(connect, props);
             if (!t) return { id: "", props: {} };
-            const actual = await readNetwork(t, id);
-            if (!actual) return { id: "", props: {} };
-            return { id, props: { ...props, actual } };
+            const n = await listedById(t, "networks", id);
+            if (!n) return { id: "", props: {} };
+            return { id, props: { ...props, actual: normaliseNetwork(n) } };
         },
 
         async update(id: string, _olds: NetworkOutputs, news: NetworkInputs) {
@@ -299,9 +303,9 @@ export function fileObjectProvider(connect: Connect): ResourceImpl {
         async read(id: string, props: FileObjectOutputs) {
             const t = await connectOrGone(connect, props);
             if (!t) return { id: "", props: {} };
-            const cur = await readFileObject(t, props.kind, id);
+            const cur = await listedById(t, `${props.kind}s`, id);
             if (!cur) return { id: "", props: {} };
-            return { id, props: { ...props, actual: fileObjectActual(props.kind, cur.spec) } };
+            return { id, props: { ...props, actual: fileObjectActual(props.kind, cur.Spec ?? {}) } };
         },
 
         async update(id: string, _olds: FileObjectOutputs, news: FileObjectInputs) {
@@ -378,7 +382,7 @@ export function providedSecretProvider(connect: Connect): ResourceImpl {
         async read(id: string, props: ProvidedSecretOutputs) {
             const t = await connectOrGone(connect, props);
             if (!t) return { id: "", props: {} };
-            const found = await byName(t, "secrets", props.name);
+            const found = (await listed(t, "secrets")).filter((x) => x.Spec?.Name === props.name);
             // Gone (or another secret of that name now): the next up makes it again, or takes the new one.
             if (found.length === 0 || found[0].ID !== id) return { id: "", props: {} };
             return { id, props };
@@ -810,9 +814,10 @@ export function serviceProvider(connect: Connect): ResourceImpl {
         async read(id: string, props: ServiceOutputs) {
             const t = await connectOrGone(connect, props);
             if (!t) return { id: "", props: {} };
-            const a = await actualSpec(t, id);
-            if (!a) return { id: "", props: {} };
-            return { id, props: { ...props, actual: a.actual, image: a.svc.Spec?.TaskTemplate?.ContainerSpec?.Image ?? "" } };
+            const svc = await listedById(t, "services", id);
+            if (!svc) return { id: "", props: {} };
+            const names = Object.fromEntries((await listed(t, "networks")).map((n) => [n.Id, n.Name]));
+            return { id, props: { ...props, actual: serviceFromEngine(svc.Spec, names), image: svc.Spec?.TaskTemplate?.ContainerSpec?.Image ?? "" } };
         },
 
         async update(id: string, olds: ServiceOutputs, news: ServiceInputs) {

@@ -76,7 +76,11 @@ export async function inspectNode(m: ManagerHandle, ref: string): Promise<NodeSt
         if (/No such node|not found/i.test(r.stderr)) return undefined;
         throw new RemoteError(`${m.target.name}: docker node inspect ${ref} failed: ${r.stderr.trim()}`);
     }
-    const n = JSON.parse(r.stdout.trim());
+    return nodeState(JSON.parse(r.stdout.trim()));
+}
+
+/** A node as the Engine API (and `docker node inspect`) describes it, as the providers keep it. */
+export function nodeState(n: any): NodeState { // eslint-disable-line @typescript-eslint/no-explicit-any
     return {
         id: n.ID,
         hostname: n.Description?.Hostname ?? "",

@@ -6,6 +6,8 @@
  */
 import type { CheckFailure, ResourceImpl } from "./resource-impl";
 import { planManagerTransition } from "./quorum";
+import { sshTransport } from "./engine-transport";
+import { keyOf, listedById, shared } from "./read-cache";
 import { runScript, SshTarget } from "./ssh";
 import * as ops from "./swarm-ops";
 import { sshTarget, type HostSpec, type SshSpec } from "./connection";
@@ -14,14 +16,30 @@ import { sha256, type StepCall, stepStdin } from "./remote-script";
 export type { HostSpec, SshSpec } from "./connection";
 
 
-/** A manager with quorum, or undefined when the swarm is gone altogether (see ops.swarmGone). */
-async function reachOrGone(targets: SshTarget[]): Promise<ops.ManagerHandle | undefined> {
-    try {
-        return await ops.findManager(targets);
-    } catch (e) {
-        if (await ops.swarmGone(targets)) return undefined;
-        throw e;
-    }
+/**
+ * For `read`: a manager with quorum, or undefined when the swarm is gone altogether (see
+ * ops.swarmGone). Shared by the reads of one refresh (lib/read-cache.ts).
+ */
+function reachOrGone(targets: SshTarget[]): Promise<ops.ManagerHandle | undefined> {
+    return shared(`manager|${keyOf(targets)}`, async () => {
+        try {
+            return await ops.findManager(targets);
+        } catch (e) {
+            if (await ops.swarmGone(targets)) return undefined;
+            throw e;
+        }
+    });
+}
+
+/** For `read`: a node as the manager lists it (one listing for every read of a refresh). */
+async function listedNode(m: ops.ManagerHandle, nodeId: string): Promise<ops.NodeState | undefined> {
+    const n = await listedById(sshTransport(m.target), "nodes", nodeId);
+    return n ? ops.nodeState(n) : undefined;
+}
+
+/** For `read`: whether another machine answers at the node's address now (one check per node per refresh). */
+function replacedForRead(t: SshTarget): Promise<boolean> {
+    return shared(`replaced|${keyOf(t)}`, () => ops.machineReplaced(t));
 }
 
 /** How an output not known yet (during preview) reaches a dynamic provider's diff. */
@@ -246,13 +264,14 @@ export const memberProvider: ResourceImpl = {
     async read(id: string, props: MemberOutputs) {
         const m = await reachOrGone(memberCandidates(props));
         if (!m) return { id: "", props: {} };
-        const outs = await memberState(m, props, id);
+        const n = await listedNode(m, id);
+        const outs: MemberOutputs | undefined = n && { ...props, role: n.role, availability: n.availability, nodeId: n.id, status: n.status, engineVersion: n.engineVersion };
         if (!outs) return { id: "", props: {} };
         if (outs.status !== "ready") {
             // Down because it left by hand or is another machine now: gone, the next up joins it
             // again. Down because it is off: kept, and reported as down.
             const t = sshTarget(props.ssh, props.node);
-            const replaced = await ops.machineReplaced(t).catch(() => false);
+            const replaced = await replacedForRead(t).catch(() => false);
             const left = !replaced && (await ops.swarmInfo(t).catch(() => undefined))?.state === "inactive";
             if (replaced || left) return { id: "", props: {} };
         }
@@ -321,7 +340,7 @@ export const labelsProvider: ResourceImpl = {
     async read(id: string, props: LabelsInputs) {
         const m = await reachOrGone(props.managers.map((h) => sshTarget(props.ssh, h)));
         if (!m) return { id: "", props: {} };
-        const n = await ops.inspectNode(m, props.nodeId);
+        const n = await listedNode(m, props.nodeId);
         if (!n) return { id: "", props: {} };
         // Report the owned keys as they are now; a key removed by hand disappears here.
         const labels: Record<string, string> = {};
@@ -416,7 +435,7 @@ export const scriptProvider: ResourceImpl = {
     // A different machine at the address (host key changed: reinstalled, or a lab node built
     // anew) has not had this step: refresh reports the step gone, and the next up runs it.
     async read(id: string, props: ScriptOutputs) {
-        return await ops.machineReplaced(sshTarget(props.ssh, props.node)) ? { id: "", props: {} } : { id, props };
+        return await replacedForRead(sshTarget(props.ssh, props.node)) ? { id: "", props: {} } : { id, props };
     },
     // Provisioning is not undone on delete (`pulumi destroy` leaves every node with its engine
     // running, ready for the next `pulumi up`: the teardown drill), unless the step says how. A

@@ -9,7 +9,7 @@ import { convertStack, loadCompose, type StackSpec , LATEST_CLI } from "../../co
 import { Stack } from "../../components/stack";
 import { engineStack, normaliseService } from "../../lib/engine-spec";
 import { externalsProvider, fileObjectProvider, networkProvider, serviceProvider, sshConnect } from "../../lib/stack-providers";
-import { captureRegistrations, MockResource } from "./harness";
+import { captureRegistrations, MockResource, stdinOf } from "./harness";
 
 const DCCN = path.resolve(__dirname, "../../../shared/fixtures/dccn");
 const DYNAMIC = (t: string) => `dccn-swarm:index:${t}`;
@@ -145,7 +145,7 @@ describe("Stack component", () => {
         const rs = await graph(() => new Stack("data-stager", { spec, managers: nodes, ssh: SSH }));
         const steps = rs.filter((r) => r.type === DYNAMIC("ProvisionStep"));
         assert.deepEqual(steps.map((r) => r.name), ["data-stager-bindpaths-vm1", "data-stager-bindpaths-vm2"]);
-        assert.ok(steps[0].inputs.stdin.includes("/srv/lab/stager/ui/db\n"), "the paths travel on stdin");
+        assert.ok(stdinOf(steps[0]).includes("/srv/lab/stager/ui/db\n"), "the paths travel on stdin");
         assert.equal(byName(rs, "data-stager-external-secret-drdr_admin_password").type, DYNAMIC("SwarmProvidedSecret"));
         assert.equal(byName(rs, "data-stager-external-secret-drdr_admin_password").inputs.name, "drdr_admin_password");
         assert.ok(!rs.some((r) => r.name === "data-stager-external"), "a provided secret is not looked up as external");
