@@ -59,7 +59,7 @@ async function main(): Promise<void> {
             byType[args.type] = (byType[args.type] ?? 0) + 1;
             const state: Record<string, unknown> = { ...args.inputs };
             if (args.type.startsWith("dccn-swarm:index:")) {
-                // What the dynamic providers would report after a create (as test/unit/harness.ts).
+                // What the provider plugin would report after a create (as test/unit/harness.ts).
                 state.nodeId = `${args.name}-id`;
                 state.clusterId = "cluster-id";
                 state.status = "ready";

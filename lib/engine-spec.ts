@@ -310,9 +310,7 @@ export function fileObjectSpec(o: FileObjectSpec): JsonObject {
 const SECOND = 1_000_000_000;
 
 /**
- * String maps whose empty values are values (a label `foo=""` is not an absent label). A function,
- * not a Set: Pulumi's closure serialisation of dynamic providers turns a captured Set into a plain
- * object.
+ * String maps whose empty values are values (a label `foo=""` is not an absent label).
  */
 function isStringMap(key: string): boolean {
     return key === "Labels" || key === "Options" || key === "Sysctls" || key === "DriverOpts";

@@ -25,7 +25,7 @@ import * as pki from "./pki";
 import { sshTarget, type HostSpec, type SshSpec } from "./connection";
 
 
-/** How an output not known yet (during preview) reaches a dynamic provider. */
+/** How an output not known yet (during preview) reaches the provider. */
 const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
 
 function hasUnknown(v: unknown): boolean {

@@ -45,9 +45,6 @@ export interface RunResult {
 export class RemoteError extends Error {
     constructor(message: string, readonly result?: RunResult, readonly hostKeyMismatch = false) {
         super(message);
-        // Set explicitly: a dynamic provider's serialized copy of this class calls Error as a
-        // plain function, which sets no message (the engine would print "error: undefined").
-        this.message = message;
         this.name = "RemoteError";
     }
 }

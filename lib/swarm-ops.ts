@@ -1,6 +1,6 @@
 /**
  * Swarm operations, each one step an administrator would run by hand (DCCN document 4.1, 4.2,
- * tutorial 8.3-8.9), done over SSH with the Docker CLI on the nodes. Used by the dynamic providers
+ * tutorial 8.3-8.9), done over SSH with the Docker CLI on the nodes. Used by the provider plugin's implementations
  * in swarm-providers.ts; no Pulumi here.
  */
 import { locateManager, sshTransport } from "./engine-transport";
@@ -166,7 +166,7 @@ export async function forceNewCluster(t: SshTarget, advertiseAddr: string): Prom
     return settleReport(t);
 }
 
-/** Read when the module loads: the dynamic providers that call settleTasks are serialised with it. */
+/** Read when the module loads. */
 const SETTLE_SCRIPT = readScript("swarm-settle.sh");
 /** How long settleTasks waits by default (seconds). */
 export const SETTLE_TIMEOUT_S = 180;

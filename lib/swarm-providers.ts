@@ -42,7 +42,7 @@ function replacedForRead(t: SshTarget): Promise<boolean> {
     return shared(`replaced|${keyOf(t)}`, () => ops.machineReplaced(t));
 }
 
-/** How an output not known yet (during preview) reaches a dynamic provider's diff. */
+/** How an output not known yet (during preview) reaches a diff. */
 const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
 
 /** A value that changed for sure: not equal, and the new one known (an unknown one is an upstream update's echo). */

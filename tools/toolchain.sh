@@ -265,7 +265,8 @@ run_logged build-pulumi go -C "$WORK/pulumi/pkg" build -mod=readonly -trimpath -
 got=$("$STAGE/bin/pulumi" version 2>&1 || true)
 [ "$got" = "$PULUMI_VERSION" ] || die "the built pulumi reports '$got', not $PULUMI_VERSION" "check the -ldflags in tools/toolchain.sh"
 # The dynamic-provider plugin that ships beside the CLI in Pulumi's own distribution (a shell script
-# in the sdk module that runs @pulumi/pulumi/cmd/dynamic-provider): pulumi.dynamic.Resource needs it.
+# in the sdk module that runs @pulumi/pulumi/cmd/dynamic-provider): dynamic resources need it; this
+# program has none any more, but the migration drill runs the previous main, whose resources were.
 install -m 0755 "$WORK/pulumi/sdk/nodejs/dist/pulumi-resource-pulumi-nodejs" "$STAGE/bin/" ||
   die "the sdk module has no nodejs/dist/pulumi-resource-pulumi-nodejs" "check the sdk version in pins.env"
 step_ok "pulumi version = $got (+ pulumi-resource-pulumi-nodejs)"

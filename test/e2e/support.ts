@@ -70,7 +70,7 @@ export function changeCollector(): { onEvent: (e: EngineEvent) => void; changes:
         changes,
         onEvent: (e: EngineEvent) => {
             const m = e.resourcePreEvent?.metadata;
-            // Provider resources are the engine's own bookkeeping (the dynamic provider's default
+            // Provider resources are the engine's own bookkeeping (the plugin's default
             // provider carries the stack config), hidden by the CLI too.
             if (m && m.op !== "same" && m.op !== "read" && !m.type.startsWith("pulumi:providers:")) {
                 changes.set(m.urn.split("::").pop() as string, m.op);
