@@ -20,7 +20,8 @@ import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { dataDirStdin, registryServiceSpec, trustStdin, contentName } from "../../components/registry";
+import { dataDirStep, registryServiceSpec, trustStep, contentName } from "../../components/registry";
+import { stepStdin } from "../../lib/remote-script";
 import { findManager, localTransport, type Transport } from "../../lib/engine-transport";
 import { certInfo } from "../../lib/pki";
 import type { RegistryConfig } from "../../lib/registry-config";
@@ -271,19 +272,19 @@ describe("the private registry on a throwaway swarm", { timeout: 15 * 60_000 }, 
         ({ hashes: state.hashes, htpasswd: state.htpasswd } = buildHtpasswd(cfg.users, passwords, {}));
 
         // The trust step, exactly as the component sends it to every node.
-        const trust = runStep(trustStdin(cfg, state.pki.trustBundle), d!.fsroot);
+        const trust = runStep(stepStdin({ ...trustStep(cfg), data: state.pki.trustBundle }), d!.fsroot);
         assert.equal(trust.code, 0, trust.stderr);
         assert.match(parseResult(trust.stdout)!.values.ca, /written/);
         assert.equal(parseResult(trust.stdout)!.values.hosts, "added");
         assert.equal(fs.readFileSync(caFile(), "utf8"), state.pki.trustBundle);
         assert.match(fs.readFileSync(path.join(d!.fsroot, "etc", "hosts"), "utf8"), new RegExp(`^${ADDRESS} ${HOST} # dccn-swarm registry-ca$`, "m"));
-        assert.equal(parseResult(runStep(trustStdin(cfg, state.pki.trustBundle), d!.fsroot).stdout)!.changed, false, "idempotent");
+        assert.equal(parseResult(runStep(stepStdin({ ...trustStep(cfg), data: state.pki.trustBundle }), d!.fsroot).stdout)!.changed, false, "idempotent");
 
-        const data = runStep(dataDirStdin(cfg), "/");
+        const data = runStep(stepStdin(dataDirStep(cfg)), "/");
         assert.equal(data.code, 0, data.stderr);
         assert.equal(parseResult(data.stdout)!.changed, true);
         assert.ok(fs.statSync(cfg.dataPath).isDirectory());
-        assert.equal(parseResult(runStep(dataDirStdin(cfg), "/").stdout)!.changed, false);
+        assert.equal(parseResult(runStep(stepStdin(dataDirStep(cfg)), "/").stdout)!.changed, false);
 
         const fp = fileObjectProvider(connect);
         for (const [key, content] of [["tls_cert", state.pki.serverCert], ["tls_key", state.pki.serverKey], ["htpasswd", state.htpasswd!]] as const) {
@@ -372,7 +373,7 @@ describe("the private registry on a throwaway swarm", { timeout: 15 * 60_000 }, 
         const renewed = issuePki(state.pkiInputs!, state.pki, new Date(Date.now() + 800 * DAY));
         assert.equal(renewed.caCert, state.pki!.caCert);
         assert.notEqual(certInfo(renewed.serverCert).serial, certInfo(state.pki!.serverCert).serial);
-        assert.equal(parseResult(runStep(trustStdin(cfg, renewed.trustBundle), d!.fsroot).stdout)!.changed, false, "same CA: nodes unchanged");
+        assert.equal(parseResult(runStep(stepStdin({ ...trustStep(cfg), data: renewed.trustBundle }), d!.fsroot).stdout)!.changed, false, "same CA: nodes unchanged");
         state.pki = renewed;
         await rollOut([{ key: "tls_cert", content: renewed.serverCert }, { key: "tls_key", content: renewed.serverKey }]);
         const seen = spawnSync("nsenter", ["-t", String(d!.pid), "-n", "bash", "-c",
@@ -383,7 +384,7 @@ describe("the private registry on a throwaway swarm", { timeout: 15 * 60_000 }, 
         // registry switches to a certificate of the new CA; logins keep working throughout.
         const rotated = issuePki(state.pkiInputs!, state.pki, new Date(Date.now() + 9 * 365 * DAY));
         assert.notEqual(rotated.caCert, state.pki!.caCert);
-        const trust2 = runStep(trustStdin(cfg, rotated.trustBundle), d!.fsroot);
+        const trust2 = runStep(stepStdin({ ...trustStep(cfg), data: rotated.trustBundle }), d!.fsroot);
         assert.equal(parseResult(trust2.stdout)!.changed, true, "the node's trust is updated");
         assert.equal((fs.readFileSync(caFile(), "utf8").match(/BEGIN CERTIFICATE/g) ?? []).length, 2, "old and new CA trusted");
         assert.match((await probeLogin(transport, probe("bob", passwords.bob, 0))).status, /Login Succeeded/, "still the old certificate, still trusted");
@@ -520,7 +521,7 @@ describe("the Registry component through the real Pulumi engine", { timeout: 20 
                 try {
                     const res = (JSON.parse(fs.readFileSync(f, "utf8")).checkpoint?.latest?.resources ?? []) as Any[];
                     const bundle = res.find((r) => String(r.type).endsWith("RegistryPki"))?.outputs?.trustBundle;
-                    if (typeof bundle === "string" && bundle !== trusted && runStep(trustStdin(cfg, bundle), d!.fsroot).code === 0) trusted = bundle;
+                    if (typeof bundle === "string" && bundle !== trusted && runStep(stepStdin({ ...trustStep(cfg), data: bundle }), d!.fsroot).code === 0) trusted = bundle;
                 } catch { /* being written */ }
             }
         }, 1000);
