@@ -9,6 +9,7 @@
  * The provider logic is built by `*Provider(connect)`: the Pulumi resources reach the managers over
  * SSH; tests pass a connect that runs the same scripts against a local dockerd.
  */
+import { randomBytes } from "crypto";
 import type { CheckFailure, ResourceImpl } from "./resource-impl";
 import { api, apiMessage, apiOk, findManager, localTransport, sshTransport, Transport } from "./engine-transport";
 import {
@@ -79,6 +80,15 @@ function accessChanged(olds: Partial<Access>, news: Access): boolean {
     return view(olds) !== view(news);
 }
 
+/**
+ * The engine's view of an object, for the state only when it differs from what the inputs ask
+ * (drift a refresh found): absent, the diff compares with the inputs themselves. Keeps a state's
+ * spec once instead of twice.
+ */
+function ifDrifted(actual: JsonObject, same: boolean): { actual?: JsonObject } {
+    return same ? {} : { actual };
+}
+
 function q(filters: Record<string, string[]>): string {
     return encodeURIComponent(JSON.stringify(filters));
 }
@@ -105,8 +115,8 @@ export interface NetworkInputs extends Access, Origin {
 
 export interface NetworkOutputs extends NetworkInputs {
     networkId: string;
-    /** The network as the engine has it, normalised (engine-spec normaliseNetwork). */
-    actual: JsonObject;
+    /** The network as the engine has it, normalised (engine-spec normaliseNetwork), when it differs from `create`. */
+    actual?: JsonObject;
 }
 
 async function readNetwork(t: Transport, id: string): Promise<JsonObject | undefined> {
@@ -131,6 +141,10 @@ async function networkUserMessage(t: Transport, props: NetworkOutputs, serviceId
         : `service ${name}${ns ? ` of stack ${ns}` : ""}, which this program does not manage, still uses it`;
     return `${where(props)}: removing network ${props.name} failed: ${whose}; remove it (docker service rm ${name}) and run \`pulumi up\` again ` +
         `(engine: ${engineMessage})`;
+}
+
+function networkActual(p: NetworkInputs, actual: JsonObject): { actual?: JsonObject } {
+    return ifDrifted(actual, networkDifferences(p.create, actual).length === 0);
 }
 
 export function networkProvider(connect: Connect): ResourceImpl {
@@ -165,7 +179,7 @@ export function networkProvider(connect: Connect): ResourceImpl {
             }
             const actual = await readNetwork(t, id);
             if (!actual) throw new Error(`${where(inputs)}: network ${inputs.name} (${id}) vanished right after it was created`);
-            const outs: NetworkOutputs = { ...inputs, networkId: id, actual };
+            const outs: NetworkOutputs = { ...inputs, networkId: id, ...networkActual(inputs, actual) };
             return { id, outs };
         },
 
@@ -174,7 +188,8 @@ export function networkProvider(connect: Connect): ResourceImpl {
             if (!t) return { id: "", props: {} };
             const n = await listedById(t, "networks", id);
             if (!n) return { id: "", props: {} };
-            return { id, props: { ...props, actual: normaliseNetwork(n) } };
+            const { actual: _was, ...rest } = props;
+            return { id, props: { ...rest, ...networkActual(props, normaliseNetwork(n)) } };
         },
 
         async update(id: string, _olds: NetworkOutputs, news: NetworkInputs) {
@@ -182,7 +197,7 @@ export function networkProvider(connect: Connect): ResourceImpl {
             const t = await connect(news);
             const actual = await readNetwork(t, id);
             if (!actual) throw new Error(`${where(news)}: network ${news.name} (${id}) is gone; run \`pulumi refresh\``);
-            return { outs: { ...news, networkId: id, actual } };
+            return { outs: { ...news, networkId: id, ...networkActual(news, actual) } };
         },
 
         async delete(id: string, props: NetworkOutputs) {
@@ -231,7 +246,7 @@ export interface FileObjectInputs extends Access, Origin {
 export interface FileObjectOutputs extends FileObjectInputs {
     objectId: string;
     /** Name and labels as the engine has them (and the data, for configs). */
-    actual: JsonObject;
+    actual?: JsonObject;
 }
 
 async function readFileObject(t: Transport, kind: "secret" | "config", id: string): Promise<{ version: number; spec: any } | undefined> { // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -252,6 +267,13 @@ function fileObjectActual(kind: "secret" | "config", spec: any): JsonObject { //
 /** Templating and Driver as one comparable string (absent and empty alike). */
 function fileObjectDrivers(p: { templating?: JsonObject; driver?: JsonObject }): string {
     return stableJson({ t: p.templating && Object.keys(p.templating).length > 0 ? p.templating : null, d: p.driver ?? null });
+}
+
+/** A secret's or config's actual name, labels (and a config's data): kept only when they differ from the inputs. */
+function fileActual(p: FileObjectInputs, actual: JsonObject): { actual?: JsonObject } {
+    const same = actual.Name === p.name && stableJson(actual.Labels ?? {}) === stableJson(p.labels ?? {}) &&
+        (p.kind !== "config" || actual.Data === p.data);
+    return ifDrifted(actual, same);
 }
 
 export function fileObjectProvider(connect: Connect): ResourceImpl {
@@ -296,7 +318,7 @@ export function fileObjectProvider(connect: Connect): ResourceImpl {
             if (!cur) throw new Error(`${where(inputs)}: ${kind} ${inputs.name} (${id}) vanished right after it was created`);
             if (stableJson(cur.spec.Labels ?? {}) !== stableJson(inputs.labels)) await updateLabels(t, inputs, id);
             const now = await readFileObject(t, kind, id);
-            const outs: FileObjectOutputs = { ...inputs, objectId: id, actual: fileObjectActual(kind, now!.spec) };
+            const outs: FileObjectOutputs = { ...inputs, objectId: id, ...fileActual(inputs, fileObjectActual(kind, now!.spec)) };
             return { id, outs };
         },
 
@@ -305,7 +327,8 @@ export function fileObjectProvider(connect: Connect): ResourceImpl {
             if (!t) return { id: "", props: {} };
             const cur = await listedById(t, `${props.kind}s`, id);
             if (!cur) return { id: "", props: {} };
-            return { id, props: { ...props, actual: fileObjectActual(props.kind, cur.Spec ?? {}) } };
+            const { actual: _was, ...rest } = props;
+            return { id, props: { ...rest, ...fileActual(props, fileObjectActual(props.kind, cur.Spec ?? {})) } };
         },
 
         async update(id: string, _olds: FileObjectOutputs, news: FileObjectInputs) {
@@ -314,7 +337,7 @@ export function fileObjectProvider(connect: Connect): ResourceImpl {
             await updateLabels(t, news, id);
             const cur = await readFileObject(t, news.kind, id);
             if (!cur) throw new Error(`${where(news)}: ${news.kind} ${news.name} (${id}) is gone; run \`pulumi refresh\``);
-            return { outs: { ...news, objectId: id, actual: fileObjectActual(news.kind, cur.spec) } };
+            return { outs: { ...news, objectId: id, ...fileActual(news, fileObjectActual(news.kind, cur.spec)) } };
         },
 
         async delete(id: string, props: FileObjectOutputs) {
@@ -409,12 +432,14 @@ export function providedSecretProvider(connect: Connect): ResourceImpl {
  */
 export const generatedValueProvider: ResourceImpl = {
     async create(inputs: { purpose: string }) {
-        // eslint-disable-next-line @typescript-eslint/no-var-requires
-        const value: string = require("crypto").randomBytes(32).toString("base64url");
-        return { id: inputs.purpose, outs: { purpose: inputs.purpose, value } };
+        return { id: inputs.purpose, outs: { purpose: inputs.purpose, value: randomBytes(32).toString("base64url") } };
     },
     async diff() {
         return { changes: false };
+    },
+    /** It lives in the state only: what the state holds is what there is. */
+    async read(id: string, props: { purpose: string; value: string }) {
+        return { id, props };
     },
 };
 
@@ -542,7 +567,7 @@ export interface ServiceInputs extends Access, Origin {
 export interface ServiceOutputs extends ServiceInputs {
     serviceId: string;
     /** The service's spec as the engine has it, normalised (engine-spec serviceFromEngine). */
-    actual: JsonObject;
+    actual?: JsonObject;
     /** The image the tasks run (with the digest it was pinned to, if any). */
     image: string;
     /** Why the last update was rolled back, if the engine did (UpdateStatus message). */
@@ -710,6 +735,10 @@ async function waitConverged(t: Transport, p: ServiceInputs, id: string, updatin
     }
 }
 
+function serviceActual(p: ServiceInputs, actual: JsonObject): { actual?: JsonObject } {
+    return ifDrifted(actual, differences(normaliseService(p.spec), actual).length === 0);
+}
+
 async function actualSpec(t: Transport, id: string): Promise<{ svc: Any; actual: JsonObject } | undefined> {
     const svc = await inspectService(t, id);
     if (!svc) return undefined;
@@ -752,7 +781,7 @@ async function finish(t: Transport, p: ServiceInputs, id: string, updating: bool
     const { rollback } = await waitConverged(t, p, id, updating);
     const a = await actualSpec(t, id);
     if (!a) throw new Error(`${where(p)}: service ${p.name} (${id}) vanished after it converged`);
-    return { ...p, serviceId: id, actual: a.actual, image: a.svc.Spec?.TaskTemplate?.ContainerSpec?.Image ?? "", rollback };
+    return { ...p, serviceId: id, ...serviceActual(p, a.actual), image: a.svc.Spec?.TaskTemplate?.ContainerSpec?.Image ?? "", rollback };
 }
 
 export function serviceProvider(connect: Connect): ResourceImpl {
@@ -769,6 +798,8 @@ export function serviceProvider(connect: Connect): ResourceImpl {
         },
 
         async diff(_id: string, olds: ServiceOutputs, news: ServiceInputs) {
+            // A spec not known yet (preview, made from outputs that are being updated): it may change.
+            if (news.spec === null || typeof news.spec !== "object") return { changes: true, replaces: [], deleteBeforeReplace: true };
             const replaces: string[] = [];
             if (olds.name !== news.name) replaces.push("name");
             // The engine cannot switch a service between replicated and global (pulumi-docker #401, #266).
@@ -817,7 +848,8 @@ export function serviceProvider(connect: Connect): ResourceImpl {
             const svc = await listedById(t, "services", id);
             if (!svc) return { id: "", props: {} };
             const names = Object.fromEntries((await listed(t, "networks")).map((n) => [n.Id, n.Name]));
-            return { id, props: { ...props, actual: serviceFromEngine(svc.Spec, names), image: svc.Spec?.TaskTemplate?.ContainerSpec?.Image ?? "" } };
+            const { actual: _was, ...rest } = props;
+            return { id, props: { ...rest, ...serviceActual(props, serviceFromEngine(svc.Spec, names)), image: svc.Spec?.TaskTemplate?.ContainerSpec?.Image ?? "" } };
         },
 
         async update(id: string, olds: ServiceOutputs, news: ServiceInputs) {

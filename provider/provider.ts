@@ -14,7 +14,7 @@ import {
 } from "../lib/stack-providers";
 import { clusterProvider, labelsProvider, memberProvider, scriptProvider } from "../lib/swarm-providers";
 import {
-    changedKeys, connectionChanged, CONNECTION_KEY, forWire, hasLegacy, LEGACY_KEYS, secretKeys, unwrap, withConnectionOf, withoutLegacy,
+    changedKeys, connectionChanged, CONNECTION_KEY, containsUnknown, forWire, hasLegacy, LEGACY_KEYS, secretKeys, unwrap, withConnectionOf, withoutLegacy,
 } from "./values";
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
@@ -129,7 +129,17 @@ export class DccnSwarmProvider implements pulumi.provider.Provider {
     }
 
     private async implDiff(impl: ResourceImpl, id: string, olds: Props, news: Props): Promise<DiffResult> {
-        if (impl.diff) return await impl.diff(id, olds, news);
+        if (impl.diff) {
+            try {
+                return await impl.diff(id, olds, news);
+            } catch (e) {
+                // Inputs not known yet (preview) that an implementation cannot compare: they may change.
+                if (containsUnknown(news)) {
+                    return { changes: true, diffs: Object.keys(news).filter((k) => containsUnknown(news[k]) || changedKeys(olds, { [k]: news[k] }).length > 0) };
+                }
+                throw e;
+            }
+        }
         const changed = changedKeys(olds, news);
         return { changes: changed.length > 0, diffs: changed };
     }

@@ -137,6 +137,14 @@ export function connectionChanged(olds: Record<string, unknown>, news: Record<st
     return stable(withConnectionOf(news, olds)) !== stable(news);
 }
 
+/** Whether a value not known yet (preview) occurs anywhere in the value. */
+export function containsUnknown(v: unknown): boolean {
+    if (v === UNKNOWN) return true;
+    if (Array.isArray(v)) return v.some(containsUnknown);
+    if (v !== null && typeof v === "object") return Object.values(v).some(containsUnknown);
+    return false;
+}
+
 /** Top-level input keys whose value differs between the old state and the new inputs. */
 export function changedKeys(olds: Record<string, unknown>, news: Record<string, unknown>): string[] {
     return Object.keys(news).filter((k) => news[k] !== UNKNOWN && stable(olds[k]) !== stable(news[k]));

@@ -254,3 +254,17 @@ describe("provisioning steps: the state keeps the call, not the whole script", (
         assert.throws(() => stepStdin({ ...call(), scriptHash: "0".repeat(64) }), /scripts\/daemon-json\.sh changed since this step was planned/);
     });
 });
+
+describe("provider: previews with values not known yet", () => {
+    it("an implementation that cannot compare an unknown input: a change, not a failed preview", async () => {
+        const p = providerWith({ ...recorder().impl, diff: async (_id, _o, n) => { (n.spec as any).TaskTemplate = {}; return { changes: false }; } });
+        const d = await p.diff("s", urn("SwarmService"), { spec: { a: 1 } }, { spec: UNKNOWN }, { spec: { a: 1 } });
+        assert.equal(d.changes, true);
+        assert.deepEqual(Object.keys(d.detailedDiff), ["spec"]);
+    });
+
+    it("a service whose whole spec is unknown: may change (the real implementation)", async () => {
+        const d = await implementations().SwarmService.diff!("s", { spec: { Name: "a" } }, { spec: UNKNOWN, name: "a" });
+        assert.equal(d.changes, true);
+    });
+});
