@@ -11,7 +11,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { describe, it } from "node:test";
-import { ComposeError, convertStack, LATEST_CLI, loadCompose, type StackOverrides } from "../../compose";
+import { ComposeError, convertStack, LATEST_CLI, loadCompose, type JsonObject, type StackOverrides } from "../../compose";
 import { engineStack } from "../../lib/engine-spec";
 import { ConfigError } from "../../lib/cluster-config";
 import { validateStacks } from "../../lib/stacks-config";
@@ -152,14 +152,14 @@ describe("the data-stager's dev overrides", () => {
     const spec = convertStack(loadCompose(STAGER, { stackName: "data-stager" }), dev);
 
     it("ports in host mode, each listed as a difference", () => {
-        const ports = Object.fromEntries(spec.services.map((s) => [s.key, s.args.endpointSpec.ports]));
-        assert.deepEqual(ports.service, [{ targetPort: 3000, publishedPort: 3100, protocol: "tcp", publishMode: "host" }]);
-        assert.deepEqual(ports.ui, [{ targetPort: 3080, publishedPort: 3080, protocol: "tcp", publishMode: "host" }]);
+        const ports = Object.fromEntries(spec.services.map((s) => [s.key, (s.spec.EndpointSpec as JsonObject).Ports]));
+        assert.deepEqual(ports.service, [{ TargetPort: 3000, PublishedPort: 3100, Protocol: "tcp", PublishMode: "host" }]);
+        assert.deepEqual(ports.ui, [{ TargetPort: 3080, PublishedPort: 3080, Protocol: "tcp", PublishMode: "host" }]);
         assert.ok(spec.differences.some((d) => /services\.ui\.ports: port 3080\/tcp is published in host mode instead of ingress/.test(d)));
     });
 
     it("endpoints as DNS round-robin, refused with an ingress-published port", () => {
-        assert.deepEqual(spec.services.map((s) => s.args.endpointSpec.mode), ["dnsrr", "dnsrr", "dnsrr"]);
+        assert.deepEqual(spec.services.map((s) => (s.spec.EndpointSpec as JsonObject).Mode), ["dnsrr", "dnsrr", "dnsrr"]);
         assert.ok(spec.differences.some((d) => /services\.db\.deploy\.endpoint_mode: vip is deployed as dnsrr/.test(d)));
         rejects(() => convertStack(loadCompose(STAGER, { stackName: "data-stager" }), { endpointMode: { ui: "dnsrr" } }),
             "overrides.endpointMode.ui", /ingress mode.*publishMode: \{ ui: host \}/);
