@@ -76,6 +76,36 @@ describe("compose versions as docker CLI 20.10 reads them (the default)", () => 
     });
 });
 
+describe("swarm jobs (deploy.mode replicated-job / global-job)", () => {
+    const jobs = 'version: "3.9"\nservices:\n  once:\n    image: alpine\n    deploy:\n      mode: replicated-job\n      replicas: 3\n' +
+        "  each:\n    image: alpine\n    deploy:\n      mode: global-job\n  one:\n    image: alpine\n    deploy:\n      mode: replicated-job\n";
+    const modes = (overrides: StackOverrides = {}) => Object.fromEntries(
+        convertStack(loadCompose(file(jobs), { stackName: "st", cli: LATEST_CLI }), overrides).services.map((s) => [s.key, s.spec.Mode]));
+
+    it("are refused as docker stack deploy of CLI 20.10 refuses them, with its message", () => {
+        rejects(() => loadCompose(file(jobs), { stackName: "st" }), "services.each.deploy.mode",
+            /refused by docker stack deploy \(docker CLI 20\.10\): "Unknown mode: global-job".*docker CLI 23/);
+    });
+
+    it("convert as CLI 23 on does: replicas is both MaxConcurrent and TotalCompletions, unset leaves the engine's defaults", () => {
+        assert.deepEqual(modes(), {
+            each: { GlobalJob: {} },
+            once: { ReplicatedJob: { MaxConcurrent: 3, TotalCompletions: 3 } },
+            one: { ReplicatedJob: {} },
+        });
+    });
+
+    it("overrides.replicas sets a replicated job's count, and is refused for a global job", () => {
+        assert.deepEqual(modes({ replicas: { one: 2 } }).one, { ReplicatedJob: { MaxConcurrent: 2, TotalCompletions: 2 } });
+        rejects(() => modes({ replicas: { each: 2 } }), "overrides.replicas.each", /global-job.*replicas do not apply/);
+    });
+
+    it("a global job with replicas is refused, as the CLI refuses it", () => {
+        const f = file('version: "3.9"\nservices:\n  each:\n    image: alpine\n    deploy:\n      mode: global-job\n      replicas: 2\n');
+        rejects(() => loadCompose(f, { stackName: "st", cli: LATEST_CLI }), "services.each.deploy.replicas", /replicated or replicated-job mode/);
+    });
+});
+
 describe("extra_hosts (test/fixtures/compose/extra-hosts.yml)", () => {
     const spec = convertStack(loadCompose(path.join(FIXTURES, "extra-hosts.yml"), { stackName: "st" }));
     const hosts = (svc: string) => engineStack(spec).services.find((s) => s.key === svc)!.spec.TaskTemplate as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
