@@ -11,6 +11,6 @@ export { loadCompose, type LoadOptions, FORBIDDEN, UNSUPPORTED, DEPRECATED } fro
 export { convertStack, effectiveImage, registryHost, sorted, LABEL_IMAGE, LABEL_NAMESPACE } from "./convert";
 export { substitute } from "./interpolate";
 export { LATEST_CLI, STACK_DEPLOY_CLI } from "./schema";
-export { normaliseDuration, parseDuration } from "./units";
+export { parseDuration } from "./units";
 export type { LoadedStack, ServiceModel } from "./model";
 export type * from "./types";
