@@ -38,6 +38,7 @@ function withNamespace(stack: string, labels: Record<string, string>): Record<st
   return { ...labels, [LABEL_NAMESPACE]: stack };
 }
 
+/** A map with its keys in order (the Go maps the CLI builds serialise sorted too). */
 function sortedRecord<T>(r: Record<string, T>): Record<string, T> {
   const out: Record<string, T> = {};
   for (const k of Object.keys(r).sort()) out[k] = r[k];
@@ -53,6 +54,7 @@ function nonEmpty<T>(a: T[] | undefined): T[] | undefined {
   return a && a.length > 0 ? a : undefined;
 }
 
+/** A comparator by a string key. */
 function byKey<T>(key: (x: T) => string): (a: T, b: T) => number {
   return (a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0);
 }
@@ -77,6 +79,7 @@ export function effectiveImage(service: string, image: string, o: StackOverrides
   return image;
 }
 
+/** overrides.bindPaths (beyond the CLI): the longest matching host path prefix is rewritten. */
 function remapBind(source: string, map: Record<string, string> | undefined): string {
   if (!map) return source;
   const prefixes = Object.keys(map).sort((a, b) => b.length - a.length || (a < b ? -1 : 1));
@@ -136,15 +139,21 @@ function isUserDefinedNetwork(target: string): boolean {
   return !["bridge", "host", "none", "default"].includes(target) && !target.startsWith("container:");
 }
 
+/** convertDNSConfig keeps IP addresses only as nameservers (as later CLIs' toNetipAddrSlice does). */
 function isIp(s: string): boolean {
   return /^(\d{1,3}\.){3}\d{1,3}$/.test(s) || (s.includes(":") && /^[0-9a-fA-F:.]+$/.test(s));
 }
 
+/** An IPAM subnet as the engine keeps it: a bare address is a host subnet (/32, /128). */
 function normaliseSubnet(s: string): string {
   if (s.includes("/")) return s;
   return s.includes(":") ? `${s}/128` : `${s}/32`;
 }
 
+/**
+ * Creation order (beyond the CLI, which ignores depends_on): a service after those it depends on,
+ * otherwise by name; a cycle is cut at its first service by name, with a warning.
+ */
 function order(services: ServiceModel[], warnings: ComposeWarning[], file: string): ServiceModel[] {
   const byName = new Map(services.map((s) => [s.name, s]));
   const done = new Set<string>();
@@ -331,7 +340,7 @@ export function convertStack(loaded: LoadedStack, overrides: StackOverrides = {}
   };
 }
 
-/** A ServiceSpec's TaskTemplate.ContainerSpec.Mounts. */
+/** A ServiceSpec's TaskTemplate.ContainerSpec.Mounts (for the bind sources overrides.createBindPaths makes). */
 function mountsOf(spec: JsonObject): JsonObject[] {
   const tt = spec.TaskTemplate as JsonObject | undefined;
   const cs = tt?.ContainerSpec as JsonObject | undefined;
