@@ -1,51 +1,62 @@
 /**
- * convertStack: a LoadedStack to plain resource args, with the meaning
- * `docker stack deploy` (docker/cli cli/compose/convert) gives the file.
- * Pure: no I/O, no Pulumi resources, same input -> same output.
+ * convertStack: a LoadedStack to the Engine API objects `docker stack deploy` sends for it, in one
+ * step, as docker/cli's cli/compose/convert does (compose.go: networks, secrets, configs;
+ * service.go: ServiceSpec; volume.go: mounts), plus the program's stack overrides.
+ * Pure: no I/O, no Pulumi resources, same input -> same output; every object has sorted keys, so
+ * its JSON is deterministic.
  */
 import { createHash } from "node:crypto";
 import { ComposeError, ComposeWarning } from "./errors";
 import type { FileObjectModel, LoadedStack, MountConfig, ServiceModel, UpdateConfigModel } from "./model";
 import type { PortEntry } from "./ports";
 import type {
-  FileObjectSpec, Label, NetworkSpec, NotExpressible, PlainContainerSpec, PlainMount, PlainServiceArgs,
-  PlainUpdateConfig, ServiceSpec, StackOverrides, StackSpec, VolumeSpec,
+  FileObjectSpec, Json, JsonObject, NetworkSpec, ServiceSpec, StackOverrides, StackSpec, VolumeSpec,
 } from "./types";
-import { float32String, normaliseDuration } from "./units";
+import { float32String } from "./units";
 
 export const LABEL_NAMESPACE = "com.docker.stack.namespace";
 export const LABEL_IMAGE = "com.docker.stack.image";
 const DEFAULT_NETWORK = "default";
 const DEFAULT_DRIVER = "overlay";
 
-function toLabels(map: Record<string, string>): Label[] {
-  return Object.keys(map)
-    .sort()
-    .map((label) => ({ label, value: map[label] }));
+/** Recursively sorts object keys and drops undefined members: deterministic JSON. */
+export function sorted<T>(v: T): T {
+  if (Array.isArray(v)) return v.map((x) => sorted(x)) as unknown as T;
+  if (v !== null && typeof v === "object") {
+    const out: Record<string, unknown> = {};
+    for (const k of Object.keys(v as object).sort()) {
+      const x = (v as Record<string, unknown>)[k];
+      if (x !== undefined) out[k] = sorted(x);
+    }
+    return out as T;
+  }
+  return v;
 }
 
+/** convert.AddStackLabel: the labels with com.docker.stack.namespace set to the stack. */
 function withNamespace(stack: string, labels: Record<string, string>): Record<string, string> {
   return { ...labels, [LABEL_NAMESPACE]: stack };
 }
 
+/** A map with its keys in order (the Go maps the CLI builds serialise sorted too). */
 function sortedRecord<T>(r: Record<string, T>): Record<string, T> {
   const out: Record<string, T> = {};
   for (const k of Object.keys(r).sort()) out[k] = r[k];
   return out;
 }
 
-/** Recursively sorts object keys so that serialising the result is deterministic. */
-export function sortKeys<T>(v: T): T {
-  if (Array.isArray(v)) return v.map((x) => sortKeys(x)) as unknown as T;
-  if (v !== null && typeof v === "object" && !Buffer.isBuffer(v)) {
-    const out: Record<string, unknown> = {};
-    for (const k of Object.keys(v as object).sort()) {
-      const x = (v as Record<string, unknown>)[k];
-      if (x !== undefined) out[k] = sortKeys(x);
-    }
-    return out as T;
-  }
-  return v;
+/** A non-empty string map, or undefined (the engine's omitempty). */
+function nonEmptyRecord<T>(r: Record<string, T> | undefined): Record<string, T> | undefined {
+  return r && Object.keys(r).length > 0 ? sortedRecord(r) : undefined;
+}
+
+function nonEmpty<T>(a: T[] | undefined): T[] | undefined {
+  return a && a.length > 0 ? a : undefined;
+}
+
+/** A comparator by a string key. */
+function byKey<T>(key: (x: T) => string): (a: T, b: T) => number {
+  return (a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0);
 }
 
 /** The registry host of an image reference, if it names one (docker's reference normalisation rule). */
@@ -68,6 +79,7 @@ export function effectiveImage(service: string, image: string, o: StackOverrides
   return image;
 }
 
+/** overrides.bindPaths (beyond the CLI): the longest matching host path prefix is rewritten. */
 function remapBind(source: string, map: Record<string, string> | undefined): string {
   if (!map) return source;
   const prefixes = Object.keys(map).sort((a, b) => b.length - a.length || (a < b ? -1 : 1));
@@ -94,16 +106,16 @@ function contentName(base: string, content: Buffer, o: Pick<FileObjectModel, "te
   return { name: `${base}-${nameHash.slice(0, 8)}`, sha256 };
 }
 
-function updateConfig(u: UpdateConfigModel | undefined): PlainUpdateConfig | undefined {
+/** convertUpdateConfig: parallelism 1 unless given; durations in ns; the ratio a float32 as the engine keeps it. */
+function updateConfig(u: UpdateConfigModel | undefined): JsonObject | undefined {
   if (!u) return undefined;
   return {
-    parallelism: u.parallelism ?? 1,
-    delay: normaliseDuration(u.delay),
-    failureAction: u.failureAction ?? "pause",
-    monitor: normaliseDuration(u.monitor),
-    // a float32 in the CLI and the engine: as the engine reads it back
-    maxFailureRatio: float32String(u.maxFailureRatio),
-    order: u.order ?? "stop-first",
+    Parallelism: u.parallelism ?? 1,
+    Delay: u.delay,
+    FailureAction: u.failureAction ?? "pause",
+    Monitor: u.monitor,
+    MaxFailureRatio: Number(float32String(u.maxFailureRatio)),
+    Order: u.order ?? "stop-first",
   };
 }
 
@@ -122,19 +134,26 @@ export function effectiveCaps(add: string[], drop: string[]): { capAdd: string[]
   return { capAdd, capDrop };
 }
 
+/** container.NetworkMode.IsUserDefined: the networks a service gets its name as an alias on. */
 function isUserDefinedNetwork(target: string): boolean {
   return !["bridge", "host", "none", "default"].includes(target) && !target.startsWith("container:");
 }
 
+/** convertDNSConfig keeps IP addresses only as nameservers (as later CLIs' toNetipAddrSlice does). */
 function isIp(s: string): boolean {
   return /^(\d{1,3}\.){3}\d{1,3}$/.test(s) || (s.includes(":") && /^[0-9a-fA-F:.]+$/.test(s));
 }
 
+/** An IPAM subnet as the engine keeps it: a bare address is a host subnet (/32, /128). */
 function normaliseSubnet(s: string): string {
   if (s.includes("/")) return s;
   return s.includes(":") ? `${s}/128` : `${s}/32`;
 }
 
+/**
+ * Creation order (beyond the CLI, which ignores depends_on): a service after those it depends on,
+ * otherwise by name; a cycle is cut at its first service by name, with a warning.
+ */
 function order(services: ServiceModel[], warnings: ComposeWarning[], file: string): ServiceModel[] {
   const byName = new Map(services.map((s) => [s.name, s]));
   const done = new Set<string>();
@@ -183,7 +202,7 @@ export function convertStack(loaded: LoadedStack, overrides: StackOverrides = {}
     }
   }
 
-  // ---- networks: those used by services, plus `default` when a service has none
+  // ---- networks (convert.Networks): those used by services, plus `default` when a service has none
   const used = new Set<string>();
   for (const s of services) {
     const names = Object.keys(s.networks);
@@ -205,21 +224,24 @@ export function convertStack(loaded: LoadedStack, overrides: StackOverrides = {}
       externalNetworks.push(name);
       continue;
     }
-    const args: NetworkSpec["args"] = {
-      name,
-      driver: n.driver ?? DEFAULT_DRIVER,
-      labels: toLabels(withNamespace(stack, n.labels)),
+    const create = {
+      Name: name,
+      CheckDuplicate: true,
+      Driver: n.driver || DEFAULT_DRIVER,
+      Scope: "swarm",
+      Internal: n.internal ? true : undefined,
+      Attachable: n.attachable ? true : undefined,
+      Labels: withNamespace(stack, n.labels),
+      Options: nonEmptyRecord(n.driverOpts),
+      IPAM: n.ipamDriver !== undefined || n.ipamSubnets.length > 0
+        ? { Driver: n.ipamDriver, Config: nonEmpty(n.ipamSubnets.map((subnet) => ({ Subnet: normaliseSubnet(subnet) }))) }
+        : undefined,
     };
-    if (n.attachable) args.attachable = true;
-    if (n.internal) args.internal = true;
-    if (Object.keys(n.driverOpts).length > 0) args.options = sortedRecord(n.driverOpts);
-    if (n.ipamDriver !== undefined) args.ipamDriver = n.ipamDriver;
-    if (n.ipamSubnets.length > 0) args.ipamConfigs = n.ipamSubnets.map((subnet) => ({ subnet: normaliseSubnet(subnet) }));
-    networks.push({ key, name, args });
+    networks.push({ key, name, create: sorted(create) as JsonObject });
   }
-  networks.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  networks.sort(byKey((n) => n.name));
 
-  // ---- secrets and configs: named by content
+  // ---- secrets and configs (convert.Secrets / convert.Configs): named by content
   const fileObjects = (kind: "secret" | "config", defs: Record<string, FileObjectModel>) => {
     const specs: FileObjectSpec[] = [];
     const external: string[] = [];
@@ -234,16 +256,14 @@ export function convertStack(loaded: LoadedStack, overrides: StackOverrides = {}
       const base = o.name ?? scope(key);
       const { name, sha256 } = contentName(base, o.content!, o);
       names[key] = name;
-      specs.push({
-        key,
-        name,
-        stackDeployName: base,
-        file: o.file!,
-        sha256,
-        args: { name, data: o.content!.toString("base64"), labels: toLabels(withNamespace(stack, o.labels)) },
-        ...(o.templateDriver !== undefined ? { templateDriver: o.templateDriver } : {}),
-        ...(o.driver !== undefined ? { driver: { name: o.driver.name, options: sortedRecord(o.driver.options) } } : {}),
-      });
+      const spec = {
+        Name: name,
+        Labels: withNamespace(stack, o.labels),
+        Data: o.content!.toString("base64"),
+        Templating: o.templateDriver !== undefined ? { Name: o.templateDriver } : undefined,
+        Driver: o.driver !== undefined ? { Name: o.driver.name, Options: nonEmptyRecord(o.driver.options) } : undefined,
+      };
+      specs.push({ key, name, stackDeployName: base, file: o.file!, sha256, spec: sorted(spec) as JsonObject });
     }
     if (specs.length > 0) {
       differences.push(`${kind}s from files are named <name>-<8 hex of sha256 of the content> (${specs.map((s) => s.name).join(", ")}), ` +
@@ -266,10 +286,8 @@ export function convertStack(loaded: LoadedStack, overrides: StackOverrides = {}
       externalVolumes.add(name);
       continue;
     }
-    const args: VolumeSpec["args"] = { name, labels: toLabels(withNamespace(stack, v.labels)) };
-    if (v.driver !== undefined) args.driver = v.driver;
-    if (v.driverOpts !== undefined) args.driverOpts = sortedRecord(v.driverOpts);
-    volumes.push({ key, name, args });
+    const create = { Name: name, Driver: v.driver, DriverOpts: v.driverOpts && sortedRecord(v.driverOpts), Labels: withNamespace(stack, v.labels) };
+    volumes.push({ key, name, create: sorted(create) as JsonObject });
   }
 
   // ---- services
@@ -278,280 +296,11 @@ export function convertStack(loaded: LoadedStack, overrides: StackOverrides = {}
   if (anyDepends) {
     differences.push("depends_on orders creation: a service is created after the services it depends on (docker stack deploy ignores depends_on)");
   }
-
-  const serviceSpecs: ServiceSpec[] = ordered.map((s) => {
-    const key = `services.${s.name}`;
-    const notExpressible: NotExpressible[] = [];
-    const gap = (k: string, field: string, value: unknown) => notExpressible.push({ key: `${key}.${k}`, field, value });
-    const image = effectiveImage(s.name, s.image, overrides);
-    if (image !== s.image) differences.push(`${key}.image: ${s.image} is deployed as ${image} (stack overrides)`);
-
-    // mounts
-    const mounts: PlainMount[] = [];
-    s.volumes.forEach((m: MountConfig, i) => {
-      const mk = `volumes[${i}]`;
-      if (m.type === "cluster" || m.type === "npipe") {
-        gap(mk, "TaskTemplate.ContainerSpec.Mounts", { type: m.type, source: m.source, target: m.target });
-        return;
-      }
-      if (m.consistency) gap(`${mk}.consistency`, "TaskTemplate.ContainerSpec.Mounts[].Consistency", m.consistency);
-      const pm: PlainMount = { type: m.type, target: m.target };
-      if (m.readOnly) pm.readOnly = true;
-      if (m.type === "bind") {
-        const src = remapBind(m.source!, overrides.bindPaths);
-        if (src !== m.source) differences.push(`${key}.${mk}: bind source ${m.source} is mounted from ${src} (stack overrides)`);
-        pm.source = src;
-        if (m.bind) pm.bindOptions = m.bindPropagation ? { propagation: m.bindPropagation } : {};
-      } else if (m.type === "volume") {
-        if (m.source) {
-          const v = loaded.volumes[m.source];
-          pm.source = v.name ?? scope(m.source);
-          const vo: NonNullable<PlainMount["volumeOptions"]> = {};
-          if (m.volume && m.noCopy) vo.noCopy = true;
-          if (!v.external) {
-            vo.labels = toLabels(withNamespace(stack, v.labels));
-            if (v.driver !== undefined || v.driverOpts !== undefined) {
-              if (v.driver !== undefined) vo.driverName = v.driver;
-              if (v.driverOpts !== undefined) vo.driverOptions = sortedRecord(v.driverOpts);
-            }
-          }
-          pm.volumeOptions = vo;
-        }
-      } else if (m.type === "tmpfs") {
-        if (m.tmpfs) pm.tmpfsOptions = m.tmpfsSize !== undefined ? { sizeBytes: m.tmpfsSize } : {};
-      }
-      mounts.push(pm);
-    });
-
-    // environment
-    const env: Record<string, string> = {};
-    for (const k of Object.keys(s.environment).sort()) {
-      const v = s.environment[k];
-      if (v === null) {
-        gap(`environment.${k}`, "TaskTemplate.ContainerSpec.Env", k);
-        warnings.push({ file, key: `${key}.environment.${k}`, message: `${k} has no value and is not set in the stack's environment; it is left out` });
-      } else env[k] = v;
-    }
-
-    // networks
-    const svcNetworks = Object.keys(s.networks).length > 0 ? s.networks : { [DEFAULT_NETWORK]: { aliases: [], driverOpts: {} } };
-    const attachments = Object.keys(svcNetworks).map((n) => {
-      const target = networkName(n);
-      const cfg = svcNetworks[n];
-      const aliases = [...cfg.aliases];
-      if (isUserDefinedNetwork(target)) aliases.push(s.name);
-      const a: { name: string; aliases?: string[]; driverOpts?: string[] } = { name: target };
-      if (aliases.length > 0) a.aliases = aliases;
-      const opts = Object.keys(cfg.driverOpts).sort().map((k) => `${k}=${cfg.driverOpts[k]}`);
-      if (opts.length > 0) a.driverOpts = opts;
-      return a;
-    }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-
-    // secrets / configs references
-    const refs = <K extends "secret" | "config">(kind: K, list: ServiceModel["secrets"], names: Record<string, string>) =>
-      list.map((r) => ({
-        name: names[r.source],
-        fileName: r.target ?? r.source,
-        fileUid: r.uid ?? "0",
-        fileGid: r.gid ?? "0",
-        fileMode: r.mode ?? 0o444,
-        kind,
-      })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    const secretRefs = refs("secret", s.secrets, secrets.names);
-    const configRefs = refs("config", s.configs, configs.names);
-
-    const container: PlainContainerSpec = {
-      image,
-      labels: toLabels(withNamespace(stack, s.labels)),
-    };
-    if (s.entrypoint && s.entrypoint.length > 0) container.commands = s.entrypoint;
-    if (s.command && s.command.length > 0) container.args = s.command;
-    if (s.hostname !== undefined) container.hostname = s.hostname;
-    if (s.extraHosts.length > 0) {
-      // in the file's order (the first match wins in /etc/hosts), split at the first ':' (an
-      // IPv6 address keeps its other colons, and brackets if written with them), as the CLI does
-      container.hosts = s.extraHosts.map((h) => {
-        const i = h.indexOf(":");
-        return { host: h.slice(0, i), ip: h.slice(i + 1) };
-      });
-    }
-    if (s.dns.length > 0 || s.dnsSearch.length > 0) {
-      container.dnsConfig = { nameservers: s.dns.filter(isIp) };
-      if (s.dnsSearch.length > 0) container.dnsConfig.searches = s.dnsSearch;
-    }
-    if (s.healthcheck) {
-      const h = s.healthcheck;
-      if (h.disable) container.healthcheck = { tests: ["NONE"] };
-      else {
-        container.healthcheck = {
-          tests: h.test,
-          interval: normaliseDuration(h.interval ?? 0),
-          timeout: normaliseDuration(h.timeout ?? 0),
-          startPeriod: normaliseDuration(h.startPeriod ?? 0),
-          retries: h.retries ?? 0,
-        };
-        if (h.startInterval) gap("healthcheck.start_interval", "TaskTemplate.ContainerSpec.Healthcheck.StartInterval", normaliseDuration(h.startInterval));
-      }
-    }
-    if (Object.keys(env).length > 0) container.env = env;
-    if (s.workingDir !== undefined) container.dir = s.workingDir;
-    if (s.user !== undefined) container.user = s.user;
-    if (mounts.length > 0) container.mounts = mounts;
-    if (s.stopGracePeriod !== undefined) container.stopGracePeriod = normaliseDuration(s.stopGracePeriod);
-    if (s.stopSignal !== undefined) container.stopSignal = s.stopSignal;
-    if (s.readOnly) container.readOnly = true;
-    if (secretRefs.length > 0) {
-      container.secrets = secretRefs.map((r) => ({
-        secretId: r.name, secretName: r.name, fileName: r.fileName, fileUid: r.fileUid, fileGid: r.fileGid, fileMode: r.fileMode,
-      }));
-    }
-    if (configRefs.length > 0) {
-      container.configs = configRefs.map((r) => ({
-        configId: r.name, configName: r.name, fileName: r.fileName, fileUid: r.fileUid, fileGid: r.fileGid, fileMode: r.fileMode,
-      }));
-    }
-    if (s.credentialSpec.file !== undefined || s.credentialSpec.registry !== undefined) {
-      container.privileges = { credentialSpec: { ...s.credentialSpec } };
-    }
-    if (s.credentialSpec.config !== undefined) gap("credential_spec.config", "TaskTemplate.ContainerSpec.Privileges.CredentialSpec.Config", s.credentialSpec.config);
-    if (s.isolation !== undefined) container.isolation = s.isolation;
-    if (Object.keys(s.sysctls).length > 0) container.sysctl = sortedRecord(s.sysctls);
-    const caps = effectiveCaps(s.capAdd, s.capDrop);
-    if (caps.capAdd.length > 0) container.capAdds = caps.capAdd;
-    if (caps.capDrop.length > 0) container.capDrops = caps.capDrop;
-    if (s.tty) gap("tty", "TaskTemplate.ContainerSpec.TTY", true);
-    if (s.stdinOpen) gap("stdin_open", "TaskTemplate.ContainerSpec.OpenStdin", true);
-    if (s.init !== undefined) gap("init", "TaskTemplate.ContainerSpec.Init", s.init);
-    if (s.oomScoreAdj !== undefined) gap("oom_score_adj", "TaskTemplate.ContainerSpec.OomScoreAdj", s.oomScoreAdj);
-    const ulimitNames = Object.keys(s.ulimits).sort();
-    if (ulimitNames.length > 0) {
-      gap("ulimits", "TaskTemplate.ContainerSpec.Ulimits", ulimitNames.map((n) => ({ name: n, ...s.ulimits[n] })));
-    }
-
-    // mode / replicas
-    const d = s.deploy;
-    let mode: PlainServiceArgs["mode"];
-    if (d.mode === "global") {
-      if (overrides.replicas?.[s.name] !== undefined) {
-        throw new ComposeError(file, `overrides.replicas.${s.name}`, "service is global (one task per node); replicas do not apply",
-          "remove the override or set deploy.mode: replicated");
-      }
-      mode = { global: true };
-    } else {
-      const replicas = overrides.replicas?.[s.name] ?? d.replicas ?? 1;
-      if (overrides.replicas?.[s.name] !== undefined && overrides.replicas[s.name] !== (d.replicas ?? 1)) {
-        differences.push(`${key}.deploy.replicas: ${d.replicas ?? 1} is deployed as ${replicas} (stack overrides)`);
-      }
-      mode = { replicated: { replicas } };
-    }
-
-    // ports
-    const portMap = overrides.ports?.[s.name] ?? {};
-    const usedPortKeys = new Set<string>();
-    const ports = s.ports.map((p: PortEntry) => {
-      let published = p.published;
-      if (published !== undefined && portMap[String(published)] !== undefined) {
-        usedPortKeys.add(String(published));
-        published = portMap[String(published)];
-      }
-      const out: { targetPort: number; publishedPort?: number; protocol: string; publishMode: string } = {
-        targetPort: p.target, protocol: p.protocol, publishMode: p.mode,
-      };
-      if (published !== undefined && published !== 0) out.publishedPort = published;
-      return out;
-    });
-    const publishMode = overrides.publishMode?.[s.name];
-    if (publishMode !== undefined) {
-      if (!s.ports.some((p) => p.published)) {
-        throw new ComposeError(file, `overrides.publishMode.${s.name}`, "service publishes no port", "remove the override");
-      }
-      for (const p of ports) {
-        if (p.publishedPort === undefined || p.publishMode === publishMode) continue;
-        differences.push(`${key}.ports: port ${p.publishedPort}/${p.protocol} is published in ${publishMode} mode instead of ${p.publishMode} (stack overrides)`);
-        p.publishMode = publishMode;
-      }
-    }
-    for (const k of Object.keys(portMap)) {
-      if (!usedPortKeys.has(k)) {
-        throw new ComposeError(file, `overrides.ports.${s.name}.${k}`, `service publishes no port ${k}`,
-          `use one of: ${s.ports.filter((p) => p.published).map((p) => p.published).join(", ") || "(none)"}`);
-      }
-      differences.push(`${key}.ports: published port ${k} is deployed as ${portMap[k]} (stack overrides)`);
-    }
-    ports.sort((a, b) =>
-      (a.publishedPort ?? 0) - (b.publishedPort ?? 0) || a.targetPort - b.targetPort ||
-      (a.protocol < b.protocol ? -1 : a.protocol > b.protocol ? 1 : 0) ||
-      (a.publishMode < b.publishMode ? -1 : a.publishMode > b.publishMode ? 1 : 0));
-
-    const endpointMode = overrides.endpointMode?.[s.name] ?? (d.endpointMode || "vip");
-    if (endpointMode !== (d.endpointMode || "vip")) {
-      if (endpointMode === "dnsrr" && ports.some((p) => p.publishedPort !== undefined && p.publishMode === "ingress")) {
-        throw new ComposeError(file, `overrides.endpointMode.${s.name}`, "dnsrr cannot be used with ports published in ingress mode",
-          `add publishMode: { ${s.name}: host } to the overrides`);
-      }
-      differences.push(`${key}.deploy.endpoint_mode: ${d.endpointMode || "vip"} is deployed as ${endpointMode} (stack overrides)`);
-    }
-    const args: PlainServiceArgs = {
-      name: scope(s.name),
-      labels: toLabels({ ...withNamespace(stack, d.labels), [LABEL_IMAGE]: image }),
-      mode,
-      endpointSpec: { mode: endpointMode, ...(ports.length > 0 ? { ports } : {}) },
-      taskSpec: { containerSpec: container },
-    };
-    const uc = updateConfig(d.updateConfig);
-    if (uc) args.updateConfig = uc;
-    const rc = updateConfig(d.rollbackConfig);
-    if (rc) args.rollbackConfig = rc;
-    if (s.logging?.driver) {
-      args.taskSpec.logDriver = { name: s.logging.driver };
-      if (Object.keys(s.logging.options).length > 0) args.taskSpec.logDriver.options = sortedRecord(s.logging.options);
-    } else if (s.logging && Object.keys(s.logging.options).length > 0) {
-      // options for the engine's default driver: the provider requires a driver name
-      gap("logging.options", "TaskTemplate.LogDriver.Options", sortedRecord(s.logging.options));
-    }
-    if (attachments.length > 0) args.taskSpec.networksAdvanceds = attachments;
-    if (d.constraints.length > 0 || d.preferences.length > 0 || d.maxReplicasPerNode !== undefined) {
-      args.taskSpec.placement = {};
-      if (d.constraints.length > 0) args.taskSpec.placement.constraints = d.constraints;
-      if (d.preferences.length > 0) args.taskSpec.placement.prefs = d.preferences;
-      if (d.maxReplicasPerNode !== undefined) args.taskSpec.placement.maxReplicas = d.maxReplicasPerNode;
-    }
-    if (d.limits || d.reservations) {
-      args.taskSpec.resources = {};
-      if (d.limits) {
-        args.taskSpec.resources.limits = { nanoCpus: d.limits.nanoCpus, memoryBytes: d.limits.memoryBytes };
-        if (d.limits.pids) gap("deploy.resources.limits.pids", "TaskTemplate.Resources.Limits.Pids", d.limits.pids);
-      }
-      if (d.reservations) {
-        const r: NonNullable<NonNullable<PlainServiceArgs["taskSpec"]["resources"]>["reservation"]> = {
-          nanoCpus: d.reservations.nanoCpus, memoryBytes: d.reservations.memoryBytes,
-        };
-        if (d.reservations.generic.length > 0) {
-          r.genericResources = { discreteResourcesSpecs: d.reservations.generic.map((g) => `${g.kind}=${g.value}`) };
-        }
-        args.taskSpec.resources.reservation = r;
-      }
-    }
-    const restart = restartPolicy(s, file);
-    if (restart) args.taskSpec.restartPolicy = restart;
-
-    return {
-      key: s.name,
-      name: scope(s.name),
-      dependsOn: [...s.dependsOn].sort(),
-      networks: attachments.map((a) => a.name),
-      secrets: secretRefs.map((r) => r.name),
-      configs: configRefs.map((r) => r.name),
-      args: sortKeys(args),
-      notExpressible,
-    };
-  });
-
-  for (const s of serviceSpecs) {
-    for (const g of s.notExpressible) {
-      differences.push(`${g.key}: ${g.field} = ${JSON.stringify(g.value)} cannot be set through @pulumi/docker 5.0.0`);
-    }
-  }
+  const ctx: ServiceContext = {
+    stack, file, scope, loaded, overrides, warnings, differences, networkName,
+    secretNames: secrets.names, configNames: configs.names, configSpecs: configs.specs,
+  };
+  const serviceSpecs = ordered.map((s) => convertService(ctx, s));
 
   // ---- values for external secrets: the program creates them when missing
   const providedSecrets: StackSpec["providedSecrets"] = {};
@@ -563,8 +312,8 @@ export function convertStack(loaded: LoadedStack, overrides: StackOverrides = {}
     providedSecrets[name] = v;
     differences.push(`secrets: the external secret ${name} is created by the program when missing (stack overrides); docker stack deploy requires it to exist`);
   }
-  const bindSources = [...new Set(serviceSpecs.flatMap((s) => (s.args.taskSpec.containerSpec.mounts ?? [])
-    .filter((m) => m.type === "bind" && m.source).map((m) => m.source!)))].sort();
+  const bindSources = [...new Set(serviceSpecs.flatMap((s) => mountsOf(s.spec)
+    .filter((m) => m.Type === "bind" && m.Source).map((m) => String(m.Source))))].sort();
   if (overrides.createBindPaths && bindSources.length > 0) {
     differences.push(`bind sources that do not exist are made as empty directories on every node (stack overrides): ${bindSources.join(", ")}`);
   }
@@ -572,10 +321,10 @@ export function convertStack(loaded: LoadedStack, overrides: StackOverrides = {}
   return {
     stack,
     file,
-    networks: networks.map((n) => ({ ...n, args: sortKeys(n.args) })),
-    volumes: volumes.map((v) => ({ ...v, args: sortKeys(v.args) })),
-    secrets: secrets.specs.map((x) => ({ ...x, args: sortKeys(x.args) })),
-    configs: configs.specs.map((x) => ({ ...x, args: sortKeys(x.args) })),
+    networks,
+    volumes,
+    secrets: secrets.specs,
+    configs: configs.specs,
     services: serviceSpecs,
     external: {
       networks: [...new Set(externalNetworks)].sort(),
@@ -591,17 +340,70 @@ export function convertStack(loaded: LoadedStack, overrides: StackOverrides = {}
   };
 }
 
-/** deploy.restart_policy, or else the legacy `restart:` (convertRestartPolicy). */
-function restartPolicy(s: ServiceModel, file: string): PlainServiceArgs["taskSpec"]["restartPolicy"] {
-  const rp = s.deploy.restartPolicy;
-  if (rp) {
-    const out: NonNullable<PlainServiceArgs["taskSpec"]["restartPolicy"]> = {};
-    if (rp.condition !== undefined) out.condition = rp.condition;
-    if (rp.delay !== undefined) out.delay = normaliseDuration(rp.delay);
-    if (rp.maxAttempts !== undefined) out.maxAttempts = rp.maxAttempts;
-    if (rp.window !== undefined) out.window = normaliseDuration(rp.window);
-    return out;
+/** A ServiceSpec's TaskTemplate.ContainerSpec.Mounts (for the bind sources overrides.createBindPaths makes). */
+function mountsOf(spec: JsonObject): JsonObject[] {
+  const tt = spec.TaskTemplate as JsonObject | undefined;
+  const cs = tt?.ContainerSpec as JsonObject | undefined;
+  return (cs?.Mounts as JsonObject[] | undefined) ?? [];
+}
+
+interface ServiceContext {
+  stack: string;
+  file: string;
+  scope: (n: string) => string;
+  loaded: LoadedStack;
+  overrides: StackOverrides;
+  warnings: ComposeWarning[];
+  differences: string[];
+  networkName: (key: string) => string;
+  /** Compose key to engine name. */
+  secretNames: Record<string, string>;
+  configNames: Record<string, string>;
+  configSpecs: FileObjectSpec[];
+}
+
+/**
+ * convertVolumeToMount (cli/compose/convert/volume.go), one mount: a named volume gets the stack's
+ * name and, unless external, the volume's labels and driver as VolumeOptions; a bind source is
+ * remapped by overrides.bindPaths.
+ */
+function convertMount(ctx: ServiceContext, s: ServiceModel, m: MountConfig, i: number): JsonObject {
+  const key = `services.${s.name}`;
+  if (m.type === "cluster" || m.type === "npipe") {
+    return sorted({ Type: m.type, Source: m.source, Target: m.target, ClusterOptions: m.type === "cluster" ? {} : undefined }) as JsonObject;
   }
+  const out: Record<string, Json | undefined> = {
+    Type: m.type,
+    Target: m.target,
+    ReadOnly: m.readOnly ? true : undefined,
+    Consistency: m.consistency || undefined,
+  };
+  if (m.type === "bind") {
+    const src = remapBind(m.source!, ctx.overrides.bindPaths);
+    if (src !== m.source) ctx.differences.push(`${key}.volumes[${i}]: bind source ${m.source} is mounted from ${src} (stack overrides)`);
+    out.Source = src;
+    if (m.bind) out.BindOptions = { Propagation: m.bindPropagation || undefined } as JsonObject;
+  } else if (m.type === "volume") {
+    if (m.source) {
+      const v = ctx.loaded.volumes[m.source];
+      out.Source = v.name ?? ctx.scope(m.source);
+      out.VolumeOptions = {
+        NoCopy: m.volume && m.noCopy ? true : undefined,
+        Labels: v.external ? undefined : withNamespace(ctx.stack, v.labels),
+        DriverConfig: !v.external && (v.driver !== undefined || v.driverOpts !== undefined)
+          ? { Name: v.driver ?? "", Options: v.driverOpts && sortedRecord(v.driverOpts) } : undefined,
+      } as JsonObject;
+    }
+  } else if (m.type === "tmpfs") {
+    if (m.tmpfs) out.TmpfsOptions = { SizeBytes: m.tmpfsSize } as JsonObject;
+  }
+  return sorted(out) as JsonObject;
+}
+
+/** convertRestartPolicy: deploy.restart_policy, or else the legacy `restart:`. */
+function restartPolicy(s: ServiceModel, file: string): JsonObject | undefined {
+  const rp = s.deploy.restartPolicy;
+  if (rp) return sorted({ Condition: rp.condition, Delay: rp.delay, MaxAttempts: rp.maxAttempts, Window: rp.window }) as JsonObject;
   if (!s.restart) return undefined;
   const [name, count] = s.restart.split(":");
   const max = count === undefined ? 0 : Number(count);
@@ -611,40 +413,238 @@ function restartPolicy(s: ServiceModel, file: string): PlainServiceArgs["taskSpe
       return undefined;
     case "always":
     case "unless-stopped":
-      return { condition: "any", ...(max > 0 ? { maxAttempts: max } : {}) };
+      return { Condition: "any", ...(max > 0 ? { MaxAttempts: max } : {}) };
     case "on-failure":
-      return { condition: "on-failure", ...(max > 0 ? { maxAttempts: max } : {}) };
+      return { Condition: "on-failure", ...(max > 0 ? { MaxAttempts: max } : {}) };
     default:
       throw new ComposeError(file, `services.${s.name}.restart`, `invalid restart policy ${JSON.stringify(s.restart)}`, "use no, always, on-failure or unless-stopped");
   }
 }
 
 /**
- * Replaces the engine names a service's args refer to (networks, secrets,
- * configs) with IDs, e.g. the `id` outputs of the created docker.Network /
- * docker.Secret / docker.ServiceConfig resources.
+ * convertDeployMode (CLI 23 and later, which also take the job modes; the loader refuses them for
+ * 20.10): Global, ReplicatedJob (replicas is both MaxConcurrent and TotalCompletions), GlobalJob,
+ * or Replicated, with overrides.replicas applied.
  */
-export function resolveServiceArgs<Id>(
-  spec: ServiceSpec,
-  resolve: { network: (name: string) => Id; secret: (name: string) => Id; config: (name: string) => Id },
-): PlainServiceArgs<Id> {
-  const a = spec.args;
-  const c = a.taskSpec.containerSpec;
-  const container: PlainContainerSpec<Id> = {
-    ...c,
-    secrets: c.secrets?.map((s) => ({ ...s, secretId: resolve.secret(s.secretName) })),
-    configs: c.configs?.map((s) => ({ ...s, configId: resolve.config(s.configName) })),
+function deployMode(ctx: ServiceContext, s: ServiceModel): JsonObject {
+  const d = s.deploy;
+  const key = `services.${s.name}`;
+  const override = ctx.overrides.replicas?.[s.name];
+  if (d.mode === "global" || d.mode === "global-job") {
+    if (override !== undefined) {
+      throw new ComposeError(ctx.file, `overrides.replicas.${s.name}`, `service is ${d.mode} (one task per node); replicas do not apply`,
+        "remove the override or set deploy.mode: replicated");
+    }
+    return d.mode === "global" ? { Global: {} } : { GlobalJob: {} };
+  }
+  if (d.mode === "replicated-job") {
+    const replicas = override ?? d.replicas;
+    if (override !== undefined && override !== d.replicas) {
+      ctx.differences.push(`${key}.deploy.replicas: ${d.replicas ?? "(unset)"} is deployed as ${override} (stack overrides)`);
+    }
+    return { ReplicatedJob: sorted({ MaxConcurrent: replicas, TotalCompletions: replicas }) as JsonObject };
+  }
+  const replicas = override ?? d.replicas ?? 1;
+  if (override !== undefined && override !== (d.replicas ?? 1)) {
+    ctx.differences.push(`${key}.deploy.replicas: ${d.replicas ?? 1} is deployed as ${replicas} (stack overrides)`);
+  }
+  return { Replicated: { Replicas: replicas } };
+}
+
+/**
+ * convertEndpointSpec: the ports, sorted, with the publish-mode, published-port and endpoint-mode
+ * overrides applied (each one recorded as a difference).
+ */
+function endpointSpec(ctx: ServiceContext, s: ServiceModel): JsonObject {
+  const key = `services.${s.name}`;
+  const d = s.deploy;
+  const portMap = ctx.overrides.ports?.[s.name] ?? {};
+  const usedPortKeys = new Set<string>();
+  const ports = s.ports.map((p: PortEntry) => {
+    let published = p.published;
+    if (published !== undefined && portMap[String(published)] !== undefined) {
+      usedPortKeys.add(String(published));
+      published = portMap[String(published)];
+    }
+    return { TargetPort: p.target, PublishedPort: published !== undefined && published !== 0 ? published : undefined, Protocol: p.protocol, PublishMode: p.mode };
+  });
+  const publishMode = ctx.overrides.publishMode?.[s.name];
+  if (publishMode !== undefined) {
+    if (!s.ports.some((p) => p.published)) {
+      throw new ComposeError(ctx.file, `overrides.publishMode.${s.name}`, "service publishes no port", "remove the override");
+    }
+    for (const p of ports) {
+      if (p.PublishedPort === undefined || p.PublishMode === publishMode) continue;
+      ctx.differences.push(`${key}.ports: port ${p.PublishedPort}/${p.Protocol} is published in ${publishMode} mode instead of ${p.PublishMode} (stack overrides)`);
+      p.PublishMode = publishMode;
+    }
+  }
+  for (const k of Object.keys(portMap)) {
+    if (!usedPortKeys.has(k)) {
+      throw new ComposeError(ctx.file, `overrides.ports.${s.name}.${k}`, `service publishes no port ${k}`,
+        `use one of: ${s.ports.filter((p) => p.published).map((p) => p.published).join(", ") || "(none)"}`);
+    }
+    ctx.differences.push(`${key}.ports: published port ${k} is deployed as ${portMap[k]} (stack overrides)`);
+  }
+  ports.sort((a, b) =>
+    (a.PublishedPort ?? 0) - (b.PublishedPort ?? 0) || a.TargetPort - b.TargetPort ||
+    (a.Protocol < b.Protocol ? -1 : a.Protocol > b.Protocol ? 1 : 0) ||
+    (a.PublishMode < b.PublishMode ? -1 : a.PublishMode > b.PublishMode ? 1 : 0));
+
+  const endpointMode = ctx.overrides.endpointMode?.[s.name] ?? (d.endpointMode || "vip");
+  if (endpointMode !== (d.endpointMode || "vip")) {
+    if (endpointMode === "dnsrr" && ports.some((p) => p.PublishedPort !== undefined && p.PublishMode === "ingress")) {
+      throw new ComposeError(ctx.file, `overrides.endpointMode.${s.name}`, "dnsrr cannot be used with ports published in ingress mode",
+        `add publishMode: { ${s.name}: host } to the overrides`);
+    }
+    ctx.differences.push(`${key}.deploy.endpoint_mode: ${d.endpointMode || "vip"} is deployed as ${endpointMode} (stack overrides)`);
+  }
+  return sorted({ Mode: endpointMode, Ports: nonEmpty(ports) }) as JsonObject;
+}
+
+/**
+ * convertService (cli/compose/convert/service.go): the ServiceSpec for one compose service (API
+ * 1.41 shape), with the stack's names for networks, secrets and configs, and the overrides.
+ */
+function convertService(ctx: ServiceContext, s: ServiceModel): ServiceSpec {
+  const { stack, file, overrides, differences } = ctx;
+  const key = `services.${s.name}`;
+  const image = effectiveImage(s.name, s.image, overrides);
+  if (image !== s.image) differences.push(`${key}.image: ${s.image} is deployed as ${image} (stack overrides)`);
+
+  const mounts = s.volumes.map((m, i) => convertMount(ctx, s, m, i));
+
+  // convertEnvironment: NAME=value, and a bare NAME for a variable declared without a value
+  const env: string[] = [];
+  for (const k of Object.keys(s.environment).sort()) {
+    const v = s.environment[k];
+    if (v === null) {
+      env.push(k);
+      ctx.warnings.push({ file, key: `${key}.environment.${k}`, message: `${k} has no value and is not set in the stack's environment; it is left out` });
+    } else env.push(`${k}=${v}`);
+  }
+  env.sort();
+
+  // convertServiceNetworks: the stack's `default` network when none is named; the service name is
+  // an alias on user-defined networks
+  const svcNetworks = Object.keys(s.networks).length > 0 ? s.networks : { [DEFAULT_NETWORK]: { aliases: [], driverOpts: {} } };
+  const attachments = Object.keys(svcNetworks).map((n) => {
+    const target = ctx.networkName(n);
+    const cfg = svcNetworks[n];
+    const aliases = [...cfg.aliases];
+    if (isUserDefinedNetwork(target)) aliases.push(s.name);
+    return { Target: target, Aliases: nonEmpty(aliases), DriverOpts: nonEmptyRecord(cfg.driverOpts) };
+  }).sort(byKey((a) => a.Target));
+
+  // convertServiceSecrets / convertServiceConfigs: by engine name, sorted; IDs are looked up at deploy
+  const refs = (list: ServiceModel["secrets"], names: Record<string, string>) =>
+    list.map((r) => ({
+      name: names[r.source],
+      File: { Name: r.target ?? r.source, UID: r.uid ?? "0", GID: r.gid ?? "0", Mode: r.mode ?? 0o444 },
+    })).sort(byKey((r) => r.name));
+  const secretRefs = refs(s.secrets, ctx.secretNames);
+  const configRefs = refs(s.configs, ctx.configNames);
+
+  // convertCredentialSpec: file or registry as written; a config by its engine name, which is
+  // also referenced as a runtime config (not mounted)
+  const cred = s.credentialSpec;
+  const credConfig = cred.config !== undefined
+    ? ctx.configSpecs.find((c) => c.key === cred.config)?.name ?? ctx.scope(cred.config) : undefined;
+  const credentialSpec = cred.file !== undefined || cred.registry !== undefined
+    ? { File: cred.file, Registry: cred.registry }
+    : credConfig !== undefined ? { Config: credConfig } : undefined;
+  const configRefsJson: JsonObject[] = configRefs.map((r) => sorted({ File: r.File, ConfigName: r.name }) as JsonObject);
+  if (credConfig !== undefined) {
+    configRefsJson.push({ ConfigName: credConfig, Runtime: {} });
+    configRefsJson.sort(byKey((c) => String(c.ConfigName)));
+  }
+
+  const h = s.healthcheck;
+  const healthcheck = h === undefined ? undefined : h.disable ? { Test: ["NONE"] } : {
+    Test: h.test,
+    Interval: h.interval ?? 0,
+    Timeout: h.timeout ?? 0,
+    StartPeriod: h.startPeriod ?? 0,
+    StartInterval: h.startInterval || undefined,
+    Retries: h.retries ?? 0,
   };
-  if (!c.secrets) delete container.secrets;
-  if (!c.configs) delete container.configs;
-  const out: PlainServiceArgs<Id> = {
-    ...a,
-    taskSpec: {
-      ...a.taskSpec,
-      containerSpec: container,
-      networksAdvanceds: a.taskSpec.networksAdvanceds?.map((n) => ({ ...n, name: resolve.network(n.name) })),
+
+  const caps = effectiveCaps(s.capAdd, s.capDrop);
+  const ulimitNames = Object.keys(s.ulimits).sort();
+  const d = s.deploy;
+  const logOptions = nonEmptyRecord(s.logging?.options);
+
+  const spec = {
+    Name: ctx.scope(s.name),
+    Labels: { ...withNamespace(stack, d.labels), [LABEL_IMAGE]: image },
+    TaskTemplate: {
+      ContainerSpec: {
+        Image: image,
+        Command: nonEmpty(s.entrypoint),
+        Args: nonEmpty(s.command),
+        Hostname: s.hostname,
+        // extra_hosts in the file's order (the first match wins in /etc/hosts), split at the first
+        // ':' (an IPv6 address keeps its other colons), in SwarmKit's "IP hostname" notation
+        Hosts: nonEmpty(s.extraHosts.map((x) => {
+          const i = x.indexOf(":");
+          return `${x.slice(i + 1)} ${x.slice(0, i)}`;
+        })),
+        DNSConfig: s.dns.length > 0 || s.dnsSearch.length > 0
+          ? { Nameservers: nonEmpty(s.dns.filter(isIp)), Search: nonEmpty(s.dnsSearch) } : undefined,
+        Healthcheck: healthcheck,
+        Env: nonEmpty(env),
+        Labels: withNamespace(stack, s.labels),
+        Dir: s.workingDir,
+        User: s.user,
+        Mounts: nonEmpty(mounts),
+        StopGracePeriod: s.stopGracePeriod,
+        StopSignal: s.stopSignal,
+        TTY: s.tty ? true : undefined,
+        OpenStdin: s.stdinOpen ? true : undefined,
+        ReadOnly: s.readOnly ? true : undefined,
+        Secrets: nonEmpty(secretRefs.map((r) => ({ File: r.File, SecretName: r.name }))),
+        Configs: nonEmpty(configRefsJson),
+        Privileges: { CredentialSpec: credentialSpec },
+        Isolation: s.isolation,
+        Init: s.init,
+        Sysctls: nonEmptyRecord(s.sysctls),
+        CapabilityAdd: nonEmpty(caps.capAdd),
+        CapabilityDrop: nonEmpty(caps.capDrop),
+        Ulimits: nonEmpty(ulimitNames.map((n) => ({ Name: n, Soft: s.ulimits[n].soft, Hard: s.ulimits[n].hard }))),
+        OomScoreAdj: s.oomScoreAdj,
+      },
+      // convertLogging: options without a driver are for the engine's default driver
+      LogDriver: s.logging?.driver ? { Name: s.logging.driver, Options: logOptions }
+        : logOptions ? { Name: "", Options: logOptions } : undefined,
+      Resources: {
+        Limits: d.limits ? { NanoCPUs: d.limits.nanoCpus, MemoryBytes: d.limits.memoryBytes, Pids: d.limits.pids || undefined } : undefined,
+        Reservations: d.reservations ? {
+          NanoCPUs: d.reservations.nanoCpus,
+          MemoryBytes: d.reservations.memoryBytes,
+          GenericResources: nonEmpty(d.reservations.generic.map((g) => ({ DiscreteResourceSpec: { Kind: g.kind, Value: g.value } }))),
+        } : undefined,
+      },
+      RestartPolicy: restartPolicy(s, file),
+      Placement: {
+        Constraints: nonEmpty(d.constraints),
+        Preferences: nonEmpty(d.preferences.map((p) => ({ Spread: { SpreadDescriptor: p.replace(/^spread=/, "") } }))),
+        MaxReplicas: d.maxReplicasPerNode,
+      },
+      Networks: nonEmpty(attachments),
     },
+    Mode: deployMode(ctx, s),
+    UpdateConfig: updateConfig(d.updateConfig),
+    RollbackConfig: updateConfig(d.rollbackConfig),
+    EndpointSpec: endpointSpec(ctx, s),
   };
-  if (!a.taskSpec.networksAdvanceds) delete out.taskSpec.networksAdvanceds;
-  return out;
+
+  return {
+    key: s.name,
+    name: ctx.scope(s.name),
+    dependsOn: [...s.dependsOn].sort(),
+    networks: attachments.map((a) => a.Target),
+    secrets: secretRefs.map((r) => r.name),
+    configs: configRefs.map((r) => r.name),
+    spec: sorted(spec) as unknown as JsonObject,
+  };
 }

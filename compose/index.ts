@@ -1,16 +1,16 @@
 /**
- * Compose v3 files to plain Pulumi resource args, with `docker stack deploy`
- * semantics. Pure: creates no resources; the only I/O is loadCompose reading
- * the compose file, its env_files and its secret/config files.
+ * Compose v3 files to the Engine API objects `docker stack deploy` sends for
+ * them. Pure: creates no resources; the only I/O is loadCompose reading the
+ * compose file, its env_files and its secret/config files.
  *
  *   const loaded = loadCompose("stacks/webapp.yml", { stackName: "webapp", env });
  *   const spec = convertStack(loaded, { registryPrefix: "registry.lab:5000" });
  */
 export { ComposeError, type ComposeWarning } from "./errors";
 export { loadCompose, type LoadOptions, FORBIDDEN, UNSUPPORTED, DEPRECATED } from "./load";
-export { convertStack, resolveServiceArgs, effectiveImage, registryHost, sortKeys, LABEL_IMAGE, LABEL_NAMESPACE } from "./convert";
+export { convertStack, effectiveImage, registryHost, sorted, LABEL_IMAGE, LABEL_NAMESPACE } from "./convert";
 export { substitute } from "./interpolate";
 export { LATEST_CLI, STACK_DEPLOY_CLI } from "./schema";
-export { normaliseDuration, parseDuration } from "./units";
+export { parseDuration } from "./units";
 export type { LoadedStack, ServiceModel } from "./model";
 export type * from "./types";

@@ -328,7 +328,12 @@ function cpusOf(file: string, key: string, v: unknown): number {
   return n;
 }
 
-function parseDeploy(file: string, key: string, d: Dict | null | undefined): DeployModel {
+/**
+ * deploy, as the CLI's loader and convertDeployMode read it. The job modes (`replicated-job`,
+ * `global-job`; engine API 1.41, Docker 20.10) are taken from CLI 23 on, which converts them
+ * (docker/cli#2907); docker stack deploy of CLI 20.10 refuses them ("Unknown mode").
+ */
+function parseDeploy(file: string, key: string, d: Dict | null | undefined, cli: string): DeployModel {
   const v = d ?? {};
   const deploy: DeployModel = {
     mode: v.mode === undefined ? "replicated" : String(v.mode),
@@ -352,8 +357,16 @@ function parseDeploy(file: string, key: string, d: Dict | null | undefined): Dep
       break;
     case "replicated-job":
     case "global-job":
-      throw new ComposeError(file, `${key}.mode`, `mode ${deploy.mode} cannot be expressed with @pulumi/docker 5.0.0 (it has replicated and global only)`,
-        "use mode: replicated or global");
+      if (Number(cli.split(".")[0]) < 23) {
+        throw new ComposeError(file, `${key}.mode`, `mode ${deploy.mode} is refused by docker stack deploy (docker CLI ${cli}): ` +
+          `"Unknown mode: ${deploy.mode}" (stack deploy converts swarm jobs from docker CLI 23 on)`,
+          "use mode: replicated or global, or run the job with `docker service create --mode " + deploy.mode + "`");
+      }
+      if (deploy.mode === "global-job" && deploy.replicas !== undefined) {
+        throw new ComposeError(file, `${key}.replicas`, "replicas can only be used with replicated or replicated-job mode",
+          "remove replicas, or set mode: replicated-job");
+      }
+      break;
     default:
       throw new ComposeError(file, `${key}.mode`, `unknown mode ${JSON.stringify(deploy.mode)}`, "use replicated or global");
   }
@@ -448,7 +461,7 @@ function parseRestart(file: string, key: string, restart: string): void {
 }
 
 function loadService(
-  file: string, dir: string, name: string, d: Dict, env: (k: string) => string | undefined, warnings: ComposeWarning[],
+  file: string, dir: string, name: string, d: Dict, env: (k: string) => string | undefined, warnings: ComposeWarning[], cli: string,
 ): ServiceModel {
   const key = `services.${name}`;
   // environment: env_file entries first, then `environment`; a value that is unset or empty
@@ -548,7 +561,7 @@ function loadService(
       ? Object.fromEntries(Object.entries(d.credential_spec).map(([k, v]) => [k, String(v)]))
       : {},
     dependsOn: stringList(d.depends_on),
-    deploy: parseDeploy(file, `${key}.deploy`, d.deploy as Dict | null | undefined),
+    deploy: parseDeploy(file, `${key}.deploy`, d.deploy as Dict | null | undefined, cli),
     dns: stringList(d.dns),
     dnsSearch: stringList(d.dns_search),
     environment,
@@ -716,7 +729,8 @@ export function loadCompose(file: string, opts: LoadOptions): LoadedStack {
     throw new ComposeError(absFile, "", "top-level object must be a mapping", "write a compose file with `services:` at the top level");
   }
 
-  const { version, minor } = parseVersion(absFile, doc, opts.cli ?? STACK_DEPLOY_CLI);
+  const cli = opts.cli ?? STACK_DEPLOY_CLI;
+  const { version, minor } = parseVersion(absFile, doc, cli);
 
   // Forbidden keys are checked on the raw document, before interpolation, as the CLI does.
   if (isDict(doc.services)) {
@@ -760,7 +774,7 @@ export function loadCompose(file: string, opts: LoadOptions): LoadedStack {
     }
   }
 
-  const services = serviceNames.map((name) => loadService(absFile, dir, name, rawServices[name], env, warnings));
+  const services = serviceNames.map((name) => loadService(absFile, dir, name, rawServices[name], env, warnings, cli));
 
   const networks: Record<string, NetworkModel> = {};
   for (const [name, v] of Object.entries((config.networks ?? {}) as Record<string, Dict | null>)) {

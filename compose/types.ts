@@ -1,151 +1,38 @@
 /**
- * StackSpec: the plain-data result of converting a compose file. Every `args`
- * object has the shape of the matching @pulumi/docker 5.0.0 resource args
- * (checked at compile time in provider-compat.ts), with plain values only.
+ * StackSpec: the result of converting a compose file. Every object the stack creates is held as the
+ * Engine API JSON `docker stack deploy` sends for it (docker/cli cli/compose/convert), with sorted
+ * keys: a NetworkCreate body per network, a SecretSpec / ConfigSpec per secret and config, a
+ * ServiceSpec per service.
  *
- * Services refer to networks, secrets and configs by engine *name*; the
- * provider wants IDs, so {@link resolveServiceArgs} swaps them for the IDs of
- * the created resources (or looked-up external ones).
+ * Services refer to networks, secrets and configs by engine *name*: the engine resolves network
+ * names itself; SecretID / ConfigID are looked up right before the spec is sent, as the CLI's
+ * ParseSecrets / ParseConfigs do.
  */
 import type { ComposeWarning } from "./errors";
 
-export interface Label {
-  label: string;
-  value: string;
-}
-
-export interface PlainNetworkArgs {
-  name: string;
-  driver: string;
-  attachable?: boolean;
-  internal?: boolean;
-  ipamDriver?: string;
-  ipamConfigs?: Array<{ subnet: string }>;
-  labels: Label[];
-  options?: Record<string, string>;
-}
-
-export interface PlainVolumeArgs {
-  name: string;
-  driver?: string;
-  driverOpts?: Record<string, string>;
-  labels: Label[];
-}
-
-export interface PlainSecretArgs {
-  name: string;
-  /** base64 of the content, as the provider wants it */
-  data: string;
-  labels: Label[];
-}
-
-export type PlainConfigArgs = PlainSecretArgs;
-
-export interface PlainMount {
-  type: string;
-  target: string;
-  source?: string;
-  readOnly?: boolean;
-  bindOptions?: { propagation?: string };
-  volumeOptions?: {
-    noCopy?: boolean;
-    labels?: Label[];
-    driverName?: string;
-    driverOptions?: Record<string, string>;
-  };
-  tmpfsOptions?: { sizeBytes?: number; mode?: number };
-}
-
-export interface PlainContainerSpec<Id = string> {
-  image: string;
-  commands?: string[];
-  args?: string[];
-  hostname?: string;
-  hosts?: Array<{ host: string; ip: string }>;
-  dnsConfig?: { nameservers: string[]; searches?: string[]; options?: string[] };
-  healthcheck?: { tests?: string[]; interval?: string; timeout?: string; startPeriod?: string; retries?: number };
-  env?: Record<string, string>;
-  labels: Label[];
-  dir?: string;
-  user?: string;
-  groups?: string[];
-  mounts?: PlainMount[];
-  stopGracePeriod?: string;
-  stopSignal?: string;
-  readOnly?: boolean;
-  secrets?: Array<{ secretId: Id; secretName: string; fileName: string; fileUid: string; fileGid: string; fileMode: number }>;
-  configs?: Array<{ configId: Id; configName: string; fileName: string; fileUid: string; fileGid: string; fileMode: number }>;
-  privileges?: { credentialSpec?: { file?: string; registry?: string } };
-  isolation?: string;
-  sysctl?: Record<string, string>;
-  capAdds?: string[];
-  capDrops?: string[];
-}
-
-export interface PlainUpdateConfig {
-  parallelism: number;
-  delay: string;
-  failureAction: string;
-  monitor: string;
-  maxFailureRatio: string;
-  order: string;
-}
-
-export interface PlainServiceArgs<Id = string> {
-  name: string;
-  labels: Label[];
-  mode: { global?: boolean; replicated?: { replicas: number } };
-  endpointSpec: {
-    mode: string;
-    ports?: Array<{ targetPort: number; publishedPort?: number; protocol: string; publishMode: string }>;
-  };
-  updateConfig?: PlainUpdateConfig;
-  rollbackConfig?: PlainUpdateConfig;
-  taskSpec: {
-    containerSpec: PlainContainerSpec<Id>;
-    logDriver?: { name: string; options?: Record<string, string> };
-    networksAdvanceds?: Array<{ name: Id; aliases?: string[]; driverOpts?: string[] }>;
-    placement?: { constraints?: string[]; prefs?: string[]; maxReplicas?: number };
-    resources?: {
-      limits?: { nanoCpus?: number; memoryBytes?: number };
-      reservation?: {
-        nanoCpus?: number;
-        memoryBytes?: number;
-        genericResources?: { discreteResourcesSpecs?: string[] };
-      };
-    };
-    restartPolicy?: { condition?: string; delay?: string; maxAttempts?: number; window?: string };
-  };
-}
-
-/** An engine field `docker stack deploy` sets that @pulumi/docker 5.0.0 has no input for. */
-export interface NotExpressible {
-  /** Compose key path, e.g. `services.web.tty`. */
-  key: string;
-  /** Engine ServiceSpec field, e.g. `TaskTemplate.ContainerSpec.TTY`. */
-  field: string;
-  value: unknown;
-}
+/** An Engine API JSON value. */
+export type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
+export type JsonObject = { [k: string]: Json };
 
 export interface NetworkSpec {
   /** Name in the compose file (`default` for the implicit one). */
   key: string;
   /** Engine name: `<stack>_<key>` or `name:`. */
   name: string;
-  args: PlainNetworkArgs;
+  /** The NetworkCreate body (POST /networks/create). */
+  create: JsonObject;
 }
 
 /**
- * A named volume services mount. `docker stack deploy` does not create
- * volumes: the engine creates them on each node where a task starts, from the
- * mount's volumeOptions (which the service args carry). These entries are
- * informational; creating them with docker.Volume would create them on one
- * node only.
+ * A named volume services mount. `docker stack deploy` does not create volumes: the engine creates
+ * them on each node where a task starts, from the mount's VolumeOptions (which the ServiceSpec
+ * carries). These entries are informational: `create` is the VolumeCreate body the engine's
+ * mount would amount to (Name, Driver, DriverOpts, Labels).
  */
 export interface VolumeSpec {
   key: string;
   name: string;
-  args: PlainVolumeArgs;
+  create: JsonObject;
 }
 
 export interface FileObjectSpec {
@@ -158,11 +45,11 @@ export interface FileObjectSpec {
   file: string;
   /** sha256 of the content, hex. */
   sha256: string;
-  args: PlainSecretArgs;
-  /** `template_driver` (Engine API Templating.Name): @pulumi/docker 5.0.0 has no input for it. */
-  templateDriver?: string;
-  /** A secret's `driver`/`driver_opts` (Engine API Driver): not in @pulumi/docker 5.0.0 either. */
-  driver?: { name: string; options: Record<string, string> };
+  /**
+   * The SecretSpec / ConfigSpec (POST /secrets/create, /configs/create): Name, Labels, Data
+   * (base64), and as the CLI sets them Templating (`template_driver`) and a secret's Driver.
+   */
+  spec: JsonObject;
 }
 
 export interface ServiceSpec {
@@ -172,12 +59,16 @@ export interface ServiceSpec {
   name: string;
   /** Compose keys of the services to create first (depends_on, cycles and unknown names removed). */
   dependsOn: string[];
-  /** Engine names of the networks, secrets and configs the args refer to. */
+  /** Engine names of the networks, secrets and configs the spec refers to. */
   networks: string[];
   secrets: string[];
   configs: string[];
-  args: PlainServiceArgs<string>;
-  notExpressible: NotExpressible[];
+  /**
+   * The ServiceSpec `docker stack deploy` sends (API 1.41 shape). Network targets are engine
+   * names; SecretID / ConfigID are absent: the provider fills them in from the engine right before
+   * it sends the spec.
+   */
+  spec: JsonObject;
 }
 
 export interface StackSpec {
@@ -202,7 +93,6 @@ export interface StackSpec {
   /** Deliberate differences from `docker stack deploy` in this stack, one sentence each. */
   differences: string[];
 }
-
 export interface StackOverrides {
   /** Prefix for images without a registry host: `registry.lab:5000` turns `mysql:8` into `registry.lab:5000/mysql:8`. */
   registryPrefix?: string;

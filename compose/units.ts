@@ -1,6 +1,6 @@
 /**
- * Parsing of Go-style durations, byte sizes and CPU counts, and the one
- * normalised duration spelling used in the output (the provider's own).
+ * Parsing of Go-style durations, byte sizes and CPU counts, and float32
+ * rounding, as the Docker CLI's compose loader reads them.
  */
 
 const UNIT_NS: Record<string, number> = {
@@ -36,45 +36,6 @@ export function parseDuration(input: string): number | undefined {
     s = s.slice(m[0].length);
   }
   return sign * total;
-}
-
-function trimFrac(intPart: number, frac: number, digits: number): string {
-  if (frac === 0) return String(intPart);
-  const f = String(frac).padStart(digits, "0").replace(/0+$/, "");
-  return `${intPart}.${f}`;
-}
-
-/** Go's time.Duration.String(). */
-export function goDurationString(ns: number): string {
-  if (ns === 0) return "0s";
-  const neg = ns < 0;
-  let u = Math.abs(Math.round(ns));
-  let out: string;
-  if (u < 1e3) out = `${u}ns`;
-  else if (u < 1e6) out = `${trimFrac(Math.floor(u / 1e3), u % 1e3, 3)}µs`;
-  else if (u < 1e9) out = `${trimFrac(Math.floor(u / 1e6), u % 1e6, 6)}ms`;
-  else {
-    const h = Math.floor(u / 3600e9);
-    u -= h * 3600e9;
-    const m = Math.floor(u / 60e9);
-    u -= m * 60e9;
-    const sec = `${trimFrac(Math.floor(u / 1e9), u % 1e9, 9)}s`;
-    out = h > 0 ? `${h}h${m}m${sec}` : m > 0 ? `${m}m${sec}` : sec;
-  }
-  return neg ? `-${out}` : out;
-}
-
-/**
- * The normalised spelling of a duration in the output: Go's String() with a
- * trailing `m0s` / `h0m` dropped (`1m`, `1h`, `1m30s`, `500ms`), which is how
- * the docker provider reads durations back from the engine, so that a value
- * written as `60s` and one read back as `1m` never show as a diff.
- */
-export function normaliseDuration(ns: number): string {
-  let s = goDurationString(ns);
-  if (s.endsWith("m0s")) s = s.slice(0, -2);
-  if (s.endsWith("h0m")) s = s.slice(0, -2);
-  return s;
 }
 
 /** go-units RAMInBytes: `50M` = 52428800, `1.5G`, `512mb`, `1024` (binary multiples). */

@@ -390,7 +390,7 @@ function imagesOf(doc: unknown, spec: StackSpec | undefined): string[] {
     if (services && typeof services === "object") {
         for (const s of Object.values(services) as Any[]) if (typeof s?.image === "string" && !s.image.includes("$")) out.add(s.image);
     }
-    for (const s of spec?.services ?? []) out.add(s.args.taskSpec.containerSpec.image);
+    for (const s of spec?.services ?? []) out.add(String((s.spec as Any).TaskTemplate.ContainerSpec.Image));
     return [...out].sort();
 }
 

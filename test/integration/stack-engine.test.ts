@@ -176,7 +176,7 @@ describe("stack providers against a real engine", { timeout: 15 * 60_000 }, () =
             assert.equal((await sp.diff!(c.id, r.props, inputs)).changes, false, `${s.key}: no diff after create`);
         }
         const app = JSON.parse(docker(d!, ["service", "inspect", `${STACK}_app`]).stdout)[0].Spec;
-        assert.equal(app.TaskTemplate.ContainerSpec.Init, true, "init (not expressible in @pulumi/docker) is set");
+        assert.equal(app.TaskTemplate.ContainerSpec.Init, true, "init is set");
         assert.deepEqual(app.TaskTemplate.ContainerSpec.Ulimits, [{ Name: "nofile", Soft: 1024, Hard: 2048 }]);
         assert.equal(app.TaskTemplate.ContainerSpec.Secrets[0].File.Mode, 0o400);
         assert.deepEqual(app.TaskTemplate.Networks[0].Aliases, ["api", "app"]);

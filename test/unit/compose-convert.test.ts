@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { describe, it } from "node:test";
 import {
-  ComposeError, convertStack, effectiveImage, LATEST_CLI, loadCompose, normaliseDuration, parseDuration, resolveServiceArgs,
+  ComposeError, convertStack, effectiveImage, LATEST_CLI, loadCompose, parseDuration, type ServiceSpec,
 } from "../../compose";
 
 const DCCN = path.resolve(__dirname, "../../../shared/fixtures/dccn");
@@ -17,51 +17,57 @@ function stack(files: Record<string, string>): string {
 }
 const convert = (file: string, stackName = "st", overrides = {}) =>
   convertStack(loadCompose(file, { cli: LATEST_CLI, stackName, env: {} }), overrides);
-const NS = { label: "com.docker.stack.namespace", value: "stager" };
+const NS = { "com.docker.stack.namespace": "stager" };
+type Any = any; // eslint-disable-line @typescript-eslint/no-explicit-any
+/** The ServiceSpec's TaskTemplate and its ContainerSpec. */
+const tt = (s: ServiceSpec): Any => s.spec.TaskTemplate;
+const cs = (s: ServiceSpec): Any => tt(s).ContainerSpec;
 
 describe("DCCN data-stager stack", () => {
   const spec = convert(path.join(DCCN, "data-stager.docker-compose.dccn.yml"), "stager");
 
   it("one overlay network stager_default, labelled", () => {
-    assert.deepEqual(spec.networks, [{ key: "default", name: "stager_default", args: { name: "stager_default", driver: "overlay", labels: [NS] } }]);
+    assert.deepEqual(spec.networks, [{
+      key: "default", name: "stager_default",
+      create: { CheckDuplicate: true, Driver: "overlay", Labels: NS, Name: "stager_default", Scope: "swarm" },
+    }]);
   });
 
   it("services in depends_on order with their names and aliases", () => {
     assert.deepEqual(spec.services.map((s) => [s.key, s.name, s.dependsOn]), [
       ["db", "stager_db", []], ["service", "stager_service", ["db"]], ["ui", "stager_ui", ["service"]],
     ]);
-    assert.deepEqual(spec.services.map((s) => s.args.taskSpec.networksAdvanceds), [
-      [{ name: "stager_default", aliases: ["stagerdb4ui", "db"] }],
-      [{ name: "stager_default", aliases: ["stager4ui", "service"] }],
-      [{ name: "stager_default", aliases: ["stager-ui", "ui"] }],
+    assert.deepEqual(spec.services.map((s) => tt(s).Networks), [
+      [{ Target: "stager_default", Aliases: ["stagerdb4ui", "db"] }],
+      [{ Target: "stager_default", Aliases: ["stager4ui", "service"] }],
+      [{ Target: "stager_default", Aliases: ["stager-ui", "ui"] }],
     ]);
   });
 
   it("placement on production nodes, ports, image labels", () => {
     for (const s of spec.services) {
-      assert.deepEqual(s.args.taskSpec.placement, { constraints: ["node.labels.function == production"] });
-      assert.deepEqual(s.args.labels, [{ label: "com.docker.stack.image", value: s.args.taskSpec.containerSpec.image }, NS]);
-      assert.deepEqual(s.args.taskSpec.containerSpec.labels, [NS]);
+      assert.deepEqual(tt(s).Placement, { Constraints: ["node.labels.function == production"] });
+      assert.deepEqual(s.spec.Labels, { "com.docker.stack.image": cs(s).Image, ...NS });
+      assert.deepEqual(cs(s).Labels, NS);
     }
-    assert.deepEqual(spec.services[1].args.endpointSpec, {
-      mode: "vip", ports: [{ targetPort: 3000, publishedPort: 3100, protocol: "tcp", publishMode: "ingress" }],
+    assert.deepEqual(spec.services[1].spec.EndpointSpec, {
+      Mode: "vip", Ports: [{ TargetPort: 3000, PublishedPort: 3100, Protocol: "tcp", PublishMode: "ingress" }],
     });
-    assert.equal(spec.services[2].args.taskSpec.containerSpec.image, "docker-registry.dccn.nl:5000/stager-ui:2.0.0");
+    assert.equal(cs(spec.services[2]).Image, "docker-registry.dccn.nl:5000/stager-ui:2.0.0");
   });
 
   it("the external secret is referenced by name and not created", () => {
     assert.deepEqual(spec.secrets, []);
     assert.deepEqual(spec.external.secrets, ["drdr_admin_password"]);
-    assert.deepEqual(spec.services[1].args.taskSpec.containerSpec.secrets, [{
-      secretId: "drdr_admin_password", secretName: "drdr_admin_password", fileName: "drdr_admin_password",
-      fileUid: "0", fileGid: "0", fileMode: 0o444,
+    assert.deepEqual(cs(spec.services[1]).Secrets, [{
+      SecretName: "drdr_admin_password", File: { Name: "drdr_admin_password", UID: "0", GID: "0", Mode: 0o444 },
     }]);
   });
 
   it("bind mounts, read-only where :ro", () => {
-    const mounts = spec.services[1].args.taskSpec.containerSpec.mounts!;
+    const mounts = cs(spec.services[1]).Mounts;
     assert.equal(mounts.length, 6);
-    assert.deepEqual(mounts[4], { type: "bind", source: "/var/lib/sss/mc", target: "/var/lib/sss/mc", readOnly: true });
+    assert.deepEqual(mounts[4], { Type: "bind", Source: "/var/lib/sss/mc", Target: "/var/lib/sss/mc", ReadOnly: true });
   });
 
   it("the depends_on ordering is a listed difference", () => {
@@ -70,7 +76,7 @@ describe("DCCN data-stager stack", () => {
 
   it("the design (v3) variant converts too", () => {
     const design = convert(path.join(DCCN, "design.data-stager.docker-compose.v3.yml"), "stager");
-    assert.deepEqual(design.services.map((s) => s.args.taskSpec.containerSpec.image), [
+    assert.deepEqual(design.services.map((s) => cs(s).Image), [
       "docker-registry.dccn.nl:5000/redis", "docker-registry.dccn.nl:5000/stager:1.7.0", "docker-registry.dccn.nl:5000/stager-ui:1.1.0",
     ]);
   });
@@ -83,25 +89,25 @@ describe("DCCN tutorial webapp stack", () => {
   it("db: restart_policy none, replicas 1, on vm1, named volume and hostname, command as args", () => {
     const db = spec.services[0];
     assert.equal(db.name, "webapp_db");
-    assert.deepEqual(db.args.taskSpec.restartPolicy, { condition: "none" });
-    assert.deepEqual(db.args.mode, { replicated: { replicas: 1 } });
-    assert.deepEqual(db.args.taskSpec.placement, { constraints: ["node.hostname == vm1"] });
-    const c = db.args.taskSpec.containerSpec;
-    assert.equal(c.hostname, "db");
-    assert.deepEqual(c.args, ["--default-authentication-plugin=mysql_native_password"]);
-    assert.equal(c.commands, undefined);
-    assert.deepEqual(c.mounts![1], {
-      type: "volume", source: "webapp_dbdata", target: "/var/lib/mysql",
-      volumeOptions: { labels: [{ label: "com.docker.stack.namespace", value: "webapp" }] },
+    assert.deepEqual(tt(db).RestartPolicy, { Condition: "none" });
+    assert.deepEqual(db.spec.Mode, { Replicated: { Replicas: 1 } });
+    assert.deepEqual(tt(db).Placement, { Constraints: ["node.hostname == vm1"] });
+    const c = cs(db);
+    assert.equal(c.Hostname, "db");
+    assert.deepEqual(c.Args, ["--default-authentication-plugin=mysql_native_password"]);
+    assert.equal(c.Command, undefined);
+    assert.deepEqual(c.Mounts[1], {
+      Type: "volume", Source: "webapp_dbdata", Target: "/var/lib/mysql",
+      VolumeOptions: { Labels: { "com.docker.stack.namespace": "webapp" } },
     });
-    assert.deepEqual(c.mounts![0], { type: "bind", source: path.join(DCCN, "initdb.d"), target: "/docker-entrypoint-initdb.d" });
+    assert.deepEqual(c.Mounts[0], { Type: "bind", Source: path.join(DCCN, "initdb.d"), Target: "/docker-entrypoint-initdb.d" });
   });
 
   it("web: build ignored with a warning, image from the registry, 8080:80, after db", () => {
     const web = spec.services[1];
     assert.deepEqual(web.dependsOn, ["db"]);
-    assert.equal(web.args.taskSpec.containerSpec.image, "docker-registry.dccn.nl:5000/demo_user_register:1.0");
-    assert.deepEqual(web.args.endpointSpec.ports, [{ targetPort: 80, publishedPort: 8080, protocol: "tcp", publishMode: "ingress" }]);
+    assert.equal(cs(web).Image, "docker-registry.dccn.nl:5000/demo_user_register:1.0");
+    assert.deepEqual((web.spec.EndpointSpec as Any).Ports, [{ TargetPort: 80, PublishedPort: 8080, Protocol: "tcp", PublishMode: "ingress" }]);
     assert.ok(spec.warnings.some((w) => w.key === "services.web.build"));
   });
 
@@ -119,12 +125,12 @@ describe("DCCN tutorial webapp stack", () => {
       ports: { web: { 8080: 18080 } },
     });
     const [db, web] = dev.services;
-    assert.equal(db.args.taskSpec.containerSpec.image, "registry.lab:5000/mysql:latest");
-    assert.equal(web.args.taskSpec.containerSpec.image, "registry.lab:5000/demo_user_register:1.0");
-    assert.deepEqual(web.args.labels.find((l) => l.label === "com.docker.stack.image"), { label: "com.docker.stack.image", value: "registry.lab:5000/demo_user_register:1.0" });
-    assert.equal(db.args.taskSpec.containerSpec.mounts![0].source, "/srv/lab/webapp/initdb.d");
-    assert.deepEqual(web.args.mode, { replicated: { replicas: 2 } });
-    assert.equal(web.args.endpointSpec.ports![0].publishedPort, 18080);
+    assert.equal(cs(db).Image, "registry.lab:5000/mysql:latest");
+    assert.equal(cs(web).Image, "registry.lab:5000/demo_user_register:1.0");
+    assert.equal((web.spec.Labels as Any)["com.docker.stack.image"], "registry.lab:5000/demo_user_register:1.0");
+    assert.equal(cs(db).Mounts[0].Source, "/srv/lab/webapp/initdb.d");
+    assert.deepEqual(web.spec.Mode, { Replicated: { Replicas: 2 } });
+    assert.equal((web.spec.EndpointSpec as Any).Ports[0].PublishedPort, 18080);
     assert.ok(dev.differences.some((d) => d.includes("(stack overrides)")));
   });
 
@@ -154,21 +160,21 @@ describe("conversion rules", () => {
   it("keeps image references exactly as written", () => {
     for (const image of ["redis", "redis:7", "library/redis@sha256:" + "a".repeat(64), "localhost:5000/x/y:1", "reg.example.com/a"]) {
       const spec = convert(stack({ "c.yml": `services:\n  a:\n    image: "${image}"\n` }));
-      assert.equal(spec.services[0].args.taskSpec.containerSpec.image, image);
+      assert.equal(cs(spec.services[0]).Image, image);
     }
     assert.equal(effectiveImage("a", "prom/prometheus", { registryPrefix: "reg:5000/" }), "reg:5000/prom/prometheus");
     assert.equal(effectiveImage("a", "reg.example.com/a:1", { registryPrefix: "reg:5000" }), "reg.example.com/a:1");
     assert.equal(effectiveImage("a", "x", { images: { a: "y:2" } }), "y:2");
   });
 
-  it("durations are normalised to the provider's spelling", () => {
-    const cases: Array<[string, string]> = [["60s", "1m"], ["90s", "1m30s"], ["1h", "1h"], ["3600s", "1h"], ["1.5s", "1.5s"],
-      ["500ms", "500ms"], ["0s", "0s"], ["2m0s", "2m"], ["1h0m30s", "1h0m30s"], ["100us", "100µs"]];
-    for (const [input, want] of cases) assert.equal(normaliseDuration(parseDuration(input)!), want, input);
+  it("durations: Go's syntax, nanoseconds in the Engine JSON", () => {
+    const cases: Array<[string, number | undefined]> = [["60s", 60e9], ["90s", 90e9], ["1h", 3600e9], ["3600s", 3600e9], ["1.5s", 1.5e9],
+      ["500ms", 5e8], ["0s", 0], ["0", 0], ["2m0s", 120e9], ["1h0m30s", 3630e9], ["100us", 1e5], ["100µs", 1e5], ["10", undefined], ["", undefined]];
+    for (const [input, want] of cases) assert.equal(parseDuration(input), want, input);
     const spec = convert(stack({ "c.yml": "services:\n  a:\n    image: x\n    stop_grace_period: 120s\n    deploy:\n      update_config:\n        delay: 60s\n" }));
-    assert.equal(spec.services[0].args.taskSpec.containerSpec.stopGracePeriod, "2m");
-    assert.deepEqual(spec.services[0].args.updateConfig, {
-      parallelism: 1, delay: "1m", failureAction: "pause", monitor: "0s", maxFailureRatio: "0", order: "stop-first",
+    assert.equal(cs(spec.services[0]).StopGracePeriod, 120e9);
+    assert.deepEqual(spec.services[0].spec.UpdateConfig, {
+      Parallelism: 1, Delay: 60e9, FailureAction: "pause", Monitor: 0, MaxFailureRatio: 0, Order: "stop-first",
     });
   });
 
@@ -186,9 +192,10 @@ describe("conversion rules", () => {
     assert.equal(s1.stackDeployName, "st_pw");
     assert.notEqual(s1.name, s2.name);
     assert.equal(s1.name.slice(-8), s1.sha256.slice(0, 8));
-    assert.equal(Buffer.from(s2.args.data, "base64").toString(), "two");
+    assert.equal(Buffer.from(String(s2.spec.Data), "base64").toString(), "two");
+    assert.equal(s2.spec.Name, s2.name);
     assert.equal(first.configs[0].name, second.configs[0].name, "unchanged config keeps its name");
-    assert.equal(second.services[0].args.taskSpec.containerSpec.secrets![0].secretName, s2.name, "the service switches to the new secret");
+    assert.equal(cs(second.services[0]).Secrets[0].SecretName, s2.name, "the service switches to the new secret");
     assert.ok(first.differences.some((d) => d.startsWith("secrets from files are named")));
   });
 
@@ -207,9 +214,9 @@ services:
         mode: host
         protocol: UDP
 ` }));
-    const a = spec.services[0].args;
-    assert.deepEqual(a.mode, { global: true });
-    assert.deepEqual(a.endpointSpec, { mode: "dnsrr", ports: [{ targetPort: 9100, publishedPort: 9100, protocol: "udp", publishMode: "host" }] });
+    const a = spec.services[0].spec;
+    assert.deepEqual(a.Mode, { Global: {} });
+    assert.deepEqual(a.EndpointSpec, { Mode: "dnsrr", Ports: [{ TargetPort: 9100, PublishedPort: 9100, Protocol: "udp", PublishMode: "host" }] });
     assert.throws(() => convertStack(loadCompose(spec.file, { cli: LATEST_CLI, stackName: "st" }), { replicas: { agent: 3 } }), /global/);
   });
 
@@ -219,8 +226,7 @@ services:
     assert.deepEqual(spec.secrets.map((s) => s.stackDeployName), ["named-secret", "test-stack-deploy-with-names_secret2"]);
     assert.deepEqual(spec.configs.map((s) => s.stackDeployName), ["named-config", "test-stack-deploy-with-names_config2"]);
     // `volumes: [volume1]` has no colon: the CLI's parser reads it as an anonymous volume at target "volume1"
-    const mounts = spec.services[0].args.taskSpec.containerSpec.mounts!;
-    assert.deepEqual(mounts, [{ type: "volume", target: "volume1" }, { type: "volume", target: "volume2" }]);
+    assert.deepEqual(cs(spec.services[0]).Mounts, [{ Type: "volume", Target: "volume1" }, { Type: "volume", Target: "volume2" }]);
     assert.deepEqual(spec.volumes, []);
   });
 
@@ -233,32 +239,30 @@ services:
     assert.deepEqual(first.dependsOn, []);
   });
 
-  it("a variable without value is left out, named as not expressible", () => {
+  it("a variable without value is sent bare (the CLI's convertEnvironment), with a warning", () => {
     const spec = convert(stack({ "c.yml": "services:\n  a:\n    image: x\n    environment: [SET=1, UNSET]\n" }));
-    assert.deepEqual(spec.services[0].args.taskSpec.containerSpec.env, { SET: "1" });
-    assert.ok(spec.services[0].notExpressible.some((g) => g.key === "services.a.environment.UNSET"));
+    assert.deepEqual(cs(spec.services[0]).Env, ["SET=1", "UNSET"]);
+    assert.ok(spec.warnings.some((w) => w.key === "services.a.environment.UNSET"));
+    assert.ok(!spec.differences.some((d) => /pulumi/i.test(d)), "no difference is about a provider's shape");
   });
 
   it("external networks get no alias when they are not user-defined, and are not created", () => {
     const spec = convert(stack({ "c.yml": "services:\n  a:\n    image: x\n    networks: [hostnet, shared]\nnetworks:\n  hostnet:\n    external: {name: host}\n  shared:\n    external: true\n" }));
     assert.deepEqual(spec.networks, []);
     assert.deepEqual(spec.external.networks, ["host", "shared"]);
-    assert.deepEqual(spec.services[0].args.taskSpec.networksAdvanceds, [{ name: "host" }, { name: "shared", aliases: ["a"] }]);
+    assert.deepEqual(tt(spec.services[0]).Networks, [{ Target: "host" }, { Target: "shared", Aliases: ["a"] }]);
   });
 
-  it("resolveServiceArgs swaps names for IDs", () => {
+  it("services refer to networks, secrets and configs by engine name; no IDs in the spec", () => {
     const spec = convert(path.join(DCCN, "data-stager.docker-compose.dccn.yml"), "stager");
-    const r = resolveServiceArgs(spec.services[1], {
-      network: (n) => `net:${n}`, secret: (n) => `sec:${n}`, config: (n) => `cfg:${n}`,
-    });
-    assert.equal(r.taskSpec.networksAdvanceds![0].name, "net:stager_default");
-    assert.equal(r.taskSpec.containerSpec.secrets![0].secretId, "sec:drdr_admin_password");
-    assert.equal(r.taskSpec.containerSpec.secrets![0].secretName, "drdr_admin_password");
-    assert.equal(spec.services[1].args.taskSpec.networksAdvanceds![0].name, "stager_default", "the spec itself is unchanged");
+    const svc = spec.services[1];
+    assert.deepEqual([svc.networks, svc.secrets, svc.configs], [["stager_default"], ["drdr_admin_password"], []]);
+    assert.equal(tt(svc).Networks[0].Target, "stager_default");
+    assert.equal(cs(svc).Secrets[0].SecretID, undefined);
   });
 
   it("memory sizes and CPU counts", () => {
     const spec = convert(stack({ "c.yml": "services:\n  a:\n    image: x\n    deploy:\n      resources:\n        limits:\n          memory: 1.5G\n          cpus: '0.5'\n" }));
-    assert.deepEqual(spec.services[0].args.taskSpec.resources, { limits: { memoryBytes: 1610612736, nanoCpus: 500000000 } });
+    assert.deepEqual(tt(spec.services[0]).Resources, { Limits: { MemoryBytes: 1610612736, NanoCPUs: 500000000 } });
   });
 });

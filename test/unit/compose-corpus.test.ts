@@ -11,6 +11,10 @@ import { ComposeError, convertStack, LATEST_CLI, loadCompose } from "../../compo
 
 const SHARED = path.resolve(__dirname, "../../../shared/fixtures");
 const ENV = { HOME: "/home/deploy" };
+type Any = any; // eslint-disable-line @typescript-eslint/no-explicit-any
+/** The ServiceSpec's TaskTemplate and its ContainerSpec. */
+const tt = (s: { spec: unknown }): Any => (s.spec as Any).TaskTemplate;
+const cs = (s: { spec: unknown }): Any => tt(s).ContainerSpec;
 
 /**
  * docker stack deploy of docker CLI 20.10 (the lab's and DCCN's, the program's default) refuses a
@@ -44,38 +48,38 @@ const REJECTED: Record<string, { key: string; reason: RegExp }> = {
 /** Accepted files: a few facts of the conversion each exercises. */
 const ACCEPTED: Record<string, (spec: ReturnType<typeof convertStack>) => void> = {
   "awesome-compose/minecraft.compose.yaml": (s) => {
-    assert.equal(s.services[0].args.taskSpec.resources?.limits?.memoryBytes, 1.5 * 1024 ** 3);
-    assert.equal(s.services[0].args.taskSpec.containerSpec.mounts![0].source, "/home/deploy/minecraft_data");
+    assert.equal(tt(s.services[0]).Resources.Limits.MemoryBytes, 1.5 * 1024 ** 3);
+    assert.equal(cs(s.services[0]).Mounts[0].Source, "/home/deploy/minecraft_data");
   },
   "awesome-compose/nextcloud-redis-mariadb.compose.yaml": (s) => {
     assert.deepEqual(s.networks.map((n) => n.name), ["st_dbnet", "st_redisnet"]);
-    assert.deepEqual(s.services.find((x) => x.key === "db")!.args.taskSpec.containerSpec.args,
+    assert.deepEqual(cs(s.services.find((x) => x.key === "db")!).Args,
       ["--transaction-isolation=READ-COMMITTED", "--binlog-format=ROW"]);
     assert.ok(s.warnings.some((w) => w.key === "services.redis.expose"));
   },
   "awesome-compose/prometheus-grafana.compose.yaml": (s) => {
     assert.ok(s.warnings.some((w) => w.key === "services.grafana.container_name"));
-    assert.deepEqual(s.services.find((x) => x.key === "grafana")!.args.taskSpec.restartPolicy, { condition: "any" });
+    assert.deepEqual(tt(s.services.find((x) => x.key === "grafana")!).RestartPolicy, { Condition: "any" });
   },
   "awesome-compose/wordpress-mysql.compose.yaml": (s) => {
     assert.deepEqual(s.volumes.map((v) => v.name), ["st_db_data"]);
   },
   "docker-cli/e2e-full-stack.yml": (s) => {
     assert.deepEqual(s.services.map((x) => x.name), ["st_one", "st_two"]);
-    assert.deepEqual(s.services[0].args.taskSpec.containerSpec.args, ["top"]);
+    assert.deepEqual(cs(s.services[0]).Args, ["top"]);
   },
   "docker-cli/e2e-stack-with-named-resources.yml": (s) => {
     assert.deepEqual(s.networks.map((n) => n.name), ["named-network", "st_network2"]);
   },
   "docker-library-docs/drupal.stack.yml": (s) => {
-    assert.equal(s.services[0].args.taskSpec.containerSpec.mounts!.length, 4);
+    assert.equal(cs(s.services[0]).Mounts.length, 4);
   },
   "docker-library-docs/mysql.stack.yml": (s) => assert.equal(s.services.length, 1),
   "docker-library-docs/postgres.stack.yml": (s) => assert.ok(s.warnings.some((w) => w.key === "services.db.shm_size")),
   "docker-library-docs/wordpress.stack.yml": (s) => assert.deepEqual(s.volumes.map((v) => v.name), ["st_db", "st_wordpress"]),
   "docker-library-docs/zookeeper.stack.yml": (s) => {
-    assert.equal(s.services[0].args.taskSpec.containerSpec.env!.ZOO_MY_ID, "1");
-    assert.equal(s.services[0].args.taskSpec.containerSpec.hostname, "zoo1");
+    assert.ok(cs(s.services[0]).Env.includes("ZOO_MY_ID=1"));
+    assert.equal(cs(s.services[0]).Hostname, "zoo1");
   },
 };
 
@@ -136,8 +140,8 @@ describe("compose corpus", () => {
         const spec = convertStack(loadCompose(file, { cli: LATEST_CLI, stackName: "st", env: ENV }));
         assert.ok(spec.services.length > 0);
         for (const s of spec.services) {
-          assert.ok(s.args.labels.some((l) => l.label === "com.docker.stack.namespace" && l.value === "st"));
-          assert.ok(s.args.taskSpec.networksAdvanceds!.every((n) => n.aliases?.includes(s.key)), "the service name is an alias");
+          assert.equal((s.spec.Labels as Any)["com.docker.stack.namespace"], "st");
+          assert.ok(tt(s).Networks.every((n: Any) => n.Aliases?.includes(s.key)), "the service name is an alias");
         }
         ACCEPTED[f]?.(spec);
       });

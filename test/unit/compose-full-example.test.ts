@@ -15,7 +15,7 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { before, describe, it } from "node:test";
 import * as yaml from "js-yaml";
-import { ComposeError, convertStack, loadCompose, normaliseDuration, parseDuration, type StackSpec , LATEST_CLI } from "../../compose";
+import { ComposeError, convertStack, loadCompose, parseDuration, type StackSpec , LATEST_CLI } from "../../compose";
 
 const CLI = path.resolve(__dirname, "../../../shared/fixtures/compose-corpus/docker-cli");
 const HOME = "/bar";
@@ -48,9 +48,7 @@ function patched(dir: string): string {
   return file;
 }
 
-const dur = (s: string) => normaliseDuration(parseDuration(s)!);
-const byName = <T extends { name?: unknown; label?: unknown }>(a: T, b: T) =>
-  String(a.name ?? a.label) < String(b.name ?? b.label) ? -1 : 1;
+const ns = (s: string) => parseDuration(s)!;
 
 describe("full-example.yml as docker stack deploy sees it", () => {
   it("is rejected as it stands in the fixture (no config_data / secret_data next to it)", () => {
@@ -68,6 +66,7 @@ describe("full-example.yml as docker stack deploy sees it", () => {
     let dir: string;
     let spec: StackSpec;
     let foo: StackSpec["services"][number];
+    let t: Any;
     let c: Any;
     // golden paths are relative to working dir /foo
     const local = (p: string) => (p === "/foo" ? dir : p.startsWith("/foo/") ? path.join(dir, p.slice(5)) : p);
@@ -76,191 +75,190 @@ describe("full-example.yml as docker stack deploy sees it", () => {
       dir = workdir();
       spec = convertStack(loadCompose(patched(dir), { cli: LATEST_CLI, stackName: "st", env: ENV }));
       foo = spec.services[0];
-      c = foo.args.taskSpec.containerSpec as Any;
+      t = foo.spec.TaskTemplate as Any;
+      c = t.ContainerSpec as Any;
     });
 
     it("service name, image and service labels", () => {
       assert.equal(foo.name, "st_foo");
-      assert.equal(foo.args.name, "st_foo");
-      assert.equal(c.image, g.image);
-      assert.deepEqual(foo.args.labels, [
-        ...Object.entries(g.deploy.labels as Record<string, string>).map(([label, value]) => ({ label, value })),
-        { label: "com.docker.stack.image", value: "redis" },
-        { label: "com.docker.stack.namespace", value: "st" },
-      ].sort(byName));
+      assert.equal(foo.spec.Name, "st_foo");
+      assert.equal(c.Image, g.image);
+      assert.deepEqual(foo.spec.Labels, { ...g.deploy.labels, "com.docker.stack.image": "redis", "com.docker.stack.namespace": "st" });
     });
 
-    it("entrypoint -> command, command -> args", () => {
-      assert.deepEqual(c.commands, g.entrypoint);
-      assert.deepEqual(c.args, g.command);
+    it("entrypoint -> Command, command -> Args", () => {
+      assert.deepEqual(c.Command, g.entrypoint);
+      assert.deepEqual(c.Args, g.command);
     });
 
-    it("hostname, user, working_dir, read_only, stop_grace_period, stop_signal", () => {
-      assert.equal(c.hostname, g.hostname);
-      assert.equal(c.user, g.user);
-      assert.equal(c.dir, g.working_dir);
-      assert.equal(c.readOnly, g.read_only);
-      assert.equal(c.stopGracePeriod, dur(g.stop_grace_period));
-      assert.equal(c.stopSignal, g.stop_signal);
+    it("hostname, user, working_dir, read_only, stop_grace_period (ns), stop_signal", () => {
+      assert.equal(c.Hostname, g.hostname);
+      assert.equal(c.User, g.user);
+      assert.equal(c.Dir, g.working_dir);
+      assert.equal(c.ReadOnly, g.read_only);
+      assert.equal(c.StopGracePeriod, ns(g.stop_grace_period));
+      assert.equal(c.StopSignal, g.stop_signal);
     });
 
-    it("extra_hosts as ip/host pairs, split at the first ':', in the file's order", () => {
+    it("extra_hosts as \"IP host\", split at the first ':', in the file's order", () => {
       const want = (g.extra_hosts as string[]).map((h) => {
         const i = h.indexOf(":");
-        return { host: h.slice(0, i), ip: h.slice(i + 1) };
+        return `${h.slice(i + 1)} ${h.slice(0, i)}`;
       });
-      assert.deepEqual(c.hosts, want);
+      assert.deepEqual(c.Hosts, want);
     });
 
     it("dns and dns_search", () => {
-      assert.deepEqual(c.dnsConfig, { nameservers: g.dns, searches: g.dns_search });
+      assert.deepEqual(c.DNSConfig, { Nameservers: g.dns, Search: g.dns_search });
     });
 
-    it("healthcheck with normalised durations", () => {
+    it("healthcheck with durations in ns, start_interval included", () => {
       const h = g.healthcheck;
-      assert.deepEqual(c.healthcheck, {
-        tests: h.test, interval: dur(h.interval), timeout: dur(h.timeout), startPeriod: dur(h.start_period), retries: h.retries,
+      assert.deepEqual(c.Healthcheck, {
+        Test: h.test, Interval: ns(h.interval), Timeout: ns(h.timeout), StartPeriod: ns(h.start_period),
+        StartInterval: ns(h.start_interval), Retries: h.retries,
       });
-      assert.ok(foo.notExpressible.some((x) => x.key === "services.foo.healthcheck.start_interval" && x.value === dur(h.start_interval)));
     });
 
     it("environment from env_files and environment, resolved as the golden file, sorted", () => {
-      assert.deepEqual(c.env, g.environment);
-      assert.deepEqual(Object.keys(c.env), Object.keys(g.environment).sort());
+      assert.deepEqual(c.Env, Object.entries(g.environment as Record<string, string>).map(([k, v]) => `${k}=${v}`).sort());
     });
 
     it("container labels plus the namespace label", () => {
-      const want = Object.entries({ ...g.labels, "com.docker.stack.namespace": "st" }).map(([label, value]) => ({ label, value }));
-      assert.deepEqual(c.labels, want.sort(byName));
+      assert.deepEqual(c.Labels, { ...g.labels, "com.docker.stack.namespace": "st" });
     });
 
     it("sysctls, cap_add/cap_drop", () => {
-      assert.deepEqual(c.sysctl, g.sysctls);
-      assert.deepEqual(c.capAdds, ["ALL"]);
-      assert.deepEqual(c.capDrops, (g.cap_drop as string[]).map((x) => `CAP_${x}`));
+      assert.deepEqual(c.Sysctls, g.sysctls);
+      assert.deepEqual(c.CapabilityAdd, ["ALL"]);
+      assert.deepEqual(c.CapabilityDrop, (g.cap_drop as string[]).map((x) => `CAP_${x}`));
     });
 
-    it("tty, stdin_open and ulimits are listed as not expressible through the provider", () => {
-      const gaps = Object.fromEntries(foo.notExpressible.map((x) => [x.key, x.value]));
-      assert.equal(gaps["services.foo.tty"], g.tty);
-      assert.equal(gaps["services.foo.stdin_open"], g.stdin_open);
-      assert.deepEqual(gaps["services.foo.ulimits"], [
-        { name: "nofile", soft: g.ulimits.nofile.soft, hard: g.ulimits.nofile.hard },
-        { name: "nproc", soft: g.ulimits.nproc, hard: g.ulimits.nproc },
+    it("tty, stdin_open and ulimits (sorted by name; a single value is soft and hard)", () => {
+      assert.equal(c.TTY, g.tty);
+      assert.equal(c.OpenStdin, g.stdin_open);
+      assert.deepEqual(c.Ulimits, [
+        { Name: "nofile", Soft: g.ulimits.nofile.soft, Hard: g.ulimits.nofile.hard },
+        { Name: "nproc", Soft: g.ulimits.nproc, Hard: g.ulimits.nproc },
       ]);
-      assert.ok(spec.differences.some((d) => d.startsWith("services.foo.tty:")));
+      assert.ok(!spec.differences.some((d) => /pulumi/i.test(d)), "no difference is about a provider's shape");
     });
 
     it("logging", () => {
-      assert.deepEqual(foo.args.taskSpec.logDriver, { name: g.logging.driver, options: g.logging.options });
+      assert.deepEqual(t.LogDriver, { Name: g.logging.driver, Options: g.logging.options });
     });
 
-    it("mounts: bind (resolved), named volume with stack labels, anonymous volume, tmpfs with size", () => {
-      const want: Any[] = [];
-      for (const v of g.volumes as Any[]) {
-        if (v.type === "cluster") continue; // not expressible, checked below
-        const m: Any = { type: v.type, target: v.target };
-        if (v.read_only) m.readOnly = true;
-        if (v.type === "bind") m.source = local(v.source);
+    it("mounts in the file's order: bind (resolved), named volume with stack labels, anonymous volume, tmpfs with size, cluster", () => {
+      const want: Any[] = (g.volumes as Any[]).map((v) => {
+        const m: Any = { Type: v.type, Target: v.target };
+        if (v.type === "cluster") return { ...m, Source: v.source, ClusterOptions: {} };
+        if (v.read_only) m.ReadOnly = true;
+        if (v.consistency) m.Consistency = v.consistency;
+        if (v.type === "bind") m.Source = local(v.source);
         if (v.type === "volume" && v.source) {
-          m.source = `st_${v.source}`;
-          m.volumeOptions = { labels: [{ label: "com.docker.stack.namespace", value: "st" }] };
+          m.Source = `st_${v.source}`;
+          m.VolumeOptions = { Labels: { "com.docker.stack.namespace": "st" } };
         }
-        if (v.type === "tmpfs") m.tmpfsOptions = { sizeBytes: v.tmpfs.size };
-        want.push(m);
-      }
-      assert.deepEqual(c.mounts, want);
-      assert.ok(foo.notExpressible.some((x) => x.field === "TaskTemplate.ContainerSpec.Mounts" && (x.value as Any).type === "cluster"));
-      assert.ok(foo.notExpressible.some((x) => x.key === "services.foo.volumes[6].consistency" && x.value === "cached"));
+        if (v.type === "tmpfs") m.TmpfsOptions = { SizeBytes: v.tmpfs.size };
+        return m;
+      });
+      assert.deepEqual(c.Mounts, want);
+      assert.ok(want.some((m) => m.Type === "cluster"));
+      assert.equal(c.Mounts[6].Consistency, "cached");
     });
 
-    it("secrets and configs: references sorted by name, defaults uid/gid 0 mode 0444", () => {
-      assert.deepEqual(c.secrets, [
-        { secretId: "my_secret", secretName: "my_secret", fileName: "my_secret", fileUid: "103", fileGid: "103", fileMode: 0o440 },
-        { secretId: foo.secrets[1], secretName: foo.secrets[1], fileName: "secret1", fileUid: "0", fileGid: "0", fileMode: 0o444 },
+    it("secrets and configs: references sorted by name, defaults uid/gid 0 mode 0444, no IDs", () => {
+      assert.deepEqual(c.Secrets, [
+        { SecretName: "my_secret", File: { Name: "my_secret", UID: "103", GID: "103", Mode: 0o440 } },
+        { SecretName: foo.secrets[1], File: { Name: "secret1", UID: "0", GID: "0", Mode: 0o444 } },
       ]);
       assert.match(foo.secrets[1], /^st_secret1-[0-9a-f]{8}$/);
-      assert.deepEqual(c.configs, [
-        { configId: "my_config", configName: "my_config", fileName: "/my_config", fileUid: "103", fileGid: "103", fileMode: 0o440 },
-        { configId: foo.configs[1], configName: foo.configs[1], fileName: "config1", fileUid: "0", fileGid: "0", fileMode: 0o444 },
+      assert.deepEqual(c.Configs, [
+        { ConfigName: "my_config", File: { Name: "/my_config", UID: "103", GID: "103", Mode: 0o440 } },
+        { ConfigName: foo.configs[1], File: { Name: "config1", UID: "0", GID: "0", Mode: 0o444 } },
       ]);
       assert.equal(g.secrets[1].mode, 288, "the golden mode is the octal 0440");
     });
 
     it("ports: short syntax expanded per port, sorted by published port", () => {
       const want = (g.ports as Any[]).map((p) => ({
-        targetPort: p.target, protocol: p.protocol, publishMode: p.mode, ...(p.published ? { publishedPort: p.published } : {}),
-      })).sort((a, b) => (a.publishedPort ?? 0) - (b.publishedPort ?? 0) || a.targetPort - b.targetPort);
-      assert.deepEqual(foo.args.endpointSpec, { mode: g.deploy.endpoint_mode, ports: want });
+        TargetPort: p.target, Protocol: p.protocol, PublishMode: p.mode, ...(p.published ? { PublishedPort: p.published } : {}),
+      })).sort((a, b) => (a.PublishedPort ?? 0) - (b.PublishedPort ?? 0) || a.TargetPort - b.TargetPort);
+      assert.deepEqual(foo.spec.EndpointSpec, { Mode: g.deploy.endpoint_mode, Ports: want });
     });
 
     it("networks: sorted by target, aliases plus the service name, driver_opts, no ipv4/ipv6 address", () => {
-      assert.deepEqual(foo.args.taskSpec.networksAdvanceds, [
-        { name: "st_other-network", aliases: ["foo"] },
-        { name: "st_other-other-network", aliases: ["foo"] },
-        { name: "st_some-network", aliases: [...g.networks["some-network"].aliases, "foo"], driverOpts: ["driveropt1=optval1", "driveropt2=optval2"] },
+      assert.deepEqual(t.Networks, [
+        { Target: "st_other-network", Aliases: ["foo"] },
+        { Target: "st_other-other-network", Aliases: ["foo"] },
+        { Target: "st_some-network", Aliases: [...g.networks["some-network"].aliases, "foo"], DriverOpts: { driveropt1: "optval1", driveropt2: "optval2" } },
       ]);
     });
 
     it("deploy: mode/replicas, update_config, rollback_config", () => {
-      assert.deepEqual(foo.args.mode, { replicated: { replicas: g.deploy.replicas } });
-      for (const [ours, theirs] of [[foo.args.updateConfig, g.deploy.update_config], [foo.args.rollbackConfig, g.deploy.rollback_config]]) {
+      assert.deepEqual(foo.spec.Mode, { Replicated: { Replicas: g.deploy.replicas } });
+      for (const [ours, theirs] of [[foo.spec.UpdateConfig, g.deploy.update_config], [foo.spec.RollbackConfig, g.deploy.rollback_config]] as Any[][]) {
         assert.deepEqual(ours, {
-          parallelism: theirs.parallelism,
-          delay: dur(theirs.delay),
-          failureAction: theirs.failure_action,
-          monitor: "1m",
-          maxFailureRatio: String(theirs.max_failure_ratio),
-          order: theirs.order,
+          Parallelism: theirs.parallelism,
+          Delay: ns(theirs.delay),
+          FailureAction: theirs.failure_action,
+          Monitor: ns(theirs.monitor),
+          MaxFailureRatio: theirs.max_failure_ratio,
+          Order: theirs.order,
         });
-        assert.equal(dur(theirs.monitor), "1m", "golden 1m0s normalises to 1m");
+        assert.equal(ns(theirs.monitor), 60e9, "golden 1m0s");
       }
     });
 
-    it("deploy: resources (bytes, nano CPUs, generic resources)", () => {
+    it("deploy: resources (bytes, nano CPUs, pids, generic resources)", () => {
       const r = g.deploy.resources;
-      assert.deepEqual(foo.args.taskSpec.resources, {
-        limits: { nanoCpus: Number(r.limits.cpus) * 1e9, memoryBytes: Number(r.limits.memory) },
-        reservation: {
-          nanoCpus: Math.round(Number(r.reservations.cpus) * 1e9),
-          memoryBytes: Number(r.reservations.memory),
-          genericResources: { discreteResourcesSpecs: ["gpu=2", "ssd=1"] },
+      assert.deepEqual(t.Resources, {
+        Limits: { NanoCPUs: Number(r.limits.cpus) * 1e9, MemoryBytes: Number(r.limits.memory), Pids: r.limits.pids },
+        Reservations: {
+          NanoCPUs: Math.round(Number(r.reservations.cpus) * 1e9),
+          MemoryBytes: Number(r.reservations.memory),
+          GenericResources: [
+            { DiscreteResourceSpec: { Kind: "gpu", Value: 2 } }, { DiscreteResourceSpec: { Kind: "ssd", Value: 1 } },
+          ],
         },
       });
-      assert.ok(foo.notExpressible.some((x) => x.key === "services.foo.deploy.resources.limits.pids" && x.value === r.limits.pids));
     });
 
     it("deploy: restart_policy and placement", () => {
       const rp = g.deploy.restart_policy;
-      assert.deepEqual(foo.args.taskSpec.restartPolicy, {
-        condition: rp.condition, delay: dur(rp.delay), maxAttempts: rp.max_attempts, window: dur(rp.window),
+      assert.deepEqual(t.RestartPolicy, {
+        Condition: rp.condition, Delay: ns(rp.delay), MaxAttempts: rp.max_attempts, Window: ns(rp.window),
       });
-      assert.deepEqual(foo.args.taskSpec.placement, {
-        constraints: g.deploy.placement.constraints,
-        prefs: (g.deploy.placement.preferences as Any[]).map((p) => p.spread),
-        maxReplicas: g.deploy.placement.max_replicas_per_node,
+      assert.deepEqual(t.Placement, {
+        Constraints: g.deploy.placement.constraints,
+        Preferences: (g.deploy.placement.preferences as Any[]).map((p) => ({ Spread: { SpreadDescriptor: p.spread } })),
+        MaxReplicas: g.deploy.placement.max_replicas_per_node,
       });
     });
 
     it("top-level networks: only those services use, overlay by default, options stringified, stack label", () => {
       const other = golden.networks["other-network"];
       assert.deepEqual(spec.networks.map((n) => n.name), ["st_other-network", "st_other-other-network", "st_some-network"]);
-      assert.deepEqual(spec.networks[0].args, {
-        name: "st_other-network",
-        driver: other.driver,
-        options: other.driver_opts,
-        ipamDriver: other.ipam.driver,
-        ipamConfigs: other.ipam.config,
-        labels: [{ label: "com.docker.stack.namespace", value: "st" }, { label: "foo", value: "bar" }],
+      assert.deepEqual(spec.networks[0].create, {
+        Name: "st_other-network",
+        CheckDuplicate: true,
+        Scope: "swarm",
+        Driver: other.driver,
+        Options: other.driver_opts,
+        IPAM: { Driver: other.ipam.driver, Config: (other.ipam.config as Any[]).map((x) => ({ Subnet: x.subnet })) },
+        Labels: { "com.docker.stack.namespace": "st", foo: "bar" },
       });
-      assert.deepEqual(spec.networks[2].args, { name: "st_some-network", driver: "overlay", labels: [{ label: "com.docker.stack.namespace", value: "st" }] });
+      assert.deepEqual(spec.networks[2].create, {
+        Name: "st_some-network", CheckDuplicate: true, Scope: "swarm", Driver: "overlay", Labels: { "com.docker.stack.namespace": "st" },
+      });
     });
 
     it("secrets and configs: file content base64, name: honoured, external names from the golden file", () => {
       const s1 = spec.secrets.find((x) => x.key === "secret1")!;
-      assert.equal(Buffer.from(s1.args.data, "base64").toString(), "secret content\n");
+      assert.equal(Buffer.from(String(s1.spec.Data), "base64").toString(), "secret content\n");
       assert.equal(s1.stackDeployName, "st_secret1");
-      assert.deepEqual(s1.args.labels, [{ label: "com.docker.stack.namespace", value: "st" }, { label: "foo", value: "bar" }]);
+      assert.equal(s1.spec.Name, s1.name);
+      assert.deepEqual(s1.spec.Labels, { "com.docker.stack.namespace": "st", foo: "bar" });
       assert.equal(spec.secrets.find((x) => x.key === "secret4")!.stackDeployName, golden.secrets.secret4.name);
       assert.equal(spec.configs.find((x) => x.key === "config4")!.stackDeployName, golden.configs.config4.name);
       assert.deepEqual(spec.external.secrets, [golden.secrets.secret2.name, golden.secrets.secret3.name].sort());

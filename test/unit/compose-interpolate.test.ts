@@ -87,7 +87,7 @@ services:
     assert.equal(web.environment.GREETING, "hello $USER");
     assert.equal(web.environment.$FOO, "literal-key", "keys are not interpolated");
     const spec = convertStack(loaded);
-    assert.deepEqual(spec.services[0].args.mode, { replicated: { replicas: 3 } });
+    assert.deepEqual(spec.services[0].spec.Mode, { Replicated: { Replicas: 3 } });
   });
 
   it("interpolates extension fields and names the key of an unset variable", () => {

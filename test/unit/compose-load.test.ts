@@ -3,7 +3,9 @@ import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { describe, it } from "node:test";
-import { ComposeError, DEPRECATED, FORBIDDEN, UNSUPPORTED, convertStack, loadCompose , LATEST_CLI } from "../../compose";
+import {
+  ComposeError, DEPRECATED, FORBIDDEN, UNSUPPORTED, convertStack, loadCompose, LATEST_CLI, type JsonObject, type LoadedStack,
+} from "../../compose";
 
 /** Writes files into a fresh directory; returns the path of the first one. */
 function stack(files: Record<string, string>): string {
@@ -16,6 +18,8 @@ function stack(files: Record<string, string>): string {
 }
 
 const load = (file: string, env: Record<string, string> = {}) => loadCompose(file, { cli: LATEST_CLI, stackName: "st", env });
+/** The first service's TaskTemplate.RestartPolicy. */
+const restartPolicy = (loaded: LoadedStack) => (convertStack(loaded).services[0].spec.TaskTemplate as JsonObject).RestartPolicy;
 
 /** Asserts a ComposeError naming the file and exactly this key, with the message matching. */
 function rejects(file: string, key: string, message: RegExp, env: Record<string, string> = {}): ComposeError {
@@ -200,10 +204,10 @@ describe("warnings", () => {
       assert.equal(w.length, 1, `one warning for ${prop}`);
       assert.equal(w[0].file, file);
       assert.match(w[0].message, prop in DEPRECATED ? /deprecated and ignored/ : /not supported by docker stack deploy/);
-      // ignored: the args are those of the same file without the key (restart: see below)
+      // ignored: the ServiceSpec is that of the same file without the key (restart: see below)
       if (prop !== "restart") {
         const without = load(stack({ "c.yml": "services:\n  web:\n    image: x\n" }));
-        assert.deepEqual(convertStack(loaded).services[0].args, convertStack(without).services[0].args);
+        assert.deepEqual(convertStack(loaded).services[0].spec, convertStack(without).services[0].spec);
       }
     });
   }
@@ -211,19 +215,19 @@ describe("warnings", () => {
   it("restart is used as the restart policy when deploy.restart_policy is absent", () => {
     const loaded = load(stack({ "c.yml": "services:\n  web:\n    image: x\n    restart: on-failure:3\n" }));
     assert.match(loaded.warnings.find((w) => w.key === "services.web.restart")!.message, /used only as the restart policy/);
-    assert.deepEqual(convertStack(loaded).services[0].args.taskSpec.restartPolicy, { condition: "on-failure", maxAttempts: 3 });
+    assert.deepEqual(restartPolicy(loaded), { Condition: "on-failure", MaxAttempts: 3 });
   });
 
   it("restart yields to deploy.restart_policy", () => {
     const loaded = load(stack({ "c.yml": "services:\n  web:\n    image: x\n    restart: always\n    deploy:\n      restart_policy:\n        condition: none\n" }));
     assert.match(loaded.warnings.find((w) => w.key === "services.web.restart")!.message, /deploy.restart_policy applies/);
-    assert.deepEqual(convertStack(loaded).services[0].args.taskSpec.restartPolicy, { condition: "none" });
+    assert.deepEqual(restartPolicy(loaded), { Condition: "none" });
   });
 
   it("restart: always and unless-stopped become condition any, no becomes nothing", () => {
-    for (const [r, want] of [["always", { condition: "any" }], ["unless-stopped", { condition: "any" }], ["no", undefined]] as const) {
+    for (const [r, want] of [["always", { Condition: "any" }], ["unless-stopped", { Condition: "any" }], ["no", undefined]] as const) {
       const loaded = load(stack({ "c.yml": `services:\n  web:\n    image: x\n    restart: "${r}"\n` }));
-      assert.deepEqual(convertStack(loaded).services[0].args.taskSpec.restartPolicy, want);
+      assert.deepEqual(restartPolicy(loaded), want);
     }
   });
 
@@ -254,13 +258,13 @@ networks:
     const spec = convertStack(loaded);
     const web = spec.services.find((s) => s.key === "web")!;
     assert.deepEqual(web.dependsOn, ["db"]);
-    const text = JSON.stringify(web.args);
+    const text = JSON.stringify(web.spec);
     assert.ok(!text.includes("/run") && !text.includes("10.0.0.5"));
   });
 });
 
 describe("loading", () => {
-  it("reads env_files relative to the compose file, later files and environment win, sorted in the args", () => {
+  it("reads env_files relative to the compose file, later files and environment win, sorted in the spec", () => {
     const file = stack({
       "app/c.yml": "services:\n  web:\n    image: x\n    env_file: [conf/a.env, conf/b.env]\n    environment:\n      C: from-compose\n      D:\n",
       "app/conf/a.env": "# comment\nA=1\nB=from-a\n\n  C=from-a\nPASSED\nNOTSET\nQ=\"quoted\"\n",
@@ -270,8 +274,8 @@ describe("loading", () => {
     assert.deepEqual(loaded.services[0].environment, {
       A: "1", B: "from-b", C: "from-compose", D: "from-env", PASSED: "through", Q: "\"quoted\"",
     });
-    const env = convertStack(loaded).services[0].args.taskSpec.containerSpec.env!;
-    assert.deepEqual(Object.keys(env), ["A", "B", "C", "D", "PASSED", "Q"]);
+    const env = ((convertStack(loaded).services[0].spec.TaskTemplate as JsonObject).ContainerSpec as JsonObject).Env;
+    assert.deepEqual(env, ["A=1", "B=from-b", "C=from-compose", "D=from-env", "PASSED=through", "Q=\"quoted\""]);
   });
 
   it("a bad env file line names the env file", () => {

@@ -11,7 +11,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { describe, it } from "node:test";
-import { ComposeError, convertStack, LATEST_CLI, loadCompose, type StackOverrides } from "../../compose";
+import { ComposeError, convertStack, LATEST_CLI, loadCompose, type JsonObject, type StackOverrides } from "../../compose";
 import { engineStack } from "../../lib/engine-spec";
 import { ConfigError } from "../../lib/cluster-config";
 import { validateStacks } from "../../lib/stacks-config";
@@ -73,6 +73,36 @@ describe("compose versions as docker CLI 20.10 reads them (the default)", () => 
             const v = loadCompose(path.resolve(__dirname, "..", "..", "stacks", s, "docker-compose.yml"), { stackName: s }).version;
             assert.match(v, /^3\.[0-9]$/);
         }
+    });
+});
+
+describe("swarm jobs (deploy.mode replicated-job / global-job)", () => {
+    const jobs = 'version: "3.9"\nservices:\n  once:\n    image: alpine\n    deploy:\n      mode: replicated-job\n      replicas: 3\n' +
+        "  each:\n    image: alpine\n    deploy:\n      mode: global-job\n  one:\n    image: alpine\n    deploy:\n      mode: replicated-job\n";
+    const modes = (overrides: StackOverrides = {}) => Object.fromEntries(
+        convertStack(loadCompose(file(jobs), { stackName: "st", cli: LATEST_CLI }), overrides).services.map((s) => [s.key, s.spec.Mode]));
+
+    it("are refused as docker stack deploy of CLI 20.10 refuses them, with its message", () => {
+        rejects(() => loadCompose(file(jobs), { stackName: "st" }), "services.each.deploy.mode",
+            /refused by docker stack deploy \(docker CLI 20\.10\): "Unknown mode: global-job".*docker CLI 23/);
+    });
+
+    it("convert as CLI 23 on does: replicas is both MaxConcurrent and TotalCompletions, unset leaves the engine's defaults", () => {
+        assert.deepEqual(modes(), {
+            each: { GlobalJob: {} },
+            once: { ReplicatedJob: { MaxConcurrent: 3, TotalCompletions: 3 } },
+            one: { ReplicatedJob: {} },
+        });
+    });
+
+    it("overrides.replicas sets a replicated job's count, and is refused for a global job", () => {
+        assert.deepEqual(modes({ replicas: { one: 2 } }).one, { ReplicatedJob: { MaxConcurrent: 2, TotalCompletions: 2 } });
+        rejects(() => modes({ replicas: { each: 2 } }), "overrides.replicas.each", /global-job.*replicas do not apply/);
+    });
+
+    it("a global job with replicas is refused, as the CLI refuses it", () => {
+        const f = file('version: "3.9"\nservices:\n  each:\n    image: alpine\n    deploy:\n      mode: global-job\n      replicas: 2\n');
+        rejects(() => loadCompose(f, { stackName: "st", cli: LATEST_CLI }), "services.each.deploy.replicas", /replicated or replicated-job mode/);
     });
 });
 
@@ -152,14 +182,14 @@ describe("the data-stager's dev overrides", () => {
     const spec = convertStack(loadCompose(STAGER, { stackName: "data-stager" }), dev);
 
     it("ports in host mode, each listed as a difference", () => {
-        const ports = Object.fromEntries(spec.services.map((s) => [s.key, s.args.endpointSpec.ports]));
-        assert.deepEqual(ports.service, [{ targetPort: 3000, publishedPort: 3100, protocol: "tcp", publishMode: "host" }]);
-        assert.deepEqual(ports.ui, [{ targetPort: 3080, publishedPort: 3080, protocol: "tcp", publishMode: "host" }]);
+        const ports = Object.fromEntries(spec.services.map((s) => [s.key, (s.spec.EndpointSpec as JsonObject).Ports]));
+        assert.deepEqual(ports.service, [{ TargetPort: 3000, PublishedPort: 3100, Protocol: "tcp", PublishMode: "host" }]);
+        assert.deepEqual(ports.ui, [{ TargetPort: 3080, PublishedPort: 3080, Protocol: "tcp", PublishMode: "host" }]);
         assert.ok(spec.differences.some((d) => /services\.ui\.ports: port 3080\/tcp is published in host mode instead of ingress/.test(d)));
     });
 
     it("endpoints as DNS round-robin, refused with an ingress-published port", () => {
-        assert.deepEqual(spec.services.map((s) => s.args.endpointSpec.mode), ["dnsrr", "dnsrr", "dnsrr"]);
+        assert.deepEqual(spec.services.map((s) => (s.spec.EndpointSpec as JsonObject).Mode), ["dnsrr", "dnsrr", "dnsrr"]);
         assert.ok(spec.differences.some((d) => /services\.db\.deploy\.endpoint_mode: vip is deployed as dnsrr/.test(d)));
         rejects(() => convertStack(loadCompose(STAGER, { stackName: "data-stager" }), { endpointMode: { ui: "dnsrr" } }),
             "overrides.endpointMode.ui", /ingress mode.*publishMode: \{ ui: host \}/);

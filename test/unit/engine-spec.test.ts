@@ -1,5 +1,6 @@
 /**
- * Engine API objects built from converted compose stacks (lib/engine-spec.ts): the DCCN stacks and
+ * Engine API objects built from converted compose stacks (compose/convert.ts, listed by
+ * lib/engine-spec.ts engineStack): the DCCN stacks and
  * the Docker CLI's full-example.yml, field by field as `docker stack deploy` sends them
  * (cli/compose/convert), and the normaliser that compares them with what the engine returns.
  */
@@ -11,8 +12,8 @@ import { before, describe, it } from "node:test";
 import * as yaml from "js-yaml";
 import { convertStack, loadCompose, type StackSpec , LATEST_CLI } from "../../compose";
 import {
-    differences, engineStack, networkCreate, networkDifferences, normaliseNetwork, normaliseService, serviceFromEngine,
-    serviceSpec, stableJson, taggedImage, unpinnedImage, type JsonObject,
+    differences, engineStack, networkDifferences, normaliseNetwork, normaliseService, serviceFromEngine,
+    stableJson, taggedImage, unpinnedImage, type JsonObject,
 } from "../../lib/engine-spec";
 import { api, localTransport } from "../../lib/engine-transport";
 
@@ -129,7 +130,7 @@ describe("engine spec: the Docker CLI's full-example.yml", () => {
         const file = fullExample();
         dir = path.dirname(file);
         spec = convertStack(loadCompose(file, { cli: LATEST_CLI, stackName: "st", env: { HOME: "/bar", QUX: "qux_from_environment" } }));
-        s = serviceSpec(spec, spec.services[0]);
+        s = spec.services[0].spec;
         c = s.TaskTemplate.ContainerSpec;
     });
 
@@ -160,7 +161,7 @@ describe("engine spec: the Docker CLI's full-example.yml", () => {
         assert.deepEqual(s.RollbackConfig, u);
     });
 
-    it("the fields @pulumi/docker cannot hold are set from notExpressible: TTY, OpenStdin, Ulimits, Pids", () => {
+    it("TTY, OpenStdin, Ulimits (sorted by name), Pids", () => {
         assert.equal(c.TTY, true);
         assert.equal(c.OpenStdin, true);
         assert.deepEqual(c.Ulimits, [{ Hard: 40000, Name: "nofile", Soft: 20000 }, { Hard: 65535, Name: "nproc", Soft: 65535 }]);
@@ -219,7 +220,7 @@ describe("engine spec: the Docker CLI's full-example.yml", () => {
 
     it("networks: driver options, IPAM and labels as NetworkCreate", () => {
         const n = spec.networks.find((x) => x.key === "other-network")!;
-        assert.deepEqual(networkCreate(n), {
+        assert.deepEqual(n.create, {
             CheckDuplicate: true, Driver: "overlay",
             IPAM: { Config: [{ Subnet: "172.16.238.0/24" }, { Subnet: "2001:3984:3989::/64" }], Driver: "overlay" },
             Labels: { "com.docker.stack.namespace": "st", foo: "bar" }, Name: "st_other-network", Options: { baz: "1", foo: "bar" }, Scope: "swarm",
