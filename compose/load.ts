@@ -6,6 +6,7 @@
 import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import * as yaml from "js-yaml";
+import { readConfined } from "./confine";
 import { ComposeError, ComposeWarning, keyPath } from "./errors";
 import { interpolateConfig } from "./interpolate";
 import type {
@@ -460,18 +461,14 @@ function loadService(
       environment[k] = (v === null || v === "") && fromEnv !== undefined ? fromEnv : v;
     }
   };
-  const envFiles = stringList(d.env_file).map((f) => absPath(dir, f));
+  const envFileNames = stringList(d.env_file).map(String);
+  const envFiles = envFileNames.map((f) => absPath(dir, f));
   if (envFiles.length > 0) {
     const vars: Record<string, string | null> = {};
     envFiles.forEach((f, i) => {
-      let text: string;
-      try {
-        text = readFileSync(f, "utf8");
-      } catch (e) {
-        throw new ComposeError(file, Array.isArray(d.env_file) ? `${key}.env_file[${i}]` : `${key}.env_file`,
-          `cannot read env file ${f}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
-          "create the file or fix the path (relative paths are relative to the compose file)");
-      }
+      // Only a regular file under the compose file's directory (compose/confine.ts).
+      const text = readConfined(file, dir, Array.isArray(d.env_file) ? `${key}.env_file[${i}]` : `${key}.env_file`,
+        envFileNames[i], "env file ").content.toString("utf8");
       try {
         for (const [k, v] of parseEnvFile(text, env)) vars[k] = v;
       } catch (e) {
@@ -679,12 +676,8 @@ function loadFileObject(
       `add file: <path> with the ${kind}'s content, or external: true for an existing ${kind}`);
   }
   obj.file = absPath(dir, String(d.file));
-  try {
-    obj.content = readFileSync(obj.file);
-  } catch (e) {
-    throw new ComposeError(file, `${key}.file`, `cannot read ${obj.file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
-      "create the file or fix the path (relative paths are relative to the compose file)");
-  }
+  // Only a regular file under the compose file's directory (compose/confine.ts).
+  obj.content = readConfined(file, dir, `${key}.file`, String(d.file)).content;
   return obj;
 }
 
