@@ -7,6 +7,7 @@ import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import * as yaml from "js-yaml";
 import { readConfined } from "./confine";
+import { loadBounded, YamlExpansionError } from "./yaml-bounded";
 import { ComposeError, ComposeWarning, keyPath } from "./errors";
 import { interpolateConfig } from "./interpolate";
 import type {
@@ -83,8 +84,14 @@ const YAML_SCHEMA = yaml.CORE_SCHEMA.extend({ implicit: [intType, mergeType] });
 
 export function parseYaml(file: string, text: string): unknown {
   try {
-    return yaml.load(text, { filename: file, schema: YAML_SCHEMA });
+    // Bounded: anchors and aliases that expand beyond MAX_EXPANDED_WEIGHT are refused (compose/yaml-bounded.ts).
+    return loadBounded(text, { filename: file, schema: YAML_SCHEMA });
   } catch (e) {
+    if (e instanceof YamlExpansionError) {
+      throw new ComposeError(file, "", `YAML anchors and aliases at line ${e.line} expand beyond the limit of ${e.limit} ` +
+        "(a \"billion laughs\": a few hundred bytes that would exhaust the program's memory)",
+        `reuse anchors without nesting aliases of aliases at line ${e.line}, or write the values out`);
+    }
     if (e instanceof yaml.YAMLException) {
       const mark = e.mark;
       const where = mark ? `line ${mark.line + 1}, column ${mark.column + 1}` : "unknown position";

@@ -153,3 +153,63 @@ describe("compose files read only files under their own directory", () => {
     assert.equal(s.services[0].environment.X, "1");
   });
 });
+
+/** A "billion laughs": 9 levels of 9 aliases each, 9^9 (387 million) strings once expanded. */
+function bomb(levels = 9, fanOut = 9): string {
+  const lines = ['version: "3.8"', `x-0: &0 [${Array(fanOut).fill("lol").join(",")}]`];
+  for (let i = 1; i < levels; i++) lines.push(`x-${i}: &${i} [${Array(fanOut).fill(`*${i - 1}`).join(",")}]`);
+  lines.push("services:", "  web:", "    image: x", `    labels: {bomb: *${levels - 1}}`);
+  return lines.join("\n") + "\n";
+}
+
+describe("YAML anchors and aliases that expand beyond a sane limit are refused", () => {
+  const rejectsBomb = (text: string, line: number) => {
+    const dir = mkdtempSync(path.join(tmpdir(), "compose-bomb-"));
+    const file = path.join(dir, "c.yml");
+    writeFileSync(file, text);
+    const heapBefore = process.memoryUsage().heapUsed;
+    const t0 = process.hrtime.bigint();
+    let caught: unknown;
+    try {
+      load(file);
+    } catch (e) {
+      caught = e;
+    }
+    const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+    assert.ok(caught instanceof ComposeError, `expected a ComposeError, got ${String(caught)}`);
+    assert.equal(caught.file, file);
+    assert.ok(caught.message.includes(file), "names the file");
+    assert.match(caught.message, new RegExp(`anchors and aliases at line ${line} expand beyond the limit`));
+    assert.ok(caught.fix.length > 0);
+    assert.ok(ms < 2000, `refused in ${ms} ms`);
+    assert.ok(process.memoryUsage().heapUsed - heapBefore < 64 * 1024 * 1024, "bounded memory");
+  };
+
+  it("the issue's bomb: under 500 bytes, refused in milliseconds, naming the line", () => {
+    const text = bomb();
+    assert.ok(Buffer.byteLength(text) < 500, `${Buffer.byteLength(text)} bytes`);
+    rejectsBomb(text, 8); // x-6: 9^7 = 4.8 million strings already
+  });
+
+  it("a bomb in a mapping chain and through merge keys", () => {
+    const lines = ['version: "3.8"', "x-a: &a {" + Array.from({ length: 10 }, (_, i) => `k${i}: lol`).join(", ") + "}"];
+    let prev = "a";
+    for (const c of "bcdefghij") {
+      lines.push(`x-${c}: &${c} {` + Array.from({ length: 10 }, (_, i) => `k${i}: *${prev}`).join(", ") + "}");
+      prev = c;
+    }
+    lines.push("services:", "  web:", "    image: x", "    x-big:", "      <<: *j");
+    rejectsBomb(lines.join("\n") + "\n", 7); // x-f: 10^6 strings
+  });
+
+  it("anchors reused by many services (what real files do) load", () => {
+    const services = Array.from({ length: 200 }, (_, i) => `  s${i}:\n    <<: *svc\n    deploy: *deploy\n`).join("");
+    const dir = mkdtempSync(path.join(tmpdir(), "compose-anchors-"));
+    const file = path.join(dir, "c.yml");
+    writeFileSync(file, 'version: "3.8"\nx-svc: &svc\n  image: nginx\n  environment: {A: "1", B: "2"}\n' +
+      "x-deploy: &deploy\n  replicas: 2\n  resources: {limits: {memory: 64M}}\n  placement: {constraints: [node.role == worker]}\nservices:\n" + services);
+    const s = load(file);
+    assert.equal(s.services.length, 200);
+    assert.equal(s.services[199].deploy.replicas, 2);
+  });
+});
