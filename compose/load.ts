@@ -692,6 +692,39 @@ function loadFileObject(
 
 const STACK_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
+/** swarmkit's limits: a service name is a DNS label of at most 63; a secret or config name at most 64 of [a-zA-Z0-9-_.]. */
+const SWARM_DNS_NAME = /^[a-zA-Z0-9](?:[-_]*[A-Za-z0-9]+)*$/;
+const SWARM_OBJECT_NAME = /^[a-zA-Z0-9]+(?:[a-zA-Z0-9-_.]*[a-zA-Z0-9])?$/;
+/** The program names a secret or config `<name>-<8 hex digits of its content>`. */
+const CONTENT_SUFFIX = 9;
+
+/**
+ * The names the engine will be given, checked against its limits before anything is created: the
+ * engine would refuse them half-way through a deployment.
+ */
+function checkEngineNames(file: string, stack: string, services: string[], objects: Record<"secret" | "config", Record<string, FileObjectModel>>): void {
+  for (const name of services) {
+    const full = `${stack}_${name}`;
+    if (!SWARM_DNS_NAME.test(full) || full.length > 63) {
+      throw new ComposeError(file, `services.${name}`, `the engine would refuse the service name ${JSON.stringify(full)} (<stack>_<service>): ` +
+        `it must be a DNS label of at most 63 characters (letters and digits, with '-' or '_' between them), and it has ${full.length}`,
+        `shorten the service or the stack name (${stack}), and use no '.'`);
+    }
+  }
+  for (const kind of ["secret", "config"] as const) {
+    for (const [key, o] of Object.entries(objects[kind])) {
+      const name = o.name ?? `${stack}_${key}`;
+      const max = o.external ? 64 : 64 - CONTENT_SUFFIX;
+      if (!SWARM_OBJECT_NAME.test(name) || name.length > max) {
+        throw new ComposeError(file, `${kind}s.${key}${o.name !== undefined ? ".name" : ""}`,
+          `the engine would refuse the ${kind} name ${JSON.stringify(name)}: at most ${max} characters` +
+          `${o.external ? "" : ` (the program adds '-' and 8 hex digits of the content, the engine allows 64)`} of letters, digits, '-', '_' and '.', starting and ending with a letter or digit`,
+          `shorten the ${kind}'s name${o.name === undefined ? ` or the stack name (${stack})` : ""}`);
+      }
+    }
+  }
+}
+
 /** Loads a compose file; throws ComposeError for anything `docker stack deploy` would reject. */
 export function loadCompose(file: string, opts: LoadOptions): LoadedStack {
   const absFile = path.resolve(file);
@@ -824,6 +857,8 @@ export function loadCompose(file: string, opts: LoadOptions): LoadedStack {
     });
     s.dependsOn = s.dependsOn.filter((dep) => rawServices[dep] !== undefined && dep !== s.name);
   }
+
+  checkEngineNames(absFile, opts.stackName, services.map((s) => s.name), { secret: secrets, config: configs });
 
   return {
     file: absFile,
