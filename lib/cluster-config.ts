@@ -299,7 +299,7 @@ export function validateClusterConfig(raw: RawConfig, stackFile: string): { conf
                     for (const [k, v] of Object.entries(n.labels)) {
                         if (!LABEL_KEY_RE.test(k)) err(`${key}.labels.${k}`, "label keys use letters, digits, `.`, `-` and `_`, starting and ending with a letter or digit");
                         if (typeof v !== "string" && typeof v !== "number" && typeof v !== "boolean") err(`${key}.labels.${k}`, "label values must be strings");
-                        else if (hasControl(String(v)) || String(v).length > 1024) err(`${key}.labels.${k}`, "label values are one line of at most 1024 characters");
+                        else if (hasControl(String(v)) || String(v).length > 1024) err(`${key}.labels.${k}`, "label values are one line of at most 1024 characters: write the value on one line");
                         labels[k] = String(v);
                     }
                 }
