@@ -213,3 +213,33 @@ describe("YAML anchors and aliases that expand beyond a sane limit are refused",
     assert.equal(s.services[199].deploy.replicas, 2);
   });
 });
+
+describe("names the engine would refuse are refused before anything is created", () => {
+  const file = (text: string, files: Record<string, string> = {}) => project(text, files).file;
+  const rejectsName = (f: string, stackName: string, key: string, re: RegExp) => {
+    assert.throws(() => loadCompose(f, { cli: LATEST_CLI, stackName, env: {} }), (e: unknown) => {
+      assert.ok(e instanceof ComposeError, String(e));
+      assert.equal(e.key, key);
+      assert.ok(e.message.includes(f) && e.message.includes(key));
+      assert.match(e.message, re);
+      assert.match(e.fix, /shorten/);
+      return true;
+    });
+  };
+  it("<stack>_<service> longer than 63 characters", () => {
+    rejectsName(file(`services:\n  ${"s".repeat(40)}:\n    image: x\n`), "a".repeat(30), `services.${"s".repeat(40)}`, /at most 63 characters.*has 71/);
+  });
+  it("a stack name with a '.' makes service names the engine refuses", () => {
+    rejectsName(file("services:\n  web:\n    image: x\n"), "my.stack", "services.web", /DNS label/);
+  });
+  it("a secret or config name past 64 characters once named <stack>_<key>-<hash>", () => {
+    rejectsName(file(`services:\n  web:\n    image: x\nconfigs:\n  ${"c".repeat(50)}:\n    file: ./a\n`, { a: "1" }), "stack",
+      `configs.${"c".repeat(50)}`, /at most 55 characters/);
+    rejectsName(file(`services:\n  web:\n    image: x\nsecrets:\n  s:\n    name: "bad name"\n    file: ./a\n`, { a: "1" }), "stack",
+      "secrets.s.name", /would refuse the secret name/);
+  });
+  it("names at the limits pass", () => {
+    const s = loadCompose(file(`services:\n  ${"s".repeat(31)}:\n    image: x\n`), { cli: LATEST_CLI, stackName: "a".repeat(31), env: {} });
+    assert.equal(s.services.length, 1);
+  });
+});
