@@ -113,7 +113,7 @@ export function isSecureValue(v: unknown): boolean {
 
 /**
  * The known_hosts line that pins `hostKey` for a node: `ADDR KEY` on port 22, `[ADDR]:PORT KEY` on any
- * other port (the form ssh looks a non-22 port up by; an IPv6 address is bracketed either way).
+ * other port (the form ssh looks a non-22 port up by; ssh writes an IPv6 address bare on port 22 too).
  */
 export function pinnedKnownHostsLine(address: string, port: number, hostKey: string): string {
     const name = port === 22 ? address : `[${address}]:${port}`;

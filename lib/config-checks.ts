@@ -55,11 +55,6 @@ export function isNodeAddress(s: unknown): s is string {
     return isIPv4(s) || isIPv6(s) || isDnsName(s);
 }
 
-/** `host:port`, or `[host]:port` for an IPv6 address (known_hosts, swarm remote addresses). */
-export function hostPort(host: string, port: number): string {
-    return isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`;
-}
-
 /** An absolute host path a bind mount or a setting may name: no `.`/`..` component, no control character, no `:` or `,` (mount syntax). */
 export function isAbsoluteHostPath(s: unknown): s is string {
     if (typeof s !== "string" || !s.startsWith("/") || s.length > 4096) return false;
