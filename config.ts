@@ -8,7 +8,7 @@ import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import * as yaml from "js-yaml";
 import { ComposeError, convertStack, loadCompose, StackSpec } from "./compose";
-import { ClusterConfig, ConfigError, PROJECT, validateClusterConfig } from "./lib/cluster-config";
+import { ClusterConfig, ConfigError, pinnedKnownHostsLine, PROJECT, validateClusterConfig } from "./lib/cluster-config";
 import { configIsSecret } from "./lib/pulumi-config";
 import { passwordPresence, plainTextPasswordUsers, RegistryConfig, validateRegistryConfig } from "./lib/registry-config";
 import { StackEntry, validateStacks } from "./lib/stacks-config";
@@ -53,6 +53,8 @@ export function loadConfig(): ProgramConfig {
             swarm: cfg.getObject("swarm"),
             sharedStorage: cfg.get("sharedStorage") || undefined,
             hasSshPrivateKey: secretKey !== undefined,
+            // Plain `pulumi config set sshPrivateKey` (no --secret) is refused, as the passwords are.
+            sshPrivateKeyIsSecret: secretKey === undefined ? undefined : configIsSecret(`${PROJECT}:sshPrivateKey`),
         }, stackFile);
         for (const w of result.warnings) pulumi.log.warn(`${stackFile}: ${PROJECT}:${w.key}: ${w.message}`);
         cluster = result.config;
@@ -81,7 +83,7 @@ export function loadConfig(): ProgramConfig {
     }
     const hosts: Record<string, HostSpec> = {};
     cluster.nodes.forEach((n, i) => {
-        const lines = n.hostKey ? [`${n.address} ${n.hostKey}`] : knownHostsFor(knownHosts, n.address, cluster.ssh.port);
+        const lines = n.hostKey ? [pinnedKnownHostsLine(n.address, cluster.ssh.port, n.hostKey)] : knownHostsFor(knownHosts, n.address, cluster.ssh.port);
         if (lines.length === 0) {
             fail(stackFile, `nodes[${i}].hostKey`, `no SSH host key is pinned for ${n.hostname} (${n.address}); ` +
                 "set `hostKey` from `ssh-keyscan -t ed25519 ADDRESS` after checking it on the console, or list it in `ssh.knownHostsFile`");

@@ -6,6 +6,8 @@
 import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import * as yaml from "js-yaml";
+import { readConfined } from "./confine";
+import { loadBounded, YamlExpansionError } from "./yaml-bounded";
 import { ComposeError, ComposeWarning, keyPath } from "./errors";
 import { interpolateConfig } from "./interpolate";
 import type {
@@ -82,8 +84,14 @@ const YAML_SCHEMA = yaml.CORE_SCHEMA.extend({ implicit: [intType, mergeType] });
 
 export function parseYaml(file: string, text: string): unknown {
   try {
-    return yaml.load(text, { filename: file, schema: YAML_SCHEMA });
+    // Bounded: anchors and aliases that expand beyond MAX_EXPANDED_WEIGHT are refused (compose/yaml-bounded.ts).
+    return loadBounded(text, { filename: file, schema: YAML_SCHEMA });
   } catch (e) {
+    if (e instanceof YamlExpansionError) {
+      throw new ComposeError(file, "", `YAML anchors and aliases at line ${e.line} expand beyond the limit of ${e.limit} ` +
+        "(a \"billion laughs\": a few hundred bytes that would exhaust the program's memory)",
+        `reuse anchors without nesting aliases of aliases at line ${e.line}, or write the values out`);
+    }
     if (e instanceof yaml.YAMLException) {
       const mark = e.mark;
       const where = mark ? `line ${mark.line + 1}, column ${mark.column + 1}` : "unknown position";
@@ -473,18 +481,14 @@ function loadService(
       environment[k] = (v === null || v === "") && fromEnv !== undefined ? fromEnv : v;
     }
   };
-  const envFiles = stringList(d.env_file).map((f) => absPath(dir, f));
+  const envFileNames = stringList(d.env_file).map(String);
+  const envFiles = envFileNames.map((f) => absPath(dir, f));
   if (envFiles.length > 0) {
     const vars: Record<string, string | null> = {};
     envFiles.forEach((f, i) => {
-      let text: string;
-      try {
-        text = readFileSync(f, "utf8");
-      } catch (e) {
-        throw new ComposeError(file, Array.isArray(d.env_file) ? `${key}.env_file[${i}]` : `${key}.env_file`,
-          `cannot read env file ${f}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
-          "create the file or fix the path (relative paths are relative to the compose file)");
-      }
+      // Only a regular file under the compose file's directory (compose/confine.ts).
+      const text = readConfined(file, dir, Array.isArray(d.env_file) ? `${key}.env_file[${i}]` : `${key}.env_file`,
+        envFileNames[i], "env file ").content.toString("utf8");
       try {
         for (const [k, v] of parseEnvFile(text, env)) vars[k] = v;
       } catch (e) {
@@ -692,18 +696,47 @@ function loadFileObject(
       `add file: <path> with the ${kind}'s content, or external: true for an existing ${kind}`);
   }
   obj.file = absPath(dir, String(d.file));
-  try {
-    obj.content = readFileSync(obj.file);
-  } catch (e) {
-    throw new ComposeError(file, `${key}.file`, `cannot read ${obj.file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
-      "create the file or fix the path (relative paths are relative to the compose file)");
-  }
+  // Only a regular file under the compose file's directory (compose/confine.ts).
+  obj.content = readConfined(file, dir, `${key}.file`, String(d.file)).content;
   return obj;
 }
 
 // ---------------------------------------------------------------------------
 
 const STACK_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+
+/** swarmkit's limits: a service name is a DNS label of at most 63; a secret or config name at most 64 of [a-zA-Z0-9-_.]. */
+const SWARM_DNS_NAME = /^[a-zA-Z0-9](?:[-_]*[A-Za-z0-9]+)*$/;
+const SWARM_OBJECT_NAME = /^[a-zA-Z0-9]+(?:[a-zA-Z0-9-_.]*[a-zA-Z0-9])?$/;
+/** The program names a secret or config `<name>-<8 hex digits of its content>`. */
+const CONTENT_SUFFIX = 9;
+
+/**
+ * The names the engine will be given, checked against its limits before anything is created: the
+ * engine would refuse them half-way through a deployment.
+ */
+function checkEngineNames(file: string, stack: string, services: string[], objects: Record<"secret" | "config", Record<string, FileObjectModel>>): void {
+  for (const name of services) {
+    const full = `${stack}_${name}`;
+    if (!SWARM_DNS_NAME.test(full) || full.length > 63) {
+      throw new ComposeError(file, `services.${name}`, `the engine would refuse the service name ${JSON.stringify(full)} (<stack>_<service>): ` +
+        `it must be a DNS label of at most 63 characters (letters and digits, with '-' or '_' between them), and it has ${full.length}`,
+        `shorten the service or the stack name (${stack}), and use no '.'`);
+    }
+  }
+  for (const kind of ["secret", "config"] as const) {
+    for (const [key, o] of Object.entries(objects[kind])) {
+      const name = o.name ?? `${stack}_${key}`;
+      const max = o.external ? 64 : 64 - CONTENT_SUFFIX;
+      if (!SWARM_OBJECT_NAME.test(name) || name.length > max) {
+        throw new ComposeError(file, `${kind}s.${key}${o.name !== undefined ? ".name" : ""}`,
+          `the engine would refuse the ${kind} name ${JSON.stringify(name)}: at most ${max} characters` +
+          `${o.external ? "" : ` (the program adds '-' and 8 hex digits of the content, the engine allows 64)`} of letters, digits, '-', '_' and '.', starting and ending with a letter or digit`,
+          `shorten the ${kind}'s name${o.name === undefined ? ` or the stack name (${stack})` : ""}`);
+      }
+    }
+  }
+}
 
 /** Loads a compose file; throws ComposeError for anything `docker stack deploy` would reject. */
 export function loadCompose(file: string, opts: LoadOptions): LoadedStack {
@@ -838,6 +871,8 @@ export function loadCompose(file: string, opts: LoadOptions): LoadedStack {
     });
     s.dependsOn = s.dependsOn.filter((dep) => rawServices[dep] !== undefined && dep !== s.name);
   }
+
+  checkEngineNames(absFile, opts.stackName, services.map((s) => s.name), { secret: secrets, config: configs });
 
   return {
     file: absFile,

@@ -3,6 +3,9 @@
  * from `Pulumi.<stack>.yaml` and returns a typed, defaulted configuration or throws a ConfigError that
  * names the stack file, the key and the fix. Nothing here talks to a node.
  */
+import {
+    daemonProblems, isAbsoluteHostPath, isDevicePath, isNodeAddress, isPackageName, isPosixUserName, isVersion,
+} from "./config-checks";
 import { checkManagerCount, faultTolerance } from "./quorum";
 
 export const PROJECT = "dccn-swarm";
@@ -96,10 +99,29 @@ export interface RawConfig {
     sharedStorage?: unknown;
     /** Whether the secret `sshPrivateKey` is set (its value never reaches validation). */
     hasSshPrivateKey?: boolean;
+    /**
+     * Whether `sshPrivateKey` is stored encrypted (set with --secret); false when it is plain text in
+     * the stack file, undefined when it is not set or the caller cannot tell.
+     */
+    sshPrivateKeyIsSecret?: boolean;
 }
 
+/** Whether a value read from `Pulumi.<stack>.yaml` is an encrypted one (`{secure: ...}`). */
+export function isSecureValue(v: unknown): boolean {
+    return typeof v === "object" && v !== null && typeof (v as { secure?: unknown }).secure === "string";
+}
+
+/**
+ * The known_hosts line that pins `hostKey` for a node: `ADDR KEY` on port 22, `[ADDR]:PORT KEY` on any
+ * other port (the form ssh looks a non-22 port up by; ssh writes an IPv6 address bare on port 22 too).
+ */
+export function pinnedKnownHostsLine(address: string, port: number, hostKey: string): string {
+    const name = port === 22 ? address : `[${address}]:${port}`;
+    return `${name} ${hostKey}`;
+}
+
+
 const HOSTNAME_RE = /^(?=.{1,253}$)[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$/;
-const IPV4_RE = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 const LABEL_KEY_RE = /^[a-zA-Z0-9]([a-zA-Z0-9._-]*[a-zA-Z0-9])?$/;
 const HOST_KEY_RE = /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/=]+$/;
 /** devicemapper was deprecated in Engine 20.10 and removed in 25.0. */
@@ -109,9 +131,12 @@ export function isHostname(s: string): boolean {
     return HOSTNAME_RE.test(s);
 }
 
+/** An address a node is reached at: IPv4, IPv6 or a DNS name. */
 export function isAddress(s: string): boolean {
-    return IPV4_RE.test(s) || isHostname(s);
+    return isNodeAddress(s);
 }
+
+const hasControl = (s: string) => /[\x00-\x1f\x7f]/.test(s);
 
 function isObject(v: unknown): v is Record<string, unknown> {
     return typeof v === "object" && v !== null && !Array.isArray(v);
@@ -139,23 +164,41 @@ export function validateClusterConfig(raw: RawConfig, stackFile: string): { conf
                 err(`ssh.${k}`, "unknown key; known keys are `user`, `port`, `privateKeyFile`, `knownHostsFile`, `connectTimeout`");
             }
         }
-        if (sshRaw.user !== undefined) ssh.user = String(sshRaw.user);
+        if (sshRaw.user !== undefined) {
+            // It reaches ssh's argument list as USER@HOST: "-oProxyCommand=..." must never get there.
+            if (!isPosixUserName(sshRaw.user)) {
+                err("ssh.user", `${JSON.stringify(sshRaw.user)} is not a POSIX user name; write the login name on the nodes ` +
+                    "(letters, digits, `_`, `.`, `-`, not starting with `-` or a digit, at most 32 characters), e.g. `root`");
+            } else ssh.user = sshRaw.user;
+        }
         if (sshRaw.port !== undefined) {
-            const p = Number(sshRaw.port);
-            if (!Number.isInteger(p) || p < 1 || p > 65535) err("ssh.port", `must be a port number 1-65535, got ${JSON.stringify(sshRaw.port)}`);
-            else ssh.port = p;
+            // A number as YAML writes it: "0x16" or "22" in quotes is refused rather than guessed.
+            const p = sshRaw.port;
+            if (typeof p !== "number" || !Number.isInteger(p) || p < 1 || p > 65535) {
+                err("ssh.port", `must be a port number 1-65535 written as a number (port: 2222, no quotes), got ${JSON.stringify(p)}`);
+            } else ssh.port = p;
         }
         if (sshRaw.connectTimeout !== undefined) {
-            const t = Number(sshRaw.connectTimeout);
-            if (!Number.isFinite(t) || t <= 0 || t > 600) err("ssh.connectTimeout", "must be a number of seconds between 1 and 600");
-            else ssh.connectTimeout = t;
+            const t = sshRaw.connectTimeout;
+            if (typeof t !== "number" || !Number.isFinite(t) || t <= 0 || t > 600) {
+                err("ssh.connectTimeout", `must be a number of seconds between 1 and 600 written as a number (connectTimeout: 15), got ${JSON.stringify(t)}`);
+            } else ssh.connectTimeout = t;
         }
-        if (sshRaw.privateKeyFile !== undefined) ssh.privateKeyFile = String(sshRaw.privateKeyFile);
-        if (sshRaw.knownHostsFile !== undefined) ssh.knownHostsFile = String(sshRaw.knownHostsFile);
+        for (const k of ["privateKeyFile", "knownHostsFile"] as const) {
+            const v = sshRaw[k];
+            if (v === undefined) continue;
+            if (typeof v !== "string" || v === "" || hasControl(v)) err(`ssh.${k}`, `must be a file path, got ${JSON.stringify(v)}`);
+            else ssh[k] = v;
+        }
     }
     if (!ssh.privateKeyFile && !raw.hasSshPrivateKey) {
         err("sshPrivateKey", "no SSH key: set it with `pulumi config set --secret sshPrivateKey < KEYFILE`, " +
             "or set `ssh.privateKeyFile` to a key file path");
+    }
+    if (raw.hasSshPrivateKey && raw.sshPrivateKeyIsSecret === false) {
+        const stack = stackFile.replace(/^.*Pulumi\./, "").replace(/\.yaml$/, "");
+        err("sshPrivateKey", `is stored in plain text in ${stackFile} (the root SSH key of every node); remove it ` +
+            `(pulumi config rm --stack ${stack} sshPrivateKey) and set it as a secret: pulumi config set --stack ${stack} --secret sshPrivateKey < KEYFILE`);
     }
 
     // engine
@@ -173,8 +216,19 @@ export function validateClusterConfig(raw: RawConfig, stackFile: string): { conf
             if (typeof engRaw.install !== "boolean") err("engine.install", "must be true or false");
             else engine.install = engRaw.install;
         }
-        if (engRaw.package !== undefined) engine.package = String(engRaw.package);
-        if (engRaw.version !== undefined) engine.version = String(engRaw.version);
+        if (engRaw.package !== undefined) {
+            // It reaches yum/dnf/apt-get as root: one package name, never a space or an option.
+            if (!isPackageName(engRaw.package)) {
+                err("engine.package", `${JSON.stringify(engRaw.package)} is not a package name; write one name, optionally with its version ` +
+                    "(docker-ce, docker-ce-20.10.24, docker-ce-3:20.10.24-3.el7): letters, digits and `. _ + - : ~ =`, no spaces or options");
+            } else engine.package = engRaw.package;
+        }
+        if (engRaw.version !== undefined) {
+            // A number is refused: YAML reads 20.10 as 20.1.
+            const v = engRaw.version;
+            if (!isVersion(v)) err("engine.version", `${JSON.stringify(v)} is not an engine version written as a string; write it quoted, e.g. "20.10.24"`);
+            else engine.version = v;
+        }
         if (engRaw.storage !== undefined) {
             const s = String(engRaw.storage);
             if (s !== "overlay2" && s !== "devicemapper" && s !== "unmanaged") {
@@ -182,9 +236,11 @@ export function validateClusterConfig(raw: RawConfig, stackFile: string): { conf
             } else engine.storage = s;
         }
         if (engRaw.dataDevice !== undefined) {
-            const d = String(engRaw.dataDevice);
-            if (!d.startsWith("/dev/")) err("engine.dataDevice", `must be a block device path such as /dev/sdb, got ${JSON.stringify(d)}`);
-            else engine.dataDevice = d;
+            const d = engRaw.dataDevice;
+            if (!isDevicePath(d)) {
+                err("engine.dataDevice", `must be a block device path such as /dev/sdb, /dev/nvme1n1 or /dev/disk/by-id/NAME ` +
+                    `(under /dev, no spaces or \`..\`), got ${JSON.stringify(d)}`);
+            } else engine.dataDevice = d;
         }
         if (engRaw.daemon !== undefined) {
             if (!isObject(engRaw.daemon)) err("engine.daemon", "must be a map of daemon.json settings");
@@ -202,14 +258,9 @@ export function validateClusterConfig(raw: RawConfig, stackFile: string): { conf
             warn("engine.storage", `devicemapper is deprecated since Docker Engine 20.10 (engine.version ${engine.version}); plan the move to overlay2`);
         }
     }
-    const hosts = engine.daemon["hosts"];
-    if (Array.isArray(hosts)) {
-        hosts.forEach((h, i) => {
-            if (typeof h === "string" && h.startsWith("tcp://") && engine.daemon["tlsverify"] !== true) {
-                err(`engine.daemon.hosts[${i}]`, `${h} would expose the engine without authentication; remove it (engine access goes over SSH) or set \`tlsverify\`, \`tlscacert\`, \`tlscert\` and \`tlskey\``);
-            }
-        });
-    }
+    // Unauthenticated TCP sockets (`hosts` in any spelling, a bare host:port included), insecure
+    // registries and a network metrics socket (lib/config-checks.ts daemonProblems).
+    for (const p of daemonProblems(engine.daemon)) err(`engine.daemon.${p.key}`, p.message);
 
     // nodes
     const nodes: NodeConfig[] = [];
@@ -232,7 +283,7 @@ export function validateClusterConfig(raw: RawConfig, stackFile: string): { conf
             const hostname = typeof n.hostname === "string" ? n.hostname : "";
             if (!isHostname(hostname)) err(`${key}.hostname`, `must be a valid host name, got ${JSON.stringify(n.hostname)}`);
             const address = typeof n.address === "string" ? n.address : "";
-            if (!isAddress(address)) err(`${key}.address`, `must be an IPv4 address or DNS name, got ${JSON.stringify(n.address)}`);
+            if (!isAddress(address)) err(`${key}.address`, `must be an IPv4 address, an IPv6 address or a DNS name, got ${JSON.stringify(n.address)}`);
             const role = n.role === undefined ? "worker" : n.role;
             if (role !== "manager" && role !== "worker") {
                 err(`${key}.role`, `unknown role ${JSON.stringify(role)}; use \`manager\` or \`worker\``);
@@ -248,6 +299,7 @@ export function validateClusterConfig(raw: RawConfig, stackFile: string): { conf
                     for (const [k, v] of Object.entries(n.labels)) {
                         if (!LABEL_KEY_RE.test(k)) err(`${key}.labels.${k}`, "label keys use letters, digits, `.`, `-` and `_`, starting and ending with a letter or digit");
                         if (typeof v !== "string" && typeof v !== "number" && typeof v !== "boolean") err(`${key}.labels.${k}`, "label values must be strings");
+                        else if (hasControl(String(v)) || String(v).length > 1024) err(`${key}.labels.${k}`, "label values are one line of at most 1024 characters: write the value on one line");
                         labels[k] = String(v);
                     }
                 }
@@ -304,7 +356,9 @@ export function validateClusterConfig(raw: RawConfig, stackFile: string): { conf
     let sharedStorage: string | undefined;
     if (raw.sharedStorage !== undefined) {
         sharedStorage = String(raw.sharedStorage);
-        if (!sharedStorage.startsWith("/")) err("sharedStorage", "must be an absolute path such as /mnt/docker");
+        if (!isAbsoluteHostPath(sharedStorage) || sharedStorage === "/") {
+            err("sharedStorage", `must be an absolute path other than / such as /mnt/docker (no \`.\` or \`..\`, commas, colons or control characters), got ${JSON.stringify(raw.sharedStorage)}`);
+        }
     }
 
     if (findings.some((f) => f.level === "error")) throw new ConfigError(stackFile, findings);

@@ -13,7 +13,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as yaml from "js-yaml";
-import { ClusterConfig, PROJECT, validateClusterConfig } from "./cluster-config";
+import { ClusterConfig, isSecureValue, pinnedKnownHostsLine, PROJECT, validateClusterConfig } from "./cluster-config";
 import { knownHostsFor } from "../config";
 import { quorumSize } from "./quorum";
 import { sshTarget } from "./connection";
@@ -121,6 +121,8 @@ export function loadStatusSetup(opts: SetupOptions): StatusSetup {
             swarm: key("swarm"),
             sharedStorage: key("sharedStorage") || undefined,
             hasSshPrivateKey: hasSecretKey || !!opts.keyFile || !!env.DCCN_SSH_KEY_FILE,
+            // In the stack file a secret is `{secure: ...}`; a plain key there is refused as the program refuses it.
+            sshPrivateKeyIsSecret: hasSecretKey ? isSecureValue(key("sshPrivateKey")) : undefined,
         }, stackFile).config;
     } catch (e) {
         throw new StatusSetupError((e as Error).message);
@@ -152,7 +154,7 @@ export function loadStatusSetup(opts: SetupOptions): StatusSetup {
         }
     }
     const endpoints = cluster.nodes.map((n): NodeEndpoint => {
-        const lines = n.hostKey ? [`${n.address} ${n.hostKey}`] : knownHostsFor(knownHosts, n.address, cluster.ssh.port);
+        const lines = n.hostKey ? [pinnedKnownHostsLine(n.address, cluster.ssh.port, n.hostKey)] : knownHostsFor(knownHosts, n.address, cluster.ssh.port);
         if (lines.length === 0) {
             return { hostname: n.hostname, error: `no SSH host key is pinned for ${n.address} (node hostKey or ssh.knownHostsFile)${knownHostsProblem}` };
         }

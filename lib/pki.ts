@@ -10,6 +10,7 @@
 import { spawnSync } from "child_process";
 import { X509Certificate, createPrivateKey, randomBytes } from "crypto";
 import * as fs from "fs";
+import * as net from "net";
 import * as os from "os";
 import * as path from "path";
 
@@ -44,8 +45,8 @@ export function isDnsName(s: string): boolean {
 
 /** An IPv4 address in dotted form, or an IPv6 address (hex, colons, optional dotted tail). */
 export function isIpAddress(s: string): boolean {
-    if (/^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/.test(s)) return true;
-    return s.includes(":") && /^[0-9a-fA-F:.]+$/.test(s) && (s.match(/::/g) ?? []).length <= 1;
+    // node:net's parser: "1:2" or "10.0.0.256" are not addresses; an IPv6 zone (%eth0) means nothing on another host.
+    return typeof s === "string" && !s.includes("%") && net.isIP(s) !== 0;
 }
 
 /** Runs openssl in `dir`; the error names the step and openssl's own message (never a key). */

@@ -10,7 +10,10 @@
 # - devicemapper is refused on an engine 25.0 or newer (removed there);
 # - a legacy /etc/systemd/system/docker.service.d/swarm.conf is renamed to
 #   swarm.conf.disabled-by-dccn-swarm (the document renames it to .bk) and systemd reloaded;
-# - a `hosts` entry other than unix:// or fd:// (a TCP socket, e.g. the document's
+# - a -H/--host other than unix:// or fd:// in the docker unit, any drop-in (swarm.conf aside) or
+#   /etc/sysconfig/docker, /etc/default/docker, or in the ExecStart systemd runs, is refused
+#   (insecure-tcp-unit) before anything changes: the fix is to edit that file by hand;
+# - a `hosts` entry (in any spelling of the key) other than unix:// or fd:// (a TCP socket, e.g. the document's
 #   tcp://0.0.0.0:2375) is refused unless tlsverify is true and tlscacert, tlscert and tlskey name
 #   existing files: engine access is over SSH, or TCP with mutual TLS;
 # - the engine is restarted (systemctl; the init script through `service` where systemd does not
@@ -34,7 +37,7 @@
 #               storage_driver=<driver|default> tool=<python3|python|jq>
 # On failure (exit status 1): DCCN_RESULT changed=<0|1> error=<code>, codes:
 #   bad-storage-driver, no-json-tool, bad-input, bad-existing, bad-storage-opts, engine-too-new,
-#   engine-version-unknown, insecure-tcp-host, tls-file-missing, hosts-conflict, invalid-config,
+#   engine-version-unknown, insecure-tcp-host, insecure-tcp-unit, tls-file-missing, hosts-conflict, invalid-config,
 #   no-init, restart-failed, engine-timeout, driver-mismatch
 set -euo pipefail
 
@@ -179,11 +182,13 @@ def facts(path):
     out = []
     if "storage-driver" in conf:
         out.append(("storage-driver", conf["storage-driver"]))
-    hosts = conf.get("hosts", [])
-    if not isinstance(hosts, list):
-        hosts = [hosts]
-    for h in hosts:
-        out.append(("host", h))
+    # dockerd decodes daemon.json case-insensitively (Go encoding/json): Hosts and HOSTS are hosts.
+    for k in conf:
+        if k.lower() != "hosts" or conf[k] is None:
+            continue
+        hosts = conf[k] if isinstance(conf[k], list) else [conf[k]]
+        for h in hosts:
+            out.append(("host", h))
     for k in ("tlsverify", "tlscacert", "tlscert", "tlskey"):
         if k in conf:
             v = conf[k]
@@ -220,7 +225,8 @@ mp($frag[0])
 # shellcheck disable=SC2016 # jq variables, not shell ones
 JQ_FACTS='
 (if has("storage-driver") then "storage-driver\t\(.["storage-driver"])" else empty end),
-((.hosts // []) | if type == "array" then .[] else . end | "host\t\(.)"),
+(to_entries[] | select((.key | ascii_downcase) == "hosts" and .value != null) | .value
+  | if type == "array" then .[] else . end | "host\t\(.)"),
 (("tlsverify", "tlscacert", "tlscert", "tlskey") as $k
   | if has($k) then "\($k)\t\(.[$k] | tostring | gsub("[\n\t]"; " "))" else empty end)
 '
@@ -318,7 +324,9 @@ fi
 tcp_hosts=()
 # ${a[@]+"${a[@]}"}: an empty array under `set -u` on bash < 4.4 (CentOS 7).
 for h in ${hosts[@]+"${hosts[@]}"}; do
-  case "$h" in
+  # dockerd reads the scheme in any case and a bare host:port as tcp://.
+  hl=$(printf '%s' "$h" | tr '[:upper:]' '[:lower:]' | sed 's/^[[:space:]]*//')
+  case "$hl" in
     unix://* | fd://* | fd:) ;;
     *) tcp_hosts+=("$h") ;;
   esac
@@ -334,6 +342,62 @@ if [ "${#tcp_hosts[@]}" -gt 0 ]; then
   for k in tlscacert tlscert tlskey; do
     [ -f "${ROOT}${tls[$k]}" ] || die tls-file-missing "${k} ${tls[$k]} does not exist on this node"
   done
+fi
+
+# A TCP socket opened outside daemon.json: a -H/--host that is not unix:// or fd:// in the docker
+# unit, any of its drop-ins (the legacy swarm.conf excepted: it is moved aside below), or the
+# environment files the init scripts read. Listed as FILE:LINE: VALUE; nothing is changed on a hit.
+unit_tcp_hosts() {
+  local f files=()
+  for f in "${ROOT}"/etc/systemd/system/docker.service "${ROOT}"/run/systemd/system/docker.service \
+    "${ROOT}"/usr/lib/systemd/system/docker.service "${ROOT}"/lib/systemd/system/docker.service \
+    "${ROOT}"/etc/systemd/system/docker.service.d/*.conf "${ROOT}"/run/systemd/system/docker.service.d/*.conf \
+    "${ROOT}"/usr/lib/systemd/system/docker.service.d/*.conf "${ROOT}"/lib/systemd/system/docker.service.d/*.conf \
+    "${ROOT}"/etc/sysconfig/docker "${ROOT}"/etc/default/docker; do
+    [ -f "$f" ] || continue
+    [ "$f" != "$SWARM_CONF" ] || continue
+    files+=("$f")
+  done
+  [ "${#files[@]}" -gt 0 ] || return 0
+  awk '
+    function check(text, where,   n, t, i, v) {
+      gsub(/["\047]/, " ", text)
+      n = split(text, t, /[ \t=]+/)
+      for (i = 1; i <= n; i++) {
+        v = ""
+        if (t[i] == "-H" || t[i] == "--host") v = t[i + 1]
+        else if (t[i] ~ /^-H./) v = substr(t[i], 3)
+        else continue
+        v = tolower(v)
+        if (v ~ /^(unix|fd):\/\// || v == "fd:") continue
+        print where ": " (v == "" ? "(empty)" : v)
+      }
+    }
+    FNR == 1 { acc = "" }
+    /^[ \t]*[#;]/ { next }
+    {
+      line = $0
+      if (line ~ /\\$/) { acc = acc substr(line, 1, length(line) - 1) " "; next }
+      check(acc line, FILENAME ":" FNR)
+      acc = ""
+    }
+  ' "${files[@]}"
+}
+unit_hits=$(unit_tcp_hosts)
+if [ -z "$unit_hits" ] && [ ! -f "$SWARM_CONF" ] && use_systemctl; then
+  # What systemd runs, whatever file it came from (the legacy swarm.conf is moved aside below).
+  execstart=$(systemctl show -p ExecStart docker 2>/dev/null || true)
+  unit_hits=$(printf '%s\n' "$execstart" | sed -n 's/.*argv\[\]=\([^;]*\).*/\1/p' | tr ' ' '\n' |
+    awk 'p { v = tolower($0); if (v !~ /^(unix|fd):\/\// && v != "fd:") print "systemctl show -p ExecStart docker: " v; p = 0; next }
+         $0 == "-H" || $0 == "--host" { p = 1; next }
+         /^(-H|--host)=/ { v = tolower($0); sub(/^(-h|--host)=/, "", v); if (v !~ /^(unix|fd):\/\// && v != "fd:") print "systemctl show -p ExecStart docker: " v; next }
+         /^-H./ { v = tolower(substr($0, 3)); if (v !~ /^(unix|fd):\/\// && v != "fd:") print "systemctl show -p ExecStart docker: " v }')
+fi
+if [ -n "$unit_hits" ]; then
+  die insecure-tcp-unit "the docker unit opens a TCP socket (-H) outside daemon.json: $(printf '%s' "$unit_hits" | tr '\n' ';')" \
+    "a TCP socket without mutual TLS gives root on this node to anyone who can reach it. Remove the -H" \
+    "(or point it at unix:// or fd://) in that file, run systemctl daemon-reload, and run again." \
+    "Nothing was changed."
 fi
 
 file_changed=0

@@ -13,7 +13,7 @@ import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import * as yaml from "js-yaml";
+import { loadBounded } from "../compose/yaml-bounded";
 import { convertStack, loadCompose, type StackSpec } from "../compose";
 import { engineStack, type JsonObject } from "../lib/engine-spec";
 import { api, apiOk, findManager, localTransport, sshTransport, type Transport } from "../lib/engine-transport";
@@ -597,7 +597,7 @@ export async function runFile(t: Target, file: string, { names, run, dump, log }
     const result: FileResult = { file, differences: [], declared: [], notes: [] };
     let doc: unknown;
     try {
-        doc = yaml.load(fs.readFileSync(abs, "utf8"));
+        doc = loadBounded(fs.readFileSync(abs, "utf8")); // an alias bomb is refused, not expanded
     } catch {
         doc = undefined; // both sides report what is wrong with the file
     }

@@ -89,7 +89,8 @@ test("devicemapper on an engine that removed it, or without a pinned version or 
 test("an unauthenticated tcp socket in daemon.json is refused", () => {
     rejects({ ...base(), engine: { daemon: { hosts: ["unix:///var/run/docker.sock", "tcp://0.0.0.0:2375"] } } },
         "engine.daemon.hosts[1]", /without authentication/);
-    validateClusterConfig({ ...base(), engine: { daemon: { hosts: ["tcp://0.0.0.0:2376"], tlsverify: true } } }, "P.yaml");
+    validateClusterConfig({ ...base(), engine: { daemon: { hosts: ["tcp://0.0.0.0:2376"], tlsverify: true,
+        tlscacert: "/etc/docker/ca.pem", tlscert: "/etc/docker/cert.pem", tlskey: "/etc/docker/key.pem" } } }, "P.yaml");
 });
 
 test("a missing SSH key secret names the command that sets it", () => {
@@ -107,7 +108,7 @@ test("unknown keys, bad availability, bad port and bad addresses are named", () 
     rejects(bad, "nodes[1].availability", /use `active`, `drain` or `pause`/);
     const addr = base();
     (addr.nodes as any[])[1].address = "not an address!";
-    rejects(addr, "nodes[1].address", /IPv4 address or DNS name/);
+    rejects(addr, "nodes[1].address", /IPv4 address, an IPv6 address or a DNS name/);
     rejects({ ...base(), swarm: { forceNewCluster: "vm2" } }, "swarm.forceNewCluster", /not a configured manager/);
 });
 

@@ -161,3 +161,11 @@ test("loadRegistryConfig: reads the stack config, checks passwords by presence o
         await pulumi.runtime.disconnect();
     }
 });
+
+test("hostile registry values: an address that is not one, a port that is not a number, an image with an option", () => {
+    for (const address of ["1:2", "10.0.0.256", "fe80::1%eth0", "-oProxyCommand=x"]) rejects(base({ address }), "registry.address", /is not an IP address/);
+    assert.equal(validateRegistryConfig(base({ address: "2001:db8::11" }), NODES, FILE)!.config.address, "2001:db8::11");
+    for (const port of ["0x16", "5000 ", 0, 65536, 50.5]) rejects(base({ port }), "registry.port", /is not a port number/);
+    rejects(base({ image: "registry:2 --privileged" }), "registry.image", /is not an image reference/);
+    rejects(base({ dataPath: "/mnt/../etc" }), "registry.dataPath", /without \. or \.\. components/);
+});

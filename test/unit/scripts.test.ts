@@ -772,6 +772,58 @@ describe("daemon-json.sh", () => {
         assertFails(lab.run("daemon-json.sh", env, "{}"), "tls-file-missing");
       });
 
+      test("hosts in any spelling of the key or the scheme, or a bare host:port, is refused; nothing written", () => {
+        for (const frag of [{ Hosts: ["tcp://0.0.0.0:2375"] }, { HOSTS: ["TCP://0.0.0.0:2375"] }, { hosts: [" tcp://0.0.0.0:2375"] },
+          { hosts: ["0.0.0.0:2375"] }, { hosts: "tcp://0.0.0.0:2375" }]) {
+          const lab = new Lab();
+          lab.set("running");
+          const r = lab.run("daemon-json.sh", env, JSON.stringify(frag));
+          assertFails(r, "insecure-tcp-host");
+          assert.equal(lab.exists(DAEMON_JSON), false, JSON.stringify(frag));
+          assert.deepEqual(mutating(r), []);
+        }
+      });
+
+      test("a -H tcp:// in any drop-in, the unit, an init environment file or the ExecStart systemd runs is refused; nothing changed", () => {
+        const cases: [string, string][] = [
+          ["/etc/systemd/system/docker.service.d/override.conf", "[Service]\nExecStart=\nExecStart=/usr/bin/dockerd -H fd:// -H tcp://0.0.0.0:2375\n"],
+          ["/etc/systemd/system/docker.service.d/10-host.conf", "[Service]\nExecStart=\nExecStart=/usr/bin/dockerd --host=TCP://0.0.0.0:2375\n"],
+          ["/etc/systemd/system/docker.service.d/env.conf", "[Service]\nEnvironment=\"DOCKER_OPTS=-H 0.0.0.0:2375\"\n"],
+          ["/etc/systemd/system/docker.service.d/cont.conf", "[Service]\nExecStart=\nExecStart=/usr/bin/dockerd \\\n  -H \\\n  tcp://0.0.0.0:2375\n"],
+          ["/run/systemd/system/docker.service.d/x.conf", "[Service]\nExecStart=\nExecStart=/usr/bin/dockerd -Htcp://0.0.0.0:2375\n"],
+          ["/etc/systemd/system/docker.service", "[Service]\nExecStart=/usr/bin/dockerd -H=tcp://0.0.0.0:2375\n"],
+          ["/etc/sysconfig/docker", "OPTIONS='--selinux-enabled -H tcp://0.0.0.0:2375'\n"],
+          ["/etc/default/docker", "DOCKER_OPTS=\"-H tcp://0.0.0.0:2375\"\n"],
+        ];
+        for (const [file, text] of cases) {
+          const lab = new Lab();
+          lab.set("running");
+          lab.write(file, text);
+          lab.write(DAEMON_JSON, '{"debug": true}');
+          const r = lab.run("daemon-json.sh", env, '{"debug": false}');
+          assertFails(r, "insecure-tcp-unit");
+          assert.ok(r.stderr.includes(file), `names ${file}: ${r.stderr}`);
+          assert.match(r.stderr, /0\.0\.0\.0:2375/);
+          assert.equal(lab.read(DAEMON_JSON), '{"debug": true}', `${file}: daemon.json unchanged`);
+          assert.deepEqual(mutating(r), [], file);
+        }
+        // What systemd runs, from wherever it came.
+        const lab = new Lab();
+        lab.set("running");
+        lab.set("execstart", "ExecStart={ path=/usr/bin/dockerd ; argv[]=/usr/bin/dockerd -H fd:// --host tcp://0.0.0.0:2375 ; }\n");
+        const r = lab.run("daemon-json.sh", env, "{}");
+        assertFails(r, "insecure-tcp-unit");
+        assert.match(r.stderr, /systemctl show -p ExecStart docker: tcp:\/\/0\.0\.0\.0:2375/);
+      });
+
+      test("comments, unix:// and fd:// in drop-ins pass", () => {
+        const lab = new Lab();
+        lab.set("running");
+        lab.write("/etc/systemd/system/docker.service.d/ok.conf", "[Service]\n# ExecStart=/usr/bin/dockerd -H tcp://0.0.0.0:2375\nExecStart=\nExecStart=/usr/bin/dockerd -H fd:// -H unix:///var/run/docker.sock\n");
+        lab.write("/etc/default/docker", "#DOCKER_OPTS=\"-H tcp://0.0.0.0:2375\"\n");
+        assertOk(lab.run("daemon-json.sh", env, '{"debug": true}'), "1");
+      });
+
       test("null deletes a key (JSON merge patch)", () => {
         const lab = new Lab();
         lab.set("running");
