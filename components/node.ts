@@ -66,7 +66,7 @@ export class Node extends pulumi.ComponentResource {
             node: args.host,
             ...stepCall(script, env, data),
             ssh: args.ssh,
-        }, { parent: this, dependsOn: [...after, ...dependsOn], additionalSecretOutputs: ["ssh"] });
+        }, { parent: this, dependsOn: [...after, ...dependsOn] });
 
         let last: pulumi.Resource[] = [];
         if (engine.install) {

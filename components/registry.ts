@@ -193,7 +193,7 @@ export class Registry extends pulumi.ComponentResource {
                 data: pkiRes.trustBundle.apply((b) => b ?? ""),
                 undoEnv: untrustEnv(cfg),
                 ssh,
-            }, { parent: this, dependsOn: n.after ?? [], additionalSecretOutputs: ["ssh"] });
+            }, { parent: this, dependsOn: n.after ?? [] });
             this.trust[n.host.name] = step;
             return step;
         });
@@ -202,7 +202,7 @@ export class Registry extends pulumi.ComponentResource {
             node: n.host,
             ...dataDirStep(cfg),
             ssh,
-        }, { parent: this, dependsOn: n.after ?? [], additionalSecretOutputs: ["ssh"] }));
+        }, { parent: this, dependsOn: n.after ?? [] }));
 
         // Swarm secrets, named by content: a new certificate or user list is a new secret, the service
         // moves to it, then the old one is removed. The key's secret is named by its certificate.

@@ -73,7 +73,7 @@ export class Stack extends pulumi.ComponentResource {
                 prepared.push(new ProvisionStep(`${name}-bindpaths-${n.name}`, {
                     node: n, ssh: pulumi.secret(args.ssh),
                     ...stepCall("bind-paths.sh", {}, spec.bindSources.join("\n") + "\n"),
-                }, { ...base, additionalSecretOutputs: ["ssh"] }));
+                }, { ...base }));
             }
         }
 

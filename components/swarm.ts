@@ -35,7 +35,7 @@ export class Swarm extends pulumi.ComponentResource {
     readonly nodes: pulumi.Output<SwarmNodeOutput[]>;
     readonly managerCount: number;
     readonly faultTolerance: number;
-    /** Every membership and label resource: stacks depend on these, so they go before nodes leave. */
+    /** Every node's label set (each after its membership): stacks depend on these, so they go before nodes leave. */
     readonly members: pulumi.Resource[];
 
     constructor(name: string, args: SwarmArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -84,7 +84,7 @@ export class Swarm extends pulumi.ComponentResource {
                 clusterId: swarm.clusterId,
                 clusterEpoch: n.role === "manager" ? swarm.recoveries : 0,
                 ssh: args.ssh,
-            }, { parent: this, dependsOn: deps, additionalSecretOutputs: ["ssh"] });
+            }, { parent: this, dependsOn: deps });
             if (n.role === "manager") previousManager = member;
             members.push(member);
             labels.push(new NodeLabels(`${name}-${n.hostname}-labels`, {
@@ -93,9 +93,10 @@ export class Swarm extends pulumi.ComponentResource {
                 labels: n.labels,
                 managers: managerHosts,
                 ssh: args.ssh,
-            }, { parent: this, dependsOn: [member], additionalSecretOutputs: ["ssh"] }));
+            }, { parent: this, dependsOn: [member] }));
         }
-        this.members = [...members, ...labels];
+        // Each label set depends on its membership: depending on the label sets orders after both.
+        this.members = labels;
         this.managerCount = managers.length;
         this.faultTolerance = faultTolerance(managers.length);
         this.nodes = pulumi.all(ordered.map((n, i) => pulumi.all([members[i].role, members[i].availability,

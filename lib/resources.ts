@@ -44,24 +44,25 @@ export const KINDS = [
 export type Kind = (typeof KINDS)[number];
 
 /**
- * Top-level fields kept secret in the state, per kind, besides every field whose input is a secret
- * (the provider keeps those secret by itself). `ssh` holds the private key.
+ * Outputs the provider computes that are secrets, per kind. Inputs need no list: whatever is secret
+ * in the inputs (the SSH key, passwords, a secret's data) stays encrypted there, and the outputs do
+ * not repeat inputs (ECHOED_INPUTS aside).
  */
 export const SECRET_OUTPUTS: Record<Kind, string[]> = {
-    SwarmCluster: ["ssh"],
-    SwarmMember: ["ssh"],
-    NodeLabels: ["ssh"],
-    ProvisionStep: ["ssh"],
-    SwarmNetwork: ["ssh"],
-    SwarmSecret: ["ssh", "data"],
-    SwarmConfig: ["ssh"],
-    SwarmProvidedSecret: ["ssh", "data"],
+    SwarmCluster: [],
+    SwarmMember: [],
+    NodeLabels: [],
+    ProvisionStep: [],
+    SwarmNetwork: [],
+    SwarmSecret: [],
+    SwarmConfig: [],
+    SwarmProvidedSecret: [],
     GeneratedValue: ["value"],
-    SwarmExternals: ["ssh"],
-    SwarmService: ["ssh", "registryAuth"],
+    SwarmExternals: [],
+    SwarmService: [],
     RegistryPki: ["caKey", "serverKey"],
-    RegistryUsers: ["hashes", "htpasswd", "passwords"],
-    RegistryProbe: ["ssh", "password"],
+    RegistryUsers: ["hashes", "htpasswd"],
+    RegistryProbe: [],
 };
 
 /**

@@ -156,6 +156,12 @@ export function networkProvider(connect: Connect): ResourceImpl {
             return { changes: changed.length > 0 || accessChanged(olds, news), replaces: changed, deleteBeforeReplace: true };
         },
 
+        /** A change of connection only: the state keeps the engine's view only where it drifted. */
+        stateOnly(olds: NetworkOutputs, news: NetworkInputs) {
+            const { actual, ...rest } = { ...olds, ...news };
+            return { ...rest, ...(actual ? networkActual(news, actual) : {}) };
+        },
+
         async create(inputs: NetworkInputs) {
             const t = await connect(inputs);
             let id: string;
@@ -293,6 +299,12 @@ export function fileObjectProvider(connect: Connect): ResourceImpl {
                 // A new content has a new name: make it before the old one goes. Same name: it must go first.
                 deleteBeforeReplace: olds.name === news.name,
             };
+        },
+
+        /** A change of connection only: the state keeps the engine's view only where it drifted. */
+        stateOnly(olds: FileObjectOutputs, news: FileObjectInputs) {
+            const { actual, ...rest } = { ...olds, ...news };
+            return { ...rest, ...(actual ? fileActual(news, actual) : {}) };
         },
 
         async create(inputs: FileObjectInputs) {
@@ -813,6 +825,12 @@ export function serviceProvider(connect: Connect): ResourceImpl {
                 deleteBeforeReplace: true,
                 diffs: changed.map((p) => `spec.${p}`),
             };
+        },
+
+        /** A change of connection only: the state keeps the engine's view only where it drifted. */
+        stateOnly(olds: ServiceOutputs, news: ServiceInputs) {
+            const { actual, ...rest } = { ...olds, ...news };
+            return { ...rest, ...(actual ? serviceActual(news, actual) : {}) };
         },
 
         async create(inputs: ServiceInputs) {

@@ -11,7 +11,7 @@ import { keyOf, listedById, shared } from "./read-cache";
 import { runScript, SshTarget } from "./ssh";
 import * as ops from "./swarm-ops";
 import { sshTarget, type HostSpec, type SshSpec } from "./connection";
-import { sha256, type StepCall, stepStdin } from "./remote-script";
+import { type StepCall, stepStdin } from "./remote-script";
 
 export type { HostSpec, SshSpec } from "./connection";
 
@@ -377,9 +377,8 @@ export interface ScriptInputs extends StepCall {
     ssh: SshSpec;
 }
 
-/** What the state keeps of a step: its call without the data itself (its hash), and the result line. */
-export interface ScriptOutputs extends Omit<ScriptInputs, "data"> {
-    dataHash: string;
+/** A step as the provider sees its state: the old call (from the state's inputs) and the result line. */
+export interface ScriptOutputs extends ScriptInputs {
     /** The script's `DCCN_RESULT ...` line. */
     result: string;
     /** Kept by steps made before the provider plugin (the whole standard input); read, never written. */
@@ -388,13 +387,12 @@ export interface ScriptOutputs extends Omit<ScriptInputs, "data"> {
 }
 
 function stepOutputs(p: ScriptInputs, result: string): ScriptOutputs {
-    const { data, ...call } = p;
-    return { ...call, dataHash: sha256(data ?? ""), result };
+    return { ...p, result };
 }
 
 /** A step's call as comparable text: what makes it run again when it changes. */
-function stepView(p: { node?: HostSpec; script: string; scriptHash: string; env: Record<string, string>; undoEnv?: Record<string, string> }, dataHash: string): string {
-    return JSON.stringify([p.node?.address, p.script, p.scriptHash, Object.entries(p.env ?? {}).sort(), dataHash, Object.entries(p.undoEnv ?? {}).sort()]);
+function stepView(p: ScriptInputs): string {
+    return JSON.stringify([p.node?.address, p.script, p.scriptHash, Object.entries(p.env ?? {}).sort(), p.data ?? "", Object.entries(p.undoEnv ?? {}).sort()]);
 }
 
 function undoStdin(p: ScriptInputs | ScriptOutputs): string | undefined {
@@ -418,7 +416,7 @@ export const scriptProvider: ResourceImpl = {
         // A step made before the plugin keeps its whole standard input: the same call gives the same text.
         const changed = olds.stdin !== undefined
             ? olds.stdin !== stepStdin(news) || olds.undo !== undoStdin(news)
-            : stepView(olds, olds.dataHash) !== stepView(news, sha256(news.data ?? ""));
+            : stepView(olds) !== stepView(news);
         return { changes: replaces.length > 0 || changed, replaces };
     },
     async create(inputs: ScriptInputs) {

@@ -3,9 +3,10 @@
  * compiled form of this file): serves DccnSwarmProvider with @pulumi/pulumi's provider server.
  *
  * That server drops what the engine sends and answers beyond the basics: a diff's field-level
- * detail, and the old inputs of a diff, update, read or delete. Those four handlers are replaced
- * here: `pulumi preview` names the fields that change, and the state keeps each input once (the
- * provider reads old inputs instead of copies in the outputs).
+ * detail, the old inputs of a diff, update, read or delete, and previews of creates and updates.
+ * Those handlers are replaced here: `pulumi preview` names the fields that change and shows the
+ * outputs of an update that changes only the state (so nothing after it looks changed), and the
+ * state keeps each input once (the provider reads old inputs instead of copies in the outputs).
  */
 import * as fs from "fs";
 import * as path from "path";
@@ -66,11 +67,43 @@ function diffHandler(provider: DccnSwarmProvider): Handler<provproto.DiffRequest
     });
 }
 
-/** Update, with the old inputs. */
+/**
+ * Configure: what the Node.js server answers, and that this provider previews creates and updates
+ * itself (provider.previewCreate, provider.update with `preview`).
+ */
+function configureHandler(): Handler<provproto.ConfigureRequest, provproto.ConfigureResponse> {
+    return (_call, callback) => answer(callback, async () => {
+        const resp = new provproto.ConfigureResponse();
+        resp.setAcceptsecrets(true);
+        resp.setAcceptresources(true);
+        resp.setAcceptoutputs(true);
+        resp.setSupportspreview(true);
+        return resp;
+    });
+}
+
+/** Create; during a preview nothing is made. */
+function createHandler(provider: DccnSwarmProvider): Handler<provproto.CreateRequest, provproto.CreateResponse> {
+    return (call, callback) => answer(callback, async () => {
+        const req = call.request;
+        const resp = new provproto.CreateResponse();
+        if (req.getPreview()) {
+            resp.setId("");
+            resp.setProperties(structproto.Struct.fromJavaScript(provider.previewCreate(req.getUrn(), js(req.getProperties()) ?? {}) as Record<string, structproto.JavaScriptValue>));
+            return resp;
+        }
+        const r = await provider.create(req.getUrn(), js(req.getProperties()) ?? {});
+        resp.setId(r.id);
+        resp.setProperties(structproto.Struct.fromJavaScript((r.outs ?? {}) as Record<string, structproto.JavaScriptValue>));
+        return resp;
+    });
+}
+
+/** Update, with the old inputs; during a preview nothing is changed. */
 function updateHandler(provider: DccnSwarmProvider): Handler<provproto.UpdateRequest, provproto.UpdateResponse> {
     return (call, callback) => answer(callback, async () => {
         const req = call.request;
-        const r = await provider.update(req.getId(), req.getUrn(), js(req.getOlds()) ?? {}, js(req.getNews()) ?? {}, js(req.getOldInputs()));
+        const r = await provider.update(req.getId(), req.getUrn(), js(req.getOlds()) ?? {}, js(req.getNews()) ?? {}, js(req.getOldInputs()), req.getPreview());
         const resp = new provproto.UpdateResponse();
         resp.setProperties(structproto.Struct.fromJavaScript((r.outs ?? {}) as Record<string, structproto.JavaScriptValue>));
         return resp;
@@ -106,6 +139,7 @@ function serve(): Promise<void> {
     grpc.Server.prototype.addService = function (this: grpc.Server, service, implementation) {
         if (service === provrpc.ResourceProviderService) {
             Object.assign(implementation as Record<string, unknown>, {
+                configure: configureHandler(), create: createHandler(provider),
                 diff: diffHandler(provider), update: updateHandler(provider), read: readHandler(provider), delete: deleteHandler(provider),
             });
         }

@@ -14,7 +14,7 @@ import {
 } from "../lib/stack-providers";
 import { clusterProvider, labelsProvider, memberProvider, scriptProvider } from "../lib/swarm-providers";
 import {
-    changedKeys, connectionChanged, CONNECTION_KEY, containsUnknown, forWire, hasLegacy, LEGACY_KEYS, secretKeys, unwrap, withConnectionOf, withoutLegacy,
+    changedKeys, connectionChanged, CONNECTION_KEY, containsUnknown, UNKNOWN, forWire, hasLegacy, LEGACY_KEYS, secretKeys, unwrap, withConnectionOf, withoutLegacy,
 } from "./values";
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
@@ -169,7 +169,21 @@ export class DccnSwarmProvider implements pulumi.provider.Provider {
         };
     }
 
-    async update(id: string, urn: string, oldsW: Props, newsW: Props, oldInputsW?: Props): Promise<pulumi.provider.UpdateResult> {
+    /**
+     * A create during `pulumi preview`: nothing is made; the outputs the provider computes are not
+     * known yet (left out: the program sees them as unknown), the echoed inputs are.
+     */
+    previewCreate(urn: string, inputsW: Props): Props {
+        const kind = kindOf(urn);
+        return forWire(Object.fromEntries(ECHOED_INPUTS[kind].filter((k) => k in inputsW).map((k) => [k, inputsW[k]])), []);
+    }
+
+    /**
+     * Update; with `preview`, what it would leave in the state without doing anything: a change of
+     * connection or of the state's shape only gives its real outputs (so nothing after it looks
+     * changed in the preview), any other change leaves the computed outputs unknown.
+     */
+    async update(id: string, urn: string, oldsW: Props, newsW: Props, oldInputsW?: Props, preview = false): Promise<pulumi.provider.UpdateResult> {
         const kind = kindOf(urn);
         const impl = this.impls[kind];
         const olds = DccnSwarmProvider.state(oldsW, oldInputsW);
@@ -180,6 +194,10 @@ export class DccnSwarmProvider implements pulumi.provider.Provider {
         if (!d.changes || !impl.update) {
             const outs = impl.stateOnly ? impl.stateOnly(olds, news) : { ...olds, ...news };
             return { outs: this.wire(kind, outs, newsW) };
+        }
+        if (preview) {
+            const unknown = Object.fromEntries(Object.keys(withoutLegacy(oldsW ?? {})).map((k) => [k, UNKNOWN]));
+            return { outs: this.wire(kind, { ...unknown, ...news }, newsW) };
         }
         const r = await impl.update(id, olds, news);
         return { outs: this.wire(kind, r.outs ?? {}, newsW) };

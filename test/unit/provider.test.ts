@@ -8,7 +8,7 @@ import { DccnSwarmProvider, implementations, kindOf } from "../../provider/provi
 import { isSecret, secret, SECRET_SIG, UNKNOWN, unwrap } from "../../provider/values";
 import { KINDS, type Kind } from "../../lib/resources";
 import type { ResourceImpl } from "../../lib/resource-impl";
-import { sha256, stepCall, stepStdin } from "../../lib/remote-script";
+import { stepCall, stepStdin } from "../../lib/remote-script";
 import { scriptProvider } from "../../lib/swarm-providers";
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
@@ -228,12 +228,10 @@ describe("provisioning steps: the state keeps the call, not the whole script", (
     const node = host("172.28.213.12 ssh-ed25519 AAAA");
     const call = () => ({ node, ...stepCall("daemon-json.sh", { STORAGE_DRIVER: "overlay2" }, '{"a":1}'), ssh: sshOf(KEY_A) });
 
-    it("a step's outputs hold the data's hash, not the data or the script", async () => {
-        const outs = (scriptProvider.stateOnly!({ result: "DCCN_RESULT changed=0" }, call())) as Record<string, unknown>;
-        assert.equal("data" in outs, false);
-        assert.equal("stdin" in outs, false);
-        assert.equal(outs.dataHash, sha256('{"a":1}'));
-        assert.equal(outs.result, "DCCN_RESULT changed=0");
+    it("a step's outputs hold only its result: the call stays in the state's inputs", async () => {
+        const p = providerWith(scriptProvider);
+        const u = await p.update("s", urn("ProvisionStep"), { result: "DCCN_RESULT changed=0" }, call(), call());
+        assert.deepEqual(u.outs, { result: "DCCN_RESULT changed=0" });
     });
 
     it("unchanged call: no change; new parameters, data or script text: a change", async () => {
@@ -266,5 +264,26 @@ describe("provider: previews with values not known yet", () => {
     it("a service whose whole spec is unknown: may change (the real implementation)", async () => {
         const d = await implementations().SwarmService.diff!("s", { spec: { Name: "a" } }, { spec: UNKNOWN, name: "a" });
         assert.equal(d.changes, true);
+    });
+});
+
+describe("provider: previews of creates and updates run nothing", () => {
+    it("a create in preview: only the echoed inputs, no call", async () => {
+        const { impl, calls } = recorder();
+        const outs = providerWith(impl).previewCreate(urn("SwarmMember"), inputs());
+        assert.deepEqual(outs, { role: "worker", availability: "active" });
+        assert.equal(calls.length, 0);
+    });
+
+    it("an update of the state only previews its real outputs; a real update previews its computed outputs as unknown", async () => {
+        const { impl, calls } = recorder();
+        const p = providerWith(impl);
+        const outs = { nodeId: "n1", role: "worker", availability: "active", status: "ready" };
+        const stateOnly = await p.update("n1", urn("SwarmMember"), outs, inputs(KEY_B), inputs(KEY_A), true);
+        assert.deepEqual(stateOnly.outs, outs, "known, unchanged outputs: nothing after it looks changed");
+        const real = await p.update("n1", urn("SwarmMember"), outs, inputs(KEY_A, undefined, "manager"), inputs(KEY_A), true);
+        assert.equal(real.outs!.nodeId, UNKNOWN);
+        assert.equal(real.outs!.role, "manager");
+        assert.equal(calls.some((c) => c.op === "update"), false, "nothing ran in preview");
     });
 });
