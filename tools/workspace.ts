@@ -21,19 +21,19 @@ export function engineEnv(): Record<string, string> {
 }
 
 /**
- * A scratch copy of the project (sharing node_modules, .state and the compiled bin/) so a test can edit
+ * A scratch copy of the project (sharing node_modules and .state; bin/ copied) so a test can edit
  * `Pulumi.dev.yaml` without touching the committed file.
  */
 export function scratchProject(): string {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dccn-e2e-"));
     for (const entry of fs.readdirSync(ROOT)) {
-        if ([".git", "node_modules", ".state", "bin"].includes(entry)) continue;
+        // bin/ (the program and its provider plugin compiled ahead by npm run build) is copied like
+        // the sources: a scratch copy runs its own, and the state records positions in it.
+        if ([".git", "node_modules", ".state"].includes(entry)) continue;
         fs.cpSync(path.join(ROOT, entry), path.join(dir, entry), { recursive: true });
     }
     fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(dir, "node_modules"));
     fs.symlinkSync(path.join(ROOT, ".state"), path.join(dir, ".state"));
-    // The program and its provider plugin compiled ahead (npm run build).
-    fs.symlinkSync(path.join(ROOT, "bin"), path.join(dir, "bin"));
     return dir;
 }
 
