@@ -10,12 +10,11 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import {
-    changeCollector, clusterFacts, editDevConfig, engineEnv, exportedState, LAB_DIR, labNodes, maxFile, nodeTable, nodesOf, onNode, quiet,
+    changeCollector, clusterFacts, editDevConfig, engineEnv, exportedState, LAB_DIR, labNodes, maxFile, nodesOf, onNode, quiet,
     skipOrFail, swarmState, useLabSuite,
 } from "./support";
 
 describe("SSH connection drills (dev stack on the lab)", { concurrency: 1 }, () => {
-    const suite = useLabSuite(before, after);
     const newKey = path.join(LAB_DIR, "rotated_ed25519");
     let oldPub = "";
     let newPub = "";
@@ -26,18 +25,27 @@ describe("SSH connection drills (dev stack on the lab)", { concurrency: 1 }, () 
         assert.equal(r.status, 0, r.stderr);
     }
 
+    /** Authorise the lab's own key again, with the new one (the suites after this one and the lab tools use it). */
+    function reauthoriseLabKey(): void {
+        for (const n of labNodes()) {
+            onNode(n.name, `grep -qxF '${oldPub}' /root/.ssh/authorized_keys || echo '${oldPub}' >> /root/.ssh/authorized_keys`, { keyFile: newKey, allowFail: true });
+        }
+    }
+
+    // Registered before the suite's own after hook (which converges the lab with the lab's key).
     after(() => {
         // The lab's own key is authorised again (the suites after this one and the lab tools use it).
         if (newPub && fs.existsSync(newKey)) {
+            reauthoriseLabKey();
             for (const n of labNodes()) {
-                onNode(n.name, `grep -qxF '${oldPub}' /root/.ssh/authorized_keys || echo '${oldPub}' >> /root/.ssh/authorized_keys; ` +
-                    `grep -vxF '${newPub}' /root/.ssh/authorized_keys > /root/.ssh/ak.new; mv /root/.ssh/ak.new /root/.ssh/authorized_keys`,
-                { keyFile: newKey, allowFail: true });
+                onNode(n.name, `grep -vxF '${newPub}' /root/.ssh/authorized_keys > /root/.ssh/ak.new; mv /root/.ssh/ak.new /root/.ssh/authorized_keys`,
+                    { allowFail: true });
             }
         }
         fs.rmSync(newKey, { force: true });
         fs.rmSync(`${newKey}.pub`, { force: true });
     });
+    const suite = useLabSuite(before, after);
 
     test("SSH key rotation: authorise, set the secret, up changes the state only; refresh and a node's removal and return use the new key alone", async (t) => {
         if (skipOrFail(t, suite.missing)) return;
@@ -66,23 +74,27 @@ describe("SSH connection drills (dev stack on the lab)", { concurrency: 1 }, () 
         for (const n of labNodes()) {
             onNode(n.name, `grep -vxF '${oldPub}' /root/.ssh/authorized_keys > /root/.ssh/ak.new; mv /root/.ssh/ak.new /root/.ssh/authorized_keys`, { keyFile: newKey });
         }
-        assert.notEqual(spawnSync("ssh", ["-i", lab.sshPrivateKeyFile, "-o", "IdentitiesOnly=yes", "-o", `UserKnownHostsFile=${lab.knownHostsFile}`,
-            "-o", "BatchMode=yes", `root@${labNodes()[0].address}`, "true"]).status, 0, "the old key is refused now");
-        // 5. refresh with the new key only.
-        const refreshed = await suite.stack.refresh(quiet);
-        assert.equal(refreshed.summary.result, "succeeded");
-        // 6. vm3 removed (drained, made to leave, node rm) and added back, with the new key only.
-        let removed: unknown;
-        editDevConfig(suite.dir, (c) => { removed = nodesOf(c).find((n) => n.hostname === "vm3"); c["dccn-swarm:nodes"] = nodesOf(c).filter((n) => n.hostname !== "vm3"); });
-        await suite.stack.up(quiet);
-        assert.equal(nodeTable().some((r) => r.hostname === "vm3"), false, "vm3 is out of the node table");
-        assert.equal(onNode("vm3", "docker info --format '{{.Swarm.LocalNodeState}}'", { keyFile: newKey }).trim(), "inactive", "vm3 left the swarm");
-        editDevConfig(suite.dir, (c) => { c["dccn-swarm:nodes"] = [...nodesOf(c), removed]; });
-        await suite.stack.up(quiet);
-        assert.equal(onNode("vm3", "docker info --format '{{.Swarm.LocalNodeState}}'", { keyFile: newKey }).trim(), "active", "vm3 joined again");
-        await suite.stack.preview({ expectNoChanges: true, ...quiet });
-        // Back to the lab's key (after() also re-authorises it if this test fails half-way).
-        for (const n of labNodes()) onNode(n.name, `echo '${oldPub}' >> /root/.ssh/authorized_keys`, { keyFile: newKey });
+        try {
+            assert.notEqual(spawnSync("ssh", ["-i", lab.sshPrivateKeyFile, "-o", "IdentitiesOnly=yes", "-o", `UserKnownHostsFile=${lab.knownHostsFile}`,
+                "-o", "BatchMode=yes", `root@${labNodes()[0].address}`, "true"]).status, 0, "the old key is refused now");
+            const withNewKey = (node: string, cmd: string) => onNode(node, cmd, { keyFile: newKey }).trim();
+            // 5. refresh with the new key only.
+            const refreshed = await suite.stack.refresh(quiet);
+            assert.equal(refreshed.summary.result, "succeeded");
+            // 6. vm3 removed (drained, made to leave, node rm) and added back, with the new key only.
+            let removed: unknown;
+            editDevConfig(suite.dir, (c) => { removed = nodesOf(c).find((n) => n.hostname === "vm3"); c["dccn-swarm:nodes"] = nodesOf(c).filter((n) => n.hostname !== "vm3"); });
+            await suite.stack.up(quiet);
+            assert.equal(withNewKey("vm1", "docker node ls --format '{{.Hostname}}'").split("\n").includes("vm3"), false, "vm3 is out of the node table");
+            assert.equal(withNewKey("vm3", "docker info --format '{{.Swarm.LocalNodeState}}'"), "inactive", "vm3 left the swarm");
+            editDevConfig(suite.dir, (c) => { c["dccn-swarm:nodes"] = [...nodesOf(c), removed]; });
+            await suite.stack.up(quiet);
+            assert.equal(withNewKey("vm3", "docker info --format '{{.Swarm.LocalNodeState}}'"), "active", "vm3 joined again");
+            await suite.stack.preview({ expectNoChanges: true, ...quiet });
+        } finally {
+            // Back to the lab's key next to the new one (after() also removes the new one).
+            reauthoriseLabKey();
+        }
         assert.equal(swarmState("vm3"), "active");
     });
 
