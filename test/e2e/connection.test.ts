@@ -10,7 +10,7 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import {
-    changeCollector, clusterFacts, editDevConfig, engineEnv, exportedState, LAB_DIR, labNodes, maxFile, nodesOf, onNode, quiet,
+    changeCollector, clusterFacts, editDevConfig, engineEnv, exportedState, LAB_DIR, labNodes, maxFile, nodesOf, onNode, quiet, ROOT,
     skipOrFail, swarmState, useLabSuite,
 } from "./support";
 
@@ -25,23 +25,27 @@ describe("SSH connection drills (dev stack on the lab)", { concurrency: 1 }, () 
         assert.equal(r.status, 0, r.stderr);
     }
 
-    /** Authorise the lab's own key again, with the new one (the suites after this one and the lab tools use it). */
-    function reauthoriseLabKey(): void {
+    /**
+     * Back to the lab's own key, as a second rotation: authorise it again next to the new one (with
+     * the new key), give the stack its key file again and `up` (the state takes it; nothing runs on
+     * the nodes), then remove the new key from the nodes. The suites after this one, the lab tools
+     * and the suite's own convergence (a refresh with the key the state holds) need it.
+     */
+    async function backToLabKey(): Promise<void> {
+        if (!newPub) return;
         for (const n of labNodes()) {
             onNode(n.name, `grep -qxF '${oldPub}' /root/.ssh/authorized_keys || echo '${oldPub}' >> /root/.ssh/authorized_keys`, { keyFile: newKey, allowFail: true });
         }
+        fs.copyFileSync(path.join(ROOT, "Pulumi.dev.yaml"), path.join(suite.dir, "Pulumi.dev.yaml"));
+        spawnSync("pulumi", ["config", "rm", "--stack", "dev", "dccn-swarm:sshPrivateKey"], { cwd: suite.dir, env: engineEnv(), encoding: "utf8" });
+        await suite.stack.up(quiet);
+        for (const n of labNodes()) {
+            onNode(n.name, `grep -vxF '${newPub}' /root/.ssh/authorized_keys > /root/.ssh/ak.new; mv /root/.ssh/ak.new /root/.ssh/authorized_keys`);
+        }
+        newPub = "";
     }
 
-    // Registered before the suite's own after hook (which converges the lab with the lab's key).
     after(() => {
-        // The lab's own key is authorised again (the suites after this one and the lab tools use it).
-        if (newPub && fs.existsSync(newKey)) {
-            reauthoriseLabKey();
-            for (const n of labNodes()) {
-                onNode(n.name, `grep -vxF '${newPub}' /root/.ssh/authorized_keys > /root/.ssh/ak.new; mv /root/.ssh/ak.new /root/.ssh/authorized_keys`,
-                    { allowFail: true });
-            }
-        }
         fs.rmSync(newKey, { force: true });
         fs.rmSync(`${newKey}.pub`, { force: true });
     });
@@ -52,50 +56,53 @@ describe("SSH connection drills (dev stack on the lab)", { concurrency: 1 }, () 
         const lab = JSON.parse(fs.readFileSync(path.join(LAB_DIR, "lab.json"), "utf8"));
         oldPub = fs.readFileSync(`${lab.sshPrivateKeyFile}.pub`, "utf8").trim();
         fs.rmSync(newKey, { force: true });
+        fs.rmSync(`${newKey}.pub`, { force: true });
         const kg = spawnSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "rotated", "-f", newKey], { encoding: "utf8" });
         assert.equal(kg.status, 0, kg.stderr);
-        newPub = fs.readFileSync(`${newKey}.pub`, "utf8").trim();
         // 1. The new key authorised next to the old one on every node.
-        for (const n of labNodes()) onNode(n.name, `echo '${newPub}' >> /root/.ssh/authorized_keys`);
-        // 2. The stack's key: the secret sshPrivateKey instead of the lab's key file.
-        editDevConfig(suite.dir, (c) => { delete c["dccn-swarm:ssh"].privateKeyFile; });
-        setSecretConfig("dccn-swarm:sshPrivateKey", fs.readFileSync(newKey, "utf8"));
-        // 3. up: every resource that reaches nodes updates what its state holds; nothing else happens.
-        const facts = clusterFacts();
-        const c = changeCollector();
-        await suite.stack.preview({ onEvent: c.onEvent, ...quiet });
-        assert.ok(c.changes.size > 0, "the resources holding the connection change");
-        assert.deepEqual([...c.changes.values()].filter((op) => op !== "update"), [], "updates only");
-        await suite.stack.up(quiet);
-        assert.deepEqual(clusterFacts(), facts, "nothing changed on the cluster");
-        const state = exportedState(suite.dir);
-        assert.equal(state.includes(fs.readFileSync(newKey, "utf8").split("\n")[1]), false, "the new key is not in the state in plain text");
-        // 4. The old key removed from every node: from now on only the new one opens a session.
-        for (const n of labNodes()) {
-            onNode(n.name, `grep -vxF '${oldPub}' /root/.ssh/authorized_keys > /root/.ssh/ak.new; mv /root/.ssh/ak.new /root/.ssh/authorized_keys`, { keyFile: newKey });
-        }
+        for (const n of labNodes()) onNode(n.name, `echo '${fs.readFileSync(`${newKey}.pub`, "utf8").trim()}' >> /root/.ssh/authorized_keys`);
+        newPub = fs.readFileSync(`${newKey}.pub`, "utf8").trim();
+        const withNewKey = (node: string, cmd: string) => onNode(node, cmd, { keyFile: newKey }).trim();
         try {
+            // 2. The stack's key: the secret sshPrivateKey instead of the lab's key file.
+            editDevConfig(suite.dir, (c) => { delete c["dccn-swarm:ssh"].privateKeyFile; });
+            setSecretConfig("dccn-swarm:sshPrivateKey", fs.readFileSync(newKey, "utf8"));
+            // 3. up: every resource that reaches nodes updates what its state holds; nothing else happens.
+            const facts = clusterFacts();
+            const c = changeCollector();
+            await suite.stack.preview({ onEvent: c.onEvent, ...quiet });
+            assert.ok(c.changes.size > 0, "the resources holding the connection change");
+            assert.deepEqual([...c.changes.values()].filter((op) => op !== "update"), [], "updates only");
+            await suite.stack.up(quiet);
+            assert.deepEqual(clusterFacts(), facts, "nothing changed on the cluster");
+            const state = exportedState(suite.dir);
+            assert.equal(state.includes(fs.readFileSync(newKey, "utf8").split("\n")[1]), false, "the new key is not in the state in plain text");
+            // 4. The old key removed from every node: from now on only the new one opens a session.
+            for (const n of labNodes()) {
+                withNewKey(n.name, `grep -vxF '${oldPub}' /root/.ssh/authorized_keys > /root/.ssh/ak.new; mv /root/.ssh/ak.new /root/.ssh/authorized_keys`);
+            }
             assert.notEqual(spawnSync("ssh", ["-i", lab.sshPrivateKeyFile, "-o", "IdentitiesOnly=yes", "-o", `UserKnownHostsFile=${lab.knownHostsFile}`,
                 "-o", "BatchMode=yes", `root@${labNodes()[0].address}`, "true"]).status, 0, "the old key is refused now");
-            const withNewKey = (node: string, cmd: string) => onNode(node, cmd, { keyFile: newKey }).trim();
             // 5. refresh with the new key only.
             const refreshed = await suite.stack.refresh(quiet);
             assert.equal(refreshed.summary.result, "succeeded");
             // 6. vm3 removed (drained, made to leave, node rm) and added back, with the new key only.
             let removed: unknown;
-            editDevConfig(suite.dir, (c) => { removed = nodesOf(c).find((n) => n.hostname === "vm3"); c["dccn-swarm:nodes"] = nodesOf(c).filter((n) => n.hostname !== "vm3"); });
+            editDevConfig(suite.dir, (cfg) => {
+                removed = nodesOf(cfg).find((n) => n.hostname === "vm3");
+                cfg["dccn-swarm:nodes"] = nodesOf(cfg).filter((n) => n.hostname !== "vm3");
+            });
             await suite.stack.up(quiet);
             assert.equal(withNewKey("vm1", "docker node ls --format '{{.Hostname}}'").split("\n").includes("vm3"), false, "vm3 is out of the node table");
             assert.equal(withNewKey("vm3", "docker info --format '{{.Swarm.LocalNodeState}}'"), "inactive", "vm3 left the swarm");
-            editDevConfig(suite.dir, (c) => { c["dccn-swarm:nodes"] = [...nodesOf(c), removed]; });
+            editDevConfig(suite.dir, (cfg) => { cfg["dccn-swarm:nodes"] = [...nodesOf(cfg), removed]; });
             await suite.stack.up(quiet);
             assert.equal(withNewKey("vm3", "docker info --format '{{.Swarm.LocalNodeState}}'"), "active", "vm3 joined again");
             await suite.stack.preview({ expectNoChanges: true, ...quiet });
         } finally {
-            // Back to the lab's key next to the new one (after() also removes the new one).
-            reauthoriseLabKey();
+            await backToLabKey();
         }
-        assert.equal(swarmState("vm3"), "active");
+        assert.equal(swarmState("vm3"), "active", "the lab's key opens sessions again");
     });
 
     test("sshd restarted on two nodes in the middle of an up: retried, not failed", async (t) => {
