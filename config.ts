@@ -5,7 +5,7 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import * as pulumi from "@pulumi/pulumi";
+import * as pulumi from "./lib/sdk";
 import * as yaml from "js-yaml";
 import { ComposeError, convertStack, loadCompose, StackSpec } from "./compose";
 import { ClusterConfig, ConfigError, pinnedKnownHostsLine, PROJECT, validateClusterConfig } from "./lib/cluster-config";

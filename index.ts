@@ -2,7 +2,7 @@
  * dccn-swarm: the DCCN Docker Swarm cluster as one Pulumi program. This file only wires the
  * components together; what each does is in components/, the configuration in config.ts.
  */
-import * as pulumi from "@pulumi/pulumi";
+import * as pulumi from "./lib/sdk";
 import { Node } from "./components/node";
 import { Registry, registryNodes } from "./components/registry";
 import { Stack } from "./components/stack";

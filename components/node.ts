@@ -1,4 +1,4 @@
-import * as pulumi from "@pulumi/pulumi";
+import * as pulumi from "../lib/sdk";
 import { EngineConfig, NodeConfig } from "../lib/cluster-config";
 import { stepCall } from "../lib/remote-script";
 import { HostSpec, ProvisionStep, SshSpec } from "../lib/resources";

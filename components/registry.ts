@@ -6,7 +6,7 @@
  * (the document's `--with-registry-auth`).
  */
 import { createHash } from "crypto";
-import * as pulumi from "@pulumi/pulumi";
+import * as pulumi from "../lib/sdk";
 import { ClusterConfig, PROJECT } from "../lib/cluster-config";
 import { LABEL_IMAGE, LABEL_NAMESPACE, JsonObject, sorted } from "../lib/engine-spec";
 import { RegistryConfig } from "../lib/registry-config";

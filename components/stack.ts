@@ -1,4 +1,4 @@
-import * as pulumi from "@pulumi/pulumi";
+import * as pulumi from "../lib/sdk";
 import { registryHost, type StackSpec } from "../compose";
 import { engineStack, JsonObject } from "../lib/engine-spec";
 import { configIsSecret } from "../lib/pulumi-config";

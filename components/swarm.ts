@@ -1,4 +1,4 @@
-import * as pulumi from "@pulumi/pulumi";
+import * as pulumi from "../lib/sdk";
 import { ClusterConfig } from "../lib/cluster-config";
 import { faultTolerance } from "../lib/quorum";
 import { HostSpec, NodeLabels, SshSpec, SwarmCluster, SwarmMember } from "../lib/resources";

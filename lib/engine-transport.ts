@@ -11,7 +11,7 @@
  */
 import { spawn } from "child_process";
 import * as http from "http";
-import Docker from "dockerode";
+import type Docker from "dockerode";
 import { openUnixStream, RemoteError, RunResult, runScript, SshTarget } from "./ssh";
 
 /**
@@ -38,7 +38,9 @@ export interface Transport {
 function dockerClient(socket: string, agent: http.Agent): Docker {
     // Every connection setting explicit: docker-modem would otherwise take DOCKER_HOST,
     // DOCKER_CERT_PATH and friends from this process's environment.
-    return new Docker({
+    // Loaded on first use: a provider that only previews never needs it (it starts faster without).
+    const Dockerode = require("dockerode") as typeof Docker; // eslint-disable-line @typescript-eslint/no-require-imports
+    return new Dockerode({
         socketPath: socket, agent, protocol: "http", host: undefined, port: undefined, version: undefined,
         ca: undefined, cert: undefined, key: undefined, timeout: undefined,
     } as Docker.DockerOptions);

@@ -8,7 +8,7 @@
  * as an alias, so a stack made before the plugin moves over on its next `pulumi up` without a
  * replacement: the provider sees the old state, updates only what its state holds.
  */
-import * as pulumi from "@pulumi/pulumi";
+import * as pulumi from "./sdk";
 import type { JsonObject } from "./engine-spec";
 import type { PkiInputs, ProbeInputs, UsersInputs } from "./registry-providers";
 import type {
@@ -18,74 +18,11 @@ import type { ClusterInputs, LabelsInputs, MemberInputs, ScriptInputs } from "./
 
 export type { HostSpec, SshSpec } from "./connection";
 export type { ExternalRef, RegistryAuth } from "./stack-providers";
-
-/** The provider plugin's package name (Pulumi.yaml `plugins: providers:`). */
-export const PACKAGE = "dccn-swarm";
+export { ECHOED_INPUTS, KINDS, legacyTypeToken, PACKAGE, SECRET_OUTPUTS, typeToken, type Kind } from "./kinds";
+import { ECHOED_INPUTS, legacyTypeToken, SECRET_OUTPUTS, typeToken, type Kind } from "./kinds";
 
 /** Resource arguments: every field of T may be an Output. */
 export type Args<T> = { [K in keyof T]: pulumi.Input<T[K]> };
-
-/** The type token of a resource of the plugin. */
-export function typeToken(kind: string): string {
-    return `${PACKAGE}:index:${kind}`;
-}
-
-/** The type its dynamic-provider predecessor had: the alias that carries existing state over. */
-export function legacyTypeToken(kind: string): string {
-    return `pulumi-nodejs:dynamic/${PACKAGE}:${kind}`;
-}
-
-/** Every kind the plugin serves; provider/ has an implementation for each. */
-export const KINDS = [
-    "SwarmCluster", "SwarmMember", "NodeLabels", "ProvisionStep",
-    "SwarmNetwork", "SwarmSecret", "SwarmConfig", "SwarmProvidedSecret", "GeneratedValue", "SwarmExternals", "SwarmService",
-    "RegistryPki", "RegistryUsers", "RegistryProbe",
-] as const;
-export type Kind = (typeof KINDS)[number];
-
-/**
- * Outputs the provider computes that are secrets, per kind. Inputs need no list: whatever is secret
- * in the inputs (the SSH key, passwords, a secret's data) stays encrypted there, and the outputs do
- * not repeat inputs (ECHOED_INPUTS aside).
- */
-export const SECRET_OUTPUTS: Record<Kind, string[]> = {
-    SwarmCluster: [],
-    SwarmMember: [],
-    NodeLabels: [],
-    ProvisionStep: [],
-    SwarmNetwork: [],
-    SwarmSecret: [],
-    SwarmConfig: [],
-    SwarmProvidedSecret: [],
-    GeneratedValue: ["value"],
-    SwarmExternals: [],
-    SwarmService: [],
-    RegistryPki: ["caKey", "serverKey"],
-    RegistryUsers: ["hashes", "htpasswd"],
-    RegistryProbe: [],
-};
-
-/**
- * Inputs each kind also reports as outputs (declared output properties the cluster can change:
- * refresh shows a role or label set by hand). Other inputs stay only in the state's inputs: the
- * provider reads them from there, so the state holds each once.
- */
-export const ECHOED_INPUTS: Record<Kind, string[]> = {
-    SwarmCluster: [],
-    SwarmMember: ["role", "availability"],
-    NodeLabels: ["labels"],
-    ProvisionStep: [],
-    SwarmNetwork: [],
-    SwarmSecret: [],
-    SwarmConfig: [],
-    SwarmProvidedSecret: [],
-    GeneratedValue: [],
-    SwarmExternals: [],
-    SwarmService: [],
-    RegistryPki: [],
-    RegistryUsers: ["users"],
-    RegistryProbe: [],
-};
 
 function options(kind: Kind, opts: pulumi.CustomResourceOptions | undefined): pulumi.CustomResourceOptions {
     return {

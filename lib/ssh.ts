@@ -20,7 +20,7 @@
 import { createHash, createHmac, timingSafeEqual } from "crypto";
 import * as net from "net";
 import { Duplex } from "stream";
-import { Client, ClientChannel } from "ssh2";
+import type { Client, ClientChannel } from "ssh2";
 
 export interface SshTarget {
     /** Name used in messages, e.g. `vm2`. */
@@ -257,7 +257,8 @@ function open(t: SshTarget, key: string): Promise<Conn> {
         let conn: Conn | undefined;
         const sock = net.connect({ host: t.host, port: t.port });
         sock.setKeepAlive(true, KEEPALIVE_MS);
-        const client = new Client();
+        // Loaded on first use: a provider that only previews never needs it (it starts faster without).
+        const client: Client = new (require("ssh2").Client as typeof Client)(); // eslint-disable-line @typescript-eslint/no-require-imports
         const fail = (e: Error) => {
             if (settled) return;
             settled = true;

@@ -11,7 +11,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as grpc from "@grpc/grpc-js";
-import * as pulumi from "@pulumi/pulumi";
+import { main } from "@pulumi/pulumi/provider";
 import * as provproto from "@pulumi/pulumi/proto/provider_pb";
 import * as provrpc from "@pulumi/pulumi/proto/provider_grpc_pb";
 import * as emptyproto from "google-protobuf/google/protobuf/empty_pb";
@@ -147,7 +147,7 @@ function serve(): Promise<void> {
     };
     // The engine ends the plugin when the deployment is done; pooled SSH connections close with it.
     process.on("SIGTERM", () => { void closeConnections().finally(() => process.exit(0)); });
-    return pulumi.provider.main(provider, process.argv.slice(2));
+    return main(provider, process.argv.slice(2));
 }
 
 void serve();

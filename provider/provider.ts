@@ -6,7 +6,7 @@
  * nothing runs on the nodes, and later calls (refresh, delete) use the new connection.
  */
 import type * as pulumi from "@pulumi/pulumi";
-import { ECHOED_INPUTS, PACKAGE, SECRET_OUTPUTS, type Kind, KINDS } from "../lib/resources";
+import { ECHOED_INPUTS, PACKAGE, SECRET_OUTPUTS, type Kind, KINDS } from "../lib/kinds";
 import type { DiffResult, ResourceImpl } from "../lib/resource-impl";
 import { pkiProvider, probeProvider, usersProvider } from "../lib/registry-providers";
 import {
