@@ -245,7 +245,9 @@ export function useLabSuite(before: (fn: () => Promise<void>) => void, after: (f
         await convergeToCommitted(suite.stack, suite.dir);
     });
     after(async () => {
-        if (!suite.missing) await convergeToCommitted(suite.stack, suite.dir);
+        if (suite.missing) return;
+        await convergeToCommitted(suite.stack, suite.dir);
+        fs.rmSync(suite.dir, { recursive: true, force: true });
     });
     return suite;
 }

@@ -50,8 +50,18 @@ export function stackConfig(stack: string): Record<string, unknown> {
 }
 
 /** A throw-away key file and known_hosts for the given addresses, standing in for the lab's. */
+const madeDirs: string[] = [];
+process.once("exit", () => { for (const d of madeDirs) fs.rmSync(d, { recursive: true, force: true }); });
+
+/** A temporary directory removed when the test process ends (test keys never stay behind in /tmp). */
+export function tempDir(prefix: string): string {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+    madeDirs.push(dir);
+    return dir;
+}
+
 export function fakeSshFiles(addresses: string[]): { keyFile: string; knownHosts: string } {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dccn-unit-"));
+    const dir = tempDir("dccn-unit-");
     const keyFile = path.join(dir, "id_ed25519");
     fs.writeFileSync(keyFile, "-----BEGIN OPENSSH PRIVATE KEY-----\nUNIT-TEST-KEY\n-----END OPENSSH PRIVATE KEY-----\n", { mode: 0o600 });
     const knownHosts = path.join(dir, "known_hosts");

@@ -4,6 +4,7 @@
  * planned from the committed dev and prod stack files; and the recovery rules the force-new-cluster
  * drill relies on (a former member told from a stranger, promotion after a recovery). No node is reached.
  */
+import { tempDir } from "./harness";
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
@@ -154,7 +155,7 @@ test("ops CLI arguments", () => {
 });
 
 test("ops CLI refuses before any change: unknown stack, unknown node, shutdown without --yes", async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dccn-ops-unit-"));
+    const dir = tempDir("dccn-ops-unit-");
     fs.writeFileSync(path.join(dir, "id"), "KEY\n", { mode: 0o600 });
     fs.writeFileSync(path.join(dir, "Pulumi.t.yaml"), yaml.dump({ config: {
         "dccn-swarm:environment": "t",

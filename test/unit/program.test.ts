@@ -1,7 +1,7 @@
 /** The resource graph of the dev and prod stacks, under Pulumi's mocks. */
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
-import { fakeSshFiles, MockResource, runProgram, stackConfig, stdinOf } from "./harness";
+import { fakeSshFiles, MockResource, runProgram, stackConfig, stdinOf, tempDir } from "./harness";
 
 const DYNAMIC = (t: string) => `dccn-swarm:index:${t}`;
 
@@ -182,7 +182,7 @@ test("a compose file the stack deploy would reject stops the program with the fi
     const fs = await import("fs");
     const os = await import("os");
     const path = await import("path");
-    const bad = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "dccn-bad-")), "bad.yml");
+    const bad = path.join(tempDir("dccn-bad-"), "bad.yml");
     fs.writeFileSync(bad, "version: '3.3'\nservices:\n  web:\n    image: nginx\n    volumes_from: [db]\n");
     const c = devConfig();
     c["dccn-swarm:stacks"] = [{ name: "bad", file: bad }];

@@ -3,6 +3,7 @@
  * choice (--key, ssh.privateKeyFile, DCCN_SSH_KEY_FILE), the CLI's arguments, and gathering from
  * nodes that do not answer (local closed ports: no lab needed, only the ssh client).
  */
+import { tempDir } from "./harness";
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
@@ -17,7 +18,7 @@ import { parseArgs, UsageError } from "../../tools/status";
 const HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIUnitTestStatusHostKey000000000000000000000";
 
 function project(config: Record<string, unknown>, files: Record<string, string> = {}): string {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dccn-status-unit-"));
+    const dir = tempDir("dccn-status-unit-");
     fs.writeFileSync(path.join(dir, "Pulumi.t.yaml"), yaml.dump({ config }));
     for (const [name, text] of Object.entries(files)) {
         fs.mkdirSync(path.dirname(path.join(dir, name)), { recursive: true });
