@@ -38,10 +38,8 @@ fi
 
 step "tests"
 shopt -s nullglob globstar
-# The migration drill first among the end-to-end tests: it builds the lab's cluster with the previous
-# main (dynamic providers) and moves it over, so the suites after it start from a converged cluster.
-e2e=(test/e2e/migration.test.ts)
-for f in test/e2e/*.test.ts; do [ "$f" = test/e2e/migration.test.ts ] || e2e+=("$f"); done
-files=(test/unit/**/*.test.ts test/integration/*.test.ts test/lab/*.test.ts test/smoke/*.test.ts "${e2e[@]}")
+# node:test runs the files in path order (test/e2e first); each e2e suite brings the lab to the
+# committed config itself (the migration drill tears down whatever stack it finds first).
+files=(test/unit/**/*.test.ts test/integration/*.test.ts test/lab/*.test.ts test/smoke/*.test.ts test/e2e/*.test.ts)
 node --import tsx --test --test-concurrency=1 --test-reporter=spec "${files[@]}"
 step "done"
