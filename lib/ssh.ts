@@ -59,6 +59,23 @@ const KEEPALIVE_COUNT_MAX = 3;
 const MAX_SESSIONS = 8;
 /** How long a call keeps retrying on new connections after its connection failed or dropped. */
 const RETRY_WINDOW_MS = 60_000;
+
+/**
+ * How long a node not reached before in this process is tried again while its sshd refuses or
+ * resets connections (sshd restarting). Zero (fail at once) unless a caller sets it: an operator
+ * command reports a refusing node at once, a deployment (the provider) rides over a restart.
+ */
+let firstContactRetryMs = 0;
+
+/** Let first contacts with a node ride over an sshd restart for up to `ms` (refused or reset connections only). */
+export function retryFirstContact(ms: number): void {
+    firstContactRetryMs = ms;
+}
+
+/** A refused or reset connection: sshd is (re)starting, the machine answers. */
+function sshdRestarting(message: string): boolean {
+    return /Connection refused|Connection reset|before handshake|Connection lost/i.test(message);
+}
 const RETRY_MAX_DELAY_MS = 8000;
 
 function tail(s: string, lines = 12): string {
@@ -466,7 +483,8 @@ function giveSession(c: Conn): void {
 /**
  * Run `f` on the pooled connection of `t`, retrying on a new connection (backoff 1, 2, 4, 8 s, for
  * up to RETRY_WINDOW_MS) when the connection cannot be made to a node reached before in this
- * process, or when it drops (`f` throws Dropped). Rejects with a RemoteError.
+ * process, or when it drops (`f` throws Dropped); a node not reached before, while its sshd refuses
+ * connections, for up to firstContactRetryMs. Rejects with a RemoteError.
  */
 async function withConnection<T>(t: SshTarget, signal: AbortSignal | undefined, f: (c: Conn) => Promise<T>): Promise<T> {
     const started = Date.now();
@@ -480,7 +498,8 @@ async function withConnection<T>(t: SshTarget, signal: AbortSignal | undefined, 
         } catch (e) {
             if (signal?.aborted) throw abortError();
             if (e instanceof Permanent) throw e.error;
-            if (!p.reached.has(key) || Date.now() - started + delay > RETRY_WINDOW_MS) throw connectError(t, (e as Error).message);
+            const window = p.reached.has(key) ? RETRY_WINDOW_MS : sshdRestarting((e as Error).message) ? firstContactRetryMs : 0;
+            if (Date.now() - started + delay > window) throw connectError(t, (e as Error).message);
             await sleep(delay, signal);
             delay = Math.min(delay * 2, RETRY_MAX_DELAY_MS);
             continue;

@@ -17,7 +17,7 @@ import * as provrpc from "@pulumi/pulumi/proto/provider_grpc_pb";
 import * as emptyproto from "google-protobuf/google/protobuf/empty_pb";
 import * as structproto from "google-protobuf/google/protobuf/struct_pb";
 import { REPO_ROOT } from "../lib/repo";
-import { closeConnections } from "../lib/ssh";
+import { closeConnections, retryFirstContact } from "../lib/ssh";
 import { DccnSwarmProvider, type DetailedDiff } from "./provider";
 
 const KIND: Record<DetailedDiff["detailedDiff"][string]["kind"], provproto.PropertyDiff.Kind> = {
@@ -145,6 +145,8 @@ function serve(): Promise<void> {
         }
         return addService.call(this, service, implementation);
     };
+    // A deployment rides over an sshd restart on a node it has not reached yet (30 s).
+    retryFirstContact(30_000);
     // The engine ends the plugin when the deployment is done; pooled SSH connections close with it.
     process.on("SIGTERM", () => { void closeConnections().finally(() => process.exit(0)); });
     return main(provider, process.argv.slice(2));

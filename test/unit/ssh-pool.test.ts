@@ -11,7 +11,7 @@ import * as http from "http";
 import * as net from "net";
 import * as os from "os";
 import * as path from "path";
-import { closeConnections, connectionStats, RemoteError, runChecked, runScript, type SshTarget } from "../../lib/ssh";
+import { closeConnections, connectionStats, RemoteError, retryFirstContact, runChecked, runScript, type SshTarget } from "../../lib/ssh";
 import { api, apiOk, findManager, sshTransport } from "../../lib/engine-transport";
 import * as swarm from "../../lib/swarm-ops";
 
@@ -193,6 +193,25 @@ describe("the SSH pool (ssh2, real sshd)", () => {
         const closed = await freePort();
         const e = await runScript(target({ port: closed, knownHosts: hostLine }), "true", 20).then(() => undefined, (x) => x) as RemoteError;
         assert.match(e.message, new RegExp(`^local \\(127\\.0\\.0\\.1\\): SSH connection failed: connect to host 127\\.0\\.0\\.1 port ${closed}: Connection refused`));
+    });
+
+    it("a node never reached whose sshd is restarting: waited for when retryFirstContact is set (the provider sets it)", async () => {
+        // sshd moves for a while to a port this process has not reached yet.
+        const usual = port;
+        await stopSshd();
+        port = await freePort();
+        const fresh = target({ knownHosts: hostLine.replace(`]:${usual} `, `]:${port} `) });
+        retryFirstContact(15_000);
+        try {
+            setTimeout(() => { void startSshd(); }, 1500);
+            assert.equal((await runChecked(fresh, "first contact", "echo hello", 60)).trim(), "hello");
+        } finally {
+            retryFirstContact(0);
+            await new Promise((r) => setTimeout(r, 1600));
+            await stopSshd();
+            port = usual;
+            await startSshd();
+        }
     });
 
     it("the whole call's time limit", async () => {
