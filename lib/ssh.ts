@@ -74,7 +74,7 @@ export function retryFirstContact(ms: number): void {
 
 /** A refused or reset connection: sshd is (re)starting, the machine answers. */
 function sshdRestarting(message: string): boolean {
-    return /Connection refused|Connection reset|before handshake|Connection lost/i.test(message);
+    return /Connection refused|Connection reset|closed during the SSH handshake|before handshake|Connection lost/i.test(message);
 }
 const RETRY_MAX_DELAY_MS = 8000;
 
