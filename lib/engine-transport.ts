@@ -119,8 +119,12 @@ function parseJson(text: string): unknown {
 }
 
 /** One Engine API request on the transport's machine. Rejects only when it cannot be made. */
+/** Called before every request that changes something (not a GET): lib/read-cache.ts forgets what it read. */
+export const beforeWrite = new Set<() => void>();
+
 export async function api(t: Transport, req: ApiRequest, unversioned = false): Promise<ApiResponse> {
     if (!/^\/\S*$/.test(req.path)) throw new Error(`invalid API path ${req.path}`);
+    if (req.method !== "GET") for (const f of beforeWrite) f();
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(req.headers ?? {})) {
         if (!/^[A-Za-z0-9-]+$/.test(k) || /[\r\n]/.test(v)) throw new Error(`invalid header ${k}`);

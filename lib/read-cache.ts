@@ -7,7 +7,7 @@
  * always ask the cluster afresh.
  */
 import { createHash } from "crypto";
-import { apiOk, type Transport } from "./engine-transport";
+import { apiOk, beforeWrite, type Transport } from "./engine-transport";
 
 /** How long a shared answer serves later reads: well within one refresh, short against any change made meanwhile. */
 export const SHARED_TTL_MS = 10_000;
@@ -27,10 +27,11 @@ export function shared<T>(key: string, fn: () => Promise<T>, ttlMs = SHARED_TTL_
     return value;
 }
 
-/** Forget every shared answer (tests). */
+/** Forget every shared answer: before any change made through the Engine API, and after any the provider makes. */
 export function forgetShared(): void {
     entries.clear();
 }
+beforeWrite.add(forgetShared);
 
 /** A key for connection details without holding them (the private key is in there): their hash. */
 export function keyOf(...parts: unknown[]): string {

@@ -8,6 +8,7 @@
 import type * as pulumi from "@pulumi/pulumi";
 import { ECHOED_INPUTS, PACKAGE, SECRET_OUTPUTS, type Kind, KINDS } from "../lib/kinds";
 import type { DiffResult, ResourceImpl } from "../lib/resource-impl";
+import { forgetShared } from "../lib/read-cache";
 import { pkiProvider, probeProvider, usersProvider } from "../lib/registry-providers";
 import {
     externalsProvider, fileObjectProvider, generatedValueProvider, networkProvider, providedSecretProvider, serviceProvider, sshConnect,
@@ -145,6 +146,7 @@ export class DccnSwarmProvider implements pulumi.provider.Provider {
     }
 
     async create(urn: string, inputsW: Props): Promise<pulumi.provider.CreateResult> {
+        forgetShared(); // a change to the cluster: reads after it ask afresh
         const kind = kindOf(urn);
         const r = await this.impls[kind].create(unwrap(inputsW));
         return { id: r.id, outs: this.wire(kind, r.outs ?? {}, inputsW) };
@@ -199,12 +201,14 @@ export class DccnSwarmProvider implements pulumi.provider.Provider {
             const unknown = Object.fromEntries(Object.keys(withoutLegacy(oldsW ?? {})).map((k) => [k, UNKNOWN]));
             return { outs: this.wire(kind, { ...unknown, ...news }, newsW) };
         }
+        forgetShared(); // a change to the cluster: reads after it ask afresh
         const r = await impl.update(id, olds, news);
         return { outs: this.wire(kind, r.outs ?? {}, newsW) };
     }
 
     async delete(id: string, urn: string, propsW: Props, oldInputsW?: Props): Promise<void> {
         const impl = this.impls[kindOf(urn)];
+        forgetShared(); // a change to the cluster: reads after it ask afresh
         if (impl.delete) await impl.delete(id, DccnSwarmProvider.state(propsW, oldInputsW));
     }
 }
