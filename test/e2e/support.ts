@@ -2,9 +2,8 @@
  * Shared pieces of the end-to-end tests: the real Pulumi engine (through the automation API), a
  * scratch copy of the project whose stack config a test may edit, and SSH into the lab's nodes.
  */
-import { execFileSync, spawnSync } from "child_process";
+import { spawnSync } from "child_process";
 import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
 import * as yaml from "js-yaml";
 import { LocalWorkspace, PulumiCommand, Stack, EngineEvent } from "@pulumi/pulumi/automation";
