@@ -39,6 +39,8 @@ export const USAGE = `usage: npm run parity -- [--local | --host ssh://USER@ADDR
                      .state/lab/lab.json, with the lab's SSH key and known_hosts)
   --key FILE         SSH private key for --host (default: the lab's)
   --known-hosts FILE known_hosts with the manager's host key (default: the lab's)
+  --docker-socket PATH  the Docker socket on the manager (default: /var/run/docker.sock), for the
+                     program's Engine API calls and the docker CLI's docker system dial-stdio
   --docker-cli PATH  the docker CLI that runs docker stack deploy (default: of the CLIs installed
                      here, on PATH and /usr/bin/docker, the one whose version is the engine's: the
                      CLI converts the compose file, so the reference is that version's conversion)
@@ -55,6 +57,8 @@ export interface Options {
     host?: string;
     key?: string;
     knownHosts?: string;
+    /** The Docker socket on the manager (--host), when not /var/run/docker.sock. */
+    dockerSocket?: string;
     /** The docker CLI to run `docker stack deploy` with (default: chosen by {@link chooseDockerCli}). */
     dockerCli?: string;
     files: string[];
@@ -68,6 +72,7 @@ export function parseArgs(argv: string[]): Options | "help" {
             case "--host": o.host = value(); break;
             case "--key": o.key = value(); break;
             case "--known-hosts": o.knownHosts = value(); break;
+            case "--docker-socket": o.dockerSocket = value(); break;
             case "--docker-cli": o.dockerCli = value(); break;
             case "--dump": o.dump = path.resolve(value()); break;
             case "-h": case "--help": return "help";
@@ -77,7 +82,11 @@ export function parseArgs(argv: string[]): Options | "help" {
                 o.files.push(a);
         }
     }
-    if (o.local && (o.host || o.key || o.knownHosts)) throw new UsageError("--local and --host/--key/--known-hosts exclude each other");
+    if (o.local && (o.host || o.key || o.knownHosts || o.dockerSocket)) throw new UsageError("--local and --host/--key/--known-hosts/--docker-socket exclude each other");
+    // It reaches the manager's shell (the CLI's dial-stdio command): an absolute path of plain characters only.
+    if (o.dockerSocket !== undefined && !/^\/[A-Za-z0-9_.\/-]+$/.test(o.dockerSocket)) {
+        throw new UsageError(`--docker-socket: expected an absolute path of letters, digits and _ . / -, got ${JSON.stringify(o.dockerSocket)}`);
+    }
     if (o.files.length === 0) throw new UsageError("no compose file given");
     return o;
 }
@@ -172,12 +181,12 @@ async function hostTarget(o: Options): Promise<Target> {
     const realSsh = spawnSync("bash", ["-c", "command -v ssh"], { encoding: "utf8" }).stdout.trim();
     if (!realSsh) throw new SetupError("ssh is not installed");
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dccn-parity-ssh-"));
-    fs.writeFileSync(path.join(dir, "ssh"), sshWrapper(realSsh, keyFile, khFile), { mode: 0o700 });
+    fs.writeFileSync(path.join(dir, "ssh"), sshWrapper(realSsh, keyFile, khFile, o.dockerSocket), { mode: 0o700 });
     const env = cleanEnv();
     env.PATH = `${dir}:${env.PATH ?? "/usr/bin:/bin"}`;
     const transport = await findManager([sshTransport({
         name: host, host, port, user, privateKey: fs.readFileSync(keyFile, "utf8"), knownHosts: fs.readFileSync(khFile, "utf8"), connectTimeout: 10,
-    })]).catch((e) => {
+    }, o.dockerSocket)]).catch((e) => {
         fs.rmSync(dir, { recursive: true, force: true });
         throw new SetupError((e as Error).message);
     });
@@ -188,11 +197,17 @@ async function hostTarget(o: Options): Promise<Target> {
     };
 }
 
-/** The `ssh` the docker CLI finds first on PATH: the real one with the key and pinned host keys. */
-export function sshWrapper(realSsh: string, keyFile: string, knownHostsFile: string): string {
+/**
+ * The `ssh` the docker CLI finds first on PATH: the real one with the key and pinned host keys.
+ * With `socket` (checked by parseArgs), the CLI's remote `docker system dial-stdio` names it.
+ */
+export function sshWrapper(realSsh: string, keyFile: string, knownHostsFile: string, socket?: string): string {
     const q = (s: string) => "'" + s.replace(/'/g, "'\\''") + "'";
     return [
-        "#!/bin/sh",
+        socket ? "#!/bin/bash" : "#!/bin/sh",
+        ...(socket ? [
+            `if [ "$#" -ge 3 ] && [ "\${*: -3}" = "docker system dial-stdio" ]; then set -- "\${@:1:$#-3}" docker -H unix://${socket} system dial-stdio; fi`,
+        ] : []),
         `exec ${q(realSsh)} -F /dev/null -i ${q(keyFile)} -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=yes ` +
         `-o UserKnownHostsFile=${q(knownHostsFile)} -o GlobalKnownHostsFile=/dev/null -o ConnectTimeout=10 -o LogLevel=ERROR "$@"`,
         "",

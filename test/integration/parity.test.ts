@@ -6,8 +6,8 @@
 // Then the Docker CLI's full-example.yml, which neither side can deploy as it stands, with the gaps
 // filled that the loader and the engine need (as compose-full-example.test.ts fills the loader's):
 // nearly every key of compose v3 compared on a real engine; edge cases the fixtures do not have;
-// and the known gaps, each pinned to the differences it shows. Last, --host through a stand-in ssh
-// (the shared lab is not deployed on by tests).
+// and the known gaps, each pinned to the differences it shows. Last, --host through a real sshd on
+// this machine in front of a throwaway dockerd (the shared lab is not deployed on by tests).
 //
 // When dockerd cannot start here the tests skip with the reason, except in CI (CI=true), where they
 // fail.
@@ -15,11 +15,12 @@
 // Run: node --import tsx --test test/integration/parity.test.ts
 import { after, before, describe, test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { type Dockerd, dockerdProblem, startDockerd, stopDockerd } from "../../tools/dockerd";
+import { type Dockerd, docker, dockerdProblem, startDockerd, stopDockerd } from "../../tools/dockerd";
+import { freePort, spawnSshd, sshdFiles } from "../support/sshd";
 
 const IN_CI = process.env.CI === "true";
 const REPO = path.resolve(__dirname, "..", "..");
@@ -225,66 +226,57 @@ describe("npm run parity", { timeout: 20 * 60_000 }, () => {
         }
     });
 
-    test("--host: the docker CLI and the Engine API calls go through ssh with the given key and known_hosts", async (t) => {
+    test("--host: the docker CLI and the Engine API calls go through a real sshd with the given key and pinned host key only", async (t) => {
         if (problem) return unavailable(t, problem);
-        // No sshd here: a stand-in `ssh` first on PATH runs what it is asked to on this machine
-        // (the providers' `bash -s` scripts, the CLI's `docker system dial-stdio`) against a
-        // throwaway dockerd, and logs its arguments.
+        // A real sshd on 127.0.0.1 (a port other than 22: the pin is `[127.0.0.1]:PORT`) in front of a
+        // throwaway dockerd, named with --docker-socket: the program's Engine API over its pooled
+        // connection's streamlocal forward, the docker CLI's `docker system dial-stdio` over `ssh`.
         let d: Dockerd;
         try {
             d = await startDockerd();
         } catch (e) {
             return unavailable(t, (e as Error).message);
         }
+        const sshDir = fs.mkdtempSync(path.join(dir, "sshd-"));
+        const log = path.join(sshDir, "sshd.log");
+        const files = sshdFiles(sshDir, ["LogLevel VERBOSE"]);
+        const port = await freePort();
+        const sshd = await spawnSshd(files.config, port, ["-E", log]);
         try {
-            const bin = path.join(dir, "bin");
-            fs.mkdirSync(bin);
-            const log = path.join(dir, "ssh.log");
-            fs.writeFileSync(path.join(bin, "ssh"), FAKE_SSH, { mode: 0o755 });
-            fs.writeFileSync(path.join(dir, "key"), "not a key\n", { mode: 0o600 });
-            fs.writeFileSync(path.join(dir, "known_hosts"), "192.0.2.1 ssh-ed25519 AAAAnotakey\n");
+            const user = os.userInfo().username;
+            const knownHosts = path.join(sshDir, "known_hosts");
+            fs.writeFileSync(knownHosts, `[127.0.0.1]:${port} ${files.hostKey}\n`);
             const file = path.join(FIXTURES, "compose-corpus", "docker-cli", "e2e-stack-with-named-resources.yml");
-            const r = await parity(["--host", "ssh://root@192.0.2.1", "--key", path.join(dir, "key"), "--known-hosts", path.join(dir, "known_hosts"), file], 5 * 60_000,
-                { ...process.env, PATH: `${bin}:${process.env.PATH}`, FAKE_SSH_SOCKET: d.socket, FAKE_SSH_LOG: log });
-            assert.match(r.stdout, /on the swarm manager ssh:\/\/root@192\.0\.2\.1 \(Engine API 1\.\d+\)/, r.stdout + r.stderr);
-            assert.equal(sections(r.stdout).get(file)?.outcome, "identical", r.stdout);
+            const host = ["--host", `ssh://${user}@127.0.0.1:${port}`, "--key", files.clientKeyFile, "--docker-socket", d.socket];
+            // Home and ssh_config elsewhere, so nothing but the given files can let the connection in.
+            const env = { ...process.env, HOME: sshDir };
+
+            const r = await parity([...host, "--known-hosts", knownHosts, file], 5 * 60_000, env);
+            assert.match(r.stdout, new RegExp(`on the swarm manager ssh://${user}@127\\.0\\.0\\.1:${port} \\(Engine API 1\\.\\d+\\)`), r.stdout + r.stderr);
+            assert.equal(sections(r.stdout).get(file)?.outcome, "identical", r.stdout + r.stderr);
             assert.equal(r.stdout.trimEnd().split("\n").pop(), "1 files, 1 identical, 0 different, 0 rejected by both");
-            const calls = fs.readFileSync(log, "utf8").trim().split("\n");
-            const pinned = `-F /dev/null -i ${path.join(dir, "key")} -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=yes ` +
-                `-o UserKnownHostsFile=${path.join(dir, "known_hosts")} -o GlobalKnownHostsFile=/dev/null`;
-            const cli = calls.filter((c) => c.endsWith(" -- 192.0.2.1 docker system dial-stdio"));
-            assert.ok(cli.length >= 2, "docker stack deploy and docker stack rm went over ssh");
-            for (const c of cli) assert.ok(c.startsWith(pinned), c);
-            const api = calls.filter((c) => c.endsWith(" root@192.0.2.1 bash -s"));
-            assert.ok(api.length > 10, "the Engine API calls went over ssh");
-            for (const c of api) assert.match(c, /-o StrictHostKeyChecking=yes .*-o UserKnownHostsFile=\S+known_hosts /);
-            assert.deepEqual(calls.filter((c) => !cli.includes(c) && !api.includes(c)), []);
+            // Every login was the given key's: one pooled connection for the program's calls, one per
+            // docker CLI command (stack deploy, inspect, rm).
+            const fingerprint = execFileSync("ssh-keygen", ["-l", "-f", `${files.clientKeyFile}.pub`], { encoding: "utf8" }).split(" ")[1];
+            const logins = fs.readFileSync(log, "utf8").split("\n").filter((l) => /Accepted publickey/.test(l));
+            assert.ok(logins.length >= 3, `the program and the docker CLI logged in over ssh: ${logins.join("\n")}`);
+            for (const l of logins) assert.ok(l.includes(fingerprint), l);
+
+            // A host key other than the pinned one: refused before anything is deployed.
+            execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", path.join(sshDir, "other")]);
+            const other = fs.readFileSync(path.join(sshDir, "other.pub"), "utf8").split(" ").slice(0, 2).join(" ");
+            fs.writeFileSync(knownHosts, `[127.0.0.1]:${port} ${other}\n`);
+            const before = docker(d, ["service", "ls", "-q"]).stdout;
+            const refused = await parity([...host, "--known-hosts", knownHosts, file], 60_000, env);
+            assert.equal(refused.code, 2, refused.stdout + refused.stderr);
+            assert.match(refused.stderr, /host key/i, refused.stderr);
+            assert.equal(docker(d, ["service", "ls", "-q"]).stdout, before, "nothing deployed");
         } finally {
+            sshd.kill("SIGKILL");
             await stopDockerd(d);
         }
     });
 });
-
-/**
- * A stand-in for ssh: logs its arguments and runs the remote command here, on the Docker socket
- * $FAKE_SSH_SOCKET (the providers' scripts name the manager's /var/run/docker.sock).
- */
-const FAKE_SSH = `#!/bin/bash
-echo "$*" >> "$FAKE_SSH_LOG"
-args=("$@"); i=0
-while [ $i -lt \${#args[@]} ]; do
-  case "\${args[$i]}" in
-    -F|-i|-o|-p|-l) i=$((i + 2));;
-    -T|-n|-N|-o?*|--) i=$((i + 1));;
-    *) i=$((i + 1)); break;;
-  esac
-done
-cmd=("\${args[@]:$i}")
-if [ "\${cmd[*]}" = "bash -s" ]; then sed "s#/var/run/docker.sock#$FAKE_SSH_SOCKET#g" | bash -s; exit $?; fi
-if [ "\${cmd[0]}" = docker ]; then exec docker -H "unix://$FAKE_SSH_SOCKET" "\${cmd[@]:1}"; fi
-echo "stand-in ssh: unexpected command \${cmd[*]}" >&2
-exit 255
-`;
 
 /** The CLI's full-example.yml with what the loader and the engine need filled (the loader's four gaps as compose-full-example.test.ts fills them). */
 function patchedFullExample(dir: string): string {

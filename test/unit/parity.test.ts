@@ -11,6 +11,7 @@ import {
     diffJson, externalObjects, formatDifference, isAllocatedSubnet, outcome, rejectionDifferences, renderFile, renderReport,
     summaryLine, timeKey, type Deployed, type EngineContext, type FileResult,
 } from "../../lib/parity";
+import { spawnSync } from "child_process";
 import { parseArgs, parseSshUrl, sshWrapper, UsageError } from "../../tools/parity";
 
 type Any = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -306,5 +307,20 @@ describe("tools/parity.ts arguments", () => {
         assert.match(w, /-o StrictHostKeyChecking=yes /);
         assert.match(w, /-o UserKnownHostsFile='\/k\/known'\\''hosts' -o GlobalKnownHostsFile=\/dev\/null /);
         assert.match(w, /"\$@"\n$/);
+    });
+
+    it("--docker-socket: an absolute plain path, named in the CLI's remote dial-stdio; refused with --local or when it could reach the shell", () => {
+        assert.deepEqual((parseArgs(["--host", "ssh://vm1", "--docker-socket", "/run/user/1000/docker.sock", "a.yml"]) as any).dockerSocket, "/run/user/1000/docker.sock");
+        assert.throws(() => parseArgs(["--local", "--docker-socket", "/run/docker.sock", "a.yml"]), /exclude each other/);
+        for (const bad of ["run/docker.sock", "/run/docker.sock; rm -rf /", "/run/$(id)", "/run/a b"]) {
+            assert.throws(() => parseArgs(["--host", "ssh://vm1", "--docker-socket", bad, "a.yml"]), /--docker-socket: expected an absolute path/, bad);
+        }
+        const w = sshWrapper("/usr/bin/ssh", "/k/id", "/k/kh", "/run/d.sock");
+        assert.match(w, /^#!\/bin\/bash\n/);
+        assert.match(w, /set -- "\$\{@:1:\$#-3\}" docker -H unix:\/\/\/run\/d\.sock system dial-stdio; fi\n/);
+        // The rewrite itself, run by bash: the last three arguments only when they are the CLI's dial-stdio.
+        const run = (...args: string[]) => spawnSync("bash", ["-c", w.split("\n")[1] + '; printf "%s|" "$@"', "ssh", ...args], { encoding: "utf8" }).stdout;
+        assert.equal(run("-o", "X=1", "--", "vm1", "docker", "system", "dial-stdio"), "-o|X=1|--|vm1|docker|-H|unix:///run/d.sock|system|dial-stdio|");
+        assert.equal(run("--", "vm1", "docker", "ps"), "--|vm1|docker|ps|");
     });
 });

@@ -8,14 +8,13 @@ import * as assert from "node:assert/strict";
 import { execFileSync, spawn, type ChildProcess } from "child_process";
 import * as fs from "fs";
 import * as http from "http";
-import * as net from "net";
 import * as os from "os";
 import * as path from "path";
 import { closeConnections, connectionStats, RemoteError, retryFirstContact, runChecked, runScript, type SshTarget } from "../../lib/ssh";
 import { api, apiOk, findManager, sshTransport } from "../../lib/engine-transport";
 import * as swarm from "../../lib/swarm-ops";
+import { freePort, spawnSshd, sshdFiles } from "../support/sshd";
 
-const SSHD = "/usr/sbin/sshd";
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dccn-sshpool-test-"));
 let port = 0;
 let sshd: ChildProcess | undefined;
@@ -25,31 +24,8 @@ let clientKey = "";
 let hostLine = "";
 let otherHostLine = "";
 
-function freePort(): Promise<number> {
-    return new Promise((resolve, reject) => {
-        const s = net.createServer();
-        s.listen(0, "127.0.0.1", () => {
-            const p = (s.address() as net.AddressInfo).port;
-            s.close(() => resolve(p));
-        });
-        s.on("error", reject);
-    });
-}
-
 async function startSshd(): Promise<void> {
-    sshd = spawn(SSHD, ["-D", "-e", "-f", path.join(dir, "sshd_config"), "-p", String(port)], { stdio: ["ignore", "ignore", "pipe"] });
-    let err = "";
-    sshd.stderr!.on("data", (d) => (err += d));
-    for (let i = 0; i < 100; i++) {
-        if (sshd.exitCode !== null) throw new Error(`sshd exited: ${err}`);
-        const up = await new Promise<boolean>((resolve) => {
-            const c = net.connect(port, "127.0.0.1", () => { c.destroy(); resolve(true); });
-            c.on("error", () => resolve(false));
-        });
-        if (up) return;
-        await new Promise((r) => setTimeout(r, 100));
-    }
-    throw new Error(`sshd did not listen: ${err}`);
+    sshd = await spawnSshd(path.join(dir, "sshd_config"), port);
 }
 
 async function stopSshd(): Promise<void> {
@@ -79,33 +55,14 @@ function target(over: Partial<SshTarget> = {}): SshTarget {
 }
 
 before(async () => {
-    assert.ok(fs.existsSync(SSHD), `${SSHD} is needed (apt-get install openssh-server)`);
-    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", path.join(dir, "host_ed25519")]);
+    const files = sshdFiles(dir);
     execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", path.join(dir, "other_host")]);
-    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", path.join(dir, "client")]);
     execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", path.join(dir, "stranger")]);
-    fs.copyFileSync(path.join(dir, "client.pub"), path.join(dir, "authorized_keys"));
-    clientKey = fs.readFileSync(path.join(dir, "client"), "utf8");
+    clientKey = files.clientKey;
     port = await freePort();
-    const pub = fs.readFileSync(path.join(dir, "host_ed25519.pub"), "utf8").trim().split(/\s+/);
     const other = fs.readFileSync(path.join(dir, "other_host.pub"), "utf8").trim().split(/\s+/);
-    hostLine = `[127.0.0.1]:${port} ${pub[0]} ${pub[1]}`;
+    hostLine = `[127.0.0.1]:${port} ${files.hostKey}`;
     otherHostLine = `[127.0.0.1]:${port} ${other[0]} ${other[1]}`;
-    fs.writeFileSync(path.join(dir, "sshd_config"), [
-        "ListenAddress 127.0.0.1",
-        `HostKey ${path.join(dir, "host_ed25519")}`,
-        `PidFile ${path.join(dir, "sshd.pid")}`,
-        `AuthorizedKeysFile ${path.join(dir, "authorized_keys")}`,
-        "PermitRootLogin yes",
-        "PasswordAuthentication no",
-        "KbdInteractiveAuthentication no",
-        "UsePAM no",
-        "StrictModes no",
-        "AllowStreamLocalForwarding yes",
-        "LogLevel ERROR",
-        "",
-    ].join("\n"));
-    fs.mkdirSync("/run/sshd", { recursive: true }); // sshd's privilege separation directory
     await startSshd();
     // A second sshd that refuses streamlocal forwards, with a `docker` whose `system dial-stdio`
     // joins the fake engine's socket (the fallback path, and swarm-ops' default socket).
@@ -120,7 +77,7 @@ before(async () => {
         .replace("AllowStreamLocalForwarding yes", `AllowStreamLocalForwarding no\nSetEnv PATH=${path.join(dir, "bin")}:/usr/bin:/bin`)
         .replace("sshd.pid", "sshd2.pid"));
     port2 = await freePort();
-    sshd2 = spawn(SSHD, ["-D", "-e", "-f", path.join(dir, "sshd_config_nofwd"), "-p", String(port2)], { stdio: ["ignore", "ignore", "inherit"] });
+    sshd2 = await spawnSshd(path.join(dir, "sshd_config_nofwd"), port2);
 });
 
 after(async () => {
