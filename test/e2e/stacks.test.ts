@@ -85,7 +85,12 @@ describe("application stacks on the lab (dev stack)", { concurrency: 1 }, () => 
             if (/<h1>User registration<\/h1>/.test(page) && !/id="error"/.test(page)) break;
         }
         assert.match(page, /<h1>User registration<\/h1>/);
-        assert.doesNotMatch(page, /id="error"/, `the page shows no database error: ${page.slice(0, 400)}`);
+        if (/id="error"/.test(page)) {
+            // What the database went through (its tasks, and its entrypoint's log on this node), to tell why.
+            const history = onNode("vm1", "docker service ps webapp_db --no-trunc --format '{{.Node}} {{.CurrentState}} {{.Error}}'; " +
+                "docker ps -aq -f label=com.docker.swarm.service.name=webapp_db | head -3 | xargs -r -n1 docker logs 2>&1 | grep -E 'Entrypoint|ERROR' | tail -20 || true");
+            assert.fail(`the page shows no database error: ${page.slice(0, 400)}\n${history}`);
+        }
     });
 
     test("the data-stager stack converges on the lab's images, with its external secret and host paths made", async (t) => {

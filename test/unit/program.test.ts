@@ -150,6 +150,12 @@ test("dev: the webapp runs on the lab's images with a node-local volume", async 
     assert.equal(spec("webapp_db").TaskTemplate.ContainerSpec.Image, "dccn-lab/mariadb:10");
     assert.deepEqual(spec("webapp_web").TaskTemplate.Placement.Constraints, ["node.labels.os == linux"]);
     assert.deepEqual(spec("webapp_db").TaskTemplate.ContainerSpec.Mounts.map((m: any) => [m.Type, m.Source]), [["volume", "webapp_dbdata"]]);
+    // The database counts as running once it answers over TCP as the app's user (a deployment waits
+    // out its first initialisation), with time for that before failed checks count.
+    const health = spec("webapp_db").TaskTemplate.ContainerSpec.Healthcheck;
+    assert.equal(health.Test[0], "CMD-SHELL");
+    assert.match(health.Test[1], /MYSQL_PWD="\$\(cat \/run\/secrets\/webapp_db_password\)" mysql -h 127\.0\.0\.1 -udemo /);
+    assert.ok(health.StartPeriod >= 60e9, `start period ${health.StartPeriod}`);
 });
 
 for (const [env, config, secrets] of [["dev", devConfig, SECRETS], ["prod", prodConfig, PROD_SECRETS]] as const) {
