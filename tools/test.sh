@@ -4,7 +4,9 @@
 #   1. system packages (tools/prereqs.sh) and the Pulumi engine (tools/toolchain.sh), both cached;
 #   2. type check and shellcheck;
 #   3. the lab (lab:up), shared by every end-to-end test;
-#   4. one node:test run: unit tests first, then lab, smoke and end-to-end tests, one file at a time.
+#   4. two node:test runs at once: the lab's (lab and end-to-end tests, one file at a time, as they
+#      share the lab) and the rest (unit tests, integration tests on throwaway engines, the smoke
+#      test), whose report follows the lab's.
 #
 # In CI (CI=true) a missing prerequisite fails the run; tests never skip there.
 set -euo pipefail
@@ -38,8 +40,28 @@ fi
 
 step "tests"
 shopt -s nullglob globstar
-# node:test runs the files in path order (test/e2e first); each e2e suite brings the lab to the
-# committed config itself (the migration drill tears down whatever stack it finds first).
-files=(test/unit/**/*.test.ts test/integration/*.test.ts test/lab/*.test.ts test/smoke/*.test.ts test/e2e/*.test.ts)
-node --import tsx --test --test-concurrency=1 --test-reporter=spec "${files[@]}"
+reports=$(mktemp -d)
+# The lab's: node:test runs the files in path order (test/e2e first); each e2e suite brings the lab
+# to the committed config itself (the migration drill tears down whatever stack it finds first).
+lab_files=(test/e2e/*.test.ts test/lab/*.test.ts)
+# The rest, beside it: nothing of these touches the lab or the dev stack.
+local_files=(test/unit/**/*.test.ts test/integration/*.test.ts test/smoke/*.test.ts)
+local_started=$(date +%s)
+( rc=0
+  node --import tsx --test --test-concurrency=1 --test-reporter=spec "${local_files[@]}" >"$reports/local" 2>&1 || rc=$?
+  echo "$rc" >"$reports/local.rc"; echo $(( $(date +%s) - local_started )) >"$reports/local.seconds" ) &
+local_pid=$!
+lab_rc=0
+node --import tsx --test --test-concurrency=1 --test-reporter=spec "${lab_files[@]}" 2>&1 | tee "$reports/lab" || lab_rc=$?
+wait "$local_pid" || true
+step "unit, integration and smoke tests (run beside the lab's, in $(cat "$reports/local.seconds" 2>/dev/null || echo "?")s)"
+cat "$reports/local"
+local_rc=$(cat "$reports/local.rc" 2>/dev/null || echo 1)
+total() { cat "$reports/lab" "$reports/local" | sed -n "s/^ℹ $1 //p" | awk '{ n += $1 } END { print n + 0 }'; }
+step "both: $(total tests) tests, $(total pass) pass, $(total fail) fail, $(total skipped) skipped"
+rm -rf "$reports"
+if [ "$lab_rc" != 0 ] || [ "$local_rc" != 0 ]; then
+  step "failed: lab and end-to-end tests exit $lab_rc, unit, integration and smoke tests exit $local_rc"
+  exit 1
+fi
 step "done"
