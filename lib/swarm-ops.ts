@@ -3,7 +3,7 @@
  * tutorial 8.3-8.9), done over SSH with the Docker CLI on the nodes. Used by the provider plugin's implementations
  * in swarm-providers.ts; no Pulumi here.
  */
-import { locateManager, sshTransport } from "./engine-transport";
+import { api, apiMessage, apiOk, locateManager, sshTransport } from "./engine-transport";
 import { parseResult, readScript, scriptStdin } from "./remote-script";
 import { RemoteError, runChecked, runScript, shq, SshTarget } from "./ssh";
 
@@ -239,42 +239,40 @@ export async function removeFormerManagers(m: ManagerHandle): Promise<string[]> 
     return others;
 }
 
+/** `host:port` with an IPv6 address in brackets (`[2001:db8::1]:2377`), as the engine's RemoteAddrs need. */
+export function hostPort(host: string, port: number): string {
+    return host.includes(":") && !host.startsWith("[") ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
 /**
- * Join `node` to the swarm managed by `m` with the token for `role`. The token is read on the
- * manager and handed to the node's engine API on standard input: it is never on a command line,
- * in a log, or in Pulumi's state.
+ * Join `node` to the swarm managed by `m` with the token for `role`. The token goes from the
+ * manager's Engine API to the node's over the pooled SSH connections (both in memory here): never
+ * on a command line, in a file on either node, in a log, or in Pulumi's state.
  */
 export async function joinNode(node: SshTarget, advertiseAddr: string, m: ManagerHandle, role: "manager" | "worker"): Promise<void> {
-    const token = (await runChecked(m.target, `reading the ${role} join token`, `docker swarm join-token -q ${role}`, 60)).trim();
+    const swarmObj = await apiOk(sshTransport(m.target), { method: "GET", path: "/swarm" }, `reading the ${role} join token`);
+    const token = String(swarmObj.json?.JoinTokens?.[role === "manager" ? "Manager" : "Worker"] ?? "");
     if (!/^SWMTKN-1-[a-z0-9-]+$/.test(token)) {
         throw new RemoteError(`${m.target.name}: the ${role} join token it returned is not a swarm token`);
     }
     const managerAddr = m.info.nodeAddr || m.target.host;
-    const body = JSON.stringify({
-        ListenAddr: "0.0.0.0:2377",
-        AdvertiseAddr: advertiseAddr,
-        RemoteAddrs: [`${managerAddr}:2377`],
-        JoinToken: token,
-    });
-    const script = [
-        "command -v curl >/dev/null || { echo 'curl is needed on the node to join the swarm without exposing the token' >&2; exit 3; }",
-        "curl -sS --max-time 120 --unix-socket /var/run/docker.sock -H 'Content-Type: application/json' \\",
-        "  -o /tmp/.dccn-join.out -w '%{http_code}' -X POST http://localhost/swarm/join --data-binary @- <<'DCCN_JOIN_EOF' > /tmp/.dccn-join.code",
-        body,
-        "DCCN_JOIN_EOF",
-        "code=$(cat /tmp/.dccn-join.code); msg=$(cat /tmp/.dccn-join.out); rm -f /tmp/.dccn-join.out /tmp/.dccn-join.code",
-        // A manager joining a busy Raft group may outlast the engine's own wait (HTTP 503, "will
-        // continue in the background"): wait for the node to become active instead of failing.
-        "if [ \"$code\" = 503 ] && printf '%s' \"$msg\" | grep -q 'continue in the background'; then",
-        "  state=''; for _ in $(seq 1 60); do",
-        "    state=$(docker info --format '{{.Swarm.LocalNodeState}}' 2>/dev/null || true)",
-        "    if [ \"$state\" = active ]; then exit 0; fi; sleep 2",
-        "  done",
-        "  echo \"the join went on in the background for 120 s without the node becoming active (state ${state:-unknown}): $msg\" >&2; exit 4",
-        "fi",
-        "if [ \"$code\" != 200 ]; then echo \"engine refused the join (HTTP $code): $msg\" >&2; exit 4; fi",
-    ].join("\n");
-    await runChecked(node, `joining the swarm as ${role} via ${m.target.name}`, script, 300);
+    const body = { ListenAddr: "0.0.0.0:2377", AdvertiseAddr: advertiseAddr, RemoteAddrs: [hostPort(managerAddr, 2377)], JoinToken: token };
+    const t = sshTransport(node);
+    const r = await api(t, { method: "POST", path: "/swarm/join", body, timeoutSec: 150 });
+    if (r.status === 200) return;
+    const msg = apiMessage(r);
+    // A manager joining a busy Raft group may outlast the engine's own wait (HTTP 503, "will
+    // continue in the background"): wait for the node to become active instead of failing.
+    if (r.status === 503 && /continue in the background/.test(msg)) {
+        let state = "unknown";
+        for (const until = Date.now() + 120_000; Date.now() < until; await sleep(2000)) {
+            state = (await swarmInfo(node).catch(() => undefined))?.state ?? "unknown";
+            if (state === "active") return;
+        }
+        throw new RemoteError(`${node.name}: joining the swarm as ${role} via ${m.target.name}: the join went on in the background for 120 s ` +
+            `without the node becoming active (state ${state}): ${msg}`);
+    }
+    throw new RemoteError(`${node.name}: joining the swarm as ${role} via ${m.target.name}: the engine refused the join (HTTP ${r.status}): ${msg}`);
 }
 
 /** Wait until the node reports Ready to the managers. */

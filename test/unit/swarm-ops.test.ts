@@ -5,7 +5,7 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { nodeUpdateScript, parseSettled, restartAsManagerScript, settledSummary } from "../../lib/swarm-ops";
+import { hostPort, nodeUpdateScript, parseSettled, restartAsManagerScript, settledSummary } from "../../lib/swarm-ops";
 import { readScript } from "../../lib/remote-script";
 
 /**
@@ -205,4 +205,11 @@ test("swarm-settle: tasks on other nodes and tasks no node can take (Pending) ar
     assert.equal(ignored.looks, 1);
     const unplaced = settle({ registry: { bound: "yes", extra: ["xx3||Running|New 1 second ago"] }, timeoutSec: 1 });
     assert.equal(resultOf(unplaced), "DCCN_RESULT changed=0 orphaned=none unpublished=registry_registry redeployed=none");
+});
+
+test("hostPort: an IPv6 manager address is bracketed for the join's RemoteAddrs; IPv4, names and bracketed forms as they are", () => {
+    assert.equal(hostPort("172.28.213.11", 2377), "172.28.213.11:2377");
+    assert.equal(hostPort("vm1.dccn.nl", 2377), "vm1.dccn.nl:2377");
+    assert.equal(hostPort("2001:db8::11", 2377), "[2001:db8::11]:2377");
+    assert.equal(hostPort("[2001:db8::11]", 2377), "[2001:db8::11]:2377");
 });
