@@ -11,7 +11,7 @@ import * as fs from "fs";
 import * as path from "path";
 import {
     changeCollector, clusterFacts, editDevConfig, engineEnv, exportedState, LAB_DIR, labNodes, maxFile, nodesOf, onNode, quiet, ROOT,
-    skipOrFail, swarmState, useLabSuite,
+    skipOrFail, swarmState, useLabSuite, watchForSecret,
 } from "./support";
 
 describe("SSH connection drills (dev stack on the lab)", { concurrency: 1 }, () => {
@@ -86,7 +86,9 @@ describe("SSH connection drills (dev stack on the lab)", { concurrency: 1 }, () 
             // 5. refresh with the new key only.
             const refreshed = await suite.stack.refresh(quiet);
             assert.equal(refreshed.summary.result, "succeeded");
-            // 6. vm3 removed (drained, made to leave, node rm) and added back, with the new key only.
+            // 6. vm3 removed (drained, made to leave, node rm) and added back, with the new key only;
+            // meanwhile no file under /tmp and no command line on this machine holds the key.
+            const watch = watchForSecret(fs.readFileSync(newKey, "utf8").split("\n")[1]);
             let removed: unknown;
             editDevConfig(suite.dir, (cfg) => {
                 removed = nodesOf(cfg).find((n) => n.hostname === "vm3");
@@ -98,6 +100,7 @@ describe("SSH connection drills (dev stack on the lab)", { concurrency: 1 }, () 
             editDevConfig(suite.dir, (cfg) => { cfg["dccn-swarm:nodes"] = [...nodesOf(cfg), removed]; });
             await suite.stack.up(quiet);
             assert.equal(withNewKey("vm3", "docker info --format '{{.Swarm.LocalNodeState}}'"), "active", "vm3 joined again");
+            assert.deepEqual(watch.stop(), [], "the private key was in no temporary file and on no command line, during the ups or after");
             await suite.stack.preview({ expectNoChanges: true, ...quiet });
         } finally {
             await backToLabKey();

@@ -4,6 +4,7 @@
  */
 import { spawnSync } from "child_process";
 import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
 import * as yaml from "js-yaml";
 import { LocalWorkspace, PulumiCommand, Stack, EngineEvent } from "@pulumi/pulumi/automation";
@@ -274,4 +275,36 @@ export function exportedState(dir: string): string {
     const r = spawnSync("pulumi", ["stack", "export", "--stack", "dev"], { cwd: dir, env: engineEnv(), encoding: "utf8", maxBuffer: 256 << 20 });
     if (r.status !== 0) throw new Error(`pulumi stack export failed: ${r.stderr}`);
     return r.stdout;
+}
+
+/**
+ * Watch this machine while something runs: every file under the temporary directory (up to 1 MiB,
+ * a few levels deep) and every process's command line, for `needle` (a line of a private key).
+ * stop() scans once more and returns where it was seen.
+ */
+export function watchForSecret(needle: string): { stop: () => string[] } {
+    const seen = new Set<string>();
+    const scanDir = (dir: string, depth: number) => {
+        let entries: fs.Dirent[];
+        try { entries = fs.readdirSync(dir, { withFileTypes: true }); } catch { return; }
+        for (const e of entries) {
+            const p = path.join(dir, e.name);
+            if (e.isDirectory() && depth > 0) scanDir(p, depth - 1);
+            else if (e.isFile()) {
+                try {
+                    if (fs.statSync(p).size <= 1 << 20 && fs.readFileSync(p, "latin1").includes(needle)) seen.add(`file ${p}`);
+                } catch { /* gone meanwhile */ }
+            }
+        }
+    };
+    const scan = () => {
+        scanDir(os.tmpdir(), 4);
+        for (const pid of fs.readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
+            try {
+                if (fs.readFileSync(`/proc/${pid}/cmdline`, "latin1").includes(needle)) seen.add(`command line of pid ${pid}`);
+            } catch { /* gone meanwhile */ }
+        }
+    };
+    const timer = setInterval(scan, 150);
+    return { stop: () => { clearInterval(timer); scan(); return [...seen]; } };
 }
