@@ -605,12 +605,20 @@ async function execOn(c: Conn, script: string, signal?: AbortSignal): Promise<Ru
  * the node cannot be reached or the whole call exceeds `timeoutSec`.
  */
 export async function runScript(t: SshTarget, script: string, timeoutSec = 600): Promise<RunResult> {
+    return onConnection(t, timeoutSec, "", (c, signal) => execOn(c, script, signal));
+}
+
+/**
+ * `use` on the target's pooled connection within `timeoutSec` for the whole call (connecting and
+ * retries included); every failure becomes a RemoteError naming the node (and `what`, when given).
+ */
+async function onConnection<T>(t: SshTarget, timeoutSec: number, what: string, use: (c: Conn, signal: AbortSignal) => Promise<T>): Promise<T> {
     const ac = new AbortController();
     const timer = setTimeout(() => ac.abort(), timeoutSec * 1000);
     try {
-        return await withConnection(t, ac.signal, (c) => execOn(c, script, ac.signal));
+        return await withConnection(t, ac.signal, (c) => use(c, ac.signal));
     } catch (e) {
-        if (ac.signal.aborted) throw new RemoteError(`${t.name} (${t.host}): no answer within ${timeoutSec}s`);
+        if (ac.signal.aborted) throw new RemoteError(`${t.name} (${t.host}): no answer within ${timeoutSec}s${what ? ` (${what})` : ""}`);
         if (e instanceof RemoteError || (e as { name?: string }).name === "RemoteError") throw e;
         throw new RemoteError(`${t.name} (${t.host}): ${(e as Error).message}`);
     } finally {
@@ -642,17 +650,7 @@ function socketLike(s: Duplex): Duplex {
  * socket. The connection stays ref'd while the stream is open. Opening is retried like runScript.
  */
 export async function openUnixStream(t: SshTarget, socketPath: string, timeoutSec = 60): Promise<Duplex> {
-    const ac = new AbortController();
-    const timer = setTimeout(() => ac.abort(), timeoutSec * 1000);
-    try {
-        return await withConnection(t, ac.signal, (c) => streamOn(c, socketPath, ac.signal));
-    } catch (e) {
-        if (ac.signal.aborted) throw new RemoteError(`${t.name} (${t.host}): no answer within ${timeoutSec}s (opening ${socketPath})`);
-        if (e instanceof RemoteError || (e as { name?: string }).name === "RemoteError") throw e;
-        throw new RemoteError(`${t.name} (${t.host}): ${(e as Error).message}`);
-    } finally {
-        clearTimeout(timer);
-    }
+    return onConnection(t, timeoutSec, `opening ${socketPath}`, (c, signal) => streamOn(c, socketPath, signal));
 }
 
 function shortMessage(e: Error): string {

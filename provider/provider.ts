@@ -124,7 +124,8 @@ export class DccnSwarmProvider implements pulumi.provider.Provider {
         const connection = connectionChanged(olds, news);
         if (connection) detailedDiff[CONNECTION_KEY] = { kind: "update" };
         // State in a shape no longer written (the dynamic providers'): rewritten, an update of the state only.
-        const oldShape = DccnSwarmProvider.oldShape(kind, unwrap(oldsW ?? {}), oldInputsW);
+        // Only top-level keys are looked at: the wire form will do (no second unwrap of the outputs).
+        const oldShape = DccnSwarmProvider.oldShape(kind, oldsW ?? {}, oldInputsW);
         if (oldShape) for (const k of LEGACY_KEYS) if (k in (oldsW ?? {})) detailedDiff[k] = { kind: "delete" };
         return { ...d, changes: !!d.changes || connection || oldShape, replaces, detailedDiff };
     }
