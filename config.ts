@@ -13,6 +13,8 @@ import { configIsSecret } from "./lib/pulumi-config";
 import { passwordPresence, plainTextPasswordUsers, RegistryConfig, validateRegistryConfig } from "./lib/registry-config";
 import { StackEntry, validateStacks } from "./lib/stacks-config";
 import type { HostSpec, SshSpec } from "./lib/resources";
+import { type Protection, validateProtection } from "./lib/protection";
+import { validateLockWait } from "./lib/cluster-lock";
 
 export interface ProgramConfig {
     cluster: ClusterConfig;
@@ -26,6 +28,8 @@ export interface ProgramConfig {
     stacks: { entry: StackEntry; spec: StackSpec }[];
     /** The private registry (`dccn-swarm:registry`), when the stack has one; the passwords are a secret. */
     registry?: { config: RegistryConfig; passwords: pulumi.Output<Record<string, string>> };
+    /** Production protection (`environment`, `allowDestroy`): lib/protection.ts. */
+    protection: Protection;
 }
 
 /** known_hosts lines for `address` (plain or `[address]:port` form), comments and hashed entries skipped. */
@@ -91,6 +95,14 @@ export function loadConfig(): ProgramConfig {
         hosts[n.hostname] = { name: n.hostname, address: n.address, knownHosts: lines.join("\n") };
     });
 
+    // Protection and the cluster lock's wait (the provider plugin reads lockWait itself, at configure).
+    const protection = validateProtection(cluster.environment, cfg.get("allowDestroy"), stackFile);
+    const lockWait = validateLockWait(cfg.get("lockWait"), stackFile);
+    for (const f of [...protection.findings, ...lockWait.findings]) {
+        if (f.level === "error") fail(stackFile, f.key, f.message);
+        pulumi.log.warn(`${stackFile}: ${PROJECT}:${f.key}: ${f.message}`);
+    }
+
     const stacks = loadStacks(cfg.getObject("stacks"), stackFile);
     const registry = loadRegistryConfig(cluster, stackFile);
 
@@ -100,7 +112,7 @@ export function loadConfig(): ProgramConfig {
         privateKey: key,
         connectTimeout: cluster.ssh.connectTimeout,
     })));
-    return { cluster, stackFile, ssh, hosts, stacks, ...(registry ? { registry } : {}) };
+    return { cluster, stackFile, ssh, hosts, stacks, ...(registry ? { registry } : {}), protection: protection.protection };
 }
 
 /**
