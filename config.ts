@@ -8,7 +8,7 @@ import * as path from "path";
 import * as pulumi from "./lib/sdk";
 import * as yaml from "js-yaml";
 import { ComposeError, convertStack, loadCompose, StackSpec } from "./compose";
-import { ClusterConfig, ConfigError, pinnedKnownHostsLine, PROJECT, validateClusterConfig } from "./lib/cluster-config";
+import { ClusterConfig, ConfigError, knownHostsFor, pinnedKnownHostsLine, PROJECT, validateClusterConfig } from "./lib/cluster-config";
 import { configIsSecret } from "./lib/pulumi-config";
 import { passwordPresence, plainTextPasswordUsers, RegistryConfig, validateRegistryConfig } from "./lib/registry-config";
 import { StackEntry, validateStacks } from "./lib/stacks-config";
@@ -32,12 +32,8 @@ export interface ProgramConfig {
     protection: Protection;
 }
 
-/** known_hosts lines for `address` (plain or `[address]:port` form), comments and hashed entries skipped. */
-export function knownHostsFor(knownHosts: string, address: string, port: number): string[] {
-    const names = new Set([address, `[${address}]:${port}`]);
-    return knownHosts.split("\n").map((l) => l.trim()).filter((l) => l && !l.startsWith("#"))
-        .filter((l) => l.split(/\s+/)[0].split(",").some((n) => names.has(n)));
-}
+/** known_hosts lines for a node (lib/cluster-config.ts; the provider's cluster lock uses it too). */
+export { knownHostsFor };
 
 function fail(stackFile: string, key: string, message: string): never {
     throw new pulumi.RunError(`${stackFile}: ${PROJECT}:${key}: ${message}`);

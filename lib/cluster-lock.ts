@@ -192,6 +192,31 @@ export function unreachableMessage(node: string, reason: string): string {
 // ---------------------------------------------------------------------------------------------
 // Taking it (talks to the node)
 
+/**
+ * The lock for an operator command (tools/ops.ts), on the first manager of `setup`: waits
+ * `setup.lockWait` seconds, says so while it waits, and hands its token to the processes this one
+ * starts (LOCK_TOKEN_ENV in this process's environment: `ops reboot` runs `pulumi up`).
+ */
+export async function lockForCommand(
+    setup: { stackFile: string; cluster: Pick<ClusterConfig, "nodes">; endpoints: { hostname: string; target?: SshTarget; error?: string }[]; lockWait: number },
+    say: (line: string) => void, env: NodeJS.ProcessEnv = process.env,
+): Promise<HeldLock | undefined> {
+    if (lockSwitchedOff(env)) {
+        say(`warning: ${LOCK_SWITCH_ENV}=off: the cluster lock is not taken; make sure no one else changes the cluster meanwhile`);
+        return undefined;
+    }
+    const node = lockNode(setup.cluster);
+    const ep = setup.endpoints.find((e) => e.hostname === node);
+    if (!ep?.target) throw new ClusterLockError(unreachableMessage(node, ep?.error ?? "not reachable"));
+    const token = newToken();
+    const lock = await acquireClusterLock(ep.target, {
+        waitSec: setup.lockWait, holder: currentHolder(), token, parentToken: env[LOCK_TOKEN_ENV] || undefined, stackFile: setup.stackFile,
+        onBusy: (h) => say(`waiting up to ${setup.lockWait}s for the cluster lock on ${node}, held by ${describeHolder(h)}`),
+    });
+    if (!lock.inherited) env[LOCK_TOKEN_ENV] = token;
+    return lock;
+}
+
 export interface LockOptions {
     /** Seconds to wait while someone else holds it. */
     waitSec: number;
