@@ -16,6 +16,7 @@ import {
 } from "../../lib/cluster-lock";
 import { closeConnections, type SshTarget } from "../../lib/ssh";
 import { freePort, spawnSshd, sshdFiles } from "../support/sshd";
+import { tempDir } from "./harness";
 
 describe("cluster lock: pure parts", () => {
     it("lockWait: default, whole seconds, refusals name the key and the fix", () => {
@@ -68,7 +69,8 @@ describe("cluster lock: pure parts", () => {
 });
 
 describe("cluster lock: against a real sshd", () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dccn-lock-test-"));
+    // Removed when the test process ends, whatever happens (harness tempDir): no key stays in /tmp.
+    const dir = tempDir("dccn-lock-test-");
     const lockDir = path.join(dir, "lock");
     let sshd: ChildProcess | undefined;
     let t: SshTarget;
