@@ -8,11 +8,13 @@ import * as path from "path";
 import * as pulumi from "./lib/sdk";
 import * as yaml from "js-yaml";
 import { ComposeError, convertStack, loadCompose, StackSpec } from "./compose";
-import { ClusterConfig, ConfigError, pinnedKnownHostsLine, PROJECT, validateClusterConfig } from "./lib/cluster-config";
+import { ClusterConfig, ConfigError, knownHostsFor, pinnedKnownHostsLine, PROJECT, validateClusterConfig } from "./lib/cluster-config";
 import { configIsSecret } from "./lib/pulumi-config";
 import { passwordPresence, plainTextPasswordUsers, RegistryConfig, validateRegistryConfig } from "./lib/registry-config";
 import { StackEntry, validateStacks } from "./lib/stacks-config";
 import type { HostSpec, SshSpec } from "./lib/resources";
+import { type Protection, validateProtection } from "./lib/protection";
+import { validateLockWait } from "./lib/cluster-lock";
 
 export interface ProgramConfig {
     cluster: ClusterConfig;
@@ -26,14 +28,12 @@ export interface ProgramConfig {
     stacks: { entry: StackEntry; spec: StackSpec }[];
     /** The private registry (`dccn-swarm:registry`), when the stack has one; the passwords are a secret. */
     registry?: { config: RegistryConfig; passwords: pulumi.Output<Record<string, string>> };
+    /** Production protection (`environment`, `allowDestroy`): lib/protection.ts. */
+    protection: Protection;
 }
 
-/** known_hosts lines for `address` (plain or `[address]:port` form), comments and hashed entries skipped. */
-export function knownHostsFor(knownHosts: string, address: string, port: number): string[] {
-    const names = new Set([address, `[${address}]:${port}`]);
-    return knownHosts.split("\n").map((l) => l.trim()).filter((l) => l && !l.startsWith("#"))
-        .filter((l) => l.split(/\s+/)[0].split(",").some((n) => names.has(n)));
-}
+/** known_hosts lines for a node (lib/cluster-config.ts; the provider's cluster lock uses it too). */
+export { knownHostsFor };
 
 function fail(stackFile: string, key: string, message: string): never {
     throw new pulumi.RunError(`${stackFile}: ${PROJECT}:${key}: ${message}`);
@@ -91,6 +91,14 @@ export function loadConfig(): ProgramConfig {
         hosts[n.hostname] = { name: n.hostname, address: n.address, knownHosts: lines.join("\n") };
     });
 
+    // Protection and the cluster lock's wait (the provider plugin reads lockWait itself, at configure).
+    const protection = validateProtection(cluster.environment, cfg.get("allowDestroy"), stackFile);
+    const lockWait = validateLockWait(cfg.get("lockWait"), stackFile);
+    for (const f of [...protection.findings, ...lockWait.findings]) {
+        if (f.level === "error") fail(stackFile, f.key, f.message);
+        pulumi.log.warn(`${stackFile}: ${PROJECT}:${f.key}: ${f.message}`);
+    }
+
     const stacks = loadStacks(cfg.getObject("stacks"), stackFile);
     const registry = loadRegistryConfig(cluster, stackFile);
 
@@ -100,7 +108,7 @@ export function loadConfig(): ProgramConfig {
         privateKey: key,
         connectTimeout: cluster.ssh.connectTimeout,
     })));
-    return { cluster, stackFile, ssh, hosts, stacks, ...(registry ? { registry } : {}) };
+    return { cluster, stackFile, ssh, hosts, stacks, ...(registry ? { registry } : {}), protection: protection.protection };
 }
 
 /**

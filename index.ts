@@ -9,7 +9,10 @@ import { Stack } from "./components/stack";
 import { Swarm } from "./components/swarm";
 import { loadConfig } from "./config";
 
-const { cluster, stackFile, ssh, hosts, stacks, registry: registryConfig } = loadConfig();
+const { cluster, stackFile, ssh, hosts, stacks, registry: registryConfig, protection } = loadConfig();
+// Outside `dev` the swarm, its memberships, services and keys are protected from delete and replace
+// (lib/protection.ts); `dccn-swarm:allowDestroy: true` lifts it on purpose.
+const { protect } = protection;
 
 // Managers one after another (an engine restart never takes two away at once), then the workers side
 // by side: a worker whose engine restarts while a manager's does cannot rejoin until the quorum is back.
@@ -22,7 +25,7 @@ for (const n of cluster.nodes.filter((n) => n.role === "manager")) previousManag
 for (const n of cluster.nodes.filter((n) => n.role !== "manager")) provision(n);
 
 const provisioned = Object.fromEntries(cluster.nodes.map((n) => [n.hostname, [nodeOf[n.hostname].ready]]));
-const swarm = new Swarm("swarm", { cluster, stackFile, ssh, hosts, provisioned });
+const swarm = new Swarm("swarm", { cluster, stackFile, ssh, hosts, provisioned, protect });
 
 // The private registry: after the swarm's membership and labels (it is placed by a label); every
 // node trusts its CA. Application stacks come after it (after a reboot or on a new cluster the
@@ -33,6 +36,7 @@ const registry = registryConfig && new Registry("registry", {
     stackFile,
     nodes: registryNodes(cluster, hosts, provisioned),
     ssh,
+    protect,
     dependsOn: swarm.members,
 });
 
@@ -45,11 +49,14 @@ const deployed = stacks.map(({ entry, spec }) => new Stack(entry.name, {
     managers: candidates,
     ssh,
     resolveImage: entry.resolveImage,
+    protect,
     ...(registry ? { registry: { endpoint: registry.endpoint, auth: registry.registryAuth } } : {}),
     dependsOn: [...swarm.members, ...(registry ? [registry.ready] : [])],
 }));
 
 export const environment = cluster.environment;
+/** Whether the swarm and its data are protected from `pulumi destroy` (lib/protection.ts). */
+export const protectedFromDestroy = protect;
 export const applicationStacks = Object.fromEntries(deployed.map((s, i) => [stacks[i].entry.name, s.serviceNames]));
 export const clusterId = swarm.clusterId;
 export const managers = swarm.managerCount;

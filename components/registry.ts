@@ -44,6 +44,11 @@ export interface RegistryArgs {
     convergeTimeout?: number;
     /** The swarm's membership and labels: the service is placed by a label, so it comes after them. */
     dependsOn?: pulumi.Input<pulumi.Resource>[];
+    /**
+     * Create the CA and certificates and the service with Pulumi's `protect` (every environment but
+     * `dev`, unless `allowDestroy`: lib/protection.ts). Default false.
+     */
+    protect?: boolean;
 }
 
 /** Paths inside the registry container. */
@@ -177,7 +182,7 @@ export class Registry extends pulumi.ComponentResource {
             renewBeforeDays: cfg.certificate.renewBeforeDays,
             caValidityDays: cfg.certificate.caValidityDays,
             caCommonName: "dccn-swarm registry CA",
-        }, { parent: this });
+        }, { parent: this, protect: !!args.protect });
         const passwords = pulumi.secret(args.passwords);
         const users = new RegistryUsers(`${name}-users`, {
             stackFile: args.stackFile,
@@ -226,6 +231,7 @@ export class Registry extends pulumi.ComponentResource {
             ...(args.convergeTimeout !== undefined ? { convergeTimeout: args.convergeTimeout } : {}),
         }, {
             parent: this,
+            protect: !!args.protect,
             // Nodes trust a renewed CA before the registry presents a certificate signed by it.
             dependsOn: [...after, certSecret, keySecret, htpasswdSecret, ...trustSteps, ...dataSteps],
         });

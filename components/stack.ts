@@ -39,6 +39,11 @@ export interface StackArgs {
     resolveImage?: "changed" | "never";
     /** What must exist before the stack (swarm membership, the registry): its services go first on destroy. */
     dependsOn?: pulumi.Input<pulumi.Resource>[];
+    /**
+     * Create the resources that cannot be given back as they were with Pulumi's `protect` (every
+     * environment but `dev`, unless `allowDestroy`: lib/protection.ts says which and why). Default false.
+     */
+    protect?: boolean;
 }
 
 /**
@@ -106,7 +111,7 @@ export class Stack extends pulumi.ComponentResource {
             const where = `${stackFile}: dccn-swarm:stacks (${spec.stack}): overrides.externalSecrets.${secretName}`;
             let value: pulumi.Output<string>;
             if ("generate" in source) {
-                value = new GeneratedValue(`${name}-secret-value-${secretName}`, { purpose: `${spec.stack}/${secretName}` }, { parent: this }).value;
+                value = new GeneratedValue(`${name}-secret-value-${secretName}`, { purpose: `${spec.stack}/${secretName}` }, { parent: this, protect: !!args.protect }).value;
             } else {
                 const key = `dccn-swarm:${source.config}`;
                 if (pulumi.runtime.getConfig(key) === undefined) {
@@ -154,6 +159,7 @@ export class Stack extends pulumi.ComponentResource {
                 ...(args.resolveImage !== undefined ? { resolveImage: args.resolveImage } : {}),
             }, {
                 parent: this,
+                protect: !!args.protect,
                 dependsOn: [...(args.dependsOn ?? []), ...uses, ...(externals ? [externals] : []), ...prepared, ...after],
             });
         }

@@ -10,6 +10,11 @@ export interface SwarmArgs {
     hosts: Record<string, HostSpec>;
     /** Per hostname, what must be done on the node before it joins (its provisioning). */
     provisioned: Record<string, pulumi.Resource[]>;
+    /**
+     * Create the resources that cannot be given back as they were with Pulumi's `protect` (every
+     * environment but `dev`, unless `allowDestroy`: lib/protection.ts says which and why). Default false.
+     */
+    protect?: boolean;
 }
 
 export interface SwarmNodeOutput {
@@ -53,6 +58,7 @@ export class Swarm extends pulumi.ComponentResource {
             ssh: args.ssh,
         }, {
             parent: this,
+            protect: !!args.protect,
             dependsOn: args.provisioned[boot] ?? [],
             // The SSH spec carries the private key.
             additionalSecretOutputs: ["ssh"],
@@ -84,7 +90,7 @@ export class Swarm extends pulumi.ComponentResource {
                 clusterId: swarm.clusterId,
                 clusterEpoch: n.role === "manager" ? swarm.recoveries : 0,
                 ssh: args.ssh,
-            }, { parent: this, dependsOn: deps });
+            }, { parent: this, protect: !!args.protect, dependsOn: deps });
             if (n.role === "manager") previousManager = member;
             members.push(member);
             labels.push(new NodeLabels(`${name}-${n.hostname}-labels`, {

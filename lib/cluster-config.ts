@@ -120,6 +120,13 @@ export function pinnedKnownHostsLine(address: string, port: number, hostKey: str
     return `${name} ${hostKey}`;
 }
 
+/** known_hosts lines for `address` (plain or `[address]:port` form), comments and hashed entries skipped. */
+export function knownHostsFor(knownHosts: string, address: string, port: number): string[] {
+    const names = new Set([address, `[${address}]:${port}`]);
+    return knownHosts.split("\n").map((l) => l.trim()).filter((l) => l && !l.startsWith("#"))
+        .filter((l) => l.split(/\s+/)[0].split(",").some((n) => names.has(n)));
+}
+
 
 const HOSTNAME_RE = /^(?=.{1,253}$)[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$/;
 const LABEL_KEY_RE = /^[a-zA-Z0-9]([a-zA-Z0-9._-]*[a-zA-Z0-9])?$/;

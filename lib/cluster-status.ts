@@ -15,6 +15,7 @@ import * as path from "path";
 import * as yaml from "js-yaml";
 import { ClusterConfig, isSecureValue, pinnedKnownHostsLine, PROJECT, validateClusterConfig } from "./cluster-config";
 import { knownHostsFor } from "../config";
+import { validateLockWait } from "./cluster-lock";
 import { quorumSize } from "./quorum";
 import { sshTarget } from "./connection";
 import { runScript, shq, SshTarget } from "./ssh";
@@ -75,6 +76,8 @@ export interface StatusSetup {
     cluster: ClusterConfig;
     registry?: RegistryConfig;
     endpoints: NodeEndpoint[];
+    /** `dccn-swarm:lockWait`, validated: seconds to wait for the cluster lock (lib/cluster-lock.ts). */
+    lockWait: number;
 }
 
 export interface SetupOptions {
@@ -128,6 +131,8 @@ export function loadStatusSetup(opts: SetupOptions): StatusSetup {
         throw new StatusSetupError((e as Error).message);
     }
     const registry = parseRegistryConfig(key("registry"), stackFile);
+    const lockWait = validateLockWait(key("lockWait"), stackFile);
+    if (lockWait.findings.length > 0) throw new StatusSetupError(`${stackFile}: ${PROJECT}:lockWait: ${lockWait.findings[0].message}`);
 
     // The key: --key, else ssh.privateKeyFile, else DCCN_SSH_KEY_FILE (the secret's stand-in).
     const keyPath = opts.keyFile ?? cluster.ssh.privateKeyFile ?? env.DCCN_SSH_KEY_FILE;
@@ -164,7 +169,7 @@ export function loadStatusSetup(opts: SetupOptions): StatusSetup {
                 { name: n.hostname, address: n.address, knownHosts: lines.join("\n") }),
         };
     });
-    return { stack: opts.stack, stackFile, cluster, registry, endpoints };
+    return { stack: opts.stack, stackFile, cluster, registry, endpoints, lockWait: lockWait.value };
 }
 
 function listStacks(root: string): string[] {

@@ -34,6 +34,20 @@ function delimiter(base: string, text: string): string {
  * an unchanged script and parameters never show as a diff.
  */
 export function scriptStdin(script: string, env: Record<string, string | undefined>, data?: string): string {
+    return packScript(script, env, data === undefined ? "none" : { data });
+}
+
+/**
+ * As scriptStdin, but the script reads the rest of the channel's standard input (what the caller
+ * writes after it, until the caller closes the channel): for a script that stays on the node while
+ * its caller lives (the cluster lock: lib/cluster-lock.ts). bash reads its own input from a pipe one
+ * byte at a time, so nothing after the script's line is consumed before the script runs.
+ */
+export function scriptStdinKeepInput(script: string, env: Record<string, string | undefined>): string {
+    return packScript(script, env, "inherit");
+}
+
+function packScript(script: string, env: Record<string, string | undefined>, input: "none" | "inherit" | { data: string }): string {
     const assigns = Object.keys(env).sort().filter((k) => env[k] !== undefined).map((k) => {
         if (!NAME_RE.test(k)) throw new Error(`invalid script parameter name ${k}`);
         return `${k}=${quote(env[k] as string)}`;
@@ -48,11 +62,14 @@ export function scriptStdin(script: string, env: Record<string, string | undefin
         sd,
     ];
     const run = `${assigns.length ? assigns.join(" ") + " " : ""}bash "$dccn_f"`;
-    if (data === undefined) {
+    if (input === "none") {
         lines.push(`${run} </dev/null`);
+    } else if (input === "inherit") {
+        // On the same line: this shell must not read the caller's later input as commands.
+        lines.push(`${run} || dccn_rc=$?; exit "\${dccn_rc:-0}"`);
     } else {
-        const dd = delimiter("DCCN_DATA_EOF", data);
-        lines.push(`${run} <<'${dd}'`, data.replace(/\n$/, ""), dd);
+        const dd = delimiter("DCCN_DATA_EOF", input.data);
+        lines.push(`${run} <<'${dd}'`, input.data.replace(/\n$/, ""), dd);
     }
     return lines.join("\n") + "\n";
 }

@@ -635,6 +635,118 @@ export async function runChecked(t: SshTarget, what: string, script: string, tim
     return r.stdout;
 }
 
+/**
+ * A `bash -s` channel kept open: the script is sent without ending standard input, so what the
+ * caller writes later reaches the script (a lock's heartbeat), and the script sees end of input when
+ * the caller closes it or its connection drops (the caller died: its TCP connection closes).
+ */
+export interface OpenSession {
+    /** Write to the script's standard input (after the script). */
+    write(text: string): void;
+    /** Resolves with each complete line the script prints, in order; undefined once the channel is closed. */
+    nextLine(): Promise<string | undefined>;
+    /** End standard input and close the channel. */
+    close(): void;
+    /**
+     * Let the process exit while the channel is open (as an idle pooled connection does); until
+     * then, and again after `ref()`, the open channel keeps it alive.
+     */
+    unref(): void;
+    ref(): void;
+    /** Settles when the channel closed: the exit code, or undefined when the connection went. */
+    readonly closed: Promise<{ code?: number; stderr: string }>;
+}
+
+/** Open a channel running `script` with `bash -s` and keep its standard input open (see OpenSession). */
+export async function openSession(t: SshTarget, script: string, timeoutSec = 60): Promise<OpenSession> {
+    const ac = new AbortController();
+    const timer = setTimeout(() => ac.abort(), timeoutSec * 1000);
+    try {
+        return await withConnection(t, ac.signal, (c) => sessionOn(c, script, ac.signal));
+    } catch (e) {
+        if (ac.signal.aborted) throw new RemoteError(`${t.name} (${t.host}): no answer within ${timeoutSec}s`);
+        if (e instanceof RemoteError || (e as { name?: string }).name === "RemoteError") throw e;
+        throw new RemoteError(`${t.name} (${t.host}): ${(e as Error).message}`);
+    } finally {
+        clearTimeout(timer);
+    }
+}
+
+async function sessionOn(c: Conn, script: string, signal?: AbortSignal): Promise<OpenSession> {
+    await takeSession(c, signal);
+    let s: ClientChannel;
+    try {
+        s = await new Promise<ClientChannel>((resolve, reject) => {
+            try {
+                c.client.exec("bash -s", (err, stream) => (err ? reject(new Dropped(err.message)) : resolve(stream)));
+            } catch (e) {
+                markClosed(c, (e as Error).message);
+                reject(new Dropped((e as Error).message));
+            }
+        });
+    } catch (e) {
+        giveSession(c);
+        throw e;
+    }
+    const lines: string[] = [];
+    const waiters: ((l: string | undefined) => void)[] = [];
+    let buffered = "";
+    let ended = false;
+    let code: number | undefined;
+    const errs: Buffer[] = [];
+    const push = (l: string | undefined) => {
+        const w = waiters.shift();
+        if (w) w(l);
+        else if (l !== undefined) lines.push(l);
+    };
+    s.on("data", (d: Buffer) => {
+        buffered += d.toString("utf8");
+        let i: number;
+        while ((i = buffered.indexOf("\n")) >= 0) {
+            push(buffered.slice(0, i));
+            buffered = buffered.slice(i + 1);
+        }
+    });
+    s.stderr.on("data", (d: Buffer) => errs.push(d));
+    s.on("exit", (cd: number | null) => { if (typeof cd === "number") code = cd; });
+    s.on("error", () => { /* reported by close */ });
+    s.stdin?.on?.("error", () => { /* the script ended first */ });
+    const onConnClose = () => s.close();
+    c.onClose.add(onConnClose);
+    let held = true;
+    hold(c);
+    const closed = new Promise<{ code?: number; stderr: string }>((resolve) => s.once("close", () => {
+        ended = true;
+        c.onClose.delete(onConnClose);
+        giveSession(c);
+        if (held) release(c);
+        held = false;
+        for (const w of waiters.splice(0)) w(undefined);
+        resolve({ code, stderr: Buffer.concat(errs).toString("utf8") });
+    }));
+    s.write("set -euo pipefail\n" + script + "\n");
+    return {
+        write: (text) => { if (!ended) s.write(text); },
+        nextLine: () => (lines.length > 0 ? Promise.resolve(lines.shift()) : ended ? Promise.resolve(undefined) : new Promise((r) => waiters.push(r))),
+        close: () => {
+            if (ended) return;
+            try {
+                s.end();
+            } catch { /* going anyway */ }
+            s.close();
+        },
+        unref: () => {
+            if (held && !ended) release(c);
+            held = false;
+        },
+        ref: () => {
+            if (!held && !ended) hold(c);
+            held = !ended;
+        },
+        closed,
+    };
+}
+
 /** Give an ssh2 channel the socket methods Node's http client may call on its connection. */
 function socketLike(s: Duplex): Duplex {
     const o = s as Duplex & Record<string, unknown>;

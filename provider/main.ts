@@ -18,6 +18,7 @@ import * as emptyproto from "google-protobuf/google/protobuf/empty_pb";
 import * as structproto from "google-protobuf/google/protobuf/struct_pb";
 import { REPO_ROOT } from "../lib/repo";
 import { closeConnections, retryFirstContact } from "../lib/ssh";
+import { LockGate } from "./lock-gate";
 import { DccnSwarmProvider, type DetailedDiff } from "./provider";
 
 const KIND: Record<DetailedDiff["detailedDiff"][string]["kind"], provproto.PropertyDiff.Kind> = {
@@ -69,10 +70,12 @@ function diffHandler(provider: DccnSwarmProvider): Handler<provproto.DiffRequest
 
 /**
  * Configure: what the Node.js server answers, and that this provider previews creates and updates
- * itself (provider.previewCreate, provider.update with `preview`).
+ * itself (provider.previewCreate, provider.update with `preview`). The stack's configuration it
+ * carries (nodes, SSH) tells the lock gate where the cluster lock is kept.
  */
-function configureHandler(): Handler<provproto.ConfigureRequest, provproto.ConfigureResponse> {
-    return (_call, callback) => answer(callback, async () => {
+function configureHandler(gate: LockGate): Handler<provproto.ConfigureRequest, provproto.ConfigureResponse> {
+    return (call, callback) => answer(callback, async () => {
+        gate.configure(call.request.getVariablesMap().getEntryList());
         const resp = new provproto.ConfigureResponse();
         resp.setAcceptsecrets(true);
         resp.setAcceptresources(true);
@@ -82,8 +85,8 @@ function configureHandler(): Handler<provproto.ConfigureRequest, provproto.Confi
     });
 }
 
-/** Create; during a preview nothing is made. */
-function createHandler(provider: DccnSwarmProvider): Handler<provproto.CreateRequest, provproto.CreateResponse> {
+/** Create; during a preview nothing is made (and the cluster lock is not taken). */
+function createHandler(provider: DccnSwarmProvider, gate: LockGate): Handler<provproto.CreateRequest, provproto.CreateResponse> {
     return (call, callback) => answer(callback, async () => {
         const req = call.request;
         const resp = new provproto.CreateResponse();
@@ -92,6 +95,7 @@ function createHandler(provider: DccnSwarmProvider): Handler<provproto.CreateReq
             resp.setProperties(structproto.Struct.fromJavaScript(provider.previewCreate(req.getUrn(), js(req.getProperties()) ?? {}) as Record<string, structproto.JavaScriptValue>));
             return resp;
         }
+        await gate.ensure(req.getUrn());
         const r = await provider.create(req.getUrn(), js(req.getProperties()) ?? {});
         resp.setId(r.id);
         resp.setProperties(structproto.Struct.fromJavaScript((r.outs ?? {}) as Record<string, structproto.JavaScriptValue>));
@@ -100,9 +104,10 @@ function createHandler(provider: DccnSwarmProvider): Handler<provproto.CreateReq
 }
 
 /** Update, with the old inputs; during a preview nothing is changed. */
-function updateHandler(provider: DccnSwarmProvider): Handler<provproto.UpdateRequest, provproto.UpdateResponse> {
+function updateHandler(provider: DccnSwarmProvider, gate: LockGate): Handler<provproto.UpdateRequest, provproto.UpdateResponse> {
     return (call, callback) => answer(callback, async () => {
         const req = call.request;
+        if (!req.getPreview()) await gate.ensure(req.getUrn());
         const r = await provider.update(req.getId(), req.getUrn(), js(req.getOlds()) ?? {}, js(req.getNews()) ?? {}, js(req.getOldInputs()), req.getPreview());
         const resp = new provproto.UpdateResponse();
         resp.setProperties(structproto.Struct.fromJavaScript((r.outs ?? {}) as Record<string, structproto.JavaScriptValue>));
@@ -124,9 +129,10 @@ function readHandler(provider: DccnSwarmProvider): Handler<provproto.ReadRequest
 }
 
 /** Delete, with the old inputs. */
-function deleteHandler(provider: DccnSwarmProvider): Handler<provproto.DeleteRequest, emptyproto.Empty> {
+function deleteHandler(provider: DccnSwarmProvider, gate: LockGate): Handler<provproto.DeleteRequest, emptyproto.Empty> {
     return (call, callback) => answer(callback, async () => {
         const req = call.request;
+        await gate.ensure(req.getUrn());
         await provider.delete(req.getId(), req.getUrn(), js(req.getProperties()) ?? {}, js(req.getOldInputs()));
         return new emptyproto.Empty();
     });
@@ -135,12 +141,14 @@ function deleteHandler(provider: DccnSwarmProvider): Handler<provproto.DeleteReq
 function serve(): Promise<void> {
     const version = String(JSON.parse(fs.readFileSync(path.join(REPO_ROOT, "package.json"), "utf8")).version);
     const provider = new DccnSwarmProvider(version);
+    // The cluster lock: from the first change that is not a preview until this process ends.
+    const gate = new LockGate();
     const addService = grpc.Server.prototype.addService;
     grpc.Server.prototype.addService = function (this: grpc.Server, service, implementation) {
         if (service === provrpc.ResourceProviderService) {
             Object.assign(implementation as Record<string, unknown>, {
-                configure: configureHandler(), create: createHandler(provider),
-                diff: diffHandler(provider), update: updateHandler(provider), read: readHandler(provider), delete: deleteHandler(provider),
+                configure: configureHandler(gate), create: createHandler(provider, gate),
+                diff: diffHandler(provider), update: updateHandler(provider, gate), read: readHandler(provider), delete: deleteHandler(provider, gate),
             });
         }
         return addService.call(this, service, implementation);

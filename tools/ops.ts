@@ -22,6 +22,7 @@ import { parseResult, readScript, scriptStdin } from "../lib/remote-script";
 import { runScript, shq, SshTarget } from "../lib/ssh";
 import { args, UsageError } from "../lib/cli-args";
 import * as swarm from "../lib/swarm-ops";
+import { lockForCommand } from "../lib/cluster-lock";
 
 export const USAGE = `usage: npm run ops -- <command> --stack <env> [options]
 commands:
@@ -339,6 +340,15 @@ export async function main(argv: string[]): Promise<number> {
         process.stderr.write(`ops: ${e.message}\n`);
         return 2;
     }
+    // The cluster lock, for the whole command (not for a dry run): a second command or a `pulumi up`
+    // waits for it or is refused naming the holder; `pulumi up` started by this one gets it handed over.
+    let lock: Awaited<ReturnType<typeof lockForCommand>>;
+    try {
+        lock = opts.dryRun ? undefined : await lockForCommand(setup, say);
+    } catch (e) {
+        process.stderr.write(`ops: ${(e as Error).message}\n`);
+        return 2;
+    }
     try {
         switch (opts.command) {
             case "backup": return await backup(setup, opts);
@@ -355,11 +365,14 @@ export async function main(argv: string[]): Promise<number> {
                 return await carryOut(setup, opts, `reboot of ${opts.stack} from the shutdown (DCCN 4.5.1)`,
                     planReboot(setup.cluster, stackPlanInput(opts, setup)));
         }
+        return 2; // not reached: every command has its case
     } catch (e) {
         // A refusal (OpsError) comes before anything changed: 2. A step that failed (on a node): 1.
         const refused = (e as Error).name === "OpsError" && !(e as StepError).step;
         process.stderr.write(`ops: ${(e as Error).message}\n`);
         return refused ? 2 : 1;
+    } finally {
+        await lock?.release();
     }
 }
 

@@ -19,6 +19,8 @@ export interface MockResource {
     deps: string[];
     /** Name of its parent, "" for none. */
     parent: string;
+    /** The `protect` resource option as registered. */
+    protect: boolean;
 }
 
 /**
@@ -37,6 +39,7 @@ export function captureRegistrations(): MockResource[] {
             inputs: pulumi.runtime.deserializeProperties(req.getObject()),
             deps: (req.getDependenciesList() as string[]).map(name),
             parent: req.getParent() ? name(req.getParent()) : "",
+            protect: !!req.getProtect(),
         });
         return register(req, cb);
     };
