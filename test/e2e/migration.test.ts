@@ -28,6 +28,9 @@ function previousMain(): string {
         throw new Error(`git archive ${PREVIOUS_MAIN} failed (${archive.stderr}): the migration drill needs the previous main in this clone's history`);
     }
     execFileSync("tar", ["-x", "-C", dir], { input: archive.stdout });
+    // The compose files as they are now: the migration changes the program, not what it deploys.
+    fs.rmSync(path.join(dir, "stacks"), { recursive: true, force: true });
+    fs.cpSync(path.join(ROOT, "stacks"), path.join(dir, "stacks"), { recursive: true });
     fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(dir, "node_modules"));
     fs.symlinkSync(path.join(ROOT, ".state"), path.join(dir, ".state"));
     // The stack's config as this machine has it (the secrets stack-init set, the passphrase salt).
