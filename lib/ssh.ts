@@ -737,6 +737,8 @@ async function execStreamOn(c: Conn, script: string, idleSec: number, signal?: A
             giveSession(c);
             release(c);
             const stderr = errTail.toString("utf8");
+            // A writer still sending would wait for ever on a channel nobody reads.
+            if (!stdin.writableFinished) stdin.destroy(new Error("the command ended before it had read all its input"));
             if (code === undefined && sig === undefined) {
                 const why = failure ?? "the channel closed without an exit status";
                 // The consumer of stdout must not take a cut-short stream for a whole one.
