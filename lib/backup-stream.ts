@@ -197,7 +197,7 @@ function collect(r: Readable | null, keep = 16384): () => string {
 
 /**
  * Write `source` (the archive as it arrives) to `dir/name` (+ `.age` when encrypted): mode 600, under
- * a temporary name (`.name.partial-RANDOM`, opened O_EXCL|O_NOFOLLOW) until the stream has ended,
+ * a temporary name (`.name.partial-RANDOM`, created O_EXCL) until the stream has ended,
  * age (if any) has exited 0, the data is on disk, and `check` (given the plaintext's size and
  * sha256) has passed; then it is linked to its final name (never over an existing file). On any
  * failure the temporary file is removed and the error passed on.
@@ -207,8 +207,8 @@ export async function writeBackupFile(source: Readable, dir: string, name: strin
     const finalName = opts.recipient ? `${name}.age` : name;
     const file = path.join(dir, finalName);
     const tmp = path.join(dir, `.${finalName}.partial-${randomBytes(6).toString("hex")}`);
-    const fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
-    const out = fs.createWriteStream("", { fd, autoClose: false });
+    // "wx": O_CREAT|O_EXCL, which never follows a link someone put at that name.
+    const out = fs.createWriteStream(tmp, { flags: "wx", mode: 0o600 });
     const plain = new Digest();
     const stored = new Digest();
     let age: ChildProcess | undefined;
@@ -228,8 +228,12 @@ export async function writeBackupFile(source: Readable, dir: string, name: strin
             if (code.status === "fulfilled" && code.value !== 0) throw new OpsError(`age could not encrypt the archive (exit ${code.value}): ${ageMessage(ageErr())}`);
             if (b.status === "rejected") throw b.reason;
         }
-        fs.fsyncSync(fd);
-        fs.closeSync(fd);
+        const fd = fs.openSync(tmp, "r");
+        try {
+            fs.fsyncSync(fd);
+        } finally {
+            fs.closeSync(fd);
+        }
         await opts.check?.({ bytes: plain.bytes, sha256: plain.sha256 });
         fs.linkSync(tmp, file);
         fs.unlinkSync(tmp);
@@ -242,9 +246,7 @@ export async function writeBackupFile(source: Readable, dir: string, name: strin
     } catch (e) {
         age?.kill("SIGTERM");
         source.destroy();
-        try {
-            fs.closeSync(fd);
-        } catch { /* closed already */ }
+        out.destroy();
         fs.rmSync(tmp, { force: true });
         throw e;
     }

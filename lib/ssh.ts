@@ -650,6 +650,8 @@ export interface ExecStream {
 }
 
 const STDERR_KEEP = 64 * 1024;
+/** How long a closed channel may wait for its command to end (its traps) before it is let go. */
+const CLOSE_GRACE_MS = 180_000;
 
 /**
  * Run `script` with `bash -s` on the target and hand back its standard input and output as streams,
@@ -694,12 +696,18 @@ async function execStreamOn(c: Conn, script: string, idleSec: number, signal?: A
     hold(c);
     let failure: string | undefined;
     let idle: NodeJS.Timeout | undefined = undefined;
+    let closed = false;
     const close = (reason: string) => {
         failure ??= reason;
         clearTimeout(idle);
+        if (closed) return;
+        closed = true;
         try {
             s.close();
         } catch { /* already closed */ }
+        // sshd reports the command's exit (after its traps: an engine started again) before it
+        // closes the channel; a command that never ends is let go after CLOSE_GRACE_MS.
+        setTimeout(() => s.destroy(), CLOSE_GRACE_MS).unref();
     };
     const touch = () => {
         clearTimeout(idle);

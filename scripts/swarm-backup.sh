@@ -74,7 +74,9 @@ sum_pid=$!
 wc -c <"$tmp/count" >"$tmp/bytes" &
 count_pid=$!
 rc=0
-tar -C "$(dirname "$swarm_dir")" -czf - "$(basename "$swarm_dir")" | tee "$tmp/sum" "$tmp/count" >&3 || rc=$?
+# cat, not tee, writes to the caller: tee drops an output that fails with EPIPE and still succeeds
+# (--output-error is missing from older coreutils), cat fails, and pipefail reports it.
+tar -C "$(dirname "$swarm_dir")" -czf - "$(basename "$swarm_dir")" | tee "$tmp/sum" "$tmp/count" | cat >&3 || rc=$?
 # The archive is complete (or cut short): the caller sees its end now, not after the restart.
 exec 3>&-
 wait "$sum_pid" "$count_pid" || true
