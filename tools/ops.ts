@@ -209,7 +209,7 @@ export function backupRecipient(opts: CliOptions, setup: StatusSetup): Recipient
 /** The node's side of a streamed script, as one line for a message: its error and the tail of what it said. */
 function nodeFailure(t: SshTarget, script: string, r: StreamResult): string {
     const result = parseResult(r.stderr) ?? undefined;
-    const said = r.stderr.split("\n").filter((l) => l.trim() && !l.startsWith("DCCN_RESULT")).slice(-3).join("; ");
+    const said = r.stderr.split("\n").filter((l) => l.trim() && !l.startsWith("DCCN_RESULT")).slice(-6).join("; ");
     return `${t.name} (${t.host}): ${script} failed (exit ${r.code}${result?.values.error ? `, ${result.values.error}` : ""}${r.failure ? `, ${r.failure}` : ""})${said ? `: ${said}` : ""}`;
 }
 
