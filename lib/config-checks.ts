@@ -139,3 +139,14 @@ export function daemonProblems(daemon: Record<string, unknown>): DaemonProblem[]
     }
     return out;
 }
+
+/**
+ * An age recipient (`age encrypt -r`): an X25519 recipient (`age1` and 58 bech32 characters) or an
+ * SSH public key (`ssh-ed25519 AAAA...`, `ssh-rsa AAAA...`, with an optional comment), which age
+ * also encrypts to. A public key: never a private one (`AGE-SECRET-KEY-...`).
+ */
+export function isAgeRecipient(s: unknown): s is string {
+    if (typeof s !== "string" || s.length > 16384) return false;
+    if (/^age1[qpzry9x8gf2tvdw0s3jn54khce6mua7l]{58}$/.test(s)) return true;
+    return /^(ssh-ed25519 AAAAC3NzaC1lZDI1NTE5|ssh-rsa AAAAB3NzaC1yc2E)[A-Za-z0-9+/]+={0,2}( [\x20-\x7e]*)?$/.test(s);
+}

@@ -19,7 +19,7 @@
  */
 import { createHash, createHmac, timingSafeEqual } from "crypto";
 import * as net from "net";
-import { Duplex } from "stream";
+import { Duplex, Readable, Transform, Writable } from "stream";
 import type { Client, ClientChannel } from "ssh2";
 
 export interface SshTarget {
@@ -659,26 +659,16 @@ export interface OpenSession {
 
 /** Open a channel running `script` with `bash -s` and keep its standard input open (see OpenSession). */
 export async function openSession(t: SshTarget, script: string, timeoutSec = 60): Promise<OpenSession> {
-    const ac = new AbortController();
-    const timer = setTimeout(() => ac.abort(), timeoutSec * 1000);
-    try {
-        return await withConnection(t, ac.signal, (c) => sessionOn(c, script, ac.signal));
-    } catch (e) {
-        if (ac.signal.aborted) throw new RemoteError(`${t.name} (${t.host}): no answer within ${timeoutSec}s`);
-        if (e instanceof RemoteError || (e as { name?: string }).name === "RemoteError") throw e;
-        throw new RemoteError(`${t.name} (${t.host}): ${(e as Error).message}`);
-    } finally {
-        clearTimeout(timer);
-    }
+    return onConnection(t, timeoutSec, "", async (c, signal) => sessionOn(c, await openBash(c, signal), script));
 }
 
-async function sessionOn(c: Conn, script: string, signal?: AbortSignal): Promise<OpenSession> {
+/** An exec channel running `bash -s` on the connection (one of its session slots, given back on failure). */
+async function openBash(c: Conn, signal?: AbortSignal): Promise<ClientChannel> {
     await takeSession(c, signal);
-    let s: ClientChannel;
     try {
-        s = await new Promise<ClientChannel>((resolve, reject) => {
+        return await new Promise<ClientChannel>((resolve, reject) => {
             try {
-                c.client.exec("bash -s", (err, stream) => (err ? reject(new Dropped(err.message)) : resolve(stream)));
+                c.client.exec("bash -s", (err, ch) => (err ? reject(new Dropped(err.message)) : resolve(ch)));
             } catch (e) {
                 markClosed(c, (e as Error).message);
                 reject(new Dropped((e as Error).message));
@@ -688,6 +678,9 @@ async function sessionOn(c: Conn, script: string, signal?: AbortSignal): Promise
         giveSession(c);
         throw e;
     }
+}
+
+function sessionOn(c: Conn, s: ClientChannel, script: string): OpenSession {
     const lines: string[] = [];
     const waiters: ((l: string | undefined) => void)[] = [];
     let buffered = "";
@@ -745,6 +738,119 @@ async function sessionOn(c: Conn, script: string, signal?: AbortSignal): Promise
         },
         closed,
     };
+}
+
+/** What a streamed command left when it ended. */
+export interface StreamResult {
+    /** Its exit code (128 + N for a signal, SSH_CONNECT_FAILED when it ended without one). */
+    code: number;
+    /** The last STDERR_KEEP bytes of its standard error (progress and the DCCN_RESULT line of a script). */
+    stderr: string;
+    /** Why the channel ended without an exit status: the connection was lost, or nothing moved for too long. */
+    failure?: string;
+}
+
+/** A command whose standard input and output are streams (execStream). */
+export interface ExecStream {
+    /** Its standard input after the script: write the data, then end it. */
+    stdin: Writable;
+    /** Its standard output as it comes (flow-controlled: the command waits while it is not read). */
+    stdout: Readable;
+    /** Resolves (never rejects) when the channel has closed. */
+    done: Promise<StreamResult>;
+    /** Close the channel: the command sees its input end and its output closed (EPIPE), and its traps run. */
+    close(reason: string): void;
+}
+
+const STDERR_KEEP = 64 * 1024;
+/** How long a closed channel may wait for its command to end (its traps) before it is let go. */
+const CLOSE_GRACE_MS = 180_000;
+
+/**
+ * Run `script` with `bash -s` on the target and hand back its standard input and output as streams,
+ * for data too large to hold (a swarm-state archive): the script text goes first on standard input
+ * (as with runScript, never on a command line); `script` must leave the rest of standard input to a
+ * command that reads it (remote-script.ts scriptStreamStdin). Only opening the channel is retried
+ * (like runScript); a stream cannot be replayed, so a connection lost afterwards ends it with
+ * `failure` set. When nothing moves in either direction for `idleTimeoutSec`, the channel is closed
+ * (not killed: the script's traps run, an engine it stopped is started again).
+ */
+export async function execStream(t: SshTarget, script: string, opts: { openTimeoutSec?: number; idleTimeoutSec?: number } = {}): Promise<ExecStream> {
+    return onConnection(t, opts.openTimeoutSec ?? 60, "opening a command channel",
+        async (c, signal) => execStreamOn(c, await openBash(c, signal), script, opts.idleTimeoutSec ?? 600));
+}
+
+function execStreamOn(c: Conn, s: ClientChannel, script: string, idleSec: number): ExecStream {
+    hold(c);
+    let failure: string | undefined;
+    let idle: NodeJS.Timeout | undefined = undefined;
+    let closed = false;
+    const close = (reason: string) => {
+        failure ??= reason;
+        clearTimeout(idle);
+        if (closed) return;
+        closed = true;
+        try {
+            s.close();
+        } catch { /* already closed */ }
+        // sshd reports the command's exit (after its traps: an engine started again) before it
+        // closes the channel; a command that never ends is let go after CLOSE_GRACE_MS.
+        setTimeout(() => s.destroy(), CLOSE_GRACE_MS).unref();
+    };
+    const touch = () => {
+        clearTimeout(idle);
+        idle = setTimeout(() => close(`nothing moved for ${idleSec}s`), idleSec * 1000);
+        idle.unref();
+    };
+    const activity = () => new Transform({
+        transform(chunk, _enc, cb) {
+            touch();
+            cb(null, chunk);
+        },
+    });
+    touch();
+    const onConnClose = (reason: string) => close(`the SSH connection was lost: ${reason}`);
+    c.onClose.add(onConnClose);
+    let errTail = Buffer.alloc(0);
+    s.stderr.on("data", (d: Buffer) => {
+        touch();
+        errTail = Buffer.concat([errTail, d]);
+        if (errTail.length > STDERR_KEEP) errTail = errTail.subarray(errTail.length - STDERR_KEEP);
+    });
+    let code: number | undefined;
+    let sig: string | undefined;
+    s.on("exit", (cd: number | null, sg?: string) => {
+        if (typeof cd === "number") code = cd;
+        else if (sg) sig = sg;
+    });
+    s.on("error", () => { /* reported by close */ });
+    const stdout = activity();
+    const stdin = activity();
+    const done = new Promise<StreamResult>((resolve) => {
+        s.once("close", () => {
+            clearTimeout(idle);
+            c.onClose.delete(onConnClose);
+            giveSession(c);
+            release(c);
+            const stderr = errTail.toString("utf8");
+            // A writer still sending would wait for ever on a channel nobody reads.
+            if (!stdin.writableFinished) stdin.destroy(new Error("the command ended before it had read all its input"));
+            if (code === undefined && sig === undefined) {
+                const why = failure ?? "the channel closed without an exit status";
+                // The consumer of stdout must not take a cut-short stream for a whole one.
+                stdout.destroy(new Error(why));
+                resolve({ code: SSH_CONNECT_FAILED, stderr, failure: why });
+            } else {
+                resolve({ code: code ?? 128 + (SIGNALS[sig ?? ""] ?? 0), stderr, failure });
+            }
+        });
+    });
+    s.pipe(stdout);
+    s.stdin?.on?.("error", () => { /* the remote side closed early; its exit status tells why */ });
+    stdin.on("error", () => { /* the writer's own error; the channel's end tells the rest */ });
+    s.write("set -euo pipefail\n" + script.replace(/\n?$/, "\n"));
+    stdin.pipe(s);
+    return { stdin, stdout, done, close };
 }
 
 /** Give an ssh2 channel the socket methods Node's http client may call on its connection. */

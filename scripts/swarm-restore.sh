@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # swarm-restore.sh - restore a swarm-state backup onto this node (Docker's "administer and maintain
-# a swarm": restore from a backup): stop the engine, move the current /var/lib/docker/swarm aside,
-# unpack the archive in its place, start the engine, then `docker swarm init --force-new-cluster` so
-# that this node is the only manager and does not wait for the managers of the old swarm.
+# a swarm": restore from a backup): unpack the archive beside the swarm directory and check it, stop
+# the engine, keep the current /var/lib/docker/swarm as the ONE previous swarm directory
+# (swarm.previous, replacing the one an earlier restore left), put the archive's in its place, start
+# the engine, then `docker swarm init --force-new-cluster` so that this node is the only manager and
+# does not wait for the managers of the old swarm.
 #
-# Input: the archive (tar.gz of the swarm directory), base64-encoded, on stdin.
+# Input: the archive (the tar.gz swarm-backup.sh writes) streamed on stdin. It is unpacked as it
+# comes into a private directory on the same file system as the swarm directory (the swap is a
+# rename); a cut-short or corrupt stream (gzip's length and CRC), an archive holding anything but
+# the swarm directory, links or special files, is refused before the engine is touched.
 # Environment:
 #   ADVERTISE_ADDR  required: the address this manager advertises (its configured address)
 #   SWARM_DIR       default /var/lib/docker/swarm
@@ -12,17 +17,21 @@
 #   UNLOCK_KEY      not used here: a swarm with autolock is unlocked by the operator (docker swarm unlock)
 #
 # Output, last line on stdout:
-#   DCCN_RESULT changed=1 previous=<moved|none> node_id=<ID> cluster_id=<ID>
+#   DCCN_RESULT changed=1 previous=<dir|none> previous_from=<this|earlier|none> removed_old=<n> bytes=<n> sha256=<hex> node_id=<ID> cluster_id=<ID>
 # On failure (exit 1): DCCN_RESULT changed=<0|1> error=<bad-input|bad-archive|stop-failed|start-failed|locked|init-failed>
 set -euo pipefail
+# The caller going away must not stop this script between stopping and starting the engine.
+trap '' PIPE HUP
 
 swarm_dir=${SWARM_DIR:-/var/lib/docker/swarm}
 wait_timeout=${WAIT_TIMEOUT:-90}
+previous_dir="$swarm_dir.previous"
 changed=0
 
+say() { echo "swarm-restore: $*" >&2 || true; }
 fail() {
-	echo "swarm-restore: $2" >&2
-	echo "DCCN_RESULT changed=$changed error=$1"
+	say "error: $2"
+	echo "DCCN_RESULT changed=$changed error=$1" || true
 	exit 1
 }
 
@@ -38,38 +47,79 @@ wait_manager() {
 }
 
 [[ -n "${ADVERTISE_ADDR:-}" ]] || fail bad-input "ADVERTISE_ADDR is not set"
+parent=$(dirname "$swarm_dir")
+[[ -d "$parent" ]] || fail bad-input "$parent does not exist (is the engine installed?)"
+
 tmp=$(mktemp -d /tmp/dccn-restore.XXXXXX)
-chmod 700 "$tmp"
-trap 'rm -rf "$tmp"' EXIT
+stage=$(mktemp -d "$parent/.swarm-restore.XXXXXX")
+chmod 700 "$tmp" "$stage"
+stopped=0
+cleanup() {
+	if [[ $stopped == 1 ]]; then systemctl start docker >/dev/null 2>&1 || true; fi
+	rm -rf "$tmp" "$stage"
+}
+trap cleanup EXIT
+trap 'exit 143' TERM INT
 
-base64 -d >"$tmp/swarm.tar.gz" || fail bad-archive "the archive on stdin is not base64"
-mkdir "$tmp/x"
-tar -C "$tmp/x" -xzf "$tmp/swarm.tar.gz" || fail bad-archive "the archive does not unpack"
-[[ -d "$tmp/x/swarm/raft" && -d "$tmp/x/swarm/certificates" ]] || fail bad-archive "the archive holds no swarm directory (swarm/raft, swarm/certificates)"
+say "receiving the archive and unpacking it beside $swarm_dir"
+mkfifo "$tmp/sum" "$tmp/count"
+sha256sum <"$tmp/sum" >"$tmp/sha256" &
+sum_pid=$!
+wc -c <"$tmp/count" >"$tmp/bytes" &
+count_pid=$!
+rc=0
+tee "$tmp/sum" "$tmp/count" | tar -C "$stage" -xzf - || rc=$?
+wait "$sum_pid" "$count_pid" || true
+[[ $rc == 0 ]] || fail bad-archive "the archive did not unpack whole (cut short or corrupt, exit $rc); nothing was changed"
+entries=$(ls -A "$stage")
+[[ "$entries" == swarm ]] || fail bad-archive "the archive holds more than the swarm directory; nothing was changed"
+[[ -d "$stage/swarm/raft" && -d "$stage/swarm/certificates" ]] || fail bad-archive "the archive holds no swarm state (swarm/raft, swarm/certificates); nothing was changed"
+[[ -z "$(find "$stage/swarm" ! -type f ! -type d -print -quit)" ]] || fail bad-archive "the archive holds links or special files, which a swarm directory never does; nothing was changed"
+bytes=$(tr -d ' \n' <"$tmp/bytes")
+sha=$(cut -d' ' -f1 <"$tmp/sha256")
 
-echo "swarm-restore: stopping the engine" >&2
+say "stopping the engine"
+stopped=1
 systemctl stop docker || fail stop-failed "systemctl stop docker failed"
 changed=1
+# At most one previous swarm directory: the current one (if it holds anything) replaces the one an
+# earlier restore kept; directories earlier versions of this script left (swarm.before-restore.*) go.
 previous=none
-if [[ -e "$swarm_dir" ]]; then
-	aside="$swarm_dir.before-restore.$(date -u +%Y%m%dT%H%M%SZ)"
-	mv "$swarm_dir" "$aside"
-	chmod 700 "$aside"
-	previous=moved
-	echo "swarm-restore: the previous swarm state is kept in $aside" >&2
+previous_from=none
+if [[ -d "$swarm_dir" && -n "$(ls -A "$swarm_dir")" ]]; then
+	rm -rf "$previous_dir"
+	mv "$swarm_dir" "$previous_dir"
+	previous=$previous_dir
+	previous_from=this
+else
+	rm -rf "$swarm_dir"
+	if [[ -d "$previous_dir" ]]; then
+		previous=$previous_dir
+		previous_from=earlier
+	fi
 fi
-mv "$tmp/x/swarm" "$swarm_dir"
+[[ ! -d "$previous_dir" ]] || chmod 700 "$previous_dir"
+removed_old=0
+for old in "$swarm_dir".before-restore.*; do
+	[[ -e "$old" ]] || continue
+	rm -rf "$old"
+	removed_old=$((removed_old + 1))
+	say "removed $old (kept by an earlier version; only $previous_dir is kept now)"
+done
+mv "$stage/swarm" "$swarm_dir"
+[[ $previous == none ]] || say "the previous swarm state is kept in $previous ($previous_from restore; replaced at the next restore)"
 # Overlay VXLAN devices the engine had made but not yet moved into a network's namespace when the
 # swarm state was lost stay in the host's namespace; the restored swarm's networks reuse their VNIs
 # and names, and every task on them would be rejected ("error creating vxlan interface: file
 # exists"). With the engine stopped none of them is in use.
 if command -v ip >/dev/null 2>&1; then
 	for dev in $(ip -o link show type vxlan 2>/dev/null | awk -F': ' '{ sub(/@.*/, "", $2); print $2 }' | grep '^vx-' || true); do
-		ip link delete "$dev" && echo "swarm-restore: removed the stale overlay device $dev" >&2
+		ip link delete "$dev" && say "removed the stale overlay device $dev"
 	done
 fi
-echo "swarm-restore: starting the engine" >&2
+say "starting the engine"
 systemctl start docker >/dev/null || fail start-failed "systemctl start docker failed"
+stopped=0
 
 state=
 for ((i = 0; i < wait_timeout; i++)); do
@@ -80,16 +130,16 @@ done
 [[ "$state" == locked ]] && fail locked "the restored swarm is locked (autolock): run \`docker swarm unlock\` with the unlock key on this node, then \`docker swarm init --force-new-cluster\`"
 [[ "$state" == active ]] || fail start-failed "the engine did not come back in the swarm within ${wait_timeout}s (state: ${state:-no answer})"
 
-echo "swarm-restore: docker swarm init --force-new-cluster" >&2
+say "docker swarm init --force-new-cluster"
 docker swarm init --force-new-cluster --advertise-addr "$ADVERTISE_ADDR" >/dev/null || fail init-failed "docker swarm init --force-new-cluster failed"
 wait_manager || fail init-failed "no swarm leader ${wait_timeout}s after --force-new-cluster"
 
 # After --force-new-cluster on a running engine its network agent is left half set up (moby#36860):
 # every task placed here is rejected with "cannot create a swarm scoped network when swarm is not
 # active" until the engine restarts. One restart, then the same checks again.
-echo "swarm-restore: restarting the engine once more (network agent after --force-new-cluster)" >&2
+say "restarting the engine once more (network agent after --force-new-cluster)"
 systemctl restart docker >/dev/null || fail start-failed "systemctl restart docker failed after --force-new-cluster"
 wait_manager || fail start-failed "the engine did not come back as the swarm's manager ${wait_timeout}s after its restart (state: ${state:-no answer})"
 node_id=$(docker info --format '{{.Swarm.NodeID}}')
 cluster_id=$(docker info --format '{{.Swarm.Cluster.ID}}')
-echo "DCCN_RESULT changed=1 previous=$previous node_id=$node_id cluster_id=$cluster_id"
+echo "DCCN_RESULT changed=1 previous=$previous previous_from=$previous_from removed_old=$removed_old bytes=$bytes sha256=$sha node_id=$node_id cluster_id=$cluster_id" || true

@@ -1,16 +1,16 @@
 // ops: the administrators' procedures the program does not do by itself, against a stack's nodes.
 //
-//   npm run ops -- backup   --stack <env> [--node NAME] [--out DIR] [--force]
-//   npm run ops -- restore  --stack <env> --node NAME --from FILE --yes [--force]
+//   npm run ops -- backup   --stack <env> [--node NAME] [--out DIR] [--encrypt-to RECIPIENT | --no-encrypt] [--force]
+//   npm run ops -- restore  --stack <env> --node NAME --from FILE [--identity FILE] --yes [--force]
 //   npm run ops -- shutdown --stack <env> [--stop engine|poweroff] (--dry-run | --yes)
 //   npm run ops -- reboot   --stack <env> [--stop engine|poweroff] [--dry-run] [--no-up]
 //
 // Plans come from lib/ops-plan.ts (pure); the node side is scripts/*.sh over lib/ssh.ts.
 // Exit status: 0 done, 1 a step failed, 2 usage, stack config or a refusal before anything changed.
 import { spawnSync } from "child_process";
-import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
+import { pipeline } from "stream/promises";
 import * as yaml from "js-yaml";
 import { loadStatusSetup, StatusSetup, StatusSetupError } from "../lib/cluster-status";
 import { PROJECT } from "../lib/cluster-config";
@@ -18,22 +18,28 @@ import {
     configuredNode, defaultStopMode, ObservedManager, OpsError, OpsStep, parseStopMode, planBackup, planReboot, planRestore,
     planShutdown, renderPlan, StackPlanInput, StopMode,
 } from "../lib/ops-plan";
-import { parseResult, readScript, scriptStdin } from "../lib/remote-script";
-import { runScript, shq, SshTarget } from "../lib/ssh";
+import { Digest, inspectBackup, openBackup, parseRecipient, prepareOutDir, Recipient, checkAge, writeBackupFile } from "../lib/backup-stream";
+import { parseResult, readScript, scriptStdin, scriptStreamStdin } from "../lib/remote-script";
+import { execStream, runScript, shq, SshTarget, StreamResult } from "../lib/ssh";
 import { args, UsageError } from "../lib/cli-args";
 import * as swarm from "../lib/swarm-ops";
 import { lockForCommand } from "../lib/cluster-lock";
 
 export const USAGE = `usage: npm run ops -- <command> --stack <env> [options]
 commands:
-  backup    copy the swarm state (/var/lib/docker/swarm) of a manager, its engine stopped for the copy,
-            to DIR (default .state/backups) with mode 600: it holds the swarm's Raft keys, keep it secret
-              --node NAME   the manager (default: a reachable manager that is not the leader)
-              --out DIR     where to write swarm-<env>-<node>-<time>.tar.gz
-              --force       also when stopping that engine takes the quorum away (one manager)
+  backup    stream the swarm state (/var/lib/docker/swarm) of a manager, its engine stopped for the copy,
+            to a file in DIR (default .state/backups) with mode 600: it holds the swarm's Raft keys
+              --node NAME            the manager (default: a reachable manager that is not the leader)
+              --out DIR              where to write swarm-<env>-<node>-<time>.tar.gz[.age]
+              --encrypt-to RCPT      encrypt with age to RCPT: an age1... recipient, an SSH public key,
+                                     or a file of them (default: dccn-swarm:backupRecipient of the stack)
+              --no-encrypt           store it unencrypted (required outside environment dev without a recipient)
+              --force                also when stopping that engine takes the quorum away (one manager)
   restore   put a backup onto a configured manager and re-initialise the swarm from it
-            (docker swarm init --force-new-cluster); then run \`pulumi up --refresh --stack <env>\`
+            (docker swarm init --force-new-cluster); then run \`pulumi up --refresh --stack <env>\`;
+            the node's previous swarm directory is kept as /var/lib/docker/swarm.previous (only one)
               --node NAME --from FILE --yes   (--force: also over a node that is in a working swarm)
+              --identity FILE        the age identity or SSH private key that opens a .age backup
   shutdown  the emergency shutdown (DCCN 4.5): demote the other managers, remove stacks and
             services, stop the workers, stop the last manager
   reboot    back from the shutdown (DCCN 4.5.1): the last manager first, then the other nodes,
@@ -56,6 +62,12 @@ export interface CliOptions {
     node?: string;
     out?: string;
     from?: string;
+    /** backup: the recipient to encrypt to (`--encrypt-to`). */
+    encryptTo?: string;
+    /** backup: store it unencrypted on purpose (`--no-encrypt`). */
+    noEncrypt: boolean;
+    /** restore: the age identity of an encrypted backup (`--identity`). */
+    identity?: string;
     stop?: StopMode;
     force: boolean;
     dryRun: boolean;
@@ -68,7 +80,7 @@ export interface CliOptions {
 export { UsageError };
 
 export function parseArgs(argv: string[], defaultProject: string): CliOptions | "help" {
-    const o: Partial<CliOptions> = { force: false, dryRun: false, yes: false, up: true, project: defaultProject };
+    const o: Partial<CliOptions> = { force: false, dryRun: false, yes: false, up: true, noEncrypt: false, project: defaultProject };
     for (const { flag, raw: a, value } of args(argv)) {
         switch (flag) {
             case "backup": case "restore": case "shutdown": case "reboot":
@@ -79,6 +91,9 @@ export function parseArgs(argv: string[], defaultProject: string): CliOptions | 
             case "--node": o.node = value(); break;
             case "--out": o.out = path.resolve(value()); break;
             case "--from": o.from = path.resolve(value()); break;
+            case "--encrypt-to": o.encryptTo = value(); break;
+            case "--no-encrypt": o.noEncrypt = true; break;
+            case "--identity": o.identity = path.resolve(value()); break;
             case "--stop":
                 try { o.stop = parseStopMode(value()); } catch (e) { throw new UsageError((e as Error).message); }
                 break;
@@ -95,6 +110,15 @@ export function parseArgs(argv: string[], defaultProject: string): CliOptions | 
     if (!o.command) throw new UsageError("a command is required: backup, restore, shutdown or reboot");
     if (!o.stack) throw new UsageError("--stack is required");
     if (o.command === "restore" && !o.from) throw new UsageError("restore needs --from FILE (a backup made by `npm run ops -- backup`)");
+    const only = (flag: string, given: unknown, command: Command) => {
+        if (given && o.command !== command) throw new UsageError(`${flag} belongs to ${command}, not ${o.command}`);
+    };
+    only("--encrypt-to", o.encryptTo, "backup");
+    only("--no-encrypt", o.noEncrypt, "backup");
+    only("--out", o.out, "backup");
+    only("--identity", o.identity, "restore");
+    only("--from", o.from, "restore");
+    if (o.encryptTo && o.noEncrypt) throw new UsageError("--encrypt-to and --no-encrypt contradict each other: give one");
     return o as CliOptions;
 }
 
@@ -155,42 +179,110 @@ function stamp(d = new Date()): string {
     return d.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
 }
 
-async function backup(setup: StatusSetup, opts: CliOptions): Promise<number> {
+/** A key of the stack's config as the stack file holds it (plain values only). */
+function stackConfigValue(opts: CliOptions, setup: StatusSetup, key: string): unknown {
+    const doc = yaml.load(fs.readFileSync(path.join(opts.project, setup.stackFile), "utf8")) as { config?: Record<string, unknown> } | undefined;
+    return doc?.config?.[`${PROJECT}:${key}`];
+}
+
+/**
+ * Whom the backup is encrypted to: --encrypt-to, else the stack's `backupRecipient`; none with
+ * --no-encrypt. Outside environment dev a backup without a recipient needs --no-encrypt: a
+ * plaintext copy of the Raft keys is then a decision, not an accident.
+ */
+export function backupRecipient(opts: CliOptions, setup: StatusSetup): Recipient | undefined {
+    if (opts.noEncrypt) return undefined;
+    if (opts.encryptTo) return parseRecipient(opts.encryptTo, `--encrypt-to ${JSON.stringify(opts.encryptTo)}`, process.cwd());
+    const configured = stackConfigValue(opts, setup, "backupRecipient");
+    if (configured !== undefined && configured !== "") {
+        const where = `${setup.stackFile}: \`${PROJECT}:backupRecipient\``;
+        if (typeof configured !== "string") throw new OpsError(`${where} must be a string (an age1... recipient, an SSH public key, or a file of them), got ${JSON.stringify(configured)}`);
+        return parseRecipient(configured, where, opts.project);
+    }
+    if (setup.cluster.environment !== "dev") {
+        throw new OpsError(`a backup of environment ${setup.cluster.environment} must be encrypted (it holds the swarm's Raft keys): ` +
+            `pass --encrypt-to RECIPIENT (age1... or an SSH public key file), or set \`${PROJECT}:backupRecipient\` in ${setup.stackFile}; ` +
+            "--no-encrypt stores it unencrypted on purpose");
+    }
+    return undefined;
+}
+
+/** The node's side of a streamed script, as one line for a message: its error and the tail of what it said. */
+function nodeFailure(t: SshTarget, script: string, r: StreamResult): string {
+    const result = parseResult(r.stderr) ?? undefined;
+    const said = r.stderr.split("\n").filter((l) => l.trim() && !l.startsWith("DCCN_RESULT")).slice(-6).join("; ");
+    return `${t.name} (${t.host}): ${script} failed (exit ${r.code}${result?.values.error ? `, ${result.values.error}` : ""}${r.failure ? `, ${r.failure}` : ""})${said ? `: ${said}` : ""}`;
+}
+
+/** A command checked on this machine (its refusals come before any node is reached), ready to run. */
+type Prepared = () => Promise<number>;
+
+async function backup(setup: StatusSetup, opts: CliOptions): Promise<Prepared> {
+    // Everything that can be refused here is refused before the lock is taken and an engine stops.
+    const recipient = backupRecipient(opts, setup);
+    if (recipient) checkAge();
+    const dir = prepareOutDir(opts.out ?? path.join(opts.project, ".state", "backups"), opts.project);
+    return () => backupOnNode(setup, opts, recipient, dir);
+}
+
+async function backupOnNode(setup: StatusSetup, opts: CliOptions, recipient: ReturnType<typeof backupRecipient>, dir: string): Promise<number> {
     const plan = planBackup(setup.cluster, setup.stackFile, await observeManagers(setup), { node: opts.node, force: opts.force });
     if (plan.quorumLoss) say(`warning (--force): ${plan.quorumLoss}`);
     const t = target(setup, plan.node);
-    say(`backing up the swarm state of ${plan.node}: stopping its engine, archiving /var/lib/docker/swarm, starting it again`);
+    say(`backing up the swarm state of ${plan.node}: stopping its engine, streaming /var/lib/docker/swarm, starting it again` +
+        (recipient ? `; encrypted to ${recipient.describe}` : "; unencrypted"));
     const started = Date.now();
-    const { values, stdout } = await runNodeScript(t, "swarm-backup.sh", {}, 300);
-    const m = /^DCCN_ARCHIVE_BEGIN\n([\s\S]*?)\nDCCN_ARCHIVE_END$/m.exec(stdout);
-    const archive = m ? Buffer.from(m[1].replace(/\s+/g, ""), "base64") : Buffer.alloc(0);
-    if (!m || archive.length !== Number(values.bytes)) {
-        throw new StepError(`${plan.node}: the archive did not arrive whole (${archive.length} of ${values.bytes} bytes)`);
+    const s = await execStream(t, scriptStreamStdin(readScript("swarm-backup.sh"), {}), { idleTimeoutSec: 300 });
+    s.stdin.end();
+    const name = `swarm-${opts.stack}-${plan.node}-${stamp()}.tar.gz`;
+    let nodeResult: Record<string, string> = {};
+    let written;
+    try {
+        written = await writeBackupFile(s.stdout, dir, name, {
+            recipient,
+            check: async (plain) => {
+                const r = await s.done;
+                const result = parseResult(r.stderr);
+                if (r.code !== 0 || !result || result.values.error) throw new StepError(nodeFailure(t, "swarm-backup.sh", r));
+                nodeResult = result.values;
+                if (result.values.bytes !== String(plain.bytes) || result.values.sha256 !== plain.sha256) {
+                    throw new StepError(`${plan.node}: the archive did not arrive whole (received ${plain.bytes} bytes, sha256 ${plain.sha256}; ` +
+                        `the node sent ${result.values.bytes} bytes, sha256 ${result.values.sha256}); no file was written, run the backup again`);
+                }
+            },
+        });
+    } catch (e) {
+        // This side failed (the disk, age): the node sees its reader go and starts its engine again.
+        s.close((e as Error).message);
+        const r = await s.done;
+        const node = parseResult(r.stderr);
+        const why = e instanceof StepError ? e.message : `${(e as Error).message}` +
+            (r.code !== 0 || node?.values.error ? `; on the node: ${nodeFailure(t, "swarm-backup.sh", r)}` : "");
+        throw new StepError(`${why}; no backup file was written`);
     }
-    const dir = opts.out ?? path.join(opts.project, ".state", "backups");
-    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const file = path.join(dir, `swarm-${opts.stack}-${plan.node}-${stamp()}.tar.gz`);
-    fs.writeFileSync(file, archive, { mode: 0o600, flag: "wx" });
-    const sha = crypto.createHash("sha256").update(archive).digest("hex");
     say(`${plan.node}: engine running again after ${((Date.now() - started) / 1000).toFixed(1)}s`);
     await settle(t);
-    say(`written ${file} (${archive.length} bytes, mode 600, sha256 ${sha})`);
-    say(`engine version ${values.engine_version}: restore onto an engine of the same version` +
-        (values.autolock === "true" ? "; the swarm is autolocked: keep its unlock key (docker swarm unlock-key) with the backup" : ""));
-    say("it holds the swarm's Raft log and the keys that encrypt it: keep it as secret as the SSH key");
+    say(`written ${written.file} (${written.bytes} bytes, mode 600, sha256 ${written.sha256})`);
+    if (recipient) say(`the archive inside: ${written.plainBytes} bytes, sha256 ${written.plainSha256} (as the node computed it); restore with --identity <the private key of ${recipient.describe}>`);
+    else say(`its sha256 is the one the node computed as it sent it`);
+    say(`engine version ${nodeResult.engine_version}: restore onto an engine of the same version` +
+        (nodeResult.autolock === "true" ? "; the swarm is autolocked: keep its unlock key (docker swarm unlock-key) with the backup" : ""));
+    say(recipient ? "it holds the swarm's Raft log and keys, encrypted: keep the identity that opens it as secret as the SSH key"
+        : "it holds the swarm's Raft log and the keys that encrypt it, unencrypted: keep it as secret as the SSH key");
     return 0;
 }
 
-async function restore(setup: StatusSetup, opts: CliOptions): Promise<number> {
+async function restore(setup: StatusSetup, opts: CliOptions): Promise<Prepared> {
     const node = planRestore(setup.cluster, setup.stackFile, opts.node);
     const file = opts.from as string;
-    let archive: Buffer;
-    try {
-        archive = fs.readFileSync(file);
-    } catch (e) {
-        throw new OpsError(`--from ${file}: cannot be read: ${(e as Error).message}`);
-    }
+    // The file is what it claims before the lock is taken and the node touched: a swarm backup, opened by the identity.
+    const kind = await inspectBackup(file, opts.identity);
     if ((fs.statSync(file).mode & 0o077) !== 0) say(`warning: ${file} is readable by others than its owner; it holds the swarm's keys (chmod 600)`);
+    if (opts.identity && (fs.statSync(opts.identity).mode & 0o077) !== 0) say(`warning: --identity ${opts.identity} is readable by others than its owner (chmod 600)`);
+    return () => restoreOnNode(setup, opts, node, file, kind);
+}
+
+async function restoreOnNode(setup: StatusSetup, opts: CliOptions, node: ReturnType<typeof planRestore>, file: string, kind: Awaited<ReturnType<typeof inspectBackup>>): Promise<number> {
     const t = target(setup, node.hostname);
     const info = await swarm.swarmInfo(t);
     if (info.state === "active" && !opts.force) {
@@ -198,11 +290,38 @@ async function restore(setup: StatusSetup, opts: CliOptions): Promise<number> {
             "restoring replaces its swarm state: make sure that is meant, then pass --force");
     }
     if (!opts.yes) throw new OpsError(`restore replaces the swarm state of ${node.hostname}; pass --yes to carry it out`);
-    say(`restoring ${path.basename(file)} onto ${node.hostname}: stopping its engine, putting the archive in place of /var/lib/docker/swarm ` +
-        "(the old one is kept beside it), starting the engine, docker swarm init --force-new-cluster");
-    const { values } = await runNodeScript(t, "swarm-restore.sh", { ADVERTISE_ADDR: node.address }, 300,
-        archive.toString("base64").replace(/.{76}/g, "$&\n"));
-    say(`${node.hostname}: the only manager of swarm ${values.cluster_id} (node ${values.node_id}); previous state ${values.previous}`);
+    say(`restoring ${path.basename(file)}${kind === "age" ? " (decrypted as it streams)" : ""} onto ${node.hostname}: unpacking it beside /var/lib/docker/swarm, ` +
+        "stopping its engine, keeping the current swarm directory as swarm.previous (the only one kept), starting the engine, docker swarm init --force-new-cluster");
+    const src = openBackup(file, opts.identity);
+    const s = await execStream(t, scriptStreamStdin(readScript("swarm-restore.sh"), { ADVERTISE_ADDR: node.address }), { idleTimeoutSec: 300 });
+    const sent = new Digest();
+    let out = "";
+    s.stdout.setEncoding("utf8");
+    s.stdout.on("data", (d: string) => { out = (out + d).slice(-16384); });
+    s.stdout.on("error", () => { /* the channel's end tells */ });
+    let sendError: Error | undefined;
+    await pipeline(src.stream, sent, s.stdin).catch((e: Error) => {
+        // This side failed (reading, decrypting): the node sees its input end short and changes nothing.
+        sendError = e;
+        s.close(e.message);
+    });
+    const decrypted = await src.done.then(() => undefined, (e: Error) => e);
+    const r = await s.done;
+    const result = parseResult(out);
+    if (r.code !== 0 || !result || result.values.error) {
+        const local = decrypted ?? sendError;
+        throw new StepError(`${nodeFailure(t, "swarm-restore.sh", { ...r, stderr: `${r.stderr}\n${out}` })}` +
+            (local ? `; on this side: ${local.message}` : "") + (result?.values.changed === "1" ? "" : "; nothing was changed on the node"));
+    }
+    const v = result.values;
+    if (v.bytes !== String(sent.bytes) || v.sha256 !== sent.sha256) {
+        say(`warning: the node received ${v.bytes} bytes (sha256 ${v.sha256}), ${sent.bytes} were sent (sha256 ${sent.sha256}); the archive unpacked whole (gzip checks it)`);
+    }
+    say(`${node.hostname}: the only manager of swarm ${v.cluster_id} (node ${v.node_id}); the archive arrived whole (${v.bytes} bytes, sha256 ${v.sha256})`);
+    say(v.previous === "none" ? `${node.hostname}: there was no previous swarm state to keep`
+        : `${node.hostname}: the previous swarm state is kept in ${v.previous}${v.previous_from === "earlier" ? " (from an earlier restore: this node's swarm directory was empty)" : ""}; ` +
+            "it is replaced at the next restore");
+    if (v.removed_old !== "0") say(`${node.hostname}: removed ${v.removed_old} swarm.before-restore.* director${v.removed_old === "1" ? "y" : "ies"} older versions had left`);
     await settle(t);
     say(`next: \`pulumi up --refresh --stack ${opts.stack}\` joins the other managers again and brings the cluster to its configured shape`);
     return 0;
@@ -320,6 +439,27 @@ async function carryOut(setup: StatusSetup, opts: CliOptions, title: string, ste
     return 0;
 }
 
+/** Each command's checks on this machine; what it returns runs it on the cluster. */
+async function prepare(setup: StatusSetup, opts: CliOptions): Promise<Prepared> {
+    switch (opts.command) {
+        case "backup": return backup(setup, opts);
+        case "restore": return restore(setup, opts);
+        case "shutdown": {
+            const steps = planShutdown(setup.cluster, stackPlanInput(opts, setup));
+            if (!opts.dryRun && !opts.yes) {
+                process.stdout.write(renderPlan(`emergency shutdown of ${opts.stack}`, steps));
+                throw new OpsError("the shutdown removes every service; pass --yes to carry it out (--dry-run to only print it)");
+            }
+            return () => carryOut(setup, opts, `emergency shutdown of ${opts.stack} (DCCN 4.5)`, steps);
+        }
+        case "reboot": {
+            const steps = planReboot(setup.cluster, stackPlanInput(opts, setup));
+            return () => carryOut(setup, opts, `reboot of ${opts.stack} from the shutdown (DCCN 4.5.1)`, steps);
+        }
+    }
+    throw new OpsError(`unknown command ${String(opts.command)}`);
+}
+
 export async function main(argv: string[]): Promise<number> {
     let opts: CliOptions | "help";
     try {
@@ -340,8 +480,16 @@ export async function main(argv: string[]): Promise<number> {
         process.stderr.write(`ops: ${e.message}\n`);
         return 2;
     }
-    // The cluster lock, for the whole command (not for a dry run): a second command or a `pulumi up`
-    // waits for it or is refused naming the holder; `pulumi up` started by this one gets it handed over.
+    // First what this machine can refuse (arguments, files, the plan), then the cluster lock for the
+    // whole command (not for a dry run): a second command or a `pulumi up` waits for it or is refused
+    // naming the holder; a `pulumi up` started by this one gets it handed over.
+    let run: Prepared;
+    try {
+        run = await prepare(setup, opts);
+    } catch (e) {
+        process.stderr.write(`ops: ${(e as Error).message}\n`);
+        return 2;
+    }
     let lock: Awaited<ReturnType<typeof lockForCommand>>;
     try {
         lock = opts.dryRun ? undefined : await lockForCommand(setup, say);
@@ -350,22 +498,7 @@ export async function main(argv: string[]): Promise<number> {
         return 2;
     }
     try {
-        switch (opts.command) {
-            case "backup": return await backup(setup, opts);
-            case "restore": return await restore(setup, opts);
-            case "shutdown": {
-                const steps = planShutdown(setup.cluster, stackPlanInput(opts, setup));
-                if (!opts.dryRun && !opts.yes) {
-                    process.stdout.write(renderPlan(`emergency shutdown of ${opts.stack}`, steps));
-                    throw new OpsError("the shutdown removes every service; pass --yes to carry it out (--dry-run to only print it)");
-                }
-                return await carryOut(setup, opts, `emergency shutdown of ${opts.stack} (DCCN 4.5)`, steps);
-            }
-            case "reboot":
-                return await carryOut(setup, opts, `reboot of ${opts.stack} from the shutdown (DCCN 4.5.1)`,
-                    planReboot(setup.cluster, stackPlanInput(opts, setup)));
-        }
-        return 2; // not reached: every command has its case
+        return await run();
     } catch (e) {
         // A refusal (OpsError) comes before anything changed: 2. A step that failed (on a node): 1.
         const refused = (e as Error).name === "OpsError" && !(e as StepError).step;

@@ -16,6 +16,8 @@ declare -A NEED=(
   [chromium]=chromium
   [curl]=curl
   [openssl]=openssl
+  [age]=age
+  [age-keygen]=age
 )
 
 missing=()

@@ -1,11 +1,15 @@
 /**
  * Disaster recovery from a backup on the lab (issue 7), through `npm run ops` and the real engine:
  * back up the manager's swarm state, lose it, restore it, `pulumi up --refresh`: the cluster is in
- * its configured shape again with its services, and nothing is left to change.
+ * its configured shape again with its services, and nothing is left to change. Issue 15: backups
+ * stream to their file (checked against the node's sha256), one is encrypted with age to a
+ * recipient and restored with its identity, bad input is refused before the node changes, and two
+ * restores leave exactly one previous swarm directory on the node.
  */
 import { describe, test, before, after } from "node:test";
 import * as assert from "node:assert/strict";
-import { spawnSync } from "child_process";
+import { execFileSync, spawnSync } from "child_process";
+import { createHash } from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -37,16 +41,61 @@ describe("swarm-state backup and restore on the lab (dev stack)", { concurrency:
         assert.match(listing, /^swarm\/raft\//m);
         assert.match(listing, /^swarm\/certificates\//m);
         assert.ok(!/DCCN_ARCHIVE|[A-Za-z0-9+/]{76}/.test(made.out), "nothing of the archive is printed");
+        const fileSha = createHash("sha256").update(fs.readFileSync(file)).digest("hex");
+        assert.match(made.out, new RegExp(`written ${file} \\(${fs.statSync(file).size} bytes, mode 600, sha256 ${fileSha}\\)`), "streamed, checked against the node's sha256");
         assert.equal(swarmState("vm1"), "active", "the engine is back after the copy");
         assert.match(made.out, /vm1: every task is back with its container and published ports/);
+        assert.equal(onNode("vm1", "ls -d /tmp/dccn-backup.* 2>/dev/null || true").trim(), "", "nothing of the backup stays on the node");
+
+        // Encrypted to an age recipient: only ciphertext here, the plaintext's sha256 as the node computed it.
+        const keys = fs.mkdtempSync(path.join(os.tmpdir(), "dccn-backup-keys-"));
+        execFileSync("age-keygen", ["-o", path.join(keys, "id")], { stdio: "ignore" });
+        execFileSync("age-keygen", ["-o", path.join(keys, "other")], { stdio: "ignore" });
+        const recipient = execFileSync("age-keygen", ["-y", path.join(keys, "id")], { encoding: "utf8" }).trim();
+        const sealed = ops(suite.dir, "backup", "--stack", "dev", "--out", out, "--force", "--encrypt-to", recipient);
+        assert.equal(sealed.status, 0, sealed.out);
+        const encFiles = fs.readdirSync(out).filter((f) => f.endsWith(".age"));
+        assert.deepEqual(fs.readdirSync(out).length, 2, `no temporary files: ${fs.readdirSync(out)}`);
+        assert.equal(encFiles.length, 1);
+        assert.match(encFiles[0], /^swarm-dev-vm1-\d{8}T\d{6}Z\.tar\.gz\.age$/);
+        const encFile = path.join(out, encFiles[0]);
+        assert.equal(fs.statSync(encFile).mode & 0o777, 0o600);
+        assert.equal(fs.readFileSync(encFile).subarray(0, 21).toString(), "age-encryption.org/v1", "an age file, no plaintext");
+        const plain = execFileSync("age", ["-d", "-i", path.join(keys, "id"), encFile]);
+        const plainSha = createHash("sha256").update(plain).digest("hex");
+        assert.match(sealed.out, new RegExp(`the archive inside: ${plain.length} bytes, sha256 ${plainSha} \\(as the node computed it\\)`));
+        assert.match(execFileSync("tar", ["-tzf", "-"], { input: plain, encoding: "utf8" }), /^swarm\/raft\//m);
 
         // The swarm state is lost: the manager leaves (its /var/lib/docker/swarm is wiped).
         onNode("vm1", "docker swarm leave --force >/dev/null");
         assert.equal(swarmState("vm1"), "inactive");
 
-        const restored = ops(suite.dir, "restore", "--stack", "dev", "--node", "vm1", "--from", file, "--yes");
+        // Refused before the node changes: not a backup, an encrypted one without or with the wrong identity.
+        const swarmDirs = () => onNode("vm1", "ls -a /var/lib/docker | grep swarm || true").trim();
+        const dirsBefore = swarmDirs();
+        fs.writeFileSync(path.join(keys, "notes.txt"), "not a backup\n");
+        const refusals: [string[], RegExp][] = [
+            [["--from", path.join(keys, "notes.txt")], /--from .*notes\.txt: is not a swarm backup/],
+            [["--from", path.join(keys, "missing.tar.gz")], /--from .*missing\.tar\.gz: no such file/],
+            [["--from", encFile], /is encrypted \(age\): pass --identity FILE/],
+            [["--from", encFile, "--identity", path.join(keys, "other")], /--identity .*other does not open --from .*no identity matched/],
+            [["--from", file, "--identity", path.join(keys, "id")], /--from .* is not encrypted; leave --identity out/],
+        ];
+        for (const [extra, why] of refusals) {
+            const r = ops(suite.dir, "restore", "--stack", "dev", "--node", "vm1", "--yes", ...extra);
+            assert.equal(r.status, 2, r.out);
+            assert.match(r.out, why);
+        }
+        assert.equal(swarmState("vm1"), "inactive", "nothing changed on the node");
+        assert.equal(swarmDirs(), dirsBefore);
+
+        // The encrypted backup, decrypted as it streams.
+        const restored = ops(suite.dir, "restore", "--stack", "dev", "--node", "vm1", "--from", encFile, "--identity", path.join(keys, "id"), "--yes");
         assert.equal(restored.status, 0, restored.out);
         assert.match(restored.out, /vm1: the only manager of swarm \S+/);
+        assert.match(restored.out, new RegExp(`the archive arrived whole \\(${plain.length} bytes, sha256 ${plainSha}\\)`));
+        assert.match(restored.out, /vm1: (there was no previous swarm state to keep|the previous swarm state is kept in \/var\/lib\/docker\/swarm\.previous)/);
+        assert.ok(["swarm", "swarm\nswarm.previous"].includes(swarmDirs()), `at most one previous directory: ${swarmDirs()}`);
         // Restore returns when the tasks whose containers went with the engine stop are replaced and
         // host-mode ports are bound (the swarm holds orphans as running for a minute or more, and a task
         // started meanwhile came up without its port: the registry unreachable after the restore).
@@ -71,6 +120,23 @@ describe("swarm-state backup and restore on the lab (dev stack)", { concurrency:
         // The registry answers on its published port (anonymous: 401), verified with the CA the nodes trust.
         assert.equal(onNode("vm2", "curl -sS -o /dev/null -w '%{http_code}' --cacert /etc/docker/certs.d/registry.lab:5000/ca.crt https://registry.lab:5000/v2/", { allowFail: true }).trim(),
             "401", "the registry answers after the restore");
+
+        // A second restore (the plaintext backup, over the working swarm: --force): the swarm directory
+        // it replaces becomes THE previous one, replacing the one before; still exactly one.
+        onNode("vm1", "touch /var/lib/docker/swarm/dccn-marker-second");
+        const again = ops(suite.dir, "restore", "--stack", "dev", "--node", "vm1", "--from", file, "--yes", "--force");
+        assert.equal(again.status, 0, again.out);
+        assert.match(again.out, /vm1: the previous swarm state is kept in \/var\/lib\/docker\/swarm\.previous; it is replaced at the next restore/);
+        assert.equal(swarmDirs(), "swarm\nswarm.previous");
+        assert.equal(onNode("vm1", "test -e /var/lib/docker/swarm.previous/dccn-marker-second && stat -c %a /var/lib/docker/swarm.previous").trim(), "700");
+        assert.equal(onNode("vm1", "ls -d /tmp/dccn-restore.* /var/lib/docker/.swarm-restore.* 2>/dev/null || true").trim(), "", "no staging left on the node");
+        await suite.stack.up({ refresh: true, ...quiet });
+        await suite.stack.preview({ expectNoChanges: true, ...quiet });
+        await waitFor("the services' tasks running after the second restore", () => {
+            const now = services();
+            return Object.keys(before).every((s) => now[s] !== undefined && /^(\d+)\/\1$/.test(now[s]));
+        }, 180);
         fs.rmSync(out, { recursive: true, force: true });
+        fs.rmSync(keys, { recursive: true, force: true });
     });
 });
