@@ -155,8 +155,17 @@ function serve(): Promise<void> {
     };
     // A deployment rides over an sshd restart on a node it has not reached yet (30 s).
     retryFirstContact(30_000);
-    // The engine ends the plugin when the deployment is done; pooled SSH connections close with it.
-    process.on("SIGTERM", () => { void closeConnections().finally(() => process.exit(0)); });
+    // The engine ends the plugin when the deployment is done; pooled SSH connections (and the cluster
+    // lock's channel with them) close with it, within 5 s whatever they wait for.
+    const end = () => {
+        setTimeout(() => process.exit(0), 5000).unref();
+        void closeConnections().finally(() => process.exit(0));
+    };
+    process.on("SIGTERM", end);
+    // An engine that died without ending it (killed) leaves the plugin to init: it ends too, so that
+    // it holds no SSH connection and no cluster lock for a deployment that is gone.
+    const engine = process.ppid;
+    setInterval(() => { if (process.ppid !== engine) end(); }, 2000).unref();
     return main(provider, process.argv.slice(2));
 }
 
