@@ -510,6 +510,9 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 if (require.main === module) {
+    // Idle SSH connections and the lock's channel are unref'd: without this the process could end
+    // (exit status 0) while main still waits on one of them, such as the lock's release.
+    setInterval(() => undefined, 60_000);
     main(process.argv.slice(2)).then(
         (code) => process.exit(code),
         (err) => {

@@ -61,7 +61,8 @@ describe("production protection and the cluster lock on the lab", { concurrency:
             const refused = pulumiCli(suite.dir, ["destroy", "--stack", "staging", "--yes"]);
             assert.notEqual(refused.status, 0);
             assert.match(refused.stdout + refused.stderr, /cannot be deleted\s+because it is protected/);
-            assert.match(refused.stdout + refused.stderr, /dccn-swarm:index:SwarmCluster::swarm-cluster/);
+            // Pulumi names the first protected resource in delete order (a membership, before the swarm).
+            assert.match(refused.stdout + refused.stderr, /dccn-swarm:index:(SwarmMember::swarm-vm3|SwarmCluster::swarm-cluster)/);
             assert.equal(onNode("vm3", "docker info --format '{{.Swarm.Cluster.ID}}'").trim(), clusterId, "nothing changed on vm3");
 
             // The documented way: lift the protection on purpose (an update of the protection only), then destroy.
