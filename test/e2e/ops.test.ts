@@ -37,7 +37,7 @@ describe("swarm-state backup and restore on the lab (dev stack)", { concurrency:
         const file = path.join(out, files[0]);
         assert.match(files[0], /^swarm-dev-vm1-\d{8}T\d{6}Z\.tar\.gz$/);
         assert.equal(fs.statSync(file).mode & 0o777, 0o600, "the archive holds the Raft keys: owner only");
-        const listing = spawnSync("tar", ["-tzf", file], { encoding: "utf8" }).stdout;
+        const listing = spawnSync("tar", ["-tzf", file], { encoding: "utf8", maxBuffer: 64 << 20 }).stdout;
         assert.match(listing, /^swarm\/raft\//m);
         assert.match(listing, /^swarm\/certificates\//m);
         assert.ok(!/DCCN_ARCHIVE|[A-Za-z0-9+/]{76}/.test(made.out), "nothing of the archive is printed");
@@ -61,10 +61,10 @@ describe("swarm-state backup and restore on the lab (dev stack)", { concurrency:
         const encFile = path.join(out, encFiles[0]);
         assert.equal(fs.statSync(encFile).mode & 0o777, 0o600);
         assert.equal(fs.readFileSync(encFile).subarray(0, 21).toString(), "age-encryption.org/v1", "an age file, no plaintext");
-        const plain = execFileSync("age", ["-d", "-i", path.join(keys, "id"), encFile]);
+        const plain = execFileSync("age", ["-d", "-i", path.join(keys, "id"), encFile], { maxBuffer: 1 << 30 });
         const plainSha = createHash("sha256").update(plain).digest("hex");
         assert.match(sealed.out, new RegExp(`the archive inside: ${plain.length} bytes, sha256 ${plainSha} \\(as the node computed it\\)`));
-        assert.match(execFileSync("tar", ["-tzf", "-"], { input: plain, encoding: "utf8" }), /^swarm\/raft\//m);
+        assert.match(execFileSync("tar", ["-tzf", "-"], { input: plain, encoding: "utf8", maxBuffer: 64 << 20 }), /^swarm\/raft\//m);
 
         // The swarm state is lost: the manager leaves (its /var/lib/docker/swarm is wiped).
         onNode("vm1", "docker swarm leave --force >/dev/null");
