@@ -11,7 +11,7 @@ import * as fs from "fs";
 import * as path from "path";
 import {
     changeCollector, clusterFacts, editDevConfig, engineEnv, exportedState, LAB_DIR, labNodes, maxFile, nodesOf, onNode, quiet, ROOT,
-    skipOrFail, swarmState, useLabSuite, watchForSecret,
+    keyMaterial, skipOrFail, swarmState, useLabSuite, watchForSecret,
 } from "./support";
 
 describe("SSH connection drills (dev stack on the lab)", { concurrency: 1 }, () => {
@@ -76,7 +76,7 @@ describe("SSH connection drills (dev stack on the lab)", { concurrency: 1 }, () 
             await suite.stack.up(quiet);
             assert.deepEqual(clusterFacts(), facts, "nothing changed on the cluster");
             const state = exportedState(suite.dir);
-            assert.equal(state.includes(fs.readFileSync(newKey, "utf8").split("\n")[1]), false, "the new key is not in the state in plain text");
+            assert.equal(state.includes(keyMaterial(newKey)), false, "the new key is not in the state in plain text");
             // 4. The old key removed from every node: from now on only the new one opens a session.
             for (const n of labNodes()) {
                 withNewKey(n.name, `grep -vxF '${oldPub}' /root/.ssh/authorized_keys > /root/.ssh/ak.new; mv /root/.ssh/ak.new /root/.ssh/authorized_keys`);
@@ -88,7 +88,7 @@ describe("SSH connection drills (dev stack on the lab)", { concurrency: 1 }, () 
             assert.equal(refreshed.summary.result, "succeeded");
             // 6. vm3 removed (drained, made to leave, node rm) and added back, with the new key only;
             // meanwhile no file under /tmp and no command line on this machine holds the key.
-            const watch = watchForSecret(fs.readFileSync(newKey, "utf8").split("\n")[1]);
+            const watch = watchForSecret(keyMaterial(newKey));
             let removed: unknown;
             editDevConfig(suite.dir, (cfg) => {
                 removed = nodesOf(cfg).find((n) => n.hostname === "vm3");

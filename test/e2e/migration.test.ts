@@ -14,7 +14,7 @@ import * as os from "os";
 import * as path from "path";
 import { LocalWorkspace, PulumiCommand, type Stack } from "@pulumi/pulumi/automation";
 import {
-    changeCollector, clusterFacts, devStack, engineEnv, exportedState, missingPrerequisite, quiet, ROOT, scratchProject, skipOrFail,
+    changeCollector, clusterFacts, devStack, engineEnv, exportedState, keyMaterial, missingPrerequisite, quiet, ROOT, scratchProject, skipOrFail,
 } from "./support";
 
 /** The last main with dynamic providers (the state every existing stack has). */
@@ -93,7 +93,7 @@ describe("migration from the dynamic providers (dev stack on the lab)", { concur
         const state = exportedState(dir);
         assert.equal(state.includes("__provider"), false, "no serialised provider code left");
         assert.equal(state.includes("pulumi-nodejs:dynamic"), false, "no dynamic types left");
-        const key = fs.readFileSync(path.join(ROOT, ".state", "lab", "id_ed25519"), "utf8").trim().split("\n")[1];
+        const key = keyMaterial(path.join(ROOT, ".state", "lab", "id_ed25519"));
         assert.equal(state.includes(key), false, "the SSH key is not in the state in plain text");
         const resources = JSON.parse(state).deployment.resources as unknown[];
         const perResource = Buffer.byteLength(state) / resources.length;

@@ -308,3 +308,13 @@ export function watchForSecret(needle: string): { stop: () => string[] } {
     const timer = setInterval(scan, 150);
     return { stop: () => { clearInterval(timer); scan(); return [...seen]; } };
 }
+
+/**
+ * A line of an OpenSSH private key file that only this key has, as the file holds it: the body's
+ * second-to-last line (the private part). The body's first line is the same for every unencrypted
+ * key of a type, so it proves nothing.
+ */
+export function keyMaterial(keyFile: string): string {
+    const body = fs.readFileSync(keyFile, "utf8").split("\n").filter((l) => l && !l.startsWith("-----"));
+    return body[body.length - 2];
+}
