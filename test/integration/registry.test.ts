@@ -501,6 +501,8 @@ describe("the Registry component through the real Pulumi engine", { timeout: 20 
                 PATH: tc.env.PATH ?? "", PULUMI_HOME: tc.env.PULUMI_HOME ?? "",
                 PULUMI_BACKEND_URL: `file://${backend}`, PULUMI_CONFIG_PASSPHRASE_FILE: passphraseFile,
                 PULUMI_SKIP_UPDATE_CHECK: "true", PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
+                // A throwaway engine, no cluster config: no cluster lock to keep (its switch, as the README names it).
+                DCCN_CLUSTER_LOCK: "off",
             },
         });
         const nodeId = docker(d!, ["info", "--format", "{{.Swarm.NodeID}}"]).stdout.trim();

@@ -410,6 +410,8 @@ describe("a compose stack through the real Pulumi engine", { timeout: 20 * 60_00
                 PATH: tc.env.PATH ?? "", PULUMI_HOME: tc.env.PULUMI_HOME ?? "",
                 PULUMI_BACKEND_URL: `file://${backend}`, PULUMI_CONFIG_PASSPHRASE_FILE: passphraseFile,
                 PULUMI_SKIP_UPDATE_CHECK: "true", PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
+                // A throwaway engine, no cluster config: no cluster lock to keep (its switch, as the README names it).
+                DCCN_CLUSTER_LOCK: "off",
             },
         });
         const noChanges = (summary: Record<string, number> | undefined, what: string) =>
