@@ -40,8 +40,10 @@ export function scriptStdin(script: string, env: Record<string, string | undefin
 /**
  * As scriptStdin, but the script reads the rest of the channel's standard input (what the caller
  * writes after it, until the caller closes the channel): for a script that stays on the node while
- * its caller lives (the cluster lock: lib/cluster-lock.ts). bash reads its own input from a pipe one
- * byte at a time, so nothing after the script's line is consumed before the script runs.
+ * its caller lives (the cluster lock: lib/cluster-lock.ts), or one that reads a stream the caller
+ * sends after it (a backup's archive: lib/ssh.ts execStream). bash reads its own input from a pipe
+ * one byte at a time, so nothing after the script's line is consumed before the script runs; that
+ * line also ends the outer shell (`exit`), so input the script left unread is never run as commands.
  */
 export function scriptStdinKeepInput(script: string, env: Record<string, string | undefined>): string {
     return packScript(script, env, "inherit");
@@ -72,30 +74,6 @@ function packScript(script: string, env: Record<string, string | undefined>, inp
         lines.push(`${run} <<'${dd}'`, input.data.replace(/\n$/, ""), dd);
     }
     return lines.join("\n") + "\n";
-}
-
-/**
- * The standard input for `bash -s` that writes `script` to a private temporary file on the node and
- * runs it with `env` set and the REST of standard input as its own: the caller streams its data right
- * after this text (lib/ssh.ts execStream). bash reads a script from a pipe one byte at a time, so the
- * script's standard input starts exactly after the last line. That line also ends the outer shell
- * (`exit`) in the same command, so data the script left unread is never read as commands.
- */
-export function scriptStreamStdin(script: string, env: Record<string, string | undefined>): string {
-    const assigns = Object.keys(env).sort().filter((k) => env[k] !== undefined).map((k) => {
-        if (!NAME_RE.test(k)) throw new Error(`invalid script parameter name ${k}`);
-        return `${k}=${quote(env[k] as string)}`;
-    });
-    const sd = delimiter("DCCN_SCRIPT_EOF", script);
-    return [
-        "set -u",
-        "dccn_f=$(mktemp /tmp/dccn-script.XXXXXX)",
-        "trap 'rm -f \"$dccn_f\"' EXIT",
-        `cat > "$dccn_f" <<'${sd}'`,
-        script.replace(/\n$/, ""),
-        sd,
-        `dccn_rc=0; ${assigns.length ? assigns.join(" ") + " " : ""}bash "$dccn_f" || dccn_rc=$?; exit "$dccn_rc"`,
-    ].join("\n") + "\n";
 }
 
 /** Parse the `DCCN_RESULT changed=0|1 key=value ...` line every provisioning script prints last. */

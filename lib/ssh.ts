@@ -770,7 +770,7 @@ const CLOSE_GRACE_MS = 180_000;
  * Run `script` with `bash -s` on the target and hand back its standard input and output as streams,
  * for data too large to hold (a swarm-state archive): the script text goes first on standard input
  * (as with runScript, never on a command line); `script` must leave the rest of standard input to a
- * command that reads it (remote-script.ts scriptStreamStdin). Only opening the channel is retried
+ * command that reads it (remote-script.ts scriptStdinKeepInput). Only opening the channel is retried
  * (like runScript); a stream cannot be replayed, so a connection lost afterwards ends it with
  * `failure` set. When nothing moves in either direction for `idleTimeoutSec`, the channel is closed
  * (not killed: the script's traps run, an engine it stopped is started again).

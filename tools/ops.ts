@@ -19,7 +19,7 @@ import {
     planShutdown, renderPlan, StackPlanInput, StopMode,
 } from "../lib/ops-plan";
 import { Digest, inspectBackup, openBackup, parseRecipient, prepareOutDir, Recipient, checkAge, writeBackupFile } from "../lib/backup-stream";
-import { parseResult, readScript, scriptStdin, scriptStreamStdin } from "../lib/remote-script";
+import { parseResult, readScript, scriptStdin, scriptStdinKeepInput } from "../lib/remote-script";
 import { execStream, runScript, shq, SshTarget, StreamResult } from "../lib/ssh";
 import { args, UsageError } from "../lib/cli-args";
 import * as swarm from "../lib/swarm-ops";
@@ -232,7 +232,7 @@ async function backupOnNode(setup: StatusSetup, opts: CliOptions, recipient: Ret
     say(`backing up the swarm state of ${plan.node}: stopping its engine, streaming /var/lib/docker/swarm, starting it again` +
         (recipient ? `; encrypted to ${recipient.describe}` : "; unencrypted"));
     const started = Date.now();
-    const s = await execStream(t, scriptStreamStdin(readScript("swarm-backup.sh"), {}), { idleTimeoutSec: 300 });
+    const s = await execStream(t, scriptStdinKeepInput(readScript("swarm-backup.sh"), {}), { idleTimeoutSec: 300 });
     s.stdin.end();
     const name = `swarm-${opts.stack}-${plan.node}-${stamp()}.tar.gz`;
     let nodeResult: Record<string, string> = {};
@@ -293,7 +293,7 @@ async function restoreOnNode(setup: StatusSetup, opts: CliOptions, node: ReturnT
     say(`restoring ${path.basename(file)}${kind === "age" ? " (decrypted as it streams)" : ""} onto ${node.hostname}: unpacking it beside /var/lib/docker/swarm, ` +
         "stopping its engine, keeping the current swarm directory as swarm.previous (the only one kept), starting the engine, docker swarm init --force-new-cluster");
     const src = openBackup(file, opts.identity);
-    const s = await execStream(t, scriptStreamStdin(readScript("swarm-restore.sh"), { ADVERTISE_ADDR: node.address }), { idleTimeoutSec: 300 });
+    const s = await execStream(t, scriptStdinKeepInput(readScript("swarm-restore.sh"), { ADVERTISE_ADDR: node.address }), { idleTimeoutSec: 300 });
     const sent = new Digest();
     let out = "";
     s.stdout.setEncoding("utf8");

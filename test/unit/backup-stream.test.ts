@@ -20,7 +20,7 @@ import { pipeline } from "stream/promises";
 import * as yaml from "js-yaml";
 import { inspectBackup, openBackup, parseRecipient, prepareOutDir, writeBackupFile } from "../../lib/backup-stream";
 import { isAgeRecipient } from "../../lib/config-checks";
-import { readScript, scriptStreamStdin } from "../../lib/remote-script";
+import { readScript, scriptStdinKeepInput } from "../../lib/remote-script";
 import { closeConnections, execStream, type SshTarget } from "../../lib/ssh";
 import { main, parseArgs, UsageError } from "../../tools/ops";
 import { freePort, spawnSshd, sshdFiles } from "../support/sshd";
@@ -269,7 +269,7 @@ describe("execStream through a real sshd", () => {
     });
 
     test("32 MiB out and in, flow-controlled, hashed on both sides; the script's stdin starts right after it", async () => {
-        const out = await execStream(t, scriptStreamStdin("head -c 33554432 /dev/urandom | tee >(sha256sum | cut -c1-64 >&2); echo sent-all >&2\n", {}));
+        const out = await execStream(t, scriptStdinKeepInput("head -c 33554432 /dev/urandom | tee >(sha256sum | cut -c1-64 >&2); echo sent-all >&2\n", {}));
         out.stdin.end();
         // Not read for a second: the node waits (SSH window, pipes), nothing piles up here.
         let errText = "";
@@ -291,7 +291,7 @@ describe("execStream through a real sshd", () => {
 
         const data = Buffer.alloc(8 * 1024 * 1024);
         for (let i = 0; i < data.length; i += 4096) data.write(`line ${i}\n`, i);
-        const inn = await execStream(t, scriptStreamStdin('echo "got $(sha256sum | cut -c1-64) $X"\n', { X: "it's" }));
+        const inn = await execStream(t, scriptStdinKeepInput('echo "got $(sha256sum | cut -c1-64) $X"\n', { X: "it's" }));
         let text = "";
         inn.stdout.on("data", (d: Buffer) => { text += d; });
         await pipeline(Readable.from([data]), inn.stdin);
@@ -302,7 +302,7 @@ describe("execStream through a real sshd", () => {
 
     test("data the script leaves unread is never run as commands, and the sender does not hang", async () => {
         const marker = path.join(dir, "pwned");
-        const s = await execStream(t, scriptStreamStdin("head -c 5 >/dev/null; exit 3\n", {}));
+        const s = await execStream(t, scriptStdinKeepInput("head -c 5 >/dev/null; exit 3\n", {}));
         s.stdout.resume();
         const evil = Buffer.from(`\ntouch ${marker}\n`.repeat(200_000));
         await pipeline(Readable.from([evil]), s.stdin).catch(() => undefined);
@@ -313,7 +313,7 @@ describe("execStream through a real sshd", () => {
 
     test("a stream that goes quiet is closed, not killed: the script's EXIT trap runs and its exit is reported", async () => {
         const flag = path.join(dir, "trap-ran");
-        const s = await execStream(t, scriptStreamStdin(`trap '' PIPE HUP; trap 'touch ${flag}' EXIT; cat >/dev/null; sleep 2; exit 4\n`, {}), { idleTimeoutSec: 1 });
+        const s = await execStream(t, scriptStdinKeepInput(`trap '' PIPE HUP; trap 'touch ${flag}' EXIT; cat >/dev/null; sleep 2; exit 4\n`, {}), { idleTimeoutSec: 1 });
         s.stdout.resume();
         s.stdin.end();
         const r = await s.done;
