@@ -313,7 +313,11 @@ export function openBackup(file: string, identity?: string): BackupSource {
     if (!identity) throw new OpsError(`--from ${file} is encrypted (age): pass --identity FILE, the private key (age identity or SSH key) whose recipient it was encrypted to`);
     const age = spawn("age", ["--decrypt", "-i", identity, file], { stdio: ["ignore", "pipe", "pipe"] });
     const err = collect(age.stderr);
-    const stream = age.stdout!;
+    // Read from the start: when a child exits, Node resumes (and so discards) an output stream
+    // nobody listens to yet (child_process flushStdio). A small archive is decrypted whole before the
+    // caller's channel is open; piped here, it waits in this PassThrough (backpressure holds age).
+    const stream = age.stdout!.pipe(new PassThrough());
+    age.stdout!.on("error", (e) => stream.destroy(e));
     const done = waitExit(age).then((code) => {
         if (code === 0) return;
         const why = err();
@@ -325,7 +329,7 @@ export function openBackup(file: string, identity?: string): BackupSource {
         throw new OpsError(`--from ${file} could not be decrypted with --identity ${identity}: ${ageMessage(why)}`);
     });
     done.catch(() => undefined);
-    return { kind, stream, done, destroy: () => { age.kill("SIGTERM"); stream.destroy(); } };
+    return { kind, stream, done, destroy: () => { age.kill("SIGTERM"); age.stdout!.destroy(); stream.destroy(); } };
 }
 
 /** A tar header block: `ustar` magic, and the first member's name. */

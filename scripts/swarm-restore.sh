@@ -70,13 +70,13 @@ count_pid=$!
 rc=0
 tee "$tmp/sum" "$tmp/count" | tar -C "$stage" -xzf - || rc=$?
 wait "$sum_pid" "$count_pid" || true
-[[ $rc == 0 ]] || fail bad-archive "the archive did not unpack whole (cut short or corrupt, exit $rc); nothing was changed"
+bytes=$(tr -d ' \n' <"$tmp/bytes" 2>/dev/null || true)
+sha=$(cut -d' ' -f1 <"$tmp/sha256" 2>/dev/null || true)
+[[ $rc == 0 ]] || fail bad-archive "the archive did not unpack whole (cut short or corrupt, exit $rc; received ${bytes:-?} bytes, sha256 ${sha:-?}); nothing was changed"
 entries=$(ls -A "$stage")
 [[ "$entries" == swarm ]] || fail bad-archive "the archive holds more than the swarm directory; nothing was changed"
 [[ -d "$stage/swarm/raft" && -d "$stage/swarm/certificates" ]] || fail bad-archive "the archive holds no swarm state (swarm/raft, swarm/certificates); nothing was changed"
 [[ -z "$(find "$stage/swarm" ! -type f ! -type d -print -quit)" ]] || fail bad-archive "the archive holds links or special files, which a swarm directory never does; nothing was changed"
-bytes=$(tr -d ' \n' <"$tmp/bytes")
-sha=$(cut -d' ' -f1 <"$tmp/sha256")
 
 say "stopping the engine"
 stopped=1

@@ -310,8 +310,9 @@ async function restoreOnNode(setup: StatusSetup, opts: CliOptions, node: ReturnT
     const result = parseResult(out);
     if (r.code !== 0 || !result || result.values.error) {
         const local = decrypted ?? sendError;
+        const sentWhat = sent.writableFinished ? `sent ${sent.bytes} bytes, sha256 ${sent.sha256}` : `sent ${sent.bytes} bytes before this side stopped`;
         throw new StepError(`${nodeFailure(t, "swarm-restore.sh", { ...r, stderr: `${r.stderr}\n${out}` })}` +
-            (local ? `; on this side: ${local.message}` : "") + (result?.values.changed === "1" ? "" : "; nothing was changed on the node"));
+            `; this side ${sentWhat}` + (local ? `; on this side: ${local.message}` : "") + (result?.values.changed === "1" ? "" : "; nothing was changed on the node"));
     }
     const v = result.values;
     if (v.bytes !== String(sent.bytes) || v.sha256 !== sent.sha256) {

@@ -21,6 +21,7 @@ describe("swarm-state backup and restore on the lab (dev stack)", { concurrency:
     test("back up vm1's swarm state, lose it, restore it, up --refresh: nodes, labels and services back", async (t) => {
         if (skipOrFail(t, suite.missing)) return;
         const out = fs.mkdtempSync(path.join(os.tmpdir(), "dccn-backup-"));
+        t.after(() => fs.rmSync(out, { recursive: true, force: true }));
         const before = services();
         assert.ok(Object.keys(before).includes("webapp_web"), `the committed stacks run: ${Object.keys(before)}`);
 
@@ -49,6 +50,7 @@ describe("swarm-state backup and restore on the lab (dev stack)", { concurrency:
 
         // Encrypted to an age recipient: only ciphertext here, the plaintext's sha256 as the node computed it.
         const keys = fs.mkdtempSync(path.join(os.tmpdir(), "dccn-backup-keys-"));
+        t.after(() => fs.rmSync(keys, { recursive: true, force: true }));
         execFileSync("age-keygen", ["-o", path.join(keys, "id")], { stdio: "ignore" });
         execFileSync("age-keygen", ["-o", path.join(keys, "other")], { stdio: "ignore" });
         const recipient = execFileSync("age-keygen", ["-y", path.join(keys, "id")], { encoding: "utf8" }).trim();
@@ -91,6 +93,11 @@ describe("swarm-state backup and restore on the lab (dev stack)", { concurrency:
 
         // The encrypted backup, decrypted as it streams.
         const restored = ops(suite.dir, "restore", "--stack", "dev", "--node", "vm1", "--from", encFile, "--identity", path.join(keys, "id"), "--yes");
+        if (restored.status !== 0) {
+            // The suites after this one need a working swarm: vm1 back from the plaintext backup, converged.
+            const rescue = ops(suite.dir, "restore", "--stack", "dev", "--node", "vm1", "--from", file, "--yes");
+            if (rescue.status === 0) await suite.stack.up({ refresh: true, ...quiet }).catch(() => undefined);
+        }
         assert.equal(restored.status, 0, restored.out);
         assert.match(restored.out, /vm1: the only manager of swarm \S+/);
         assert.match(restored.out, new RegExp(`the archive arrived whole \\(${plain.length} bytes, sha256 ${plainSha}\\)`));
@@ -136,7 +143,5 @@ describe("swarm-state backup and restore on the lab (dev stack)", { concurrency:
             const now = services();
             return Object.keys(before).every((s) => now[s] !== undefined && /^(\d+)\/\1$/.test(now[s]));
         }, 180);
-        fs.rmSync(out, { recursive: true, force: true });
-        fs.rmSync(keys, { recursive: true, force: true });
     });
 });
