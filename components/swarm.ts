@@ -33,10 +33,13 @@ export interface SwarmNodeOutput {
  * time), workers in parallel; roles, availability and labels kept as configured. On `pulumi destroy`
  * the order reverses: workers and the other managers leave (demoted first), the last manager last.
  */
+/** The `swarmRecovery` output when no `forceNewCluster` recovery ran (an undefined output draws a warning on every run). */
+export const NO_RECOVERY = "none (no forceNewCluster recovery has run)";
+
 export class Swarm extends pulumi.ComponentResource {
     readonly clusterId: pulumi.Output<string>;
-    /** After a `forceNewCluster` recovery: whether its node's tasks came back (undefined before any). */
-    readonly recoveryReport: pulumi.Output<string | undefined>;
+    /** After a `forceNewCluster` recovery: whether its node's tasks came back ("none" before any). */
+    readonly recoveryReport: pulumi.Output<string>;
     readonly nodes: pulumi.Output<SwarmNodeOutput[]>;
     readonly managerCount: number;
     readonly faultTolerance: number;
@@ -66,7 +69,7 @@ export class Swarm extends pulumi.ComponentResource {
             ignoreChanges: ["bootstrap"],
         });
         this.clusterId = swarm.clusterId;
-        this.recoveryReport = swarm.recoveryReport.apply((r) => r || undefined);
+        this.recoveryReport = swarm.recoveryReport.apply((r) => r || NO_RECOVERY);
 
         // Bootstrap first, then the other managers in a chain, then workers side by side.
         const ordered = [
