@@ -520,6 +520,19 @@ async function withConnection<T>(t: SshTarget, signal: AbortSignal | undefined, 
     }
 }
 
+/**
+ * Open the pooled connection to `t` ahead of its first call, in the background (the provider warms
+ * the first manager's while the engine is still running the program: the lock and the first change
+ * go there). Never throws; a failure is left for the first real call to meet and report; gives up
+ * after `timeoutSec`.
+ */
+export function warmConnection(t: SshTarget, timeoutSec = 15): void {
+    const ac = new AbortController();
+    const timer = setTimeout(() => ac.abort(), timeoutSec * 1000);
+    timer.unref();
+    withConnection(t, ac.signal, async () => undefined).catch(() => undefined).finally(() => clearTimeout(timer));
+}
+
 const SIGNALS: Record<string, number> = { HUP: 1, INT: 2, QUIT: 3, ABRT: 6, KILL: 9, SEGV: 11, PIPE: 13, ALRM: 14, TERM: 15 };
 
 /** `bash -s` on `c` with the script on stdin. Throws Dropped when the connection goes first. */

@@ -15,7 +15,7 @@ import {
 } from "../lib/cluster-lock";
 import { knownHostsFor, pinnedKnownHostsLine, PROJECT, validateClusterConfig } from "../lib/cluster-config";
 import { sshTarget } from "../lib/connection";
-import type { SshTarget } from "../lib/ssh";
+import { warmConnection, type SshTarget } from "../lib/ssh";
 
 /** `dccn-swarm:config:nodes` (or `dccn-swarm:nodes`) -> `nodes`, values parsed where they are JSON. */
 export function configFromVariables(vars: Iterable<[string, string]>): Record<string, unknown> {
@@ -56,6 +56,18 @@ export class LockGate {
     configure(vars: Iterable<[string, string]>): void {
         const c = configFromVariables(vars);
         if (Object.keys(c).length > 0) this.config = c;
+    }
+
+    /**
+     * Open the connection to the lock's node in the background, so that the first change does not
+     * wait for the SSH handshake (it is usually also the manager the stacks are deployed through).
+     * Nothing is run there; a configuration or connection problem is left for the first change to report.
+     */
+    warm(): void {
+        if (lockSwitchedOff() || !this.config || this.config.nodes === undefined) return;
+        try {
+            warmConnection(lockTarget(this.config, "Pulumi.<stack>.yaml"));
+        } catch { /* reported by the first change */ }
     }
 
     /** Take the lock unless this process holds it already (concurrent callers share one attempt). */

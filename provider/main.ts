@@ -76,6 +76,7 @@ function diffHandler(provider: DccnSwarmProvider): Handler<provproto.DiffRequest
 function configureHandler(gate: LockGate): Handler<provproto.ConfigureRequest, provproto.ConfigureResponse> {
     return (call, callback) => answer(callback, async () => {
         gate.configure(call.request.getVariablesMap().getEntryList());
+        gate.warm();
         const resp = new provproto.ConfigureResponse();
         resp.setAcceptsecrets(true);
         resp.setAcceptresources(true);

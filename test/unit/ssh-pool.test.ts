@@ -10,7 +10,7 @@ import * as fs from "fs";
 import * as http from "http";
 import * as os from "os";
 import * as path from "path";
-import { closeConnections, connectionStats, RemoteError, retryFirstContact, runChecked, runScript, type SshTarget } from "../../lib/ssh";
+import { closeConnections, connectionStats, RemoteError, retryFirstContact, runChecked, runScript, warmConnection, type SshTarget } from "../../lib/ssh";
 import { api, apiOk, findManager, sshTransport } from "../../lib/engine-transport";
 import * as swarm from "../../lib/swarm-ops";
 import { freePort, spawnSshd, sshdFiles } from "../support/sshd";
@@ -350,5 +350,30 @@ describe("Engine API calls through the pooled connection (streamlocal forward to
         infoState = "inactive";
         await assert.rejects(findManager([sshTransport(target(), sock)], { settleSec: 20 }),
             /^RemoteError: no reachable swarm manager with a quorum: local \(127\.0\.0\.1\): not a manager \(swarm state inactive\)\. If a majority of managers is lost for good, set `swarm\.forceNewCluster`|no reachable swarm manager with a quorum: local \(127\.0\.0\.1\): not a manager \(swarm state inactive\)\. If a majority/);
+    });
+
+    it("warmConnection opens the pooled connection ahead of the first call, which reuses it; an unreachable node is left for the call to report", async () => {
+        const config = path.join(dir, "sshd_config_warm");
+        fs.writeFileSync(config, fs.readFileSync(path.join(dir, "sshd_config"), "utf8").replace("sshd.pid", "sshd3.pid"));
+        const port3 = await freePort();
+        const sshd3 = await spawnSshd(config, port3);
+        try {
+            const t = target({ name: "warm", port: port3, knownHosts: hostLine.replace(`:${port}`, `:${port3}`) });
+            assert.equal(connectionStats()[`127.0.0.1:${port3}`] ?? 0, 0);
+            warmConnection(t);
+            const until = Date.now() + 10_000;
+            while ((connectionStats()[`127.0.0.1:${port3}`] ?? 0) === 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+            assert.equal(connectionStats()[`127.0.0.1:${port3}`], 1, "connected with no call made");
+            assert.equal((await runChecked(t, "after warming", "echo warm", 20)).trim(), "warm");
+            assert.equal(connectionStats()[`127.0.0.1:${port3}`], 1, "the call used the warmed connection");
+        } finally {
+            sshd3.kill("SIGKILL");
+        }
+        const closed = await freePort();
+        const t = target({ name: "nobody", port: closed, knownHosts: hostLine.replace(`:${port}`, `:${closed}`) });
+        warmConnection(t); // no throw, no unhandled rejection
+        const started = Date.now();
+        await assert.rejects(runScript(t, "true", 20), (e: Error) => e instanceof RemoteError && /nobody \(127\.0\.0\.1\)/.test(e.message));
+        assert.ok(Date.now() - started < 5000, "the call reports the refused connection at once");
     });
 });
