@@ -217,10 +217,21 @@ export async function settleReport(t: SshTarget, timeoutSec = SETTLE_TIMEOUT_S):
     return settledSummary(t.name, await settleTasks(t, timeoutSec), timeoutSec);
 }
 
-/** Restart the engine and wait (up to `timeoutSec`) until it answers as a swarm manager again. */
+/**
+ * Restart the engine and wait (up to `timeoutSec`) until it answers as a swarm manager again. Between
+ * stop and start, the overlay VXLAN devices left in the host's namespace go (as swarm-restore.sh does):
+ * tasks placed while the network agent was half set up leave them, and the next task on their
+ * network would be rejected on this node ("error creating vxlan interface: file exists").
+ */
 export function restartAsManagerScript(timeoutSec: number): string {
     return [
-        "systemctl restart docker >/dev/null",
+        "systemctl stop docker >/dev/null",
+        "if command -v ip >/dev/null 2>&1; then",
+        "  for dev in $(ip -o link show type vxlan 2>/dev/null | awk -F': ' '{ sub(/@.*/, \"\", $2); print $2 }' | grep '^vx-' || true); do",
+        "    ip link delete \"$dev\" || true",
+        "  done",
+        "fi",
+        "systemctl start docker >/dev/null",
         `for _ in $(seq ${timeoutSec}); do docker node ls -q >/dev/null 2>&1 && exit 0; sleep 1; done`,
         `echo "the engine did not answer as a swarm manager within ${timeoutSec}s of its restart" >&2; exit 1`,
     ].join("\n");

@@ -46,6 +46,19 @@ wait_manager() {
 	return 1
 }
 
+# Overlay VXLAN devices the engine had made but not yet moved into a network's namespace when it
+# stopped stay in the host's namespace; the swarm's networks reuse their VNIs and names, and every
+# task on them would be rejected on this node ("error creating vxlan interface: file exists"). Run
+# with the engine stopped, when none of them is in use.
+remove_stale_vxlan() {
+	command -v ip >/dev/null 2>&1 || return 0
+	local dev
+	for dev in $(ip -o link show type vxlan 2>/dev/null | awk -F': ' '{ sub(/@.*/, "", $2); print $2 }' | grep '^vx-' || true); do
+		ip link delete "$dev" && say "removed the stale overlay device $dev"
+	done
+	return 0
+}
+
 [[ -n "${ADVERTISE_ADDR:-}" ]] || fail bad-input "ADVERTISE_ADDR is not set"
 parent=$(dirname "$swarm_dir")
 [[ -d "$parent" ]] || fail bad-input "$parent does not exist (is the engine installed?)"
@@ -108,15 +121,7 @@ for old in "$swarm_dir".before-restore.*; do
 done
 mv "$stage/swarm" "$swarm_dir"
 [[ $previous == none ]] || say "the previous swarm state is kept in $previous ($previous_from restore; replaced at the next restore)"
-# Overlay VXLAN devices the engine had made but not yet moved into a network's namespace when the
-# swarm state was lost stay in the host's namespace; the restored swarm's networks reuse their VNIs
-# and names, and every task on them would be rejected ("error creating vxlan interface: file
-# exists"). With the engine stopped none of them is in use.
-if command -v ip >/dev/null 2>&1; then
-	for dev in $(ip -o link show type vxlan 2>/dev/null | awk -F': ' '{ sub(/@.*/, "", $2); print $2 }' | grep '^vx-' || true); do
-		ip link delete "$dev" && say "removed the stale overlay device $dev"
-	done
-fi
+remove_stale_vxlan
 say "starting the engine"
 systemctl start docker >/dev/null || fail start-failed "systemctl start docker failed"
 stopped=0
@@ -137,8 +142,14 @@ wait_manager || fail init-failed "no swarm leader ${wait_timeout}s after --force
 # After --force-new-cluster on a running engine its network agent is left half set up (moby#36860):
 # every task placed here is rejected with "cannot create a swarm scoped network when swarm is not
 # active" until the engine restarts. One restart, then the same checks again.
+# Tasks placed here before that restart leave their overlay devices behind (the same "file exists"
+# for the next task on their network): stop, remove them, start.
 say "restarting the engine once more (network agent after --force-new-cluster)"
-systemctl restart docker >/dev/null || fail start-failed "systemctl restart docker failed after --force-new-cluster"
+stopped=1
+systemctl stop docker >/dev/null || fail stop-failed "systemctl stop docker failed after --force-new-cluster"
+remove_stale_vxlan
+systemctl start docker >/dev/null || fail start-failed "systemctl start docker failed after --force-new-cluster"
+stopped=0
 wait_manager || fail start-failed "the engine did not come back as the swarm's manager ${wait_timeout}s after its restart (state: ${state:-no answer})"
 node_id=$(docker info --format '{{.Swarm.NodeID}}')
 cluster_id=$(docker info --format '{{.Swarm.Cluster.ID}}')

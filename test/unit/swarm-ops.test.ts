@@ -48,22 +48,26 @@ test("any other error fails at once with the engine's message", () => {
 });
 
 /** The restart after --force-new-cluster, with a `docker` answering as a manager after `notYet` calls. */
-function restart(notYet: number, timeoutSec: number): { status: number | null; stderr: string; restarted: boolean } {
+function restart(notYet: number, timeoutSec: number): { status: number | null; stderr: string; calls: string } {
     return withFakes(restartAsManagerScript(timeoutSec),
         (dir) => ({
-            systemctl: `echo "$*" > ${dir}/systemctl.calls`,
+            systemctl: `echo "systemctl $*" >> ${dir}/calls.log`,
+            // Two stale overlay devices and the engine's own (not vx-) one in the host's namespace.
+            ip: [
+                `if [ "$1 $2" = "-o link" ]; then`,
+                `  printf '%s\n' '7: vx-001001-abcde@if6: <BROADCAST> mtu 1450' '8: vxlan0: <BROADCAST> mtu 1450' '9: vx-001002-fghij: <BROADCAST> mtu 1450'`,
+                `else echo "ip $*" >> ${dir}/calls.log; fi`,
+            ].join("\n"),
             sleep: "",
             docker: counted(dir, notYet, "This node is not a swarm manager."),
         }),
-        (dir) => {
-            const calls = path.join(dir, "systemctl.calls");
-            return { restarted: fs.existsSync(calls) && fs.readFileSync(calls, "utf8").trim() === "restart docker" };
-        });
+        (dir) => ({ calls: fs.existsSync(path.join(dir, "calls.log")) ? fs.readFileSync(path.join(dir, "calls.log"), "utf8").trim() : "" }));
 }
 
-test("after --force-new-cluster the engine is restarted and waited for until it manages again", () => {
+test("after --force-new-cluster the engine is stopped, stale overlay devices removed, started, and waited for until it manages again", () => {
     const r = restart(3, 10);
-    assert.deepEqual({ status: r.status, stderr: r.stderr, restarted: r.restarted }, { status: 0, stderr: "", restarted: true });
+    assert.deepEqual({ status: r.status, stderr: r.stderr }, { status: 0, stderr: "" });
+    assert.deepEqual(r.calls.split("\n"), ["systemctl stop docker", "ip link delete vx-001001-abcde", "ip link delete vx-001002-fghij", "systemctl start docker"]);
 });
 
 test("an engine that does not come back as a manager fails with the time-out named", () => {
