@@ -27,15 +27,15 @@ export interface SwarmNodeOutput {
     engineVersion: string;
 }
 
+/** The `swarmRecovery` output when no `forceNewCluster` recovery ran (an undefined output draws a warning on every run). */
+export const NO_RECOVERY = "none (no forceNewCluster recovery has run)";
+
 /**
  * The swarm and its membership (DCCN 4.1-4.2, tutorial 8.3-8.5): `docker swarm init` on the bootstrap
  * manager; other managers join one at a time, each after the previous one (Raft adds one voter at a
  * time), workers in parallel; roles, availability and labels kept as configured. On `pulumi destroy`
  * the order reverses: workers and the other managers leave (demoted first), the last manager last.
  */
-/** The `swarmRecovery` output when no `forceNewCluster` recovery ran (an undefined output draws a warning on every run). */
-export const NO_RECOVERY = "none (no forceNewCluster recovery has run)";
-
 export class Swarm extends pulumi.ComponentResource {
     readonly clusterId: pulumi.Output<string>;
     /** After a `forceNewCluster` recovery: whether its node's tasks came back ("none" before any). */
