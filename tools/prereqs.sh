@@ -18,6 +18,8 @@ declare -A NEED=(
   [openssl]=openssl
   [age]=age
   [age-keygen]=age
+  [jq]=jq
+  [python3]=python3
 )
 
 missing=()
