@@ -58,6 +58,11 @@ step "unit, integration and smoke tests (run beside the lab's, in $(cat "$report
 cat "$reports/local"
 local_rc=$(cat "$reports/local.rc" 2>/dev/null || echo 1)
 total() { cat "$reports/lab" "$reports/local" | sed -n "s/^ℹ $1 //p" | awk '{ n += $1 } END { print n + 0 }'; }
+if [ "$lab_rc" != 0 ] && grep -q '^✖ failing tests:' "$reports/lab"; then
+  # Printed last, so that a log cut to its end still shows why the lab's tests failed.
+  step "the lab's failing tests again (their full report is above the unit tests')"
+  sed -n '/^✖ failing tests:/,$p' "$reports/lab" | grep -v '^ℹ '
+fi
 step "both: $(total tests) tests, $(total pass) pass, $(total fail) fail, $(total skipped) skipped"
 rm -rf "$reports"
 if [ "$lab_rc" != 0 ] || [ "$local_rc" != 0 ]; then
