@@ -10,9 +10,16 @@ import { REPO_ROOT } from "./repo";
 
 export const SCRIPTS_DIR = path.join(REPO_ROOT, "scripts");
 
-/** Read a script from scripts/ (shellcheck-checked files, not inline strings). */
+/** A script's line that sources a shared file beside it (shellcheck follows it with `-x`). */
+const INCLUDE_RE = /^\. "\$\(dirname "\$\{BASH_SOURCE\[0\]\}"\)\/([\w.-]+\.sh)"$/gm;
+
+/**
+ * Read a script from scripts/ (shellcheck-checked files, not inline strings). A line that sources a
+ * file beside it (`. "$(dirname "${BASH_SOURCE[0]}")/overlay-lib.sh"`) is replaced by that file's
+ * text: the script travels alone on standard input, so what it sources goes with it.
+ */
 export function readScript(name: string): string {
-    return fs.readFileSync(path.join(SCRIPTS_DIR, name), "utf8");
+    return fs.readFileSync(path.join(SCRIPTS_DIR, name), "utf8").replace(INCLUDE_RE, (_, lib: string) => readScript(lib).replace(/\n$/, ""));
 }
 
 const NAME_RE = /^[A-Z_][A-Z0-9_]*$/;

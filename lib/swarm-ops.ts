@@ -147,9 +147,16 @@ export function formerMember(info: SwarmInfo, clusterId: string, managerAddrs: r
     return (info.remoteManagers ?? []).some((a) => managerAddrs.includes(a));
 }
 
-/** `docker swarm init` on a node whose swarm state is inactive. */
+/** remove_stale_vxlan (scripts/overlay-lib.sh), for the scripts composed here. */
+const OVERLAY_LIB = readScript("overlay-lib.sh");
+
+/**
+ * `docker swarm init` on a node whose swarm state is inactive; overlay devices an earlier swarm left
+ * in its namespace go first (the new swarm's networks reuse their VNIs).
+ */
 export async function initSwarm(t: SshTarget, advertiseAddr: string): Promise<void> {
-    await runChecked(t, "docker swarm init", `docker swarm init --advertise-addr ${shq(advertiseAddr)} >/dev/null`, 120);
+    await runChecked(t, "docker swarm init",
+        `${OVERLAY_LIB}\nremove_stale_vxlan\ndocker swarm init --advertise-addr ${shq(advertiseAddr)} >/dev/null`, 120);
 }
 
 /**
@@ -225,12 +232,9 @@ export async function settleReport(t: SshTarget, timeoutSec = SETTLE_TIMEOUT_S):
  */
 export function restartAsManagerScript(timeoutSec: number): string {
     return [
+        OVERLAY_LIB,
         "systemctl stop docker >/dev/null",
-        "if command -v ip >/dev/null 2>&1; then",
-        "  for dev in $(ip -o link show type vxlan 2>/dev/null | awk -F': ' '{ sub(/@.*/, \"\", $2); print $2 }' | grep '^vx-' || true); do",
-        "    ip link delete \"$dev\" || true",
-        "  done",
-        "fi",
+        "remove_stale_vxlan",
         "systemctl start docker >/dev/null",
         `for _ in $(seq ${timeoutSec}); do docker node ls -q >/dev/null 2>&1 && exit 0; sleep 1; done`,
         `echo "the engine did not answer as a swarm manager within ${timeoutSec}s of its restart" >&2; exit 1`,
@@ -266,6 +270,8 @@ export async function joinNode(node: SshTarget, advertiseAddr: string, m: Manage
     if (!/^SWMTKN-1-[a-z0-9-]+$/.test(token)) {
         throw new RemoteError(`${m.target.name}: the ${role} join token it returned is not a swarm token`);
     }
+    // Out of any swarm now: overlay devices an earlier membership left go (the swarm's networks reuse their VNIs).
+    await runChecked(node, "removing stale overlay devices before the join", `${OVERLAY_LIB}\nremove_stale_vxlan`, 60);
     const managerAddr = m.info.nodeAddr || m.target.host;
     const body = { ListenAddr: "0.0.0.0:2377", AdvertiseAddr: advertiseAddr, RemoteAddrs: [hostPort(managerAddr, 2377)], JoinToken: token };
     const t = sshTransport(node);

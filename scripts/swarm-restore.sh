@@ -46,18 +46,9 @@ wait_manager() {
 	return 1
 }
 
-# Overlay VXLAN devices the engine had made but not yet moved into a network's namespace when it
-# stopped stay in the host's namespace; the swarm's networks reuse their VNIs and names, and every
-# task on them would be rejected on this node ("error creating vxlan interface: file exists"). Run
-# with the engine stopped, when none of them is in use.
-remove_stale_vxlan() {
-	command -v ip >/dev/null 2>&1 || return 0
-	local dev
-	for dev in $(ip -o link show type vxlan 2>/dev/null | awk -F': ' '{ sub(/@.*/, "", $2); print $2 }' | grep '^vx-' || true); do
-		ip link delete "$dev" && say "removed the stale overlay device $dev"
-	done
-	return 0
-}
+# remove_stale_vxlan (run with the engine stopped)
+# shellcheck source=scripts/overlay-lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/overlay-lib.sh"
 
 [[ -n "${ADVERTISE_ADDR:-}" ]] || fail bad-input "ADVERTISE_ADDR is not set"
 parent=$(dirname "$swarm_dir")

@@ -66,8 +66,16 @@ function restart(notYet: number, timeoutSec: number): { status: number | null; s
 
 test("after --force-new-cluster the engine is stopped, stale overlay devices removed, started, and waited for until it manages again", () => {
     const r = restart(3, 10);
-    assert.deepEqual({ status: r.status, stderr: r.stderr }, { status: 0, stderr: "" });
+    assert.deepEqual({ status: r.status, stderr: r.stderr.trim().split("\n") },
+        { status: 0, stderr: ["removed the stale overlay device vx-001001-abcde", "removed the stale overlay device vx-001002-fghij"] });
     assert.deepEqual(r.calls.split("\n"), ["systemctl stop docker", "ip link delete vx-001001-abcde", "ip link delete vx-001002-fghij", "systemctl start docker"]);
+});
+
+test("a script's sourced overlay-lib.sh travels inside it: readScript puts the file's text in place of the line", () => {
+    const restore = readScript("swarm-restore.sh");
+    assert.doesNotMatch(restore, /dirname "\$\{BASH_SOURCE/, "no line left that sources a file the node does not have");
+    assert.equal(restore.split("remove_stale_vxlan() {").length, 2, "the function defined once");
+    assert.ok(restore.indexOf("remove_stale_vxlan() {") < restore.indexOf("\nremove_stale_vxlan\n"), "defined before its first use");
 });
 
 test("an engine that does not come back as a manager fails with the time-out named", () => {
