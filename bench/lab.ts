@@ -352,7 +352,7 @@ interface Ctx {
     leftOut: string[];
 }
 
-const PULUMI_ARGS = ["--stack", "dev", "--yes", "--non-interactive", "--color", "never"];
+const PULUMI_ARGS = ["--stack", "dev", "--yes", "--non-interactive", "--color", "never", ...(process.env.BENCH_TRACE ? ["-v=7", "--logtostderr", "--logflow"] : [])];
 
 /**
  * What the lab benchmarks need, brought up as `npm run dev` does (each step does nothing when it

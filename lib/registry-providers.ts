@@ -192,11 +192,18 @@ function passwordProblem(user: string, pw: unknown): string | undefined {
     return undefined;
 }
 
-/** Users whose configured password no longer matches the kept hash (or who have none). Never the passwords. */
-export function usersToHash(prevHashes: Record<string, string>, users: string[], passwords: Record<string, string>): string[] {
+/**
+ * Users whose configured password no longer matches the kept hash (or who have none). Never the
+ * passwords. A user whose password is the one of the last run (`prevPasswords`, the state's old
+ * inputs, which made or checked that hash) keeps it without bcrypt's compare, a tenth of a second
+ * each in the chain before any stack's change.
+ */
+export function usersToHash(prevHashes: Record<string, string>, users: string[], passwords: Record<string, string>,
+    prevPasswords: Record<string, string> = {}): string[] {
     return users.filter((u) => {
         const h = prevHashes[u];
         if (!h || typeof passwords[u] !== "string") return true;
+        if (prevPasswords[u] === passwords[u]) return false;
         try {
             return !bcrypt.compareSync(passwords[u], h);
         } catch {
@@ -209,8 +216,9 @@ export function usersToHash(prevHashes: Record<string, string>, users: string[],
  * The htpasswd file for `users`: a user keeps the previous hash while the password matches it, so
  * equal settings give an equal file; others get a new bcrypt hash.
  */
-export function buildHtpasswd(users: string[], passwords: Record<string, string>, prevHashes: Record<string, string> = {}, cost = BCRYPT_COST): { hashes: Record<string, string>; htpasswd: string } {
-    const rehash = usersToHash(prevHashes, users, passwords);
+export function buildHtpasswd(users: string[], passwords: Record<string, string>, prevHashes: Record<string, string> = {}, cost = BCRYPT_COST,
+    prevPasswords: Record<string, string> = {}): { hashes: Record<string, string>; htpasswd: string } {
+    const rehash = usersToHash(prevHashes, users, passwords, prevPasswords);
     const hashes: Record<string, string> = {};
     for (const u of users) {
         const problem = passwordProblem(u, passwords[u]);
@@ -232,10 +240,11 @@ export const usersProvider: ResourceImpl = {
         return { inputs: news, failures };
     },
 
-    async diff(_id: string, olds: UsersOutputs, news: UsersInputs) {
+    // olds: the outputs over the old inputs (provider/provider.ts), so `passwords` is the last run's.
+    async diff(_id: string, olds: UsersOutputs & Partial<UsersInputs>, news: UsersInputs) {
         if (hasUnknown(news.passwords) || hasUnknown(news.users)) return { changes: true };
         const changes = JSON.stringify(olds.users ?? []) !== JSON.stringify(news.users) ||
-            usersToHash(olds.hashes ?? {}, news.users, news.passwords).length > 0 || olds.stackFile !== news.stackFile;
+            usersToHash(olds.hashes ?? {}, news.users, news.passwords, olds.passwords).length > 0 || olds.stackFile !== news.stackFile;
         return { changes };
     },
 
@@ -245,8 +254,8 @@ export const usersProvider: ResourceImpl = {
         return { id: "registry-users", outs };
     },
 
-    async update(_id: string, olds: UsersOutputs, news: UsersInputs) {
-        const { hashes, htpasswd } = buildHtpasswd(news.users, news.passwords, olds.hashes ?? {});
+    async update(_id: string, olds: UsersOutputs & Partial<UsersInputs>, news: UsersInputs) {
+        const { hashes, htpasswd } = buildHtpasswd(news.users, news.passwords, olds.hashes ?? {}, BCRYPT_COST, olds.passwords);
         return { outs: { stackFile: news.stackFile, users: news.users, hashes, htpasswd } };
     },
 

@@ -58,3 +58,21 @@ test("check: a missing, too long or multi-line password is refused without showi
     assert.match(reasons[2], /registryPasswords\.carol: user carol has no password/);
     assert.ok(!reasons.join().includes(long));
 });
+
+test("the last run's passwords (the state's old inputs) keep their hashes without bcrypt; a changed one is compared and hashed anew", async () => {
+    const pw = { alice: "pw-alice", bob: "pw-bob" };
+    const created = await usersProvider.create(IN(["alice", "bob"], pw));
+    // As the provider hands the state to diff and update: the outputs over the old inputs.
+    const state = { ...IN(["alice", "bob"], pw), ...created.outs };
+    // A kept hash that bcrypt could not even read: only a compare would see it, so none ran.
+    const unreadable = { ...state, hashes: { ...state.hashes, alice: "not-a-bcrypt-hash" } };
+    assert.equal((await usersProvider.diff!(created.id, unreadable, IN(["alice", "bob"], pw))).changes, false);
+    assert.deepEqual(usersToHash(unreadable.hashes, ["alice", "bob"], pw, pw), []);
+    // Without the last run's passwords (state written before they were inputs) the compare decides, as before.
+    assert.deepEqual(usersToHash(unreadable.hashes, ["alice", "bob"], pw), ["alice"]);
+    // A changed password is compared and rehashed; the other user's line stays.
+    assert.equal((await usersProvider.diff!(created.id, state, IN(["alice", "bob"], { ...pw, bob: "new-bob" }))).changes, true);
+    const updated = (await usersProvider.update!(created.id, state, IN(["alice", "bob"], { ...pw, bob: "new-bob" }))).outs;
+    assert.equal(updated.hashes.alice, state.hashes.alice);
+    assert.ok(bcrypt.compareSync("new-bob", updated.hashes.bob));
+});
