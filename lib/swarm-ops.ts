@@ -149,6 +149,8 @@ export function formerMember(info: SwarmInfo, clusterId: string, managerAddrs: r
 
 /** remove_stale_vxlan (scripts/overlay-lib.sh), for the scripts composed here. */
 const OVERLAY_LIB = readScript("overlay-lib.sh");
+/** The function and its call, for a node that is out of any swarm (before init or join). */
+const REMOVE_STALE_VXLAN = `${OVERLAY_LIB}\nremove_stale_vxlan`;
 
 /**
  * `docker swarm init` on a node whose swarm state is inactive; overlay devices an earlier swarm left
@@ -156,7 +158,7 @@ const OVERLAY_LIB = readScript("overlay-lib.sh");
  */
 export async function initSwarm(t: SshTarget, advertiseAddr: string): Promise<void> {
     await runChecked(t, "docker swarm init",
-        `${OVERLAY_LIB}\nremove_stale_vxlan\ndocker swarm init --advertise-addr ${shq(advertiseAddr)} >/dev/null`, 120);
+        `${REMOVE_STALE_VXLAN}\ndocker swarm init --advertise-addr ${shq(advertiseAddr)} >/dev/null`, 120);
 }
 
 /**
@@ -271,7 +273,7 @@ export async function joinNode(node: SshTarget, advertiseAddr: string, m: Manage
         throw new RemoteError(`${m.target.name}: the ${role} join token it returned is not a swarm token`);
     }
     // Out of any swarm now: overlay devices an earlier membership left go (the swarm's networks reuse their VNIs).
-    await runChecked(node, "removing stale overlay devices before the join", `${OVERLAY_LIB}\nremove_stale_vxlan`, 60);
+    await runChecked(node, "removing stale overlay devices before the join", REMOVE_STALE_VXLAN, 60);
     const managerAddr = m.info.nodeAddr || m.target.host;
     const body = { ListenAddr: "0.0.0.0:2377", AdvertiseAddr: advertiseAddr, RemoteAddrs: [hostPort(managerAddr, 2377)], JoinToken: token };
     const t = sshTransport(node);
