@@ -8,67 +8,81 @@ import { Registry, registryNodes } from "./components/registry";
 import { Stack } from "./components/stack";
 import { Swarm } from "./components/swarm";
 import { loadConfig } from "./config";
+import { checkProvider } from "./lib/resources";
 
-const { cluster, stackFile, ssh, hosts, stacks, registry: registryConfig, protection } = loadConfig();
-// Outside `dev` the swarm, its memberships, services and keys are protected from delete and replace
-// (lib/protection.ts); `dccn-swarm:allowDestroy: true` lifts it on purpose.
-const { protect } = protection;
+/**
+ * The program. It first asks the provider plugin whether it serves every kind declared here, and
+ * lets that request go out before the configuration is read: the engine starts the plugin while
+ * the program reads and checks the configuration, not after (lib/resources.ts checkProvider).
+ * Its result is the stack's outputs.
+ */
+async function main() {
+    await checkProvider();
+    const { cluster, stackFile, ssh, hosts, stacks, registry: registryConfig, protection } = loadConfig();
+    // Outside `dev` the swarm, its memberships, services and keys are protected from delete and replace
+    // (lib/protection.ts); `dccn-swarm:allowDestroy: true` lifts it on purpose.
+    const { protect } = protection;
 
-// Managers one after another (an engine restart never takes two away at once), then the workers side
-// by side: a worker whose engine restarts while a manager's does cannot rejoin until the quorum is back.
-let previousManager: Node | undefined;
-const nodeOf: Record<string, Node> = {};
-const provision = (n: (typeof cluster.nodes)[number]) => (nodeOf[n.hostname] = new Node(n.hostname, {
-    node: n, engine: cluster.engine, host: hosts[n.hostname], ssh, after: previousManager ? [previousManager.ready] : [],
-}));
-for (const n of cluster.nodes.filter((n) => n.role === "manager")) previousManager = provision(n);
-for (const n of cluster.nodes.filter((n) => n.role !== "manager")) provision(n);
+    // Managers one after another (an engine restart never takes two away at once), then the workers side
+    // by side: a worker whose engine restarts while a manager's does cannot rejoin until the quorum is back.
+    let previousManager: Node | undefined;
+    const nodeOf: Record<string, Node> = {};
+    const provision = (n: (typeof cluster.nodes)[number]) => (nodeOf[n.hostname] = new Node(n.hostname, {
+        node: n, engine: cluster.engine, host: hosts[n.hostname], ssh, after: previousManager ? [previousManager.ready] : [],
+    }));
+    for (const n of cluster.nodes.filter((n) => n.role === "manager")) previousManager = provision(n);
+    for (const n of cluster.nodes.filter((n) => n.role !== "manager")) provision(n);
 
-const provisioned = Object.fromEntries(cluster.nodes.map((n) => [n.hostname, [nodeOf[n.hostname].ready]]));
-const swarm = new Swarm("swarm", { cluster, stackFile, ssh, hosts, provisioned, protect });
+    const provisioned = Object.fromEntries(cluster.nodes.map((n) => [n.hostname, [nodeOf[n.hostname].ready]]));
+    const swarm = new Swarm("swarm", { cluster, stackFile, ssh, hosts, provisioned, protect });
 
-// The private registry: after the swarm's membership and labels (it is placed by a label); every
-// node trusts its CA. Application stacks come after it (after a reboot or on a new cluster the
-// registry is up before anything pulls from it) and pull from it with its credentials.
-const registry = registryConfig && new Registry("registry", {
-    config: registryConfig.config,
-    passwords: registryConfig.passwords,
-    stackFile,
-    nodes: registryNodes(cluster, hosts, provisioned),
-    ssh,
-    protect,
-    dependsOn: swarm.members,
-});
+    // The private registry: after the swarm's membership and labels (it is placed by a label); every
+    // node trusts its CA. Application stacks come after it (after a reboot or on a new cluster the
+    // registry is up before anything pulls from it) and pull from it with its credentials.
+    const registry = registryConfig && new Registry("registry", {
+        config: registryConfig.config,
+        passwords: registryConfig.passwords,
+        stackFile,
+        nodes: registryNodes(cluster, hosts, provisioned),
+        ssh,
+        protect,
+        dependsOn: swarm.members,
+    });
 
-// Application stacks, after the swarm's membership: on destroy their services go first. They reach
-// the swarm through any node that is a manager when asked; all nodes in config order are the
-// candidates, so promoting or demoting one does not touch the stacks' resources.
-const candidates = cluster.nodes.map((n) => hosts[n.hostname]);
-const deployed = stacks.map(({ entry, spec }) => new Stack(entry.name, {
-    spec,
-    managers: candidates,
-    ssh,
-    resolveImage: entry.resolveImage,
-    protect,
-    ...(registry ? { registry: { endpoint: registry.endpoint, auth: registry.registryAuth } } : {}),
-    dependsOn: [...swarm.members, ...(registry ? [registry.ready] : [])],
-}));
+    // Application stacks, after the swarm's membership: on destroy their services go first. They reach
+    // the swarm through any node that is a manager when asked; all nodes in config order are the
+    // candidates, so promoting or demoting one does not touch the stacks' resources.
+    const candidates = cluster.nodes.map((n) => hosts[n.hostname]);
+    const deployed = stacks.map(({ entry, spec }) => new Stack(entry.name, {
+        spec,
+        managers: candidates,
+        ssh,
+        resolveImage: entry.resolveImage,
+        protect,
+        ...(registry ? { registry: { endpoint: registry.endpoint, auth: registry.registryAuth } } : {}),
+        dependsOn: [...swarm.members, ...(registry ? [registry.ready] : [])],
+    }));
 
-export const environment = cluster.environment;
-/** Whether the swarm and its data are protected from `pulumi destroy` (lib/protection.ts). */
-export const protectedFromDestroy = protect;
-export const applicationStacks = Object.fromEntries(deployed.map((s, i) => [stacks[i].entry.name, s.serviceNames]));
-export const clusterId = swarm.clusterId;
-export const managers = swarm.managerCount;
-/** Managers that may fail while the swarm keeps its quorum. */
-export const faultTolerance = swarm.faultTolerance;
-export const swarmNodes = swarm.nodes;
-/** After `swarm.forceNewCluster`: whether the recovered manager's tasks came back with their ports. */
-export const swarmRecovery = swarm.recoveryReport;
-/** The private registry: where images go (`docker push <endpoint>/<name>:<tag>`) and when its certificate expires. */
-export const privateRegistry = registry && {
-    endpoint: registry.endpoint,
-    users: registry.users,
-    certificateNotAfter: registry.certificateNotAfter,
-};
-export const provisioning = pulumi.all(cluster.nodes.map((n) => nodeOf[n.hostname].daemonResult.apply((r) => `${n.hostname}: ${r}`)));
+    return {
+        environment: cluster.environment,
+        /** Whether the swarm and its data are protected from `pulumi destroy` (lib/protection.ts). */
+        protectedFromDestroy: protect,
+        applicationStacks: Object.fromEntries(deployed.map((s, i) => [stacks[i].entry.name, s.serviceNames])),
+        clusterId: swarm.clusterId,
+        managers: swarm.managerCount,
+        /** Managers that may fail while the swarm keeps its quorum. */
+        faultTolerance: swarm.faultTolerance,
+        swarmNodes: swarm.nodes,
+        /** After `swarm.forceNewCluster`: whether the recovered manager's tasks came back with their ports. */
+        swarmRecovery: swarm.recoveryReport,
+        /** The private registry: where images go (`docker push <endpoint>/<name>:<tag>`) and when its certificate expires. */
+        privateRegistry: registry && {
+            endpoint: registry.endpoint,
+            users: registry.users,
+            certificateNotAfter: registry.certificateNotAfter,
+        },
+        provisioning: pulumi.all(cluster.nodes.map((n) => nodeOf[n.hostname].daemonResult.apply((r) => `${n.hostname}: ${r}`))),
+    };
+}
+
+export = main();

@@ -73,7 +73,7 @@ async function main(): Promise<void> {
     const all: Record<string, string> = {};
     for (const [k, v] of Object.entries(job.config)) all[k] = typeof v === "string" ? v : JSON.stringify(v);
     pulumi.runtime.setAllConfig(all, job.secretKeys);
-    const program = require(path.join(ROOT, "index.ts")) as Record<string, unknown>;
+    const program = await (require(path.join(ROOT, "index.ts")) as Promise<Record<string, unknown>>);
     for (const v of Object.values(program)) {
         if (pulumi.Output.isInstance(v)) await new Promise((r) => (v as PulumiModule.Output<unknown>).apply(r));
     }

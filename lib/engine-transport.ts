@@ -13,6 +13,7 @@ import { spawn } from "child_process";
 import * as http from "http";
 import type Docker from "dockerode";
 import { openUnixStream, RemoteError, RunResult, runScript, SshTarget } from "./ssh";
+import { changesAllowed } from "./write-gate";
 
 /**
  * Highest Engine API version the providers speak (Docker 20.10); an older engine is spoken to
@@ -124,7 +125,10 @@ export const beforeWrite = new Set<() => void>();
 
 export async function api(t: Transport, req: ApiRequest, unversioned = false): Promise<ApiResponse> {
     if (!/^\/\S*$/.test(req.path)) throw new Error(`invalid API path ${req.path}`);
-    if (req.method !== "GET") for (const f of beforeWrite) f();
+    if (req.method !== "GET") {
+        await changesAllowed(); // not before the cluster lock (lib/write-gate.ts)
+        for (const f of beforeWrite) f();
+    }
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(req.headers ?? {})) {
         if (!/^[A-Za-z0-9-]+$/.test(k) || /[\r\n]/.test(v)) throw new Error(`invalid header ${k}`);
@@ -256,17 +260,22 @@ async function locateOnce(candidates: readonly Transport[], exclude?: string): P
     for (const index of order) {
         const c = candidates[index];
         try {
-            const version = await api(c, { method: "GET", path: "/version" }, true);
+            // The three questions at once (one round trip, not three): the version, the swarm state and
+            // the quorum. Unversioned: the engine answers in its own API version, whatever it is.
+            const [version, info, nodes] = await Promise.all([
+                api(c, { method: "GET", path: "/version" }, true),
+                api(c, { method: "GET", path: "/info" }, true),
+                api(c, { method: "GET", path: "/nodes" }, true),
+            ]);
             if (version.status !== 200) throw new RemoteError(`${c.name}: GET /version failed: ${apiMessage(version)}`);
             const t: Transport = { ...c, apiVersion: olderVersion(String(version.json?.ApiVersion ?? API_VERSION), API_VERSION) };
-            const info = await apiOk(t, { method: "GET", path: "/info" }, "reading the engine's swarm state");
+            if (info.status !== 200) throw new RemoteError(`${t.name}: reading the engine's swarm state failed (HTTP ${info.status}): ${apiMessage(info)}`);
             const sw = info.json?.Swarm ?? {};
             if (sw.LocalNodeState === "pending") transient = true;
             if (sw.LocalNodeState !== "active" || !sw.ControlAvailable) {
                 why.push(`${t.name}: not a manager (swarm state ${sw.LocalNodeState ?? "unknown"})`);
                 continue;
             }
-            const nodes = await api(t, { method: "GET", path: "/nodes" });
             if (nodes.status !== 200) {
                 transient = true;
                 why.push(`${t.name}: manager without quorum (${apiMessage(nodes)})`);

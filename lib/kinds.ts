@@ -17,6 +17,12 @@ export function legacyTypeToken(kind: string): string {
     return `pulumi-nodejs:dynamic/${PACKAGE}:${kind}`;
 }
 
+/**
+ * The plugin's one function: given the kinds a program declares (`kinds`), the plugin's `version`
+ * and the kinds it does not serve (`missing`). The program calls it first (lib/resources.ts).
+ */
+export const PROVIDER_INFO = `${PACKAGE}:index:providerInfo`;
+
 /** Every kind the plugin serves; provider/ has an implementation for each. */
 export const KINDS = [
     "SwarmCluster", "SwarmMember", "NodeLabels", "ProvisionStep",

@@ -19,7 +19,26 @@ import type { ClusterInputs, LabelsInputs, MemberInputs, ScriptInputs } from "./
 export type { HostSpec, SshSpec } from "./connection";
 export type { ExternalRef, RegistryAuth } from "./stack-providers";
 export { ECHOED_INPUTS, KINDS, legacyTypeToken, PACKAGE, SECRET_OUTPUTS, typeToken, type Kind } from "./kinds";
-import { ECHOED_INPUTS, legacyTypeToken, SECRET_OUTPUTS, typeToken, type Kind } from "./kinds";
+import { ECHOED_INPUTS, KINDS, legacyTypeToken, PACKAGE, PROVIDER_INFO, SECRET_OUTPUTS, typeToken, type Kind } from "./kinds";
+
+/**
+ * Asks the provider plugin, first thing, whether it serves every kind the program declares. The
+ * engine starts the plugin for this call, so it starts while the program reads its configuration
+ * instead of after (about half a second less before the first change); and a plugin older than the
+ * program (bin/ built from other sources) is named (the deployment fails) instead of failing on
+ * its first unknown resource.
+ */
+export async function checkProvider(): Promise<void> {
+    void pulumi.invoke(PROVIDER_INFO, { kinds: [...KINDS] }).then((r: { missing?: string[]; version?: string }) => {
+        if (r?.missing && r.missing.length > 0) {
+            throw new pulumi.RunError(`the ${PACKAGE} provider plugin (provider/, version ${r.version}) does not serve ${r.missing.join(", ")}: ` +
+                "it was built from other sources than the program; run `npm run build` and try again");
+        }
+    });
+    // Returns once the request is out (the SDK sends it within a turn of the event loop), before
+    // the program's own work keeps the loop busy: the result is checked whenever it comes.
+    await new Promise((r) => setImmediate(r));
+}
 
 /** Resource arguments: every field of T may be an Output. */
 export type Args<T> = { [K in keyof T]: pulumi.Input<T[K]> };

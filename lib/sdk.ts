@@ -13,3 +13,4 @@ export { RunError } from "@pulumi/pulumi/errors";
 export { getStack } from "@pulumi/pulumi/metadata";
 export * as log from "@pulumi/pulumi/log";
 export * as runtime from "@pulumi/pulumi/runtime/config";
+export { invoke } from "@pulumi/pulumi/runtime/invoke";

@@ -635,7 +635,9 @@ async function resolveRefs(t: Transport, p: ServiceInputs): Promise<Any> {
 }
 
 /** `image@digest` and its platforms from the registry (client-side, as the CLI does), or undefined. */
-async function pinImage(t: Transport, image: string, auth: Record<string, string>): Promise<{ image?: string; platforms?: Any[]; error?: string }> {
+type Pinned = { image?: string; platforms?: Any[]; error?: string };
+
+async function pinImage(t: Transport, image: string, auth: Record<string, string>): Promise<Pinned> {
     if (image.includes("@sha256:")) return {};
     const r = await api(t, { method: "GET", path: `/distribution/${image.split("/").map(encodeURIComponent).join("/")}/json`, headers: auth, timeoutSec: 30 })
         .catch((e: Error) => ({ status: 0, json: undefined, error: e.message }));
@@ -647,6 +649,12 @@ async function pinImage(t: Transport, image: string, auth: Record<string, string
     return { image: `${image}@${r.json.Descriptor.digest}`, platforms: platforms.length > 0 ? platforms : undefined };
 }
 
+/** The registry's digest for the image the inputs name (pinImage); nothing to ask with `resolveImage: never`. */
+function pinFor(t: Transport, p: ServiceInputs, auth: Record<string, string>): Promise<Pinned> {
+    const image = (p.spec as Any)?.TaskTemplate?.ContainerSpec?.Image;
+    return (p.resolveImage ?? "changed") !== "never" && typeof image === "string" ? pinImage(t, image, auth) : Promise.resolve({});
+}
+
 /**
  * The image to send, as the Docker client library sets it: pinned to the registry's digest (with
  * the platforms it is built for) when the registry answers, else with `:latest` added if untagged.
@@ -654,9 +662,9 @@ async function pinImage(t: Transport, image: string, auth: Record<string, string
  * cannot resolve stops here, before the service changes; `docker stack deploy` would send the
  * reference unpinned and leave the tasks failing to pull.
  */
-async function setImage(t: Transport, p: ServiceInputs, spec: Any, auth: Record<string, string>): Promise<void> {
+async function setImage(t: Transport, p: ServiceInputs, spec: Any, auth: Record<string, string>, pinning?: Promise<Pinned>): Promise<void> {
     const cs = spec.TaskTemplate.ContainerSpec;
-    const pinned = (p.resolveImage ?? "changed") !== "never" ? await pinImage(t, cs.Image, auth) : {};
+    const pinned = (p.resolveImage ?? "changed") !== "never" ? await (pinning ?? pinImage(t, cs.Image, auth)) : {};
     if (pinned.image) {
         cs.Image = pinned.image;
         if (pinned.platforms) (spec.TaskTemplate.Placement ??= {}).Platforms = pinned.platforms;
@@ -760,10 +768,12 @@ async function actualSpec(t: Transport, id: string): Promise<{ svc: Any; actual:
 /** POST the update with the current version, again with a fresh one on "update out of sequence" (moby#39891). */
 async function updateService(t: Transport, p: ServiceInputs, id: string): Promise<void> {
     const auth = authHeader(p.registryAuth);
+    // The registry is asked for the image's digest while the service is read (one round trip less
+    // before the update starts); the answer is used only if the image changed.
+    let pinning: Promise<Pinned> | undefined;
     for (let attempt = 0; ; attempt++) {
-        const cur = await inspectService(t, id);
+        const [cur, spec] = await Promise.all([inspectService(t, id), resolveRefs(t, p), pinning ??= pinFor(t, p, auth)]);
         if (!cur) throw new Error(`${where(p)}: service ${p.name} (${id}) is gone; run \`pulumi refresh\``);
-        const spec = await resolveRefs(t, p);
         const tt = (spec.TaskTemplate ??= {});
         // As stack deploy: keep ForceUpdate, so that tasks are not redeployed for nothing.
         tt.ForceUpdate = cur.Spec?.TaskTemplate?.ForceUpdate ?? 0;
@@ -775,7 +785,7 @@ async function updateService(t: Transport, p: ServiceInputs, id: string): Promis
             const plats = cur.Spec?.TaskTemplate?.Placement?.Platforms;
             if (plats) (tt.Placement ??= {}).Platforms = plats;
         } else {
-            await setImage(t, p, spec, auth);
+            await setImage(t, p, spec, auth, pinning);
         }
         const r = await api(t, {
             method: "POST", path: `/services/${encodeURIComponent(id)}/update?version=${cur.Version?.Index ?? 0}`, body: spec, headers: auth, timeoutSec: 120,

@@ -1,7 +1,8 @@
 /**
- * The provider's side of the cluster lock (lib/cluster-lock.ts): taken before the first create,
- * update or delete that is not a preview, and held until the plugin ends with the deployment (the
- * engine stops it; the SSH channel closes with the process). Previews, diffs and reads never take it.
+ * The provider's side of the cluster lock (lib/cluster-lock.ts): taken at the first create, update
+ * or delete that is not a preview, before that call changes anything (its reads overlap the lock's
+ * round trips: lib/write-gate.ts), and held until the plugin ends with the deployment (the engine
+ * stops it; the SSH channel closes with the process). Previews, diffs and reads never take it.
  *
  * The stack's configuration comes with the default provider's Configure request (the engine passes
  * the `dccn-swarm:` keys of the stack as `dccn-swarm:config:KEY`, objects as JSON): the nodes, the

@@ -8,6 +8,8 @@
  * outputs of an update that changes only the state (so nothing after it looks changed), and the
  * state keeps each input once (the provider reads old inputs instead of copies in the outputs).
  */
+// First: @pulumi/pulumi's closure-serialising modules load on first use only (lib/fast-start.ts).
+import "../lib/fast-start";
 import * as fs from "fs";
 import * as path from "path";
 import * as grpc from "@grpc/grpc-js";
@@ -18,6 +20,7 @@ import * as emptyproto from "google-protobuf/google/protobuf/empty_pb";
 import * as structproto from "google-protobuf/google/protobuf/struct_pb";
 import { REPO_ROOT } from "../lib/repo";
 import { closeConnections, retryFirstContact } from "../lib/ssh";
+import { whileLocking } from "../lib/write-gate";
 import { LockGate } from "./lock-gate";
 import { DccnSwarmProvider, type DetailedDiff } from "./provider";
 
@@ -96,8 +99,7 @@ function createHandler(provider: DccnSwarmProvider, gate: LockGate): Handler<pro
             resp.setProperties(structproto.Struct.fromJavaScript(provider.previewCreate(req.getUrn(), js(req.getProperties()) ?? {}) as Record<string, structproto.JavaScriptValue>));
             return resp;
         }
-        await gate.ensure(req.getUrn());
-        const r = await provider.create(req.getUrn(), js(req.getProperties()) ?? {});
+        const r = await whileLocking(gate.ensure(req.getUrn()), () => provider.create(req.getUrn(), js(req.getProperties()) ?? {}));
         resp.setId(r.id);
         resp.setProperties(structproto.Struct.fromJavaScript((r.outs ?? {}) as Record<string, structproto.JavaScriptValue>));
         return resp;
@@ -108,8 +110,8 @@ function createHandler(provider: DccnSwarmProvider, gate: LockGate): Handler<pro
 function updateHandler(provider: DccnSwarmProvider, gate: LockGate): Handler<provproto.UpdateRequest, provproto.UpdateResponse> {
     return (call, callback) => answer(callback, async () => {
         const req = call.request;
-        if (!req.getPreview()) await gate.ensure(req.getUrn());
-        const r = await provider.update(req.getId(), req.getUrn(), js(req.getOlds()) ?? {}, js(req.getNews()) ?? {}, js(req.getOldInputs()), req.getPreview());
+        const update = () => provider.update(req.getId(), req.getUrn(), js(req.getOlds()) ?? {}, js(req.getNews()) ?? {}, js(req.getOldInputs()), req.getPreview());
+        const r = req.getPreview() ? await update() : await whileLocking(gate.ensure(req.getUrn()), update);
         const resp = new provproto.UpdateResponse();
         resp.setProperties(structproto.Struct.fromJavaScript((r.outs ?? {}) as Record<string, structproto.JavaScriptValue>));
         return resp;
@@ -133,8 +135,7 @@ function readHandler(provider: DccnSwarmProvider): Handler<provproto.ReadRequest
 function deleteHandler(provider: DccnSwarmProvider, gate: LockGate): Handler<provproto.DeleteRequest, emptyproto.Empty> {
     return (call, callback) => answer(callback, async () => {
         const req = call.request;
-        await gate.ensure(req.getUrn());
-        await provider.delete(req.getId(), req.getUrn(), js(req.getProperties()) ?? {}, js(req.getOldInputs()));
+        await whileLocking(gate.ensure(req.getUrn()), () => provider.delete(req.getId(), req.getUrn(), js(req.getProperties()) ?? {}, js(req.getOldInputs())));
         return new emptyproto.Empty();
     });
 }

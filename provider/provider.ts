@@ -6,7 +6,7 @@
  * nothing runs on the nodes, and later calls (refresh, delete) use the new connection.
  */
 import type * as pulumi from "@pulumi/pulumi";
-import { ECHOED_INPUTS, PACKAGE, SECRET_OUTPUTS, type Kind, KINDS } from "../lib/kinds";
+import { ECHOED_INPUTS, PACKAGE, PROVIDER_INFO, SECRET_OUTPUTS, type Kind, KINDS } from "../lib/kinds";
 import type { DiffResult, ResourceImpl } from "../lib/resource-impl";
 import { forgetShared } from "../lib/read-cache";
 import { pkiProvider, probeProvider, usersProvider } from "../lib/registry-providers";
@@ -96,6 +96,13 @@ export class DccnSwarmProvider implements pulumi.provider.Provider {
         if (hasLegacy(outputs)) return true;
         const echoed = new Set(ECHOED_INPUTS[kind]);
         return Object.keys(oldInputs ?? {}).some((k) => k in outputs && !echoed.has(k));
+    }
+
+    /** PROVIDER_INFO: this plugin's version and which of the program's kinds it does not serve. */
+    async invoke(token: string, inputs: Props): Promise<pulumi.provider.InvokeResult> {
+        if (token !== PROVIDER_INFO) throw new Error(`${PACKAGE} provider: unknown function ${token} (it has one: ${PROVIDER_INFO})`);
+        const wanted: unknown[] = Array.isArray(inputs?.kinds) ? inputs.kinds : [];
+        return { outputs: { version: this.version, missing: wanted.map(String).filter((k) => !(k in this.impls)) } };
     }
 
     async check(urn: string, olds: Props, news: Props): Promise<pulumi.provider.CheckResult> {

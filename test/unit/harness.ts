@@ -99,7 +99,8 @@ export async function runProgram(stack: string, config: Record<string, unknown>,
         if (k.startsWith(ROOT) && !k.includes("node_modules")) delete require.cache[k];
     }
     try {
-        const program = require(path.join(ROOT, "index.ts"));
+        // The program's outputs: what its module exports, once it resolves (index.ts exports a promise).
+        const program = await require(path.join(ROOT, "index.ts"));
         const outputs: Record<string, unknown> = {};
         for (const [k, v] of Object.entries(program)) {
             outputs[k] = pulumi.Output.isInstance(v) ? await new Promise((r) => (v as pulumi.Output<unknown>).apply(r)) : v;

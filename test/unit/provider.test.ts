@@ -6,7 +6,7 @@ import { strict as assert } from "node:assert";
 import { describe, it } from "node:test";
 import { DccnSwarmProvider, implementations, kindOf } from "../../provider/provider";
 import { isSecret, secret, SECRET_SIG, UNKNOWN, unwrap } from "../../provider/values";
-import { KINDS, type Kind } from "../../lib/resources";
+import { KINDS, PROVIDER_INFO, type Kind } from "../../lib/kinds";
 import type { ResourceImpl } from "../../lib/resource-impl";
 import { stepCall, stepStdin } from "../../lib/remote-script";
 import { scriptProvider } from "../../lib/swarm-providers";
@@ -285,5 +285,20 @@ describe("provider: previews of creates and updates run nothing", () => {
         assert.equal(real.outs!.nodeId, UNKNOWN);
         assert.equal(real.outs!.role, "manager");
         assert.equal(calls.some((c) => c.op === "update"), false, "nothing ran in preview");
+    });
+});
+
+describe("provider: its function (providerInfo)", () => {
+    it("names the kinds a program declares that it does not serve, and its version", async () => {
+        const p = new DccnSwarmProvider("1.2.3", implementations());
+        const all = await p.invoke(PROVIDER_INFO, { kinds: [...KINDS] });
+        assert.deepEqual(all.outputs, { version: "1.2.3", missing: [] });
+        const newer = await p.invoke(PROVIDER_INFO, { kinds: ["SwarmService", "SwarmVolume"] });
+        assert.deepEqual(newer.outputs?.missing, ["SwarmVolume"]);
+    });
+
+    it("refuses a function it does not have, naming the one it has", async () => {
+        const p = new DccnSwarmProvider("1.2.3", implementations());
+        await assert.rejects(p.invoke("dccn-swarm:index:nothing", {}), /unknown function dccn-swarm:index:nothing.*providerInfo/);
     });
 });
