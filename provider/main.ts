@@ -8,8 +8,6 @@
  * outputs of an update that changes only the state (so nothing after it looks changed), and the
  * state keeps each input once (the provider reads old inputs instead of copies in the outputs).
  */
-// First: @pulumi/pulumi's closure-serialising modules load on first use only (lib/fast-start.ts).
-import "../lib/fast-start";
 import * as fs from "fs";
 import * as path from "path";
 import * as grpc from "@grpc/grpc-js";
