@@ -1,19 +1,45 @@
 /**
  * Schema validation with ajv, turned into ComposeErrors that name the key.
  */
-import Ajv, { type ErrorObject, type ValidateFunction } from "ajv";
+import { createHash } from "crypto";
+import type Ajv from "ajv";
+import type { ErrorObject, Options, ValidateFunction } from "ajv";
 import { ComposeError } from "./errors";
+import * as formats from "./formats";
 import { composeV3Schema, SINCE, type SinceRule } from "./schema";
-import { parseDuration } from "./units";
+
+/** The validator `npm run build` generates next to this module (compose/build-validator.ts). */
+export const PREBUILT_FILE = "schema-validator.js";
+
+/** ajv as the schema is compiled with (here, or ahead by compose/build-validator.ts). */
+export function newAjv(extra: Options = {}): Ajv {
+  const AjvClass = (require("ajv") as { default: typeof Ajv }).default; // eslint-disable-line @typescript-eslint/no-require-imports
+  const ajv = new AjvClass({ allErrors: true, verbose: true, allowUnionTypes: true, strict: true, ...extra });
+  ajv.addFormat("duration", formats.duration);
+  return ajv;
+}
+
+/** What identifies the schema a validator was made from. */
+export function schemaHash(): string {
+  return createHash("sha256").update(JSON.stringify(composeV3Schema)).digest("hex");
+}
 
 let compiled: ValidateFunction | undefined;
 
-function validator(): ValidateFunction {
-  if (!compiled) {
-    const ajv = new Ajv({ allErrors: true, verbose: true, allowUnionTypes: true, strict: true });
-    ajv.addFormat("duration", { type: "string", validate: (s: string) => parseDuration(s) !== undefined });
-    compiled = ajv.compile(composeV3Schema);
+/** The generated validator, if there is one for this very schema. */
+function prebuilt(): ValidateFunction | undefined {
+  let m: (ValidateFunction & { schemaHash?: string; default?: ValidateFunction }) | undefined;
+  try {
+    m = require(`./${PREBUILT_FILE}`); // eslint-disable-line @typescript-eslint/no-require-imports
+  } catch {
+    return undefined; // run from the sources, or not built: compiled below
   }
+  const fn = m?.default ?? m;
+  return typeof fn === "function" && m?.schemaHash === schemaHash() ? fn : undefined;
+}
+
+function validator(): ValidateFunction {
+  compiled ??= prebuilt() ?? newAjv().compile(composeV3Schema);
   return compiled;
 }
 

@@ -18,7 +18,7 @@ test("Pulumi.yaml: the plugin dccn-swarm from ./provider, no TypeScript compiled
     const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8"));
     assert.equal(pkg.main, "bin/index.js");
     const build = JSON.parse(fs.readFileSync(path.join(ROOT, "tsconfig.build.json"), "utf8"));
-    assert.deepEqual(build.files, ["index.ts", "provider/main.ts"]);
+    assert.deepEqual(build.files, ["index.ts", "provider/main.ts", "compose/build-validator.ts"]);
 });
 
 test("no dynamic provider is left in the sources: the SDK's dynamic module is named nowhere outside node_modules", () => {
