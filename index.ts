@@ -17,6 +17,7 @@ import { checkProvider } from "./lib/resources";
  * Its result is the stack's outputs.
  */
 async function main() {
+    pulumi.withoutStackTraces();
     await checkProvider();
     const { cluster, stackFile, ssh, hosts, stacks, registry: registryConfig, protection } = loadConfig();
     // Outside `dev` the swarm, its memberships, services and keys are protected from delete and replace

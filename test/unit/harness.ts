@@ -98,6 +98,7 @@ export async function runProgram(stack: string, config: Record<string, unknown>,
     for (const k of Object.keys(require.cache)) {
         if (k.startsWith(ROOT) && !k.includes("node_modules")) delete require.cache[k];
     }
+    const stackTraceLimit = Error.stackTraceLimit; // the program turns traces off (lib/sdk.ts): not for the tests after it
     try {
         // The program's outputs: what its module exports, once it resolves (index.ts exports a promise).
         const program = await require(path.join(ROOT, "index.ts"));
@@ -109,6 +110,7 @@ export async function runProgram(stack: string, config: Record<string, unknown>,
     } finally {
         // Let outstanding registrations (component outputs) finish before the next scenario's mocks.
         await pulumi.runtime.disconnect();
+        Error.stackTraceLimit = stackTraceLimit;
     }
 }
 

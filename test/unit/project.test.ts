@@ -36,3 +36,22 @@ test("no dynamic provider is left in the sources: the SDK's dynamic module is na
     walk(ROOT);
     assert.deepEqual(hits, []);
 });
+
+test("the program runs without stack traces (the SDK's per-promise traces cost most of its CPU), unless DCCN_STACK_TRACES=1", async () => {
+    const { withoutStackTraces } = await import("../../lib/sdk");
+    const before = Error.stackTraceLimit;
+    try {
+        Error.stackTraceLimit = 10;
+        withoutStackTraces({ DCCN_STACK_TRACES: "1" });
+        assert.equal(Error.stackTraceLimit, 10);
+        assert.ok((new Error("x").stack ?? "").split("\n").length > 1);
+        withoutStackTraces({});
+        assert.equal(Error.stackTraceLimit, 0);
+        assert.equal(new Error("x").stack, "Error: x", "the message is all an error carries");
+    } finally {
+        Error.stackTraceLimit = before;
+    }
+    // The program calls it before anything else (index.ts).
+    const index = fs.readFileSync(path.join(ROOT, "index.ts"), "utf8");
+    assert.match(index, /async function main\(\) \{\n\s+pulumi\.withoutStackTraces\(\);/);
+});
