@@ -649,10 +649,16 @@ async function pinImage(t: Transport, image: string, auth: Record<string, string
     return { image: `${image}@${r.json.Descriptor.digest}`, platforms: platforms.length > 0 ? platforms : undefined };
 }
 
+/** The image a service spec names (before pinning). */
+function serviceImage(spec: unknown): string | undefined {
+    const image = (spec as Any)?.TaskTemplate?.ContainerSpec?.Image;
+    return typeof image === "string" ? image : undefined;
+}
+
 /** The registry's digest for the image the inputs name (pinImage); nothing to ask with `resolveImage: never`. */
 function pinFor(t: Transport, p: ServiceInputs, auth: Record<string, string>): Promise<Pinned> {
-    const image = (p.spec as Any)?.TaskTemplate?.ContainerSpec?.Image;
-    return (p.resolveImage ?? "changed") !== "never" && typeof image === "string" ? pinImage(t, image, auth) : Promise.resolve({});
+    const image = serviceImage(p.spec);
+    return (p.resolveImage ?? "changed") !== "never" && image ? pinImage(t, image, auth) : Promise.resolve({});
 }
 
 /**
@@ -766,13 +772,13 @@ async function actualSpec(t: Transport, id: string): Promise<{ svc: Any; actual:
 }
 
 /** POST the update with the current version, again with a fresh one on "update out of sequence" (moby#39891). */
-async function updateService(t: Transport, p: ServiceInputs, id: string): Promise<void> {
+async function updateService(t: Transport, p: ServiceInputs, id: string, wasImage?: string): Promise<void> {
     const auth = authHeader(p.registryAuth);
-    // The registry is asked for the image's digest while the service is read (one round trip less
-    // before the update starts); the answer is used only if the image changed.
-    let pinning: Promise<Pinned> | undefined;
+    // An image other than the state's: the registry is asked for its digest while the service is
+    // read (one round trip less before the update starts). Otherwise only if the service says so.
+    let pinning: Promise<Pinned> | undefined = wasImage !== undefined && wasImage !== serviceImage(p.spec) ? pinFor(t, p, auth) : undefined;
     for (let attempt = 0; ; attempt++) {
-        const [cur, spec] = await Promise.all([inspectService(t, id), resolveRefs(t, p), pinning ??= pinFor(t, p, auth)]);
+        const [cur, spec] = await Promise.all([inspectService(t, id), resolveRefs(t, p), pinning]);
         if (!cur) throw new Error(`${where(p)}: service ${p.name} (${id}) is gone; run \`pulumi refresh\``);
         const tt = (spec.TaskTemplate ??= {});
         // As stack deploy: keep ForceUpdate, so that tasks are not redeployed for nothing.
@@ -785,7 +791,7 @@ async function updateService(t: Transport, p: ServiceInputs, id: string): Promis
             const plats = cur.Spec?.TaskTemplate?.Placement?.Platforms;
             if (plats) (tt.Placement ??= {}).Platforms = plats;
         } else {
-            await setImage(t, p, spec, auth, pinning);
+            await setImage(t, p, spec, auth, pinning ??= pinFor(t, p, auth));
         }
         const r = await api(t, {
             method: "POST", path: `/services/${encodeURIComponent(id)}/update?version=${cur.Version?.Index ?? 0}`, body: spec, headers: auth, timeoutSec: 120,
@@ -884,7 +890,7 @@ export function serviceProvider(connect: Connect): ResourceImpl {
             const t = await connect(news);
             const was = olds.actual ?? normaliseService(olds.spec ?? {});
             const specChanged = differences(normaliseService(news.spec), was).length > 0;
-            if (specChanged) await updateService(t, news, id);
+            if (specChanged) await updateService(t, news, id, serviceImage(olds.spec) ?? "");
             return { outs: await finish(t, news, id, specChanged) };
         },
 
