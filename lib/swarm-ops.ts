@@ -308,20 +308,27 @@ export async function waitReady(m: ManagerHandle, nodeId: string, timeoutSec = 1
 }
 
 export async function setRole(m: ManagerHandle, nodeId: string, role: "manager" | "worker"): Promise<void> {
+    await runChecked(m.target, `docker node ${role === "manager" ? "promote" : "demote"} ${nodeId}`, setRoleScript(nodeId, role), 240);
+}
+
+/** The script setRole runs on a manager. */
+export function setRoleScript(nodeId: string, role: "manager" | "worker"): string {
     const verb = role === "manager" ? "promote" : "demote";
-    // On a busy Raft group the CLI's call may hit its deadline while the change still goes
-    // through: then wait (up to 120 s) for the node to show the wanted role before failing.
+    // Done when the node shows the wanted role: a promoted manager reachable in the Raft group (the
+    // next promotion must not start before it counts for the quorum), a demoted one without a
+    // manager status. On a busy Raft group the CLI's call may also hit its deadline while the change
+    // still goes through. Either way: wait (up to 120 s) for the node to show it before failing.
     const want = role === "manager" ? "reachable" : "";
-    const script = [
-        `if out=$(docker node ${verb} ${shq(nodeId)} 2>&1 >/dev/null); then exit 0; fi`,
-        `case "$out" in *DeadlineExceeded*|*"context deadline exceeded"*) ;; *) echo "$out" >&2; exit 1 ;; esac`,
-        "for _ in $(seq 1 60); do",
+    return [
+        `if out=$(docker node ${verb} ${shq(nodeId)} 2>&1 >/dev/null); then out=""; else`,
+        `  case "$out" in *DeadlineExceeded*|*"context deadline exceeded"*) ;; *) echo "$out" >&2; exit 1 ;; esac`,
+        "fi",
+        "for _ in $(seq 1 240); do",
         `  r=$(docker node inspect ${shq(nodeId)} --format '{{if .ManagerStatus}}{{.ManagerStatus.Reachability}}{{end}}' 2>/dev/null) || r=unknown`,
-        `  if [ "$r" = ${shq(want)} ]; then exit 0; fi; sleep 2`,
+        `  if [ "$r" = ${shq(want)} ]; then exit 0; fi; sleep 0.5`,
         "done",
-        `echo "$out (and the node did not become ${role === "manager" ? "a reachable manager" : "a worker"} within 120 s)" >&2; exit 1`,
+        `echo "\${out:+$out: }the node did not become ${role === "manager" ? "a reachable manager" : "a worker"} within 120 s" >&2; exit 1`,
     ].join("\n");
-    await runChecked(m.target, `docker node ${verb} ${nodeId}`, script, 240);
 }
 
 /**

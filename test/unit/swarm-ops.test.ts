@@ -5,7 +5,7 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { hostPort, nodeUpdateScript, parseSettled, restartAsManagerScript, settledSummary } from "../../lib/swarm-ops";
+import { hostPort, nodeUpdateScript, parseSettled, restartAsManagerScript, setRoleScript, settledSummary } from "../../lib/swarm-ops";
 import { readScript } from "../../lib/remote-script";
 
 /**
@@ -224,4 +224,43 @@ test("hostPort: an IPv6 manager address is bracketed for the join's RemoteAddrs;
     assert.equal(hostPort("vm1.dccn.nl", 2377), "vm1.dccn.nl:2377");
     assert.equal(hostPort("2001:db8::11", 2377), "[2001:db8::11]:2377");
     assert.equal(hostPort("[2001:db8::11]", 2377), "[2001:db8::11]:2377");
+});
+
+/**
+ * setRole's script with a `docker` whose promote/demote answers `verbAnswer` (exit 0 when empty) and
+ * whose node inspect reports the manager status `pending` times as `before`, then as `after`.
+ */
+function role(r: "manager" | "worker", verbAnswer: string, pending: number, before: string, after: string) {
+    return withFakes(setRoleScript("n2", r), (dir) => ({
+        docker: [
+            `echo "$*" >> ${dir}/log`,
+            `case "$2" in promote|demote) ${verbAnswer ? `echo ${JSON.stringify(verbAnswer)} >&2; exit 1` : "exit 0"} ;; esac`,
+            `n=$(cat ${dir}/inspects 2>/dev/null || echo 0); echo $((n + 1)) > ${dir}/inspects`,
+            `if [ "$n" -lt ${pending} ]; then echo ${JSON.stringify(before)}; else echo ${JSON.stringify(after)}; fi`,
+        ].join("\n"),
+        sleep: "exit 0", // no waiting in the test
+    }), (dir) => ({ log: fs.readFileSync(path.join(dir, "log"), "utf8").trim().split("\n").map((l) => l.split(" ").slice(0, 2).join(" ")) }));
+}
+
+test("a promotion is done only once the node is a reachable manager (the next one must not start before it counts for the quorum)", () => {
+    const r = role("manager", "", 3, "", "reachable");
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(r.log, ["node promote", "node inspect", "node inspect", "node inspect", "node inspect"]);
+});
+
+test("a demotion is done once the node has no manager status; a promotion that never becomes reachable fails naming it", () => {
+    const d = role("worker", "", 1, "reachable", "");
+    assert.deepEqual([d.status, d.log], [0, ["node demote", "node inspect", "node inspect"]]);
+    const stuck = role("manager", "", 1000, "unreachable", "unreachable");
+    assert.equal(stuck.status, 1);
+    assert.match(stuck.stderr, /did not become a reachable manager within 120 s/);
+});
+
+test("a promotion that hits the CLI's deadline is waited for; any other error fails at once", () => {
+    const late = role("manager", "Error response from daemon: context deadline exceeded", 1, "", "reachable");
+    assert.deepEqual([late.status, late.log.length], [0, 3]);
+    const refused = role("manager", "Error response from daemon: node n2 not found", 0, "", "reachable");
+    assert.equal(refused.status, 1);
+    assert.match(refused.stderr, /node n2 not found/);
+    assert.deepEqual(refused.log, ["node promote"]);
 });
