@@ -334,14 +334,15 @@ export function setRoleScript(nodeId: string, role: "manager" | "worker"): strin
 /**
  * A `docker node update` script that retries (every 3 s, up to 120 s) while the Raft group is
  * electing a leader, as it does for a moment whenever a manager's engine restarts (a daemon.json
- * change on another node): "node lost leader status", "does not have a leader", a deadline hit.
+ * change on another node): "node lost leader status", "does not have a leader", a deadline hit, a
+ * proposal canceled by the leader change ("context canceled").
  * The updates are idempotent; any other error fails at once.
  */
 export function nodeUpdateScript(command: string): string {
     return [
         "for _ in $(seq 1 40); do",
         `  if out=$(${command} 2>&1 >/dev/null); then exit 0; fi`,
-        `  case "$out" in *"lost leader"*|*"does not have a leader"*|*DeadlineExceeded*|*"context deadline exceeded"*|*"out of sequence"*) sleep 3 ;;`,
+        `  case "$out" in *"lost leader"*|*"does not have a leader"*|*DeadlineExceeded*|*"context deadline exceeded"*|*"context canceled"*|*"out of sequence"*) sleep 3 ;;`,
         `    *) echo "$out" >&2; exit 1 ;; esac`,
         "done",
         `echo "$out (still failing after 120 s of leader elections)" >&2; exit 1`,

@@ -41,6 +41,11 @@ test("a leader election in progress is waited out: the update is tried again and
     assert.deepEqual([r.status, r.calls, r.stderr], [0, 3, ""]);
 });
 
+test("a proposal canceled by a leader change (two managers' engines restarting) is tried again", () => {
+    const r = run(1, "Error response from daemon: rpc error: code = Unknown desc = context canceled");
+    assert.deepEqual([r.status, r.calls, r.stderr], [0, 2, ""]);
+});
+
 test("any other error fails at once with the engine's message", () => {
     const r = run(1, "Error response from daemon: node vm9 not found");
     assert.deepEqual([r.status, r.calls], [1, 1]);
