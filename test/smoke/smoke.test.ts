@@ -114,13 +114,17 @@ function unavailable(t: TestContext, reason: string): void {
 }
 
 /** A fresh stack of the smoke program in a temporary file backend. */
-async function newStack(backendDir: string, extraConfig: Record<string, string>): Promise<Stack> {
+async function newStack(
+    backendDir: string,
+    extraConfig: Record<string, string>,
+    workDir: string = SMOKE_DIR,
+): Promise<Stack> {
     const passphraseFile = path.join(backendDir, "passphrase");
     fs.writeFileSync(passphraseFile, crypto.randomBytes(24).toString("base64"), { mode: 0o600 });
     const stackName = `smoke-${crypto.randomBytes(4).toString("hex")}`;
     const pulumiCommand = await PulumiCommand.get({ root: pulumiRoot() });
     const stack = await LocalWorkspace.createOrSelectStack(
-        { stackName, workDir: SMOKE_DIR },
+        { stackName, workDir },
         {
             pulumiCommand,
             envVars: {
@@ -144,7 +148,7 @@ async function removeStack(stack: Stack): Promise<void> {
     try {
         await stack.workspace.removeStack(stack.name, { force: true });
     } finally {
-        fs.rmSync(path.join(SMOKE_DIR, `Pulumi.${stack.name}.yaml`), { force: true });
+        fs.rmSync(path.join(stack.workspace.workDir, `Pulumi.${stack.name}.yaml`), { force: true });
     }
 }
 
@@ -257,6 +261,50 @@ describe("smoke: the real Pulumi engine", () => {
             assert.equal(outputs.engine, `ok:${PROJECT}/${stack.name}`);
             assert.equal(outputs.commandStdout, undefined);
         });
+    });
+
+    // Pulumi.yaml's runtime options reach Node.js: the pinned CLI sends them in the Run request, not as
+    // the language host's flags (tools/toolchain/langhost/patches/0002-*). The cluster's program runs
+    // compiled (typescript: false), so neither ts-node nor TypeScript may load for it.
+    test("runtime options: typescript false and nodeargs reach the program", { timeout: STEP_TIMEOUT_MS }, async (t) => {
+        const problem = engineProblem();
+        if (problem) {
+            return unavailable(t, problem);
+        }
+        // A project of its own, with the repository's @pulumi packages linked into its node_modules.
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dccn-smoke-options-"));
+        try {
+            fs.mkdirSync(path.join(dir, "node_modules"));
+            fs.symlinkSync(path.join(REPO, "node_modules", "@pulumi"), path.join(dir, "node_modules", "@pulumi"));
+            fs.writeFileSync(path.join(dir, "Pulumi.yaml"), [
+                "name: dccn-smoke-options",
+                "runtime:",
+                "  name: nodejs",
+                "  options:",
+                "    typescript: false",
+                "    nodeargs: --require ./probe.js",
+                "",
+            ].join("\n"));
+            fs.writeFileSync(path.join(dir, "probe.js"), "globalThis.dccnProbe = 'preloaded';\n");
+            fs.writeFileSync(path.join(dir, "index.js"), [
+                // A module, as the cluster's program does (lib/sdk.ts): the SDK's index loads TypeScript for its closure serialiser.
+                "require('@pulumi/pulumi/output');",
+                "const loaded = Object.keys(require.cache);",
+                "module.exports = {",
+                "    probe: globalThis.dccnProbe ?? 'absent',",
+                "    typescriptEnv: process.env.PULUMI_NODEJS_TYPESCRIPT ?? 'unset',",
+                "    tsNode: loaded.filter((f) => /[\\\\/]ts-node[\\\\/]/.test(f)).length,",
+                "    typescript: loaded.filter((f) => /[\\\\/]typescript[\\\\/]lib[\\\\/]/.test(f)).length,",
+                "};",
+                "",
+            ].join("\n"));
+            const stack = await newStack(backendDir, {}, dir);
+            await upPreviewDestroy(stack, (outputs) => {
+                assert.deepEqual(outputs, { probe: "preloaded", typescriptEnv: "unset", tsNode: 0, typescript: 0 });
+            });
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
     });
 
     test("command and docker providers: up, preview without changes, destroy", { timeout: STEP_TIMEOUT_MS }, async (t) => {
