@@ -18,7 +18,9 @@ test("Pulumi.yaml: the plugin dccn-swarm from ./provider, no TypeScript compiled
     const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8"));
     assert.equal(pkg.main, "bin/index.js");
     const build = JSON.parse(fs.readFileSync(path.join(ROOT, "tsconfig.build.json"), "utf8"));
-    assert.deepEqual(build.files, ["index.ts", "provider/main.ts", "compose/build-validator.ts"]);
+    assert.deepEqual(build.files, ["lib/fast-start.ts", "index.ts", "provider/main.ts", "compose/build-validator.ts"]);
+    // The program's Node.js loads the preload the build makes (lib/fast-start.ts), from the project.
+    assert.equal(project.runtime.options.nodeargs, "--require ./bin/lib/fast-start.js");
 });
 
 test("no dynamic provider is left in the sources: the SDK's dynamic module is named nowhere outside node_modules", () => {
