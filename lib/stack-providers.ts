@@ -783,8 +783,8 @@ async function updateService(t: Transport, p: ServiceInputs, id: string, wasImag
         const tt = (spec.TaskTemplate ??= {});
         // As stack deploy: keep ForceUpdate, so that tasks are not redeployed for nothing.
         tt.ForceUpdate = cur.Spec?.TaskTemplate?.ForceUpdate ?? 0;
-        const curImage = cur.Spec?.TaskTemplate?.ContainerSpec?.Image;
-        const desiredImage = spec.TaskTemplate?.ContainerSpec?.Image;
+        const curImage = serviceImage(cur.Spec);
+        const desiredImage = serviceImage(spec);
         if (desiredImage === cur.Spec?.Labels?.[LABEL_IMAGE] && curImage) {
             // Image unchanged: keep the one it was pinned to (--resolve-image changed).
             spec.TaskTemplate.ContainerSpec.Image = curImage;
@@ -809,7 +809,7 @@ async function finish(t: Transport, p: ServiceInputs, id: string, updating: bool
     const { rollback } = await waitConverged(t, p, id, updating);
     const a = await actualSpec(t, id);
     if (!a) throw new Error(`${where(p)}: service ${p.name} (${id}) vanished after it converged`);
-    return { ...p, serviceId: id, ...serviceActual(p, a.actual), image: a.svc.Spec?.TaskTemplate?.ContainerSpec?.Image ?? "", rollback };
+    return { ...p, serviceId: id, ...serviceActual(p, a.actual), image: serviceImage(a.svc.Spec) ?? "", rollback };
 }
 
 export function serviceProvider(connect: Connect): ResourceImpl {
@@ -883,7 +883,7 @@ export function serviceProvider(connect: Connect): ResourceImpl {
             if (!svc) return { id: "", props: {} };
             const names = Object.fromEntries((await listed(t, "networks")).map((n) => [n.Id, n.Name]));
             const { actual: _was, ...rest } = props;
-            return { id, props: { ...rest, ...serviceActual(props, serviceFromEngine(svc.Spec, names)), image: svc.Spec?.TaskTemplate?.ContainerSpec?.Image ?? "" } };
+            return { id, props: { ...rest, ...serviceActual(props, serviceFromEngine(svc.Spec, names)), image: serviceImage(svc.Spec) ?? "" } };
         },
 
         async update(id: string, olds: ServiceOutputs, news: ServiceInputs) {
