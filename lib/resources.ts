@@ -26,10 +26,12 @@ import { ECHOED_INPUTS, KINDS, legacyTypeToken, PACKAGE, PROVIDER_INFO, SECRET_O
  * engine starts the plugin for this call, so it starts while the program reads its configuration
  * instead of after (about half a second less before the first change); and a plugin older than the
  * program (bin/ built from other sources) is named (the deployment fails) instead of failing on
- * its first unknown resource.
+ * its first unknown resource. It also says whether this run is a deployment (not a preview): the
+ * plugin then opens the connection to the cluster lock's node at once, so that the first change does
+ * not wait for the SSH handshake, while a preview touches no node for it.
  */
 export async function checkProvider(): Promise<void> {
-    void pulumi.invoke(PROVIDER_INFO, { kinds: [...KINDS] }).then((r: { missing?: string[]; version?: string }) => {
+    void pulumi.invoke(PROVIDER_INFO, { kinds: [...KINDS], deploying: !pulumi.isDryRun() }).then((r: { missing?: string[]; version?: string }) => {
         if (r?.missing && r.missing.length > 0) {
             throw new pulumi.RunError(`the ${PACKAGE} provider plugin (provider/, version ${r.version}) does not serve ${r.missing.join(", ")}: ` +
                 "it was built from other sources than the program; run `npm run build` and try again");

@@ -14,5 +14,6 @@ export { getStack } from "@pulumi/pulumi/metadata";
 export * as log from "@pulumi/pulumi/log";
 export * as runtime from "@pulumi/pulumi/runtime/config";
 export { invoke } from "@pulumi/pulumi/runtime/invoke";
+export { isDryRun } from "@pulumi/pulumi/runtime/settings";
 
 export { withoutStackTraces } from "./stack-traces";

@@ -77,7 +77,6 @@ function diffHandler(provider: DccnSwarmProvider): Handler<provproto.DiffRequest
 function configureHandler(gate: LockGate): Handler<provproto.ConfigureRequest, provproto.ConfigureResponse> {
     return (call, callback) => answer(callback, async () => {
         gate.configure(call.request.getVariablesMap().getEntryList());
-        gate.warm();
         const resp = new provproto.ConfigureResponse();
         resp.setAcceptsecrets(true);
         resp.setAcceptresources(true);
@@ -143,6 +142,8 @@ function serve(): Promise<void> {
     const provider = new DccnSwarmProvider(version);
     // The cluster lock: from the first change that is not a preview until this process ends.
     const gate = new LockGate();
+    // A deployment (the program says so first thing): the lock's node is reached before the first change.
+    provider.onDeploying = () => gate.warm();
     const addService = grpc.Server.prototype.addService;
     grpc.Server.prototype.addService = function (this: grpc.Server, service, implementation) {
         if (service === provrpc.ResourceProviderService) {

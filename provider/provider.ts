@@ -98,9 +98,13 @@ export class DccnSwarmProvider implements pulumi.provider.Provider {
         return Object.keys(oldInputs ?? {}).some((k) => k in outputs && !echoed.has(k));
     }
 
+    /** Called when the program says this run is a deployment, not a preview (PROVIDER_INFO's `deploying`). */
+    onDeploying?: () => void;
+
     /** PROVIDER_INFO: this plugin's version and which of the program's kinds it does not serve. */
     async invoke(token: string, inputs: Props): Promise<pulumi.provider.InvokeResult> {
         if (token !== PROVIDER_INFO) throw new Error(`${PACKAGE} provider: unknown function ${token} (it has one: ${PROVIDER_INFO})`);
+        if (inputs?.deploying === true) this.onDeploying?.();
         const wanted: unknown[] = Array.isArray(inputs?.kinds) ? inputs.kinds : [];
         return { outputs: { version: this.version, missing: wanted.map(String).filter((k) => !(k in this.impls)) } };
     }

@@ -297,6 +297,17 @@ describe("provider: its function (providerInfo)", () => {
         assert.deepEqual(newer.outputs?.missing, ["SwarmVolume"]);
     });
 
+    it("hears from the program whether the run is a deployment: only then does it reach out (onDeploying)", async () => {
+        const p = new DccnSwarmProvider("1.2.3", implementations());
+        let calls = 0;
+        p.onDeploying = () => { calls++; };
+        await p.invoke(PROVIDER_INFO, { kinds: [...KINDS], deploying: false });
+        await p.invoke(PROVIDER_INFO, { kinds: [...KINDS] });
+        assert.equal(calls, 0, "a preview (or an older program) opens nothing");
+        await p.invoke(PROVIDER_INFO, { kinds: [...KINDS], deploying: true });
+        assert.equal(calls, 1);
+    });
+
     it("refuses a function it does not have, naming the one it has", async () => {
         const p = new DccnSwarmProvider("1.2.3", implementations());
         await assert.rejects(p.invoke("dccn-swarm:index:nothing", {}), /unknown function dccn-swarm:index:nothing.*providerInfo/);
