@@ -538,6 +538,14 @@ export function warmConnection(t: SshTarget, timeoutSec = 15): void {
     withConnection(t, ac.signal, async () => undefined).catch(() => undefined).finally(() => clearTimeout(timer));
 }
 
+/**
+ * Reaches the target over its pooled connection (opened if there is none, the host key checked as
+ * it opens) without running anything; throws the RemoteError a command would meet.
+ */
+export async function reach(t: SshTarget, timeoutSec = 60): Promise<void> {
+    await onConnection(t, timeoutSec, "", async () => undefined);
+}
+
 const SIGNALS: Record<string, number> = { HUP: 1, INT: 2, QUIT: 3, ABRT: 6, KILL: 9, SEGV: 11, PIPE: 13, ALRM: 14, TERM: 15 };
 
 /** `bash -s` on `c` with the script on stdin. Throws Dropped when the connection goes first. */

@@ -5,7 +5,7 @@
  */
 import { api, apiMessage, apiOk, locateManager, sshTransport } from "./engine-transport";
 import { parseResult, readScript, scriptStdin } from "./remote-script";
-import { RemoteError, runChecked, runScript, shq, SshTarget } from "./ssh";
+import { reach, RemoteError, runChecked, runScript, shq, SshTarget } from "./ssh";
 
 export interface SwarmInfo {
     state: "inactive" | "pending" | "active" | "error" | "locked" | string;
@@ -126,10 +126,10 @@ function isHostKeyMismatch(e: unknown): boolean {
     return (e as { hostKeyMismatch?: boolean } | undefined)?.hostKeyMismatch === true;
 }
 
-/** The machine answering at the target's address is not the one whose host key is pinned. */
+/** The machine answering at the target's address is not the one whose host key is pinned (checked as the connection opens). */
 export async function machineReplaced(t: SshTarget): Promise<boolean> {
     try {
-        await runScript(t, "true", 60);
+        await reach(t, 60);
         return false;
     } catch (e) {
         if (isHostKeyMismatch(e)) return true;
