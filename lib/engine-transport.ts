@@ -35,6 +35,14 @@ export interface Transport {
     readonly docker: Docker;
 }
 
+/**
+ * Loads dockerode in the background (next turn of the event loop), for a process that knows it is
+ * about to reach the cluster (a deployment, a refresh) while it waits for its first connection.
+ */
+export function preloadEngineClient(): void {
+    setImmediate(() => require("dockerode")); // eslint-disable-line @typescript-eslint/no-require-imports
+}
+
 /** dockerode on `socket`; `agent` makes the connections (the SSH stream) when given. */
 function dockerClient(socket: string, agent: http.Agent): Docker {
     // Every connection setting explicit: docker-modem would otherwise take DOCKER_HOST,

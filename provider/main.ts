@@ -18,6 +18,7 @@ import * as emptyproto from "google-protobuf/google/protobuf/empty_pb";
 import * as structproto from "google-protobuf/google/protobuf/struct_pb";
 import { REPO_ROOT } from "../lib/repo";
 import { closeConnections, retryFirstContact } from "../lib/ssh";
+import { preloadEngineClient } from "../lib/engine-transport";
 import { whileLocking } from "../lib/write-gate";
 import { LockGate } from "./lock-gate";
 import { DccnSwarmProvider, type DetailedDiff } from "./provider";
@@ -117,8 +118,11 @@ function updateHandler(provider: DccnSwarmProvider, gate: LockGate): Handler<pro
 
 /** Read (refresh), with the inputs. */
 function readHandler(provider: DccnSwarmProvider): Handler<provproto.ReadRequest, provproto.ReadResponse> {
+    let first = true;
     return (call, callback) => answer(callback, async () => {
         const req = call.request;
+        if (first) preloadEngineClient(); // loaded while the first reads wait for their connections
+        first = false;
         const r = await provider.read(req.getId(), req.getUrn(), js(req.getProperties()) ?? {}, js(req.getInputs()));
         const resp = new provproto.ReadResponse();
         resp.setId(r.id ?? "");
@@ -143,7 +147,10 @@ function serve(): Promise<void> {
     // The cluster lock: from the first change that is not a preview until this process ends.
     const gate = new LockGate();
     // A deployment (the program says so first thing): the lock's node is reached before the first change.
-    provider.onDeploying = () => gate.warm();
+    provider.onDeploying = () => {
+        gate.warm();
+        preloadEngineClient();
+    };
     const addService = grpc.Server.prototype.addService;
     grpc.Server.prototype.addService = function (this: grpc.Server, service, implementation) {
         if (service === provrpc.ResourceProviderService) {
