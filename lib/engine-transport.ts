@@ -35,11 +35,15 @@ export interface Transport {
     readonly docker: Docker;
 }
 
+let engineClientPreloaded = false;
+
 /**
- * Loads dockerode in the background (next turn of the event loop), for a process that knows it is
- * about to reach the cluster (a deployment, a refresh) while it waits for its first connection.
+ * Loads dockerode in the background (next turn of the event loop), once, for a process that knows
+ * it is about to reach the cluster (a deployment, a refresh) while it waits for its first connection.
  */
 export function preloadEngineClient(): void {
+    if (engineClientPreloaded) return;
+    engineClientPreloaded = true;
     setImmediate(() => require("dockerode")); // eslint-disable-line @typescript-eslint/no-require-imports
 }
 

@@ -118,11 +118,9 @@ function updateHandler(provider: DccnSwarmProvider, gate: LockGate): Handler<pro
 
 /** Read (refresh), with the inputs. */
 function readHandler(provider: DccnSwarmProvider): Handler<provproto.ReadRequest, provproto.ReadResponse> {
-    let first = true;
     return (call, callback) => answer(callback, async () => {
         const req = call.request;
-        if (first) preloadEngineClient(); // loaded while the first reads wait for their connections
-        first = false;
+        preloadEngineClient(); // once: loaded while the first reads wait for their connections
         const r = await provider.read(req.getId(), req.getUrn(), js(req.getProperties()) ?? {}, js(req.getInputs()));
         const resp = new provproto.ReadResponse();
         resp.setId(r.id ?? "");

@@ -4,6 +4,7 @@
  * same errors, on the repository's compose files and on broken variants of them.
  */
 import { strict as assert } from "node:assert";
+import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, it } from "node:test";
@@ -81,7 +82,7 @@ describe("loading the generated validator", () => {
             const code = `const { validateSchema } = require(${JSON.stringify(path.join(dir, "validate.ts"))});
                 try { validateSchema("x.yml", { version: "3.8", services: { a: { image: "busybox" } } }); console.log(JSON.stringify({ ok: true, message: "" })); }
                 catch (e) { console.log(JSON.stringify({ ok: false, message: e.message })); }`;
-            const r = require("node:child_process").spawnSync(process.execPath, ["--import", "tsx", "-e", code], { cwd: ROOT, encoding: "utf8" });
+            const r = spawnSync(process.execPath, ["--import", "tsx", "-e", code], { cwd: ROOT, encoding: "utf8" });
             assert.equal(r.status, 0, r.stderr);
             return JSON.parse(r.stdout.trim().split("\n").pop()!);
         } finally {
