@@ -11,8 +11,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import {
     BRIDGE, DEFAULT_NODES, ENGINE_SOCKET, GATEWAY, IMAGES, KEY_FILE, KNOWN_HOSTS, LAB_JSON, LAB_VAR_DIR, NODE_HOSTS_DIR, LABEL, MAX_NODES,
-    NETWORK, NODE_DNS_OPTIONS, NODE_RUN_FLAGS, OWNER, OWNER_LABEL, RUN_DIR, STATE_DIR, SUBNET, CACHE_DIR, debianMirrors, nodeAddress,
-    nodeName, nodeVolume,
+    NETWORK, NODE_DNS_OPTIONS, NODE_RUN_FLAGS, OWNER, OWNER_LABEL, RUN_DIR, SHARED_BIND, SHARED_DIR, STATE_DIR, SUBNET, CACHE_DIR, debianMirrors,
+    nodeAddress, nodeName, nodeVolume,
 } from "./config";
 import { Engine, findEngine, LAB_ENGINE_HOST, labEnginePid, startLabEngine, stopLabEngine, strayEngineProcesses, engineVersion } from "./engine";
 import { BuiltImage, checkMirror, ensureImages, missingImages, stageArchive, stagingDir } from "./images";
@@ -268,6 +268,8 @@ function createNode(engine: Engine, i: number, nodeImage: BuiltImage, pubkey: st
     // A node's /etc/hosts as the engine writes it, kept in a file of its own (NODE_HOSTS_DIR).
     fs.mkdirSync(NODE_HOSTS_DIR, { recursive: true });
     const hosts = path.join(NODE_HOSTS_DIR, name);
+    // The shared storage every node sees at /mnt/docker (SHARED_DIR): a real directory, writable by root.
+    fs.mkdirSync(SHARED_DIR, { recursive: true, mode: 0o755 });
     fs.writeFileSync(hosts, ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback", "fe00::0\tip6-localnet",
         "ff00::0\tip6-mcastprefix", "ff02::1\tip6-allnodes", "ff02::2\tip6-allrouters", `${nodeAddress(i)}\t${name}`, ""].join("\n"), { mode: 0o644 });
     dk(engine, [
@@ -281,6 +283,7 @@ function createNode(engine: Engine, i: number, nodeImage: BuiltImage, pubkey: st
         "--ip", nodeAddress(i),
         ...NODE_RUN_FLAGS,
         "-v", `${volume}:/var/lib/docker`,
+        "-v", SHARED_BIND,
         "--restart", "unless-stopped",
         "--stop-timeout", "30",
         nodeImage.spec.ref,
@@ -433,6 +436,14 @@ async function up(opts: Options): Promise<number> {
         const ip = info?.NetworkSettings.Networks?.[NETWORK]?.IPAMConfig?.IPv4Address;
         if (info && ip !== nodeAddress(i)) {
             say(`  ${name} is not at ${nodeAddress(i)} on ${NETWORK}: creating it again`);
+            removeNode(engine, name, nodeVolume(i));
+            info = undefined;
+        }
+        // A node from before the shared storage lacks /mnt/docker, which provisioning checks and the
+        // stacks keep their data on: it is made again (a new machine to the program, which the next
+        // `npm run dev` notices by its host key and provisions anew).
+        if (info && !(info.HostConfig?.Binds ?? []).includes(SHARED_BIND)) {
+            say(`  ${name} has no shared storage at ${SHARED_BIND.split(":")[1]}: creating it again`);
             removeNode(engine, name, nodeVolume(i));
             info = undefined;
         }
@@ -593,7 +604,7 @@ async function down(opts: Options): Promise<number> {
     }
     fs.rmSync(RUN_DIR, { recursive: true, force: true });
 
-    for (const f of [LAB_JSON, KNOWN_HOSTS, NODE_HOSTS_DIR]) {
+    for (const f of [LAB_JSON, KNOWN_HOSTS, NODE_HOSTS_DIR, SHARED_DIR]) {
         if (fs.existsSync(f)) {
             fs.rmSync(f, { recursive: true });
             removed.push(path.basename(f));

@@ -36,6 +36,14 @@ export const NODE_HOSTS_DIR = path.join(STATE_DIR, "hosts");
 /** Caches and the lab's own engine live outside the work tree, so they outlive a fresh clone. */
 export const CACHE_DIR = process.env.LAB_CACHE_DIR || "/var/cache/dccn-lab";
 export const LAB_VAR_DIR = "/var/lib/dccn-lab";
+/**
+ * The lab's shared storage: one host directory bind-mounted into every node at NODE_SHARED_PATH, so
+ * data written on one node is seen on the others (in prod an NFS mount; this kernel has no NFS
+ * server). `lab:down` removes it with the nodes' volumes.
+ */
+export const SHARED_DIR = path.join(LAB_VAR_DIR, "shared");
+export const NODE_SHARED_PATH = "/mnt/docker";
+export const SHARED_BIND = `${SHARED_DIR}:${NODE_SHARED_PATH}`;
 export const ENGINE_DATA_ROOT = path.join(LAB_VAR_DIR, "engine");
 export const ENGINE_LOG = path.join(LAB_VAR_DIR, "dockerd.log");
 export const RUN_DIR = "/run/dccn-lab";
