@@ -8,7 +8,7 @@ import * as path from "path";
 import * as pulumi from "./lib/sdk";
 import * as yaml from "js-yaml";
 import { ComposeError, convertStack, loadCompose, StackSpec } from "./compose";
-import { ClusterConfig, ConfigError, knownHostsFor, pinnedKnownHostsLine, PROJECT, validateClusterConfig } from "./lib/cluster-config";
+import { ClusterConfig, ConfigError, knownHostsFor, parseSharedStorageText, pinnedKnownHostsLine, PROJECT, validateClusterConfig } from "./lib/cluster-config";
 import { configIsSecret } from "./lib/pulumi-config";
 import { passwordPresence, plainTextPasswordUsers, RegistryConfig, validateRegistryConfig } from "./lib/registry-config";
 import { StackEntry, validateStacks } from "./lib/stacks-config";
@@ -51,7 +51,7 @@ export function loadConfig(): ProgramConfig {
             engine: cfg.getObject("engine"),
             nodes: cfg.getObject("nodes"),
             swarm: cfg.getObject("swarm"),
-            sharedStorage: cfg.get("sharedStorage") || undefined,
+            sharedStorage: parseSharedStorageText(cfg.get("sharedStorage")),
             hasSshPrivateKey: secretKey !== undefined,
             // Plain `pulumi config set sshPrivateKey` (no --secret) is refused, as the passwords are.
             sshPrivateKeyIsSecret: secretKey === undefined ? undefined : configIsSecret(`${PROJECT}:sshPrivateKey`),
@@ -176,7 +176,7 @@ export function loadRegistryConfig(cluster: ClusterConfig, stackFile: string): {
             passwordsAreSecret: text === undefined ? undefined : configIsSecret(key),
             passwordsMalformed: malformed,
             plainTextUsers: plainTextUsersIn(stackFile),
-        }, cluster.nodes, stackFile, cluster.sharedStorage);
+        }, cluster.nodes, stackFile, cluster.sharedStorage?.path);
     } catch (e) {
         if (e instanceof ConfigError) throw new pulumi.RunError(e.message);
         throw e;

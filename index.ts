@@ -29,12 +29,16 @@ async function main() {
     let previousManager: Node | undefined;
     const nodeOf: Record<string, Node> = {};
     const provision = (n: (typeof cluster.nodes)[number]) => (nodeOf[n.hostname] = new Node(n.hostname, {
-        node: n, engine: cluster.engine, host: hosts[n.hostname], ssh, after: previousManager ? [previousManager.ready] : [],
+        node: n, engine: cluster.engine, sharedStorage: cluster.sharedStorage, host: hosts[n.hostname], ssh,
+        after: previousManager ? [previousManager.ready] : [],
     }));
     for (const n of cluster.nodes.filter((n) => n.role === "manager")) previousManager = provision(n);
     for (const n of cluster.nodes.filter((n) => n.role !== "manager")) provision(n);
 
     const provisioned = Object.fromEntries(cluster.nodes.map((n) => [n.hostname, [nodeOf[n.hostname].ready]]));
+    // The shared storage checked on every node (mounted, answering, writable): the registry and the
+    // stacks keep their data there, so they deploy only after it.
+    const storageReady = cluster.nodes.map((n) => nodeOf[n.hostname].storageReady);
     const swarm = new Swarm("swarm", { cluster, stackFile, ssh, hosts, provisioned, protect });
 
     // The private registry: after the swarm's membership and labels (it is placed by a label); every
@@ -47,7 +51,7 @@ async function main() {
         nodes: registryNodes(cluster, hosts, provisioned),
         ssh,
         protect,
-        dependsOn: swarm.members,
+        dependsOn: [...swarm.members, ...storageReady],
     });
 
     // Application stacks, after the swarm's membership: on destroy their services go first. They reach
@@ -61,7 +65,7 @@ async function main() {
         resolveImage: entry.resolveImage,
         protect,
         ...(registry ? { registry: { endpoint: registry.endpoint, auth: registry.registryAuth } } : {}),
-        dependsOn: [...swarm.members, ...(registry ? [registry.ready] : [])],
+        dependsOn: [...swarm.members, ...storageReady, ...(registry ? [registry.ready] : [])],
     }));
 
     return {
@@ -83,6 +87,8 @@ async function main() {
             certificateNotAfter: registry.certificateNotAfter,
         },
         provisioning: pulumi.all(cluster.nodes.map((n) => nodeOf[n.hostname].daemonResult.apply((r) => `${n.hostname}: ${r}`))),
+        /** Each node's shared storage check (`sharedStorage`): mounted, answering, writable. */
+        sharedStorage: cluster.sharedStorage && pulumi.all(cluster.nodes.map((n) => nodeOf[n.hostname].storageResult!.apply((r) => `${n.hostname}: ${r}`))),
     };
 }
 

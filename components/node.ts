@@ -1,5 +1,5 @@
 import * as pulumi from "../lib/sdk";
-import { EngineConfig, NodeConfig } from "../lib/cluster-config";
+import { EngineConfig, NodeConfig, SharedStorageConfig } from "../lib/cluster-config";
 import { stepCall } from "../lib/remote-script";
 import { HostSpec, ProvisionStep, SshSpec } from "../lib/resources";
 
@@ -10,6 +10,8 @@ export interface NodeArgs {
     host: HostSpec;
     /** SSH user, port and private key (secret). */
     ssh: pulumi.Input<SshSpec>;
+    /** Shared storage to ensure (NFS) and check on the node; none when not set. */
+    sharedStorage?: SharedStorageConfig;
     /**
      * Steps to finish first. Managers are provisioned one after another, so an engine restart
      * (a daemon.json change) never takes two managers away at once.
@@ -36,6 +38,19 @@ export function storageDaemonSettings(engine: EngineConfig): Record<string, unkn
     }
 }
 
+/** The parameters of scripts/shared-storage.sh for a `sharedStorage` setting. */
+export function sharedStorageEnv(storage: SharedStorageConfig): Record<string, string | undefined> {
+    const nfs = storage.nfs;
+    // fstab and mount write an IPv6 server in brackets: [2001:db8::1]:/docker.
+    const server = nfs && (nfs.server.includes(":") ? `[${nfs.server}]` : nfs.server);
+    return {
+        SHARED_PATH: storage.path,
+        CHECK_TIMEOUT: String(storage.timeout),
+        NFS_SOURCE: nfs ? `${server}:${nfs.export}` : undefined,
+        NFS_OPTIONS: nfs?.options,
+    };
+}
+
 /** JSON with keys sorted at every level, so equal settings give equal text (no perpetual diff). */
 export function stableJson(v: unknown): string {
     const sort = (x: unknown): unknown => Array.isArray(x) ? x.map(sort)
@@ -47,7 +62,9 @@ export function stableJson(v: unknown): string {
 /**
  * One bare-metal host, provisioned over SSH as the DCCN kickstart post-install steps do it: the
  * engine installed and enabled, storage prepared (devicemapper thinpool on legacy engines,
- * overlay2 otherwise), daemon.json merged. Each step is an idempotent script from scripts/; it runs
+ * overlay2 otherwise), daemon.json merged, then the shared storage (`sharedStorage`: the NFS mount
+ * /mnt/docker) mounted where the program owns it and checked: a mount point that answers within its
+ * time-out and is writable. Each step is an idempotent script from scripts/; it runs
  * again only when its script or parameters change, and reports `changed=0` when there was nothing to do.
  */
 export class Node extends pulumi.ComponentResource {
@@ -55,6 +72,13 @@ export class Node extends pulumi.ComponentResource {
     readonly ready: pulumi.Resource;
     /** Result line of the daemon.json step (`DCCN_RESULT changed=0|1 ...`). */
     readonly daemonResult: pulumi.Output<string>;
+    /**
+     * The shared storage step (mounted, answering, writable), or `ready` when the stack has no
+     * `sharedStorage`: what stacks, which keep their data there, wait for.
+     */
+    readonly storageReady: pulumi.Resource;
+    /** Result line of the shared storage step; undefined without `sharedStorage`. */
+    readonly storageResult?: pulumi.Output<string>;
 
     constructor(name: string, args: NodeArgs, opts?: pulumi.ComponentResourceOptions) {
         super("dccn-swarm:node:Node", name, {}, opts);
@@ -84,6 +108,10 @@ export class Node extends pulumi.ComponentResource {
         }, stableJson(daemon), last);
         this.ready = daemonStep;
         this.daemonResult = daemonStep.result;
-        this.registerOutputs({ daemonResult: this.daemonResult });
+        // After the engine steps; the swarm join does not wait for it (a node joins, stacks wait).
+        const storageStep = args.sharedStorage && run("shared-storage", "shared-storage.sh", sharedStorageEnv(args.sharedStorage), undefined, [daemonStep]);
+        this.storageReady = storageStep ?? daemonStep;
+        this.storageResult = storageStep?.result;
+        this.registerOutputs({ daemonResult: this.daemonResult, ...(storageStep ? { storageResult: storageStep.result } : {}) });
     }
 }

@@ -65,14 +65,43 @@ export interface SwarmConfig {
     forceNewCluster?: string;
 }
 
+/** The NFS export the program mounts at `sharedStorage.path` (an fstab entry, then `mount`). */
+export interface NfsMountConfig {
+    /** NFS server: a DNS name or an IP address, e.g. `nfs.dccn.nl`. */
+    server: string;
+    /** Exported directory on the server, e.g. `/docker`. */
+    export: string;
+    /** Mount options, comma-separated (fstab's fourth field). Default SHARED_STORAGE_NFS_OPTIONS. */
+    options: string;
+}
+
+/**
+ * Shared storage on every node (the DCCN document's NFS mount `/mnt/docker`, where the stacks keep
+ * their data). Provisioning checks on every node, before any stack deploys, that `path` is a mount
+ * point that answers within `timeout` seconds and is writable; with `nfs` it first writes the fstab
+ * entry and mounts it. Without `nfs` (the plain string form, and the lab) the mount must already be
+ * there: it is checked, never mounted by the program.
+ */
+export interface SharedStorageConfig {
+    /** Mount point on every node, e.g. `/mnt/docker`. */
+    path: string;
+    nfs?: NfsMountConfig;
+    /** Seconds a check of the mount may take before it counts as hanging. Default 10. */
+    timeout: number;
+}
+
+export const SHARED_STORAGE_TIMEOUT = 10;
+/** NFS mount options when `sharedStorage.nfs.options` is not set: hard mounts, mounted after the network. */
+export const SHARED_STORAGE_NFS_OPTIONS = "rw,hard,timeo=600,retrans=2,_netdev";
+
 export interface ClusterConfig {
     environment: string;
     ssh: SshConfig;
     engine: EngineConfig;
     nodes: NodeConfig[];
     swarm: SwarmConfig;
-    /** Shared storage mounted on every node, e.g. `/mnt/docker`. */
-    sharedStorage?: string;
+    /** Shared storage mounted on every node, e.g. `{ path: /mnt/docker }`. */
+    sharedStorage?: SharedStorageConfig;
 }
 
 export interface ConfigFinding {
@@ -360,19 +389,97 @@ export function validateClusterConfig(raw: RawConfig, stackFile: string): { conf
         }
     }
 
-    let sharedStorage: string | undefined;
-    if (raw.sharedStorage !== undefined) {
-        sharedStorage = String(raw.sharedStorage);
-        if (!isAbsoluteHostPath(sharedStorage) || sharedStorage === "/") {
-            err("sharedStorage", `must be an absolute path other than / such as /mnt/docker (no \`.\` or \`..\`, commas, colons or control characters), got ${JSON.stringify(raw.sharedStorage)}`);
-        }
-    }
+    const sharedStorage = raw.sharedStorage === undefined || raw.sharedStorage === "" ? undefined : validateSharedStorage(raw.sharedStorage, err);
 
     if (findings.some((f) => f.level === "error")) throw new ConfigError(stackFile, findings);
     return {
         config: { environment, ssh, engine, nodes, swarm, sharedStorage },
         warnings: findings.filter((f) => f.level === "warning"),
     };
+}
+
+/** A mount point or export path that also fits an fstab line: absolute, no blank, comma, colon, `#` or `\\`. */
+function isMountPath(s: unknown): s is string {
+    return isAbsoluteHostPath(s) && s !== "/" && !/[\s#\\]/.test(s) && !/\/\/|.\/$/.test(s);
+}
+
+/** One mount option (`name` or `name=value`): letters, digits and `_ . - = / :`, no blank, comma or quote. */
+const MOUNT_OPTION_RE = /^[A-Za-z0-9_][A-Za-z0-9_.:/-]*(=[A-Za-z0-9_.:/-]+)?$/;
+
+/**
+ * `dccn-swarm:sharedStorage`: a path (an existing mount, only checked) or a map
+ * `{path, nfs?: {server, export, options?}, timeout?}`. Findings go to `err` with the key.
+ */
+function validateSharedStorage(raw: unknown, err: (key: string, message: string) => void): SharedStorageConfig | undefined {
+    const pathRule = "must be an absolute path other than / such as /mnt/docker (no `.` or `..`, blanks, commas, colons, `#` or control characters)";
+    if (typeof raw === "string") {
+        if (!isMountPath(raw)) {
+            err("sharedStorage", `${pathRule}, got ${JSON.stringify(raw)}; or write a map \`{ path: /mnt/docker, nfs: { server, export, options } }\``);
+            return undefined;
+        }
+        return { path: raw, timeout: SHARED_STORAGE_TIMEOUT };
+    }
+    if (!isObject(raw)) {
+        err("sharedStorage", `must be a path such as /mnt/docker or a map \`{ path, nfs?: { server, export, options? }, timeout? }\`, got ${JSON.stringify(raw)}`);
+        return undefined;
+    }
+    let ok = true;
+    const bad = (key: string, message: string) => { ok = false; err(key, message); };
+    for (const k of Object.keys(raw)) {
+        if (!["path", "nfs", "timeout"].includes(k)) bad(`sharedStorage.${k}`, "unknown key; remove it (known keys are `path`, `nfs`, `timeout`)");
+    }
+    if (raw.path === undefined) bad("sharedStorage.path", "is missing; set the mount point every node has, such as /mnt/docker");
+    else if (!isMountPath(raw.path)) bad("sharedStorage.path", `${pathRule}, got ${JSON.stringify(raw.path)}`);
+    let timeout = SHARED_STORAGE_TIMEOUT;
+    if (raw.timeout !== undefined) {
+        if (typeof raw.timeout !== "number" || !Number.isInteger(raw.timeout) || raw.timeout < 1 || raw.timeout > 300) {
+            bad("sharedStorage.timeout", `must be a whole number of seconds from 1 to 300 written as a number (default ${SHARED_STORAGE_TIMEOUT}), got ${JSON.stringify(raw.timeout)}`);
+        } else timeout = raw.timeout;
+    }
+    let nfs: NfsMountConfig | undefined;
+    if (raw.nfs !== undefined) {
+        const n = raw.nfs;
+        if (!isObject(n)) {
+            bad("sharedStorage.nfs", "must be a map `{ server, export, options? }`; remove it for a mount the nodes already have");
+        } else {
+            for (const k of Object.keys(n)) {
+                if (!["server", "export", "options"].includes(k)) bad(`sharedStorage.nfs.${k}`, "unknown key; remove it (known keys are `server`, `export`, `options`)");
+            }
+            if (n.server === undefined) bad("sharedStorage.nfs.server", "is missing; set the NFS server's DNS name or address");
+            else if (!isNodeAddress(n.server)) bad("sharedStorage.nfs.server", `must be a DNS name or an IPv4 or IPv6 address such as nfs.dccn.nl, got ${JSON.stringify(n.server)}`);
+            if (n.export === undefined) bad("sharedStorage.nfs.export", "is missing; set the exported directory, such as /docker");
+            else if (!isAbsoluteHostPath(n.export) || /[\s#\\]/.test(n.export)) {
+                bad("sharedStorage.nfs.export", `must be the absolute path the server exports, such as /docker (no blanks, commas, colons, \`#\` or control characters), got ${JSON.stringify(n.export)}`);
+            }
+            let options = SHARED_STORAGE_NFS_OPTIONS;
+            if (n.options !== undefined) {
+                const parts = typeof n.options === "string" ? n.options.split(",") : [];
+                const wrong = parts.filter((o) => !MOUNT_OPTION_RE.test(o));
+                if (typeof n.options !== "string" || n.options.length > 1024 || parts.length === 0 || wrong.length > 0) {
+                    bad("sharedStorage.nfs.options", `must be mount options separated by commas without blanks, such as ${SHARED_STORAGE_NFS_OPTIONS}` +
+                        `${wrong.length ? ` (not an option: ${wrong.map((o) => JSON.stringify(o)).join(", ")})` : ""}, got ${JSON.stringify(n.options)}`);
+                } else if (parts.includes("ro")) {
+                    bad("sharedStorage.nfs.options", "names `ro`, but the shared storage must be writable (the stacks keep their data there); use `rw`");
+                } else options = n.options;
+            }
+            if (ok) nfs = { server: n.server as string, export: n.export as string, options };
+        }
+    }
+    return ok ? { path: raw.path as string, timeout, ...(nfs ? { nfs } : {}) } : undefined;
+}
+
+/**
+ * `dccn-swarm:sharedStorage` as Pulumi's config returns it (`Config.get`): a map arrives as its JSON
+ * text, a path as itself. Undefined and "" mean none.
+ */
+export function parseSharedStorageText(text: string | undefined): unknown {
+    if (text === undefined || text === "") return undefined;
+    if (!/^\s*[{[]/.test(text)) return text;
+    try {
+        return JSON.parse(text);
+    } catch {
+        return text;
+    }
 }
 
 /** Summary figures for stack outputs. */

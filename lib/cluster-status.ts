@@ -5,7 +5,9 @@
  * Three parts, kept apart so the middle one can be tested from fixture data:
  *   1. setup and gathering: read `Pulumi.<stack>.yaml`, reach every node over SSH (pinned host keys,
  *      bounded by `ssh.connectTimeout`), ask a manager with a quorum for nodes, services and tasks,
- *      and check the registry from a manager. Read-only: nothing here changes a node.
+ *      and check the registry from a manager, and the shared mount (`sharedStorage`) on every node
+ *      within its time-out. Read-only: nothing here changes a node (the shared mount's check creates
+ *      and removes one probe file there, which tells a writable mount from one that is not).
  *   2. evaluation (pure): an Observation and the ClusterConfig give a StatusReport with `healthy`
  *      and the list of problems.
  *   3. rendering (pure): a text table, JSON for monitoring systems, and an SVG picture.
@@ -13,7 +15,8 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as yaml from "js-yaml";
-import { ClusterConfig, isSecureValue, pinnedKnownHostsLine, PROJECT, validateClusterConfig } from "./cluster-config";
+import { ClusterConfig, isSecureValue, pinnedKnownHostsLine, PROJECT, SharedStorageConfig, validateClusterConfig } from "./cluster-config";
+import { readScript, scriptStdin } from "./remote-script";
 import { knownHostsFor } from "../config";
 import { validateLockWait } from "./cluster-lock";
 import { quorumSize } from "./quorum";
@@ -191,6 +194,26 @@ export interface NodeProbe {
     swarm?: SwarmInfo;
     /** Milliseconds the probe took. */
     ms?: number;
+    /** The shared storage check (`sharedStorage`), when the stack has shared storage and SSH answered. */
+    sharedStorage?: SharedMountProbe;
+}
+
+/**
+ * A node's shared mount as scripts/shared-storage.sh (check only: it never mounts for status) found it:
+ * ok, missing (absent or not a mount point), read-only, not answering within the time-out (a hanging
+ * NFS mount), not writable for root, or unknown (the check itself failed).
+ */
+export type SharedMountState = "ok" | "missing" | "read-only" | "not-answering" | "not-writable" | "unknown";
+
+export interface SharedMountProbe {
+    path: string;
+    state: SharedMountState;
+    /** File system type (nfs, nfs4; the lab's bind shows its host's). */
+    fstype?: string;
+    /** Seconds the check was allowed. */
+    timeout: number;
+    /** The check's message when it is not ok. */
+    detail?: string;
 }
 
 export interface ManagerStatusView {
@@ -464,12 +487,52 @@ if [ -n "$end" ]; then echo "notafter_epoch=$(date -u -d "$end" +%s 2>/dev/null 
 `;
 }
 
-async function probeNode(ep: NodeEndpoint): Promise<NodeProbe> {
+/** The standard input that checks the shared mount on a node: scripts/shared-storage.sh without NFS_SOURCE only checks. */
+export function sharedMountScript(storage: SharedStorageConfig): string {
+    return scriptStdin(readScript("shared-storage.sh"), { SHARED_PATH: storage.path, CHECK_TIMEOUT: String(storage.timeout) });
+}
+
+const SHARED_ERROR_STATE: Record<string, SharedMountState> = {
+    "not-mounted": "missing", "read-only": "read-only", "not-answering": "not-answering", "not-writable": "not-writable",
+};
+
+/** What the check printed: its `DCCN_RESULT` line on stdout and, when it failed, its message on stderr. */
+export function parseSharedMountOutput(storage: SharedStorageConfig, stdout: string, stderr: string): SharedMountProbe {
+    const line = stdout.split("\n").reverse().find((l) => l.startsWith("DCCN_RESULT ")) ?? "";
+    const values: Record<string, string> = {};
+    for (const kv of line.split(/\s+/).slice(1)) {
+        const i = kv.indexOf("=");
+        if (i > 0) values[kv.slice(0, i)] = kv.slice(i + 1);
+    }
+    const base = { path: storage.path, timeout: storage.timeout };
+    if (line && !values.error) return { ...base, state: "ok", ...(values.fstype ? { fstype: values.fstype } : {}) };
+    const message = stderr.split("\n").map((l) => l.trim()).filter((l) => l.includes("error: ")).pop();
+    const detail = message ? message.slice(message.indexOf("error: ") + 7) : line ? `check failed: ${values.error}` : "the check printed no result";
+    return { ...base, state: SHARED_ERROR_STATE[values.error ?? ""] ?? "unknown", detail: oneLine(detail) };
+}
+
+/**
+ * The shared mount on one node, in bounded time: the check gives up on the mount after its time-out
+ * (`timeout -k 1` on the node), and the SSH call after 15 s more.
+ */
+async function probeSharedMount(target: SshTarget, storage: SharedStorageConfig): Promise<SharedMountProbe> {
+    try {
+        const r = await runScript(target, sharedMountScript(storage), storage.timeout + 15);
+        return parseSharedMountOutput(storage, r.stdout, r.stderr);
+    } catch (e) {
+        return { path: storage.path, timeout: storage.timeout, state: "unknown", detail: oneLine((e as Error).message) };
+    }
+}
+
+async function probeNode(ep: NodeEndpoint, storage?: SharedStorageConfig): Promise<NodeProbe> {
     if (!ep.target) return { hostname: ep.hostname, reachable: false, error: ep.error };
     const started = Date.now();
+    const target = ep.target;
     try {
-        const info = await swarmInfo(ep.target);
-        return { hostname: ep.hostname, reachable: true, swarm: info, ms: Date.now() - started };
+        const info = await swarmInfo(target);
+        const ms = Date.now() - started;
+        const sharedStorage = storage && await probeSharedMount(target, storage);
+        return { hostname: ep.hostname, reachable: true, swarm: info, ms, ...(sharedStorage ? { sharedStorage } : {}) };
     } catch (e) {
         return { hostname: ep.hostname, reachable: false, error: oneLine((e as Error).message), ms: Date.now() - started };
     }
@@ -491,7 +554,7 @@ export interface GatherOptions {
 export async function gatherStatus(setup: StatusSetup, opts: GatherOptions = {}): Promise<Observation> {
     const now = opts.now ?? (() => new Date());
     const checkedAt = now().toISOString();
-    const probes = await Promise.all(setup.endpoints.map(probeNode));
+    const probes = await Promise.all(setup.endpoints.map((ep) => probeNode(ep, setup.cluster.sharedStorage)));
     const targetOf = (h: string) => setup.endpoints.find((e) => e.hostname === h)?.target;
 
     // Managers first as the nodes report themselves, configured managers before others.
@@ -590,6 +653,8 @@ export interface NodeReport {
     /** Manager nodes: leader, reachable or unreachable (Raft). */
     managerStatus?: "leader" | "reachable" | "unreachable" | "unknown";
     engineVersion?: string;
+    /** The shared mount (`sharedStorage`) on the node; undefined when the stack has none or SSH failed. */
+    sharedStorage?: SharedMountProbe;
     problems: string[];
     warnings: string[];
 }
@@ -768,6 +833,11 @@ export function evaluateStatus(cluster: ClusterConfig, obs: Observation, now: Da
         if (probe?.swarm && probe.swarm.state !== "active" && probe.swarm.state !== "inactive") {
             r.problems.push(`${cfg.hostname}: its engine's swarm state is ${probe.swarm.state}`);
         }
+        const shared = probe?.sharedStorage;
+        if (shared) {
+            r.sharedStorage = shared;
+            if (shared.state !== "ok") r.problems.push(sharedMountProblem(cfg.hostname, shared));
+        }
         return r;
     });
 
@@ -901,6 +971,26 @@ export function evaluateStatus(cluster: ClusterConfig, obs: Observation, now: Da
     };
 }
 
+/** The problem line for a shared mount that is not ok, naming the node and the path. */
+export function sharedMountProblem(hostname: string, m: SharedMountProbe): string {
+    const what: Record<SharedMountState, string> = {
+        "ok": "ok",
+        "missing": "is missing (not a mount point)",
+        "read-only": "is read-only",
+        "not-answering": `does not answer within ${m.timeout} s (a hanging mount)`,
+        "not-writable": "is not writable for root",
+        "unknown": "could not be checked",
+    };
+    return `${hostname}: shared storage ${m.path} ${what[m.state]}${m.detail ? `: ${m.detail}` : ""}`;
+}
+
+/** A node's shared mount in a word or two, for the table. */
+function sharedText(n: NodeReport): string {
+    const m = n.sharedStorage;
+    if (!m) return "-";
+    return m.state === "ok" ? `ok${m.fstype ? ` (${m.fstype})` : ""}` : m.state === "not-answering" ? `NOT ANSWERING (${m.timeout} s)` : m.state.toUpperCase();
+}
+
 export function evaluateRegistry(p: RegistryProbe, now: Date): RegistryReport {
     if (!p.configured) return { configured: false, status: "not configured", healthy: true, problems: [] };
     const name = p.port === 443 ? p.host : `${p.host}:${p.port}`;
@@ -992,10 +1082,13 @@ export function renderTable(r: StatusReport): string {
     out.push(`${r.project} status: stack ${r.stack} (environment ${r.environment}) at ${r.checkedAt}: ${r.healthy ? "HEALTHY" : "UNHEALTHY"}`);
     out.push("");
     out.push("NODES");
+    // The SHARED column (the shared mount, `sharedStorage`) when the stack has shared storage.
+    const shared = r.nodes.some((n) => n.sharedStorage);
+    const only = <T>(on: boolean, ...v: T[]) => (on ? v : []);
     out.push(pad([
-        ["HOSTNAME", "ADDRESS", "STATE", "ROLE", "AVAILABILITY", "ENGINE", "LABELS", "NOTE"],
+        ["HOSTNAME", "ADDRESS", "STATE", "ROLE", "AVAILABILITY", "ENGINE", ...only(shared, "SHARED"), "LABELS", "NOTE"],
         ...r.nodes.map((n) => [
-            n.hostname, n.address, n.state, roleText(n), availabilityText(n), n.engineVersion ?? "-", labelText(n.labels),
+            n.hostname, n.address, n.state, roleText(n), availabilityText(n), n.engineVersion ?? "-", ...only(shared, sharedText(n)), labelText(n.labels),
             !n.configured ? "not in config" : !n.ssh.ok ? `ssh: ${n.ssh.error}`
                 : n.state === "Absent" ? `not in swarm (${n.localSwarmState ?? "?"})` : "",
         ]),
@@ -1093,6 +1186,9 @@ export function renderSvg(r: StatusReport): string {
         lines.push({ text: `role: ${roleText(n)}` });
         lines.push({ text: `availability: ${availabilityText(n)}` });
         lines.push({ text: `engine: ${n.engineVersion ?? "-"}` });
+        if (n.sharedStorage) {
+            lines.push({ text: `shared ${n.sharedStorage.path}: ${sharedText(n)}`, ...(n.sharedStorage.state === "ok" ? {} : { color: STATE_COLOR.Down }) });
+        }
         if (!n.ssh.ok && n.configured) lines.push({ text: `ssh: ${n.ssh.error ?? "no answer"}`, color: STATE_COLOR.Down });
         if (!n.configured) lines.push({ text: "not in the stack config", color: STATE_COLOR.Unknown });
         if (n.state === "Absent") lines.push({ text: `not in the swarm (${n.localSwarmState ?? "?"})`, color: STATE_COLOR.Absent });

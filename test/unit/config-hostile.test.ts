@@ -115,6 +115,38 @@ describe("nodes", () => {
     });
 });
 
+describe("sharedStorage", () => {
+    const shared = (v: unknown) => cluster((r) => { r.sharedStorage = v; });
+    const nfs = (v: Record<string, unknown>) => shared({ path: "/mnt/docker", nfs: { server: "nfs.dccn.nl", export: "/docker", ...v } });
+    for (const p of ["/mnt/docker dir", "/mnt/docker\n/etc", "/mnt/docker,x", "/mnt/do:cker", "/mnt/#docker", "/", "/mnt/docker/", "//mnt", "relative", 42, true]) {
+        test(`path ${JSON.stringify(p)} is refused (string form)`, () => refused(shared(p), "sharedStorage", /absolute path other than \/|must be a path/));
+        test(`path ${JSON.stringify(p)} is refused (map form)`, () => refused(shared({ path: p }), "sharedStorage.path", /absolute path other than \//));
+    }
+    test("a map without path is refused", () => refused(shared({ timeout: 5 }), "sharedStorage.path", /is missing; set the mount point/));
+    test("unknown keys are refused, at both levels", () => {
+        refused(shared({ path: "/mnt/docker", server: "nfs" }), "sharedStorage.server", /unknown key; remove it/);
+        refused(nfs({ opts: "rw" }), "sharedStorage.nfs.opts", /unknown key; remove it/);
+    });
+    for (const t of [0, -1, 2.5, "10", 301, null]) {
+        test(`timeout ${JSON.stringify(t)} is refused`, () => refused(shared({ path: "/mnt/docker", timeout: t }), "sharedStorage.timeout", /whole number of seconds/));
+    }
+    for (const server of ["nfs server", "nfs.dccn.nl\nx", "-oProxy", "nfs,x", "", 5]) {
+        test(`nfs.server ${JSON.stringify(server)} is refused`, () => refused(nfs({ server }), "sharedStorage.nfs.server", /DNS name or an IPv4 or IPv6 address/));
+    }
+    for (const exp of ["docker", "/doc ker", "/docker\n", "/a,b", "/a:b", "/a#b", "/a/../b"]) {
+        test(`nfs.export ${JSON.stringify(exp)} is refused`, () => refused(nfs({ export: exp }), "sharedStorage.nfs.export", /absolute path the server exports/));
+    }
+    for (const options of ["rw,hard timeo=600", "rw\n/dev/sda / ext4", "rw,,hard", "rw,hard,", "rw;reboot", "rw,x='y'", "", 5, ["rw"]]) {
+        test(`nfs.options ${JSON.stringify(options)} is refused`, () => refused(nfs({ options }), "sharedStorage.nfs.options", /mount options separated by commas without blanks/));
+    }
+    test("nfs.options with ro is refused: the shared storage must be writable", () => refused(nfs({ options: "ro,hard" }), "sharedStorage.nfs.options", /must be writable.*use `rw`/));
+    test("nfs that is not a map is refused", () => refused(shared({ path: "/mnt/docker", nfs: "nfs.dccn.nl:/docker" }), "sharedStorage.nfs", /must be a map/));
+    test("missing server or export is refused", () => {
+        refused(shared({ path: "/mnt/docker", nfs: { export: "/docker" } }), "sharedStorage.nfs.server", /is missing/);
+        refused(shared({ path: "/mnt/docker", nfs: { server: "nfs.dccn.nl" } }), "sharedStorage.nfs.export", /is missing/);
+    });
+});
+
 describe("a pinned hostKey on a non-22 port is written in the [addr]:port form", () => {
     test("pinnedKnownHostsLine", () => {
         assert.equal(pinnedKnownHostsLine("10.0.0.1", 22, "ssh-ed25519 AAAA"), "10.0.0.1 ssh-ed25519 AAAA");

@@ -35,9 +35,11 @@ test("the committed dev and prod stack configs validate", () => {
             assert.ok(config.nodes.every((n) => n.labels.function === "production"));
             assert.equal(config.engine.storage, "devicemapper");
             assert.equal(config.engine.dataDevice, "/dev/sdb");
-            assert.equal(config.sharedStorage, "/mnt/docker");
+            assert.deepEqual(config.sharedStorage, { path: "/mnt/docker", timeout: 10 });
         } else {
             assert.deepEqual(config.nodes.map((n) => n.hostname), ["vm1", "vm2", "vm3"]);
+            // The lab provides /mnt/docker itself (one host directory on every node): checked, never mounted.
+            assert.deepEqual(config.sharedStorage, { path: "/mnt/docker", timeout: 10 });
         }
     }
 });
@@ -123,4 +125,25 @@ test("all errors are reported at once", () => {
         assert.ok(e instanceof ConfigError);
         assert.ok(e.findings.filter((f) => f.level === "error").length >= 3);
     }
+});
+
+test("sharedStorage: a path is a mount that must exist; a map may name the NFS export to mount", () => {
+    const shared = (v: unknown) => validateClusterConfig({ ...base(), sharedStorage: v }, "Pulumi.test.yaml").config.sharedStorage;
+    assert.equal(shared(undefined), undefined);
+    assert.deepEqual(shared("/mnt/docker"), { path: "/mnt/docker", timeout: 10 });
+    assert.deepEqual(shared({ path: "/mnt/docker" }), { path: "/mnt/docker", timeout: 10 });
+    assert.deepEqual(shared({ path: "/mnt/docker", timeout: 3, nfs: { server: "nfs.dccn.nl", export: "/docker" } }),
+        { path: "/mnt/docker", timeout: 3, nfs: { server: "nfs.dccn.nl", export: "/docker", options: "rw,hard,timeo=600,retrans=2,_netdev" } });
+    assert.deepEqual(shared({ path: "/mnt/docker", nfs: { server: "2001:db8::5", export: "/export/docker", options: "rw,hard,vers=4.1,sec=sys" } })?.nfs,
+        { server: "2001:db8::5", export: "/export/docker", options: "rw,hard,vers=4.1,sec=sys" });
+});
+
+test("sharedStorage as Pulumi's config returns it: a map arrives as JSON text", async () => {
+    const { parseSharedStorageText } = await import("../../lib/cluster-config");
+    assert.equal(parseSharedStorageText(undefined), undefined);
+    assert.equal(parseSharedStorageText(""), undefined);
+    assert.equal(parseSharedStorageText("/mnt/docker"), "/mnt/docker");
+    assert.deepEqual(parseSharedStorageText('{"path":"/mnt/docker"}'), { path: "/mnt/docker" });
+    assert.equal(parseSharedStorageText("{not json"), "{not json");
+    rejects({ ...base(), sharedStorage: parseSharedStorageText("{not json") }, "sharedStorage", /absolute path/);
 });

@@ -7,7 +7,8 @@ import * as assert from "node:assert/strict";
 import { ClusterConfig, validateClusterConfig } from "../../lib/cluster-config";
 import {
     CERT_MIN_DAYS, registryScript, SNAPSHOT_SCRIPT, evaluateRegistry, evaluateStatus, NodeProbe, Observation, parseRegistryConfig, parseRegistryOutput,
-    parseSnapshotOutput, RegistryProbe, renderJson, renderSvg, renderTable, StatusReport, StatusSetupError, xmlEscape,
+    parseSharedMountOutput, parseSnapshotOutput, RegistryProbe, renderJson, renderSvg, renderTable, sharedMountScript, StatusReport, StatusSetupError,
+    xmlEscape,
 } from "../../lib/cluster-status";
 
 // ================================================================== fixtures
@@ -676,4 +677,54 @@ test("a failing service: replacements waiting out their restart delay are not ru
         { id: "b", service: "s-x", node: "w1", slot: 1, state: "rejected", desired: "shutdown", err: "No such image: x:1" },
     ]));
     assert.ok(evaluateStatus(fixtureCluster(), noimg).problems.includes("service x: 0/1 running (No such image: x:1)"));
+});
+
+// ================================================================== shared storage
+
+const SHARED = { path: "/mnt/docker", timeout: 7 };
+
+test("the shared mount check's output: ok with its type; missing, read-only, hanging, not writable by the script's error code", () => {
+    assert.deepEqual(parseSharedMountOutput(SHARED, "DCCN_RESULT changed=0 path=/mnt/docker mode=existing fstab=none mounted=0 fstype=nfs4\n", "shared-storage: m1: ok\n"),
+        { path: "/mnt/docker", timeout: 7, state: "ok", fstype: "nfs4" });
+    const failed = (code: string, message: string) => parseSharedMountOutput(SHARED, `DCCN_RESULT changed=0 error=${code}\n`, `shared-storage: error: ${message}\n`);
+    assert.deepEqual(failed("not-mounted", "w1: /mnt/docker is not a mount point: mount it"),
+        { path: "/mnt/docker", timeout: 7, state: "missing", detail: "w1: /mnt/docker is not a mount point: mount it" });
+    assert.equal(failed("read-only", "m2: /mnt/docker is mounted read-only (nfs)").state, "read-only");
+    assert.equal(failed("not-answering", "w2: /mnt/docker (nfs) did not answer within 7 s").state, "not-answering");
+    assert.equal(failed("not-writable", "w2: root cannot create a file").state, "not-writable");
+    assert.equal(failed("unexpected", "something else").state, "unknown");
+    assert.equal(parseSharedMountOutput(SHARED, "", "bash: timeout: command not found\n").state, "unknown");
+});
+
+test("the shared mount check only checks: no NFS source, so it never mounts; the time-out reaches it", () => {
+    const sc = sharedMountScript(SHARED);
+    assert.match(sc, /^CHECK_TIMEOUT='7' SHARED_PATH='\/mnt\/docker' bash "\$dccn_f" <\/dev\/null$/m);
+    assert.doesNotMatch(sc.split("\n").filter((l) => l.includes('bash "$dccn_f"')).join("\n"), /NFS_SOURCE/);
+});
+
+test("a shared mount that is missing, read-only or hanging makes the cluster unhealthy, naming the node and the path", () => {
+    const obs = healthyObservation();
+    const ok = { ...SHARED, state: "ok" as const, fstype: "nfs" };
+    for (const p of obs.probes) p.sharedStorage = ok;
+    const healthy = evaluateStatus(fixtureCluster(), obs);
+    assert.deepEqual(healthy.problems, []);
+    assert.deepEqual(node(healthy, "w1").sharedStorage, ok);
+    assert.match(renderTable(healthy), /SHARED/);
+    assert.match(renderTable(healthy), /^m1 .* ok \(nfs\) /m);
+
+    obs.probes.find((p) => p.hostname === "w1")!.sharedStorage = { ...SHARED, state: "not-answering", detail: "w1: /mnt/docker (nfs) did not answer within 7 s" };
+    obs.probes.find((p) => p.hostname === "m2")!.sharedStorage = { ...SHARED, state: "read-only" };
+    obs.probes.find((p) => p.hostname === "w2")!.sharedStorage = { ...SHARED, state: "missing" };
+    const r = evaluateStatus(fixtureCluster(), obs);
+    assert.equal(r.healthy, false);
+    assert.deepEqual(r.problems, [
+        "m2: shared storage /mnt/docker is read-only",
+        "w1: shared storage /mnt/docker does not answer within 7 s (a hanging mount): w1: /mnt/docker (nfs) did not answer within 7 s",
+        "w2: shared storage /mnt/docker is missing (not a mount point)",
+    ]);
+    const table = renderTable(r);
+    assert.match(table, /^w1 .* NOT ANSWERING \(7 s\) /m);
+    assert.match(table, /^m2 .* READ-ONLY /m);
+    assert.match(renderSvg(r), /shared \/mnt\/docker: NOT ANSWERING/);
+    assert.equal(JSON.parse(renderJson(r)).nodes.find((n: { hostname: string }) => n.hostname === "w1").sharedStorage.state, "not-answering");
 });
