@@ -1093,3 +1093,96 @@ describe("registry-ca.sh", () => {
     assert.equal(lab.exists("/etc/docker/certs.d"), false);
   });
 });
+
+// --------------------------------------------------------------------------------------------------
+describe("shared-storage.sh", () => {
+  // The mount table is a file (DCCN_MOUNTINFO); `mount PATH` is a stand-in that logs the call and adds
+  // the fstab entry's mount to it, and mount.nfs only has to exist.
+  const line = (id: number, mp: string, opts: string, fstype: string, src: string, sup = "rw") => `${id} 1 0:${id} / ${mp} ${opts} shared:1 - ${fstype} ${src} ${sup}\n`;
+  function setup(mounts = "", nfsClient = true) {
+    const lab = new Lab();
+    const mountinfo = path.join(lab.dir, "mountinfo");
+    fs.writeFileSync(mountinfo, line(20, "/", "rw", "ext4", "/dev/sda1") + mounts);
+    // The fake's symlink is replaced, not written through (that would overwrite fake-tool.sh).
+    fs.rmSync(path.join(lab.bin, "mount"));
+    fs.writeFileSync(path.join(lab.bin, "mount"), `#!/usr/bin/env bash
+printf 'mount %s\\n' "$*" >>"$FAKE_LOG"
+src=$(awk -v p="$1" '$2 == p { print $1 }' "$DCCN_ROOT/etc/fstab")
+printf '99 1 0:99 / %s rw shared:9 - nfs %s rw\\n' "$1" "$src" >>"${mountinfo}"
+`, { mode: 0o755 });
+    if (nfsClient) fs.writeFileSync(path.join(lab.bin, "mount.nfs"), "#!/bin/sh\nexit 0\n", { mode: 0o755 });
+    fs.mkdirSync(lab.p("/mnt/docker"), { recursive: true });
+    const run = (env: Record<string, string> = {}) => lab.run("shared-storage.sh", { SHARED_PATH: "/mnt/docker", CHECK_TIMEOUT: "5", DCCN_MOUNTINFO: mountinfo, ...env });
+    return { lab, run };
+  }
+  const NFS = { NFS_SOURCE: "nfs.dccn.nl:/docker", NFS_OPTIONS: "rw,hard,timeo=600,retrans=2,_netdev" };
+
+  test("a mount the node has (the plain form, the lab's): checked, nothing changed; a probe file is made and removed", () => {
+    const { lab, run } = setup(line(30, "/mnt/docker", "rw,relatime", "ext4", "/dev/vda"));
+    const r = run();
+    assertOk(r, "0");
+    assert.deepEqual(r.calls, []);
+    assert.equal(r.result.mode, "existing");
+    assert.equal(r.result.fstype, "ext4");
+    assert.deepEqual(fs.readdirSync(lab.p("/mnt/docker")), [], "no probe file left behind");
+  });
+
+  test("refusals: not a mount point, mounted read-only (options or the file system), not writable", () => {
+    assertFails(setup().run(), "not-mounted");
+    assert.match(setup().run().stderr, /\/mnt\/docker is not a mount point: mount the shared storage there/);
+    assertFails(setup(line(30, "/mnt/docker", "ro,relatime", "nfs", "nfs:/docker")).run(), "read-only");
+    assertFails(setup(line(30, "/mnt/docker", "rw", "nfs", "nfs:/docker", "ro,vers=4")).run(), "read-only");
+    // Stacked mounts: the one on top counts.
+    assertOk(setup(line(30, "/mnt/docker", "ro", "ext4", "/dev/vda") + line(31, "/mnt/docker", "rw", "nfs4", "nfs:/docker")).run(), "0");
+    if (process.getuid?.() !== 0) {
+      const { lab, run } = setup(line(30, "/mnt/docker", "rw", "nfs", "nfs:/docker"));
+      fs.chmodSync(lab.p("/mnt/docker"), 0o555);
+      assertFails(run(), "not-writable");
+    }
+  });
+
+  test("NFS: the fstab entry is written and mounted; the second run changes nothing", () => {
+    const { lab, run } = setup();
+    lab.write("/etc/fstab", "UUID=abcd / ext4 defaults 0 1\n");
+    const r = run(NFS);
+    assertOk(r, "1");
+    assert.equal(lab.read("/etc/fstab"), "UUID=abcd / ext4 defaults 0 1\nnfs.dccn.nl:/docker /mnt/docker nfs rw,hard,timeo=600,retrans=2,_netdev 0 0\n");
+    assert.deepEqual(r.calls, ["mount /mnt/docker"]);
+    assert.equal(r.result.fstab, "written");
+    assert.equal(r.result.mounted, "1");
+    assert.equal(r.result.fstype, "nfs");
+    const again = run(NFS);
+    assertOk(again, "0");
+    assert.deepEqual(again.calls, []);
+    assert.equal(again.result.fstab, "unchanged");
+    assert.equal(again.result.mounted, "0");
+  });
+
+  test("NFS: another line for the path is replaced (the old file kept); a mount from another source is refused, never unmounted", () => {
+    const { lab, run } = setup(line(30, "/mnt/docker", "rw", "nfs", "old.dccn.nl:/docker"));
+    lab.write("/etc/fstab", "old.dccn.nl:/docker  /mnt/docker  nfs  rw,soft  0 0\n# nfs:/x /mnt/docker nfs rw 0 0\n");
+    const r = run(NFS);
+    assertFails(r, "other-source", "1");
+    assert.match(r.stderr, /mounted from old\.dccn\.nl:\/docker, not nfs\.dccn\.nl:\/docker: stop what uses it and unmount it by hand/);
+    assert.deepEqual(r.calls, []);
+    assert.equal(lab.read("/etc/fstab"), "# nfs:/x /mnt/docker nfs rw 0 0\nnfs.dccn.nl:/docker /mnt/docker nfs rw,hard,timeo=600,retrans=2,_netdev 0 0\n");
+    assert.equal(lab.read("/etc/fstab.dccn-swarm.bak"), "old.dccn.nl:/docker  /mnt/docker  nfs  rw,soft  0 0\n# nfs:/x /mnt/docker nfs rw 0 0\n");
+  });
+
+  test("NFS without the NFS client: refused naming the package", () => {
+    const r = setup("", false).run(NFS);
+    assertFails(r, "no-nfs-client", "1");
+    assert.match(r.stderr, /install the NFS client \(dnf install nfs-utils, or apt-get install nfs-common\)/);
+  });
+
+  test("hostile input is refused before anything changes", () => {
+    for (const env of [{ SHARED_PATH: "mnt/docker" }, { SHARED_PATH: "/" }, { SHARED_PATH: "/mnt/do cker" }, { CHECK_TIMEOUT: "0" }, { CHECK_TIMEOUT: "5;reboot" },
+      { ...NFS, NFS_OPTIONS: "rw hard" }, { NFS_SOURCE: "nfs.dccn.nl" }, { NFS_SOURCE: "a:/b\n/dev/sda / ext4" }]) {
+      const { lab, run } = setup();
+      const r = run(env);
+      assertFails(r, "bad-input");
+      assert.deepEqual(r.calls, []);
+      assert.equal(lab.exists("/etc/fstab"), false, JSON.stringify(env));
+    }
+  });
+});
