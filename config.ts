@@ -12,6 +12,7 @@ import { ClusterConfig, ConfigError, knownHostsFor, parseSharedStorageText, pinn
 import { configIsSecret } from "./lib/pulumi-config";
 import { passwordPresence, plainTextPasswordUsers, RegistryConfig, validateRegistryConfig } from "./lib/registry-config";
 import { StackEntry, validateStacks } from "./lib/stacks-config";
+import { stackBuilds, type StackBuild } from "./lib/stack-builds";
 import type { HostSpec, SshSpec } from "./lib/resources";
 import { type Protection, validateProtection } from "./lib/protection";
 import { validateLockWait } from "./lib/cluster-lock";
@@ -25,7 +26,7 @@ export interface ProgramConfig {
     /** Each node's address and pinned host key, by hostname. */
     hosts: Record<string, HostSpec>;
     /** Application stacks: their config entry and the converted compose file. */
-    stacks: { entry: StackEntry; spec: StackSpec }[];
+    stacks: { entry: StackEntry; spec: StackSpec; builds: StackBuild[] }[];
     /** The private registry (`dccn-swarm:registry`), when the stack has one; the passwords are a secret. */
     registry?: { config: RegistryConfig; passwords: pulumi.Output<Record<string, string>> };
     /** Production protection (`environment`, `allowDestroy`): lib/protection.ts. */
@@ -99,8 +100,8 @@ export function loadConfig(): ProgramConfig {
         pulumi.log.warn(`${stackFile}: ${PROJECT}:${f.key}: ${f.message}`);
     }
 
-    const stacks = loadStacks(cfg.getObject("stacks"), stackFile);
     const registry = loadRegistryConfig(cluster, stackFile);
+    const stacks = loadStacks(cfg.getObject("stacks"), stackFile, registry?.config.endpoint);
 
     const ssh = pulumi.secret(privateKey.apply((key): SshSpec => ({
         user: cluster.ssh.user,
@@ -115,7 +116,7 @@ export function loadConfig(): ProgramConfig {
  * Validate the `stacks` key and load, validate and convert every compose file, all before any
  * resource is declared: a malformed or rejected file stops the program with the file and key.
  */
-function loadStacks(raw: unknown, stackFile: string): { entry: StackEntry; spec: StackSpec }[] {
+function loadStacks(raw: unknown, stackFile: string, registry: string | undefined): { entry: StackEntry; spec: StackSpec; builds: StackBuild[] }[] {
     let entries: StackEntry[];
     try {
         entries = validateStacks(raw, stackFile);
@@ -127,9 +128,15 @@ function loadStacks(raw: unknown, stackFile: string): { entry: StackEntry; spec:
         const file = path.resolve(entry.file);
         if (!fs.existsSync(file)) fail(stackFile, `stacks[${i}].file`, `${entry.file} does not exist`);
         try {
-            const spec = convertStack(loadCompose(file, { stackName: entry.name, env: entry.env }), entry.overrides);
-            for (const w of spec.warnings) pulumi.log.warn(`${path.relative(process.cwd(), w.file) || w.file}: ${w.key}: ${w.message}`);
-            return { entry, spec };
+            const loaded = loadCompose(file, { stackName: entry.name, env: entry.env });
+            const spec = convertStack(loaded, entry.overrides);
+            // The images the program builds (lib/stack-builds.ts): their contexts checked now, before any change.
+            const { builds, warnings } = stackBuilds(loaded, spec, entry, i, stackFile, registry);
+            const built = new Set(builds.map((b) => `services.${b.service}.build`));
+            for (const w of [...spec.warnings.filter((w) => !built.has(w.key)), ...warnings]) {
+                pulumi.log.warn(`${path.relative(process.cwd(), w.file) || w.file}: ${w.key}: ${w.message}`);
+            }
+            return { entry, spec, builds };
         } catch (e) {
             if (e instanceof ComposeError) throw new pulumi.RunError(`${stackFile}: ${PROJECT}:stacks[${i}] (${entry.name}): ${e.message}`);
             throw e;

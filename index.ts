@@ -58,13 +58,14 @@ async function main() {
     // the swarm through any node that is a manager when asked; all nodes in config order are the
     // candidates, so promoting or demoting one does not touch the stacks' resources.
     const candidates = cluster.nodes.map((n) => hosts[n.hostname]);
-    const deployed = stacks.map(({ entry, spec }) => new Stack(entry.name, {
+    const deployed = stacks.map(({ entry, spec, builds }) => new Stack(entry.name, {
         spec,
+        builds,
         managers: candidates,
         ssh,
         resolveImage: entry.resolveImage,
         protect,
-        ...(registry ? { registry: { endpoint: registry.endpoint, auth: registry.registryAuth } } : {}),
+        ...(registry ? { registry: { endpoint: registry.endpoint, auth: registry.registryAuth, pushAuth: registry.pushAuth } } : {}),
         dependsOn: [...swarm.members, ...storageReady, ...(registry ? [registry.ready] : [])],
     }));
 

@@ -152,6 +152,8 @@ export class Registry extends pulumi.ComponentResource {
     readonly endpoint: string;
     /** X-Registry-Auth for other stacks (`--with-registry-auth`): the pull user's credentials. A secret. */
     readonly registryAuth: pulumi.Output<RegistryAuth>;
+    /** The push user's credentials (`pushUser`): the program pushes the images it builds with them. */
+    readonly pushAuth: pulumi.Output<RegistryAuth>;
     /** Depend on this: the registry answered a login on a manager (TLS trusted, user accepted). */
     readonly ready: pulumi.Resource;
     readonly service: SwarmService;
@@ -239,6 +241,7 @@ export class Registry extends pulumi.ComponentResource {
         this.endpoint = cfg.endpoint;
         const password = pulumi.output(passwords).apply((p) => p[cfg.pullUser]);
         this.registryAuth = pulumi.secret(pulumi.all([password]).apply(([pw]) => ({ serveraddress: cfg.endpoint, username: cfg.pullUser, password: pw })));
+        this.pushAuth = pulumi.secret(pulumi.output(passwords).apply((p) => ({ serveraddress: cfg.endpoint, username: cfg.pushUser, password: p[cfg.pushUser] })));
         this.ready = new RegistryProbe(`${name}-ready`, {
             ...access,
             stackFile: args.stackFile,

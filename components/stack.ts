@@ -3,9 +3,12 @@ import { registryHost, type StackSpec } from "../compose";
 import { engineStack, JsonObject } from "../lib/engine-spec";
 import { configIsSecret } from "../lib/pulumi-config";
 import { stepCall } from "../lib/remote-script";
+import { packContext } from "../lib/build-context";
+import type { StackBuild } from "../lib/stack-builds";
+import * as path from "path";
 import {
     ExternalRef, GeneratedValue, RegistryAuth, SwarmConfig, SwarmExternals, SwarmNetwork, SwarmProvidedSecret, SwarmSecret, SwarmService,
-    ProvisionStep, type HostSpec, type SshSpec,
+    ProvisionStep, StackImage, type HostSpec, type SshSpec,
 } from "../lib/resources";
 
 export interface StackArgs {
@@ -32,7 +35,12 @@ export interface StackArgs {
      * as X-Registry-Auth for the services whose image is in that registry (as the Docker CLI picks
      * the credentials of the image's registry); other services get none.
      */
-    registry?: { endpoint: string; auth: pulumi.Input<RegistryAuth> };
+    registry?: { endpoint: string; auth: pulumi.Input<RegistryAuth>; pushAuth?: pulumi.Input<RegistryAuth> };
+    /**
+     * The images the program builds for this stack (lib/stack-builds.ts): each is built on a manager,
+     * pushed with `registry.pushAuth`, and its service runs the pushed digest.
+     */
+    builds?: StackBuild[];
     /** Seconds each service may take to converge after a create or update (default 180). */
     convergeTimeout?: number;
     /** `changed` (default) pins new images to their registry digest; `never` sends references as written. */
@@ -58,6 +66,7 @@ export class Stack extends pulumi.ComponentResource {
     readonly networks: Record<string, SwarmNetwork> = {};
     readonly secrets: Record<string, SwarmSecret> = {};
     readonly configs: Record<string, SwarmConfig> = {};
+    readonly images: Record<string, StackImage> = {};
     /** Engine names of the services, in creation order. */
     readonly serviceNames: string[];
 
@@ -141,6 +150,21 @@ export class Stack extends pulumi.ComponentResource {
             ? new SwarmExternals(`${name}-external`, { ...access, stack: spec.stack, file: spec.file, refs }, base)
             : undefined;
 
+        // Images the program builds: the context's digest is computed here (at preview too), so an
+        // unchanged context shows no change and builds nothing.
+        for (const b of args.builds ?? []) {
+            if (!args.registry?.pushAuth) throw new pulumi.RunError(`${b.origin}: the stack builds ${b.image} but has no registry to push it to`);
+            this.images[b.service] = new StackImage(`${name}-image-${b.service}`, {
+                ...access, stack: spec.stack, service: b.service, origin: b.origin, image: b.image,
+                context: path.relative(process.cwd(), b.build.context) || ".",
+                dockerfile: b.build.dockerfile, args: b.build.args, labels: b.build.labels,
+                ...(b.build.target ? { target: b.build.target } : {}),
+                contextDigest: pulumi.output(packContext(b.build.context, b.build.dockerfile)
+                    .then((c) => c.digest, (e: Error) => { throw new pulumi.RunError(`${b.origin}: ${e.message}`); })),
+                pushAuth: pulumi.secret(args.registry.pushAuth),
+            }, base);
+        }
+
         for (const s of engine.services) {
             const model = spec.services.find((x) => x.key === s.key)!;
             const uses = [
@@ -152,8 +176,12 @@ export class Stack extends pulumi.ComponentResource {
             const after = s.dependsOn.map((k) => this.services[k]).filter((x): x is SwarmService => !!x);
             const image = String(((s.spec.TaskTemplate as JsonObject | undefined)?.ContainerSpec as JsonObject | undefined)?.Image ?? "");
             const auth = args.registry && registryHost(image) === args.registry.endpoint ? args.registry.auth : undefined;
+            // A built image: the service runs what was pushed (`<image>@<digest>`); in a preview of a
+            // change that digest is unknown, so the service shows its image changing and nothing else.
+            const built = this.images[s.key];
+            const serviceSpec = built ? withImage(s.spec, built.ref) : s.spec;
             this.services[s.key] = new SwarmService(`${name}-${s.key}`, {
-                ...access, ...origin(`services.${s.key}`), name: s.name, spec: s.spec,
+                ...access, ...origin(`services.${s.key}`), name: s.name, spec: serviceSpec,
                 ...(auth !== undefined ? { registryAuth: pulumi.secret(auth) } : {}),
                 ...(args.convergeTimeout !== undefined ? { convergeTimeout: args.convergeTimeout } : {}),
                 ...(args.resolveImage !== undefined ? { resolveImage: args.resolveImage } : {}),
@@ -166,4 +194,11 @@ export class Stack extends pulumi.ComponentResource {
         this.serviceNames = engine.services.map((s) => s.name);
         this.registerOutputs({ services: this.serviceNames, namespace: spec.stack });
     }
+}
+
+/** `spec` with its ContainerSpec.Image set to `image` (an Output: nested, so only the image is unknown in a preview). */
+function withImage(spec: JsonObject, image: pulumi.Output<string>): pulumi.Input<JsonObject> {
+    const tt = spec.TaskTemplate as JsonObject;
+    const cs = tt.ContainerSpec as JsonObject;
+    return { ...spec, TaskTemplate: { ...tt, ContainerSpec: { ...cs, Image: image as unknown as string } } };
 }

@@ -7,10 +7,10 @@
  *   const spec = convertStack(loaded, { registryPrefix: "registry.lab:5000" });
  */
 export { ComposeError, type ComposeWarning } from "./errors";
-export { loadCompose, type LoadOptions, FORBIDDEN, UNSUPPORTED, DEPRECATED } from "./load";
+export { loadCompose, parseBuild, type LoadOptions, FORBIDDEN, UNSUPPORTED, DEPRECATED } from "./load";
 export { convertStack, effectiveImage, registryHost, sorted, LABEL_IMAGE, LABEL_NAMESPACE } from "./convert";
 export { substitute } from "./interpolate";
 export { LATEST_CLI, STACK_DEPLOY_CLI } from "./schema";
 export { parseDuration } from "./units";
-export type { LoadedStack, ServiceModel } from "./model";
+export type { BuildModel, LoadedStack, ServiceModel } from "./model";
 export type * from "./types";

@@ -3,15 +3,15 @@
  * file with the meaning `docker stack deploy` gives it. The only I/O is
  * reading the compose file, its env_files and its secret/config files.
  */
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import * as path from "node:path";
 import * as yaml from "js-yaml";
-import { readConfined } from "./confine";
+import { confinedPath, readConfined } from "./confine";
 import { loadBounded, YamlExpansionError } from "./yaml-bounded";
 import { ComposeError, ComposeWarning, keyPath } from "./errors";
 import { interpolateConfig } from "./interpolate";
 import type {
-  DeployModel, FileObjectModel, FileRef, HealthcheckModel, LoadedStack, MountConfig, NetworkModel,
+  BuildModel, DeployModel, FileObjectModel, FileRef, HealthcheckModel, LoadedStack, MountConfig, NetworkModel,
   ServiceModel, ServiceNetwork, UpdateConfigModel, VolumeModel,
 } from "./model";
 import { parseEnvFile, parseShortVolume, shellSplit, type VolumeEntry } from "./parse";
@@ -147,6 +147,57 @@ function durationOf(file: string, key: string, v: unknown): number | undefined {
   const ns = parseDuration(String(v));
   if (ns === undefined) throw new ComposeError(file, key, `invalid duration ${JSON.stringify(v)}`, "write a duration such as 10s, 1m30s or 500ms");
   return ns;
+}
+
+/** Keys of `build:` the program's build does not use (the engine's classic builder has no equivalent, or they are rarely needed). */
+const BUILD_IGNORED = ["cache_from", "network", "shm_size", "extra_hosts", "isolation"];
+const BUILD_STAGE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+
+/**
+ * A service's `build:` (a context path, or a map with context, dockerfile, args, target, labels),
+ * as written at `key` of `file` with paths relative to `dir`. The context must be a folder under
+ * `dir` (compose/confine.ts: never the project's .state, never outside), the Dockerfile a regular
+ * file under the context. Also used for a stack config's `overrides.build` (`dir`: the project).
+ */
+export function parseBuild(file: string, dir: string, key: string, raw: unknown, env: (k: string) => string | undefined,
+  warnings: ComposeWarning[]): BuildModel {
+  const d: Dict = typeof raw === "string" ? { context: raw } : isDict(raw) ? raw : {};
+  if (typeof raw !== "string" && !isDict(raw)) {
+    throw new ComposeError(file, key, `must be a context path or a map (context, dockerfile, args, target, labels), got ${JSON.stringify(raw)}`,
+      "write build: ./app or build: { context: ./app, dockerfile: Dockerfile }");
+  }
+  for (const k of Object.keys(d)) {
+    if (BUILD_IGNORED.includes(k)) warnings.push({ file, key: `${key}.${k}`, message: `\`${k}\` is not used by the program's build and is ignored` });
+    else if (!["context", "dockerfile", "args", "target", "labels"].includes(k)) {
+      throw new ComposeError(file, `${key}.${k}`, "unknown build key", "use context, dockerfile, args, target or labels");
+    }
+  }
+  const given = d.context === undefined ? "." : String(d.context);
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(given) || /^git@/.test(given)) {
+    throw new ComposeError(file, `${key}.context`, `${JSON.stringify(given)} is a URL`, "the program builds from a folder in the repository only: name it by a relative path such as ./app");
+  }
+  const context = confinedPath(file, dir, `${key}.context`, given, "build context ");
+  let isDir = false;
+  try {
+    isDir = statSync(context).isDirectory();
+  } catch { /* checked by confinedPath */ }
+  if (!isDir) throw new ComposeError(file, `${key}.context`, `${JSON.stringify(given)} (${context}) is not a folder`, "name the folder that holds the Dockerfile and the files it copies");
+  const dockerfile = d.dockerfile === undefined ? "Dockerfile" : String(d.dockerfile);
+  const dfPath = confinedPath(file, context, `${key}.dockerfile`, dockerfile, "Dockerfile ");
+  if (!statSync(dfPath).isFile()) throw new ComposeError(file, `${key}.dockerfile`, `${JSON.stringify(dockerfile)} is not a file`, "name the Dockerfile, relative to the context");
+  const args: Record<string, string> = {};
+  for (const [k, v] of Object.entries(mappingOrList(d.args ?? {}, "=", true))) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new ComposeError(file, `${key}.args.${k}`, "is not a build argument name", "use letters, digits and _");
+    const value = v ?? env(k);
+    if (value !== undefined) args[k] = String(value);
+  }
+  const out: BuildModel = { context, dockerfile: path.relative(context, dfPath).split(path.sep).join("/"), args, labels: labelsOf(d.labels) };
+  if (d.target !== undefined) {
+    const target = String(d.target);
+    if (!BUILD_STAGE.test(target)) throw new ComposeError(file, `${key}.target`, `${JSON.stringify(target)} is not a build stage name`, "name a stage of the Dockerfile (FROM ... AS <name>)");
+    out.target = target;
+  }
+  return out;
 }
 
 function absPath(dir: string, p: string): string {
@@ -583,6 +634,7 @@ function loadService(
     volumes: parseMounts(file, `${key}.volumes`, d.volumes, dir, env, warnings),
     extras: extrasOf(d),
   };
+  if (d.build !== undefined && d.build !== null) service.buildRaw = d.build;
   if (d.hostname !== undefined) service.hostname = String(d.hostname);
   if (d.init !== undefined) service.init = d.init === true;
   if (d.isolation !== undefined) service.isolation = String(d.isolation);
@@ -796,7 +848,7 @@ export function loadCompose(file: string, opts: LoadOptions): LoadedStack {
           ? "`restart` is ignored by docker stack deploy; deploy.restart_policy applies"
           : "`restart` is not supported by docker stack deploy; it is used only as the restart policy, since deploy.restart_policy is not set";
       }
-      if (prop === "build") message += "; the image is pulled, never built";
+      if (prop === "build") message = "`build` is ignored by docker stack deploy; the program builds the image and pushes it as the service's image (README, \"Images the program builds\")";
       warnings.push({ file: absFile, key: `services.${name}.${prop}`, message });
     }
     for (const [prop, text] of Object.entries(DEPRECATED)) {
@@ -830,8 +882,8 @@ export function loadCompose(file: string, opts: LoadOptions): LoadedStack {
   for (const s of services) {
     const key = `services.${s.name}`;
     if (!s.image) {
-      throw new ComposeError(absFile, `${key}.image`, "service has no image", rawServices[s.name].build !== undefined
-        ? "docker stack deploy does not build images: build and push the image, then set image: <registry>/<name>:<tag>"
+      throw new ComposeError(absFile, `${key}.image`, "service has no image", s.buildRaw !== undefined
+        ? "a service the program builds needs the name to push its image as: add image: <registry>/<name>:<tag> (the private registry's host)"
         : "add image: <name>:<tag>");
     }
     for (const n of Object.keys(s.networks)) {

@@ -69,9 +69,28 @@ export interface HealthcheckModel {
   retries?: number;
 }
 
+/**
+ * A service's `build:` (not done by `docker stack deploy`; the program builds the image on a manager
+ * and pushes it as the service's `image`: components/stack.ts).
+ */
+export interface BuildModel {
+  /** Absolute, real path of the context folder (under the compose file's folder). */
+  context: string;
+  /** The Dockerfile, relative to the context (default `Dockerfile`). */
+  dockerfile: string;
+  /** Build arguments (`--build-arg`). */
+  args: Record<string, string>;
+  /** Build stage (`--target`). */
+  target?: string;
+  /** Labels of the image. */
+  labels: Record<string, string>;
+}
+
 export interface ServiceModel {
   name: string;
   image: string;
+  /** `build:` as written (interpolated): parsed by parseBuild only where the program builds it. */
+  buildRaw?: unknown;
   capAdd: string[];
   capDrop: string[];
   command?: string[];

@@ -128,6 +128,12 @@ export interface StackOverrides {
    * `dccn-swarm:KEY` (`pulumi config set --secret KEY`).
    */
   externalSecrets?: Record<string, ExternalSecretValue>;
+  /**
+   * Images the program builds for services whose file has no `build:` (a lab's stand-in for an image
+   * of a public registry): service name to `build:` as in a compose file, with paths relative to the
+   * project (`{ db: { context: stacks/lab/mariadb } }`). Replaces the file's `build:` of that service.
+   */
+  build?: Record<string, unknown>;
 }
 
 export type ExternalSecretValue = { generate: true } | { config: string };

@@ -175,22 +175,6 @@ export const IMAGES: ImageSpec[] = [
             StopSignal: "SIGWINCH",
         },
     },
-    // Stand-ins for the DCCN data-stager's images (docker-registry.dccn.nl:5000/stager and
-    // stager-ui, not obtainable here): busybox httpd on the service's port with a page that shows
-    // it runs and reaches what the real one needs (lab/stager-standin.sh).
-    ...(["stager", "stager-ui"] as const).map((id): ImageSpec => ({
-        id,
-        ref: `dccn-lab/${id}:2`,
-        replaces: [`docker-registry.dccn.nl:5000/${id}:2.0.0`],
-        packages: ["busybox-static"],
-        assets: ["stager-standin.sh"],
-        forNodes: true,
-        config: {
-            Env: [PATH_ENV, `STANDIN_ROLE=${id}`, `STANDIN_PORT=${id === "stager" ? 3000 : 3080}`],
-            Entrypoint: ["/usr/local/bin/stager-standin"],
-            ExposedPorts: { [`${id === "stager" ? 3000 : 3080}/tcp`]: {} },
-        },
-    })),
     {
         id: "busybox",
         ref: "dccn-lab/busybox:1",

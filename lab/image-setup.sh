@@ -93,11 +93,6 @@ php-apache)
 	ln -sfT /dev/stderr /var/log/apache2/error.log
 	ln -sfT /dev/stdout /var/log/apache2/other_vhosts_access.log
 	;;
-stager | stager-ui)
-	# the data-stager stand-ins: busybox httpd and a CGI page (lab/stager-standin.sh)
-	install -m 755 "$assets/stager-standin.sh" /usr/local/bin/stager-standin
-	mkdir -p /var/lib/stager-standin
-	;;
 busybox)
 	# a stand-alone image: only the static busybox and its applets
 	ex=/tmp/lab-export

@@ -26,7 +26,7 @@ export const PROVIDER_INFO = `${PACKAGE}:index:providerInfo`;
 /** Every kind the plugin serves; provider/ has an implementation for each. */
 export const KINDS = [
     "SwarmCluster", "SwarmMember", "NodeLabels", "ProvisionStep",
-    "SwarmNetwork", "SwarmSecret", "SwarmConfig", "SwarmProvidedSecret", "GeneratedValue", "SwarmExternals", "SwarmService",
+    "SwarmNetwork", "SwarmSecret", "SwarmConfig", "SwarmProvidedSecret", "GeneratedValue", "SwarmExternals", "SwarmService", "StackImage",
     "RegistryPki", "RegistryUsers", "RegistryProbe",
 ] as const;
 export type Kind = (typeof KINDS)[number];
@@ -48,6 +48,7 @@ export const SECRET_OUTPUTS: Record<Kind, string[]> = {
     GeneratedValue: ["value"],
     SwarmExternals: [],
     SwarmService: [],
+    StackImage: [],
     RegistryPki: ["caKey", "serverKey"],
     RegistryUsers: ["hashes", "htpasswd"],
     RegistryProbe: [],
@@ -70,6 +71,7 @@ export const ECHOED_INPUTS: Record<Kind, string[]> = {
     GeneratedValue: [],
     SwarmExternals: [],
     SwarmService: [],
+    StackImage: [],
     RegistryPki: [],
     RegistryUsers: ["users"],
     RegistryProbe: [],

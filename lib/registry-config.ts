@@ -38,6 +38,8 @@ export interface RegistryConfig {
     users: string[];
     /** User whose credentials other stacks pull with (X-Registry-Auth). Default the first user. */
     pullUser: string;
+    /** The user the program pushes the images it builds as (default: the first of `users`). */
+    pushUser: string;
     certificate: CertificateConfig;
     /** `host:port`, as `docker login` and image references write it. */
     endpoint: string;
@@ -62,7 +64,7 @@ export interface RawRegistryConfig {
     plainTextUsers?: string[];
 }
 
-export const REGISTRY_KEYS = ["host", "port", "address", "placement", "dataPath", "image", "users", "pullUser", "certificate"];
+export const REGISTRY_KEYS = ["host", "port", "address", "placement", "dataPath", "image", "users", "pullUser", "pushUser", "certificate"];
 const CERT_KEYS = ["validityDays", "renewBeforeDays", "caValidityDays"];
 const USER_RE = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/;
 const LABEL_KEY_RE = /^[a-zA-Z0-9]([a-zA-Z0-9._-]*[a-zA-Z0-9])?$/;
@@ -226,6 +228,15 @@ export function validateRegistryConfig(raw: RawRegistryConfig, nodes: readonly N
         }
     }
 
+    let pushUser = users[0] ?? "";
+    if (r.pushUser !== undefined) {
+        if (typeof r.pushUser !== "string" || !users.includes(r.pushUser)) {
+            error("registry.pushUser", `${JSON.stringify(r.pushUser)} is not one of registry.users (${users.join(", ") || "none"}); the program pushes the images it builds with this user's credentials`);
+        } else {
+            pushUser = r.pushUser;
+        }
+    }
+
     // passwords (presence only)
     if (raw.passwordsMalformed) {
         error("registryPasswords", "must be a map of user name to password; set each one with " + setPasswordHint(stackFile, users[0] ?? "USER"));
@@ -300,7 +311,7 @@ export function validateRegistryConfig(raw: RawRegistryConfig, nodes: readonly N
     return {
         config: {
             host, port, address, placement, constraint: `node.labels.${placement.key}==${placement.value}`,
-            dataPath, image, users, pullUser, certificate, endpoint: port === 443 ? host : `${host}:${port}`,
+            dataPath, image, users, pullUser, pushUser, certificate, endpoint: port === 443 ? host : `${host}:${port}`,
         },
         warnings: findings.filter((f) => f.level === "warning"),
     };

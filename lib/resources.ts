@@ -14,6 +14,7 @@ import type { PkiInputs, ProbeInputs, UsersInputs } from "./registry-providers";
 import type {
     ExternalsInputs, FileObjectInputs, NetworkInputs, ProvidedSecretInputs, ServiceInputs,
 } from "./stack-providers";
+import type { ImageInputs } from "./image-providers";
 import type { ClusterInputs, LabelsInputs, MemberInputs, ScriptInputs } from "./swarm-providers";
 
 export type { HostSpec, SshSpec } from "./connection";
@@ -146,6 +147,16 @@ export class SwarmService extends pulumi.CustomResource {
     constructor(name: string, args: Args<ServiceInputs>, opts?: pulumi.CustomResourceOptions) {
         super(typeToken("SwarmService"), name,
             { serviceId: undefined, actual: undefined, image: undefined, rollback: undefined, ...args }, options("SwarmService", opts));
+    }
+}
+
+/** An image the program builds on a manager and pushes to the private registry (lib/image-providers.ts). */
+export class StackImage extends pulumi.CustomResource {
+    /** `<image>@sha256:...`: what the services that use it run. */
+    declare readonly ref: pulumi.Output<string>;
+    declare readonly digest: pulumi.Output<string>;
+    constructor(name: string, args: Args<ImageInputs>, opts?: pulumi.CustomResourceOptions) {
+        super(typeToken("StackImage"), name, { ref: undefined, digest: undefined, registryDigest: undefined, ...args }, options("StackImage", opts));
     }
 }
 

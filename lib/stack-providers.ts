@@ -51,7 +51,7 @@ function sshTargets(p: Access) {
  * instead of failing, and the next up creates them again. Shared by the reads of one refresh
  * (lib/read-cache.ts), as are the lists they read their objects from.
  */
-function connectOrGone(connect: Connect, p: Access): Promise<Transport | undefined> {
+export function connectOrGone(connect: Connect, p: Access): Promise<Transport | undefined> {
     return shared(`manager|${keyOf(p.managers, p.ssh, p.engineSocket ?? "")}`, async () => {
         try {
             return await connect(p);
@@ -588,7 +588,7 @@ export interface ServiceOutputs extends ServiceInputs {
 
 type Any = any; // eslint-disable-line @typescript-eslint/no-explicit-any
 
-function authHeader(a: RegistryAuth | undefined): Record<string, string> {
+export function authHeader(a: RegistryAuth | undefined): Record<string, string> {
     if (!a || !a.username) return {};
     const json = JSON.stringify({ username: a.username, password: a.password, serveraddress: a.serveraddress });
     return { "X-Registry-Auth": Buffer.from(json).toString("base64").replace(/\+/g, "-").replace(/\//g, "_") };

@@ -21,7 +21,7 @@ export interface StackEntry {
     resolveImage: "changed" | "never";
 }
 
-const OVERRIDE_KEYS = ["registryPrefix", "registryMap", "images", "bindPaths", "replicas", "ports", "publishMode", "endpointMode", "createBindPaths", "externalSecrets"];
+const OVERRIDE_KEYS = ["registryPrefix", "registryMap", "images", "bindPaths", "replicas", "ports", "publishMode", "endpointMode", "createBindPaths", "externalSecrets", "build"];
 const CONFIG_KEY_RE = /^[a-zA-Z][a-zA-Z0-9_-]*$/;
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -144,6 +144,9 @@ export function validateStacks(raw: unknown, stackFile: string): StackEntry[] {
                             }
                         }
                     }
+                    map("build", "service name to a build as in a compose file ({ context: stacks/lab/mariadb, dockerfile: Dockerfile, args: {...}, target: stage })",
+                        (n, v) => service(n) ?? (typeof v === "string" || isObject(v) ? undefined
+                            : "must be a context folder relative to the project, or a map with context, dockerfile, args, target, labels"));
                     overrides = s.overrides as StackOverrides;
                 }
             }

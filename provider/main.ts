@@ -20,6 +20,7 @@ import { REPO_ROOT } from "../lib/repo";
 import { closeConnections, retryFirstContact } from "../lib/ssh";
 import { preloadEngineClient } from "../lib/engine-transport";
 import { whileLocking } from "../lib/write-gate";
+import { withProgress } from "../lib/progress";
 import { LockGate } from "./lock-gate";
 import { DccnSwarmProvider, type DetailedDiff } from "./provider";
 
@@ -87,6 +88,31 @@ function configureHandler(gate: LockGate): Handler<provproto.ConfigureRequest, p
     });
 }
 
+/** The engine's address (the plugin's first argument), for its Log service. */
+let engineAddress: string | undefined;
+let engineClient: { log(req: unknown, cb: (err: Error | null) => void): void } | undefined;
+
+/**
+ * Where a resource's progress lines (lib/progress.ts: an image build's steps) go: the engine's Log
+ * service as ephemeral status messages, shown beside the resource in `pulumi up`'s display.
+ */
+function engineStatus(urn: string): (line: string) => void {
+    return (line) => {
+        if (!engineAddress) return;
+        /* eslint-disable @typescript-eslint/no-require-imports */
+        const enginerpc = require("@pulumi/pulumi/proto/engine_grpc_pb");
+        const engineproto = require("@pulumi/pulumi/proto/engine_pb");
+        /* eslint-enable @typescript-eslint/no-require-imports */
+        engineClient ??= new enginerpc.EngineClient(engineAddress, grpc.credentials.createInsecure());
+        const req = new engineproto.LogRequest();
+        req.setSeverity(engineproto.LogSeverity.INFO);
+        req.setMessage(line.slice(0, 300));
+        req.setUrn(urn);
+        req.setEphemeral(true);
+        engineClient!.log(req, () => { /* a lost status line is not an error */ });
+    };
+}
+
 /** Create; during a preview nothing is made (and the cluster lock is not taken). */
 function createHandler(provider: DccnSwarmProvider, gate: LockGate): Handler<provproto.CreateRequest, provproto.CreateResponse> {
     return (call, callback) => answer(callback, async () => {
@@ -97,7 +123,8 @@ function createHandler(provider: DccnSwarmProvider, gate: LockGate): Handler<pro
             resp.setProperties(structproto.Struct.fromJavaScript(provider.previewCreate(req.getUrn(), js(req.getProperties()) ?? {}) as Record<string, structproto.JavaScriptValue>));
             return resp;
         }
-        const r = await whileLocking(gate.ensure(req.getUrn()), () => provider.create(req.getUrn(), js(req.getProperties()) ?? {}));
+        const r = await whileLocking(gate.ensure(req.getUrn()), () => withProgress(engineStatus(req.getUrn()),
+            () => provider.create(req.getUrn(), js(req.getProperties()) ?? {})));
         resp.setId(r.id);
         resp.setProperties(structproto.Struct.fromJavaScript((r.outs ?? {}) as Record<string, structproto.JavaScriptValue>));
         return resp;
@@ -108,7 +135,8 @@ function createHandler(provider: DccnSwarmProvider, gate: LockGate): Handler<pro
 function updateHandler(provider: DccnSwarmProvider, gate: LockGate): Handler<provproto.UpdateRequest, provproto.UpdateResponse> {
     return (call, callback) => answer(callback, async () => {
         const req = call.request;
-        const update = () => provider.update(req.getId(), req.getUrn(), js(req.getOlds()) ?? {}, js(req.getNews()) ?? {}, js(req.getOldInputs()), req.getPreview());
+        const update = () => withProgress(engineStatus(req.getUrn()),
+            () => provider.update(req.getId(), req.getUrn(), js(req.getOlds()) ?? {}, js(req.getNews()) ?? {}, js(req.getOldInputs()), req.getPreview()));
         const r = req.getPreview() ? await update() : await whileLocking(gate.ensure(req.getUrn()), update);
         const resp = new provproto.UpdateResponse();
         resp.setProperties(structproto.Struct.fromJavaScript((r.outs ?? {}) as Record<string, structproto.JavaScriptValue>));
@@ -172,6 +200,7 @@ function serve(): Promise<void> {
     // it holds no SSH connection and no cluster lock for a deployment that is gone.
     const engine = process.ppid;
     setInterval(() => { if (process.ppid !== engine) end(); }, 2000).unref();
+    engineAddress = process.argv[2];
     return main(provider, process.argv.slice(2));
 }
 

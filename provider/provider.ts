@@ -14,6 +14,7 @@ import {
     externalsProvider, fileObjectProvider, generatedValueProvider, networkProvider, providedSecretProvider, serviceProvider, sshConnect,
 } from "../lib/stack-providers";
 import { clusterProvider, labelsProvider, memberProvider, scriptProvider } from "../lib/swarm-providers";
+import { imageProvider } from "../lib/image-providers";
 import {
     changedKeys, connectionChanged, CONNECTION_KEY, containsUnknown, UNKNOWN, forWire, hasLegacy, LEGACY_KEYS, secretKeys, unwrap, withConnectionOf, withoutLegacy,
 } from "./values";
@@ -36,6 +37,7 @@ export function implementations(): Record<Kind, ResourceImpl> {
         GeneratedValue: generatedValueProvider,
         SwarmExternals: externalsProvider(sshConnect),
         SwarmService: serviceProvider(sshConnect),
+        StackImage: imageProvider(sshConnect),
         RegistryPki: pkiProvider(),
         RegistryUsers: usersProvider,
         RegistryProbe: probeProvider,

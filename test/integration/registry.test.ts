@@ -251,7 +251,7 @@ describe("the private registry on a throwaway swarm", { timeout: 15 * 60_000 }, 
         connect = async () => transport;
         cfg = {
             host: HOST, port: PORT, address: ADDRESS, placement: { key: "registry", value: "true" }, constraint: "node.labels.registry==true",
-            dataPath: path.join(d.dir, "registry-data"), image: REGISTRY_IMAGE, users: ["alice", "bob"], pullUser: "bob",
+            dataPath: path.join(d.dir, "registry-data"), image: REGISTRY_IMAGE, users: ["alice", "bob"], pullUser: "bob", pushUser: "alice",
             certificate: { validityDays: 825, renewBeforeDays: 30, caValidityDays: 3650 }, endpoint: ENDPOINT,
         };
     });
@@ -511,7 +511,7 @@ describe("the Registry component through the real Pulumi engine", { timeout: 20 
         fs.mkdirSync(dataPath);
         const cfg: RegistryConfig = {
             host: HOST, port: PORT, address: ADDRESS, placement: { key: "registry", value: "true" }, constraint: "node.labels.registry==true",
-            dataPath, image: REGISTRY_IMAGE, users: ["alice", "bob"], pullUser: "bob",
+            dataPath, image: REGISTRY_IMAGE, users: ["alice", "bob"], pullUser: "bob", pushUser: "alice",
             certificate: { validityDays: 825, renewBeforeDays: 30, caValidityDays: 3650 }, endpoint: ENDPOINT,
         };
         const pw = { alice: "pulumi-alice-Pw", bob: "pulumi-bob-Pw", carol: "pulumi-carol-Pw" };

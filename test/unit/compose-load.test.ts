@@ -203,7 +203,7 @@ describe("warnings", () => {
       const w = loaded.warnings.filter((x) => x.key === `services.web.${prop}`);
       assert.equal(w.length, 1, `one warning for ${prop}`);
       assert.equal(w[0].file, file);
-      assert.match(w[0].message, prop in DEPRECATED ? /deprecated and ignored/ : /not supported by docker stack deploy/);
+      assert.match(w[0].message, prop in DEPRECATED ? /deprecated and ignored/ : prop === "build" ? /ignored by docker stack deploy; the program builds/ : /not supported by docker stack deploy/);
       // ignored: the ServiceSpec is that of the same file without the key (restart: see below)
       if (prop !== "restart") {
         const without = load(stack({ "c.yml": "services:\n  web:\n    image: x\n" }));

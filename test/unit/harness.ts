@@ -86,6 +86,11 @@ export async function runProgram(stack: string, config: Record<string, unknown>,
                 state.status = "ready";
                 state.engineVersion = "20.10.24";
                 state.result = "DCCN_RESULT changed=0";
+                // A built image (StackImage): pushed as its tag, at a digest made from its context's.
+                if (typeof args.inputs.image === "string" && typeof args.inputs.contextDigest === "string") {
+                    state.digest = args.inputs.contextDigest;
+                    state.ref = `${args.inputs.image}@${args.inputs.contextDigest}`;
+                }
             }
             return { id: `${args.name}-id`, state };
         },

@@ -66,6 +66,12 @@ test("dev: a Node per host with engine and daemon steps, one swarm, a member and
     assert.deepEqual(nodes.map((n) => [n.hostname, n.role]), [["vm1", "manager"], ["vm2", "worker"], ["vm3", "worker"]]);
 });
 
+/** The value of a secret input as the mocks see it (wrapped in Pulumi's signature object); fails if it is not a secret. */
+function secretValue(v: any): any {
+    assert.ok(v && typeof v === "object" && "4dabf18193072939515e22adb298388d" in v, `a secret: ${JSON.stringify(v)?.slice(0, 80)}`);
+    return v.value;
+}
+
 /** Mocks see secrets wrapped in a signature object; `marker` may only occur inside one. */
 function assertOnlyInSecrets(resources: MockResource[], marker: string) {
     let seen = 0;
@@ -143,13 +149,26 @@ test("prod: both stacks, on nodes labelled function=production, data under /mnt/
     assert.ok(byService("data-stager_db").TaskTemplate.ContainerSpec.Mounts.some((m: any) => m.Source.startsWith("/mnt/docker/data/stager")));
 });
 
-test("dev: the webapp runs on the lab's images with a node-local volume", async () => {
+test("dev: the webapp's images are built from the repository and run from the lab's registry; its data on the shared storage", async () => {
     const { resources } = await runProgram("dev", devConfig(), SECRETS);
     const spec = (n: string) => resources.find((r) => r.type === DYNAMIC("SwarmService") && r.inputs.name === n)?.inputs.spec;
-    assert.equal(spec("webapp_web").TaskTemplate.ContainerSpec.Image, "dccn-lab/php-apache:8");
-    assert.equal(spec("webapp_db").TaskTemplate.ContainerSpec.Image, "dccn-lab/mariadb:10");
-    assert.deepEqual(spec("webapp_web").TaskTemplate.Placement.Constraints, ["node.labels.os == linux"]);
-    assert.deepEqual(spec("webapp_db").TaskTemplate.ContainerSpec.Mounts.map((m: any) => [m.Type, m.Source]), [["volume", "webapp_dbdata"]]);
+    const image = (n: string) => byName(resources, n).inputs;
+    const web = image("webapp-image-web");
+    assert.equal(web.image, "registry.lab:5000/demo_user_register:1.0");
+    assert.equal(web.context, "stacks/webapp/app");
+    assert.deepEqual(web.args, { BASE: "dccn-lab/php-apache:8" });
+    assert.match(web.contextDigest, /^sha256:[0-9a-f]{64}$/);
+    assert.equal(secretValue(web.pushAuth).username, "admin", "pushed as the registry's push user (a secret input)");
+    assert.equal(image("webapp-image-db").context, "stacks/lab/mariadb");
+    // The services run what was pushed (tag and digest), with the pull user's credentials.
+    assert.equal(spec("webapp_web").TaskTemplate.ContainerSpec.Image, `registry.lab:5000/demo_user_register:1.0@${web.contextDigest}`);
+    assert.match(spec("webapp_db").TaskTemplate.ContainerSpec.Image, /^registry\.lab:5000\/lab\/mariadb:10@sha256:/);
+    for (const n of ["webapp-web", "webapp-db"]) assert.equal(secretValue(byName(resources, n).inputs.registryAuth).username, "puller", n);
+    assert.deepEqual(spec("webapp_web").TaskTemplate.Placement.Constraints, ["node.labels.function == production"]);
+    assert.deepEqual(spec("webapp_db").TaskTemplate.Placement.Constraints, ["node.labels.function == production"]);
+    assert.deepEqual(spec("webapp_db").TaskTemplate.ContainerSpec.Mounts.map((m: any) => [m.Type, m.Source]), [["bind", "/mnt/docker/data/webapp/db"]]);
+    // The data-stager's stand-ins: one Dockerfile, two targets.
+    assert.deepEqual([image("data-stager-image-service").target, image("data-stager-image-ui").target], ["stager", "stager-ui"]);
     // The database counts as running once it answers over TCP as the app's user (a deployment waits
     // out its first initialisation), with time for that before failed checks count.
     const health = spec("webapp_db").TaskTemplate.ContainerSpec.Healthcheck;
@@ -210,7 +229,7 @@ test("dev: the registry on vm1, trusted by every node; stacks after its readines
     for (const name of ["webapp-db", "webapp-web"]) {
         const s = byName(resources, name);
         assert.ok(s.deps.includes("registry-ready"), `${name} after the registry answered a login`);
-        assert.equal(s.inputs.registryAuth, undefined, `${name}: the lab image is not in the registry, no credentials sent`);
+        assert.equal(secretValue(s.inputs.registryAuth).username, "puller", `${name}: its image is in the registry, pulled with the pull user's credentials`);
     }
     assert.deepEqual((outputs.privateRegistry as any).endpoint, "registry.lab:5000");
     assert.deepEqual((outputs.privateRegistry as any).users, ["admin", "puller"]);

@@ -23,7 +23,7 @@ const NODES: { host: { name: string; address: string; knownHosts: string }; labe
 const SSH = { user: "root", port: 22, privateKey: "-----BEGIN OPENSSH PRIVATE KEY-----\nUNIT-REGISTRY-KEY\n-----END OPENSSH PRIVATE KEY-----\n", connectTimeout: 10 };
 const CONFIG: RegistryConfig = {
     host: "registry.lab", port: 5000, address: "172.28.213.11", placement: { key: "registry", value: "true" }, constraint: "node.labels.registry==true",
-    dataPath: "/var/lib/dccn-registry", image: "dccn-lab/registry:2.8", users: ["alice", "bob"], pullUser: "bob",
+    dataPath: "/var/lib/dccn-registry", image: "dccn-lab/registry:2.8", users: ["alice", "bob"], pullUser: "bob", pushUser: "alice",
     certificate: { validityDays: 825, renewBeforeDays: 30, caValidityDays: 3650 }, endpoint: "registry.lab:5000",
 };
 

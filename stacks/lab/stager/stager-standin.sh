@@ -1,6 +1,7 @@
 #!/bin/sh
-# stager-standin.sh: the lab's stand-in for the DCCN data-stager images (dccn-lab/stager:2 and
-# dccn-lab/stager-ui:2; the real ones live in the DCCN registry). Run as the image's entrypoint it
+# stager-standin.sh: the lab's stand-in for the DCCN data-stager images (stager:2.0.0 and
+# stager-ui:2.0.0, built from ./Dockerfile and pushed to the lab's registry; the real ones live in
+# the DCCN registry). Run as the image's entrypoint it
 # serves HTTP with busybox httpd on STANDIN_PORT (3000: the stager, 3080: its UI); run as the CGI
 # behind it (STANDIN_CGI=1, set by the entrypoint) it writes the page:
 #   stager:    that it runs, that it reaches redis at REDIS_HOST:REDIS_PORT (PING answered with
