@@ -81,8 +81,16 @@ export interface SecretNames {
     htpasswd: string;
 }
 
-/** The ServiceSpec (Engine API 1.41) of the registry service. Pure and deterministic. */
-export function registryServiceSpec(cfg: RegistryConfig, stack: string, secrets: SecretNames): JsonObject {
+/** Container label naming the nodes that carry the registry's placement label (see registryServiceSpec). */
+export const LABEL_PLACED_ON = "dccn-swarm.registry.nodes";
+
+/**
+ * The ServiceSpec (Engine API 1.41) of the registry service. Pure and deterministic. `placedOn`: the
+ * nodes that carry the placement label, as a container label: the swarm does not move a running task
+ * when node labels change, so moving the label changes the task's spec, and the engine starts the
+ * registry again where the label now is (its data on the shared storage goes with it).
+ */
+export function registryServiceSpec(cfg: RegistryConfig, stack: string, secrets: SecretNames, placedOn: string[] = []): JsonObject {
     const env = [
         `REGISTRY_AUTH=htpasswd`,
         `REGISTRY_AUTH_HTPASSWD_PATH=${CONTAINER.htpasswd}`,
@@ -101,7 +109,7 @@ export function registryServiceSpec(cfg: RegistryConfig, stack: string, secrets:
         TaskTemplate: {
             ContainerSpec: {
                 Image: cfg.image,
-                Labels: { [LABEL_NAMESPACE]: stack },
+                Labels: { [LABEL_NAMESPACE]: stack, ...(placedOn.length > 0 ? { [LABEL_PLACED_ON]: [...placedOn].sort().join(",") } : {}) },
                 Env: env,
                 Mounts: [{ Type: "bind", Source: cfg.dataPath, Target: CONTAINER.data }],
                 Secrets: [
@@ -223,7 +231,8 @@ export class Registry extends pulumi.ComponentResource {
         const keySecret = new SwarmSecret(`${name}-tls-key`, { ...access, ...origin("host"), name: keyName, labels, data: pulumi.secret(pkiRes.serverKey.apply(b64)) }, secretOpts);
         const htpasswdSecret = new SwarmSecret(`${name}-htpasswd`, { ...access, ...origin("users"), name: htpasswdName, labels, data: pulumi.secret(users.htpasswd.apply(b64)) }, secretOpts);
 
-        const spec = pulumi.all([certName, keyName, htpasswdName]).apply(([cert, key, htpasswd]) => registryServiceSpec(cfg, stack, { cert, key, htpasswd }));
+        const spec = pulumi.all([certName, keyName, htpasswdName]).apply(([cert, key, htpasswd]) => registryServiceSpec(cfg, stack, { cert, key, htpasswd },
+            args.nodes.filter((n) => n.labels[cfg.placement.key] === cfg.placement.value).map((n) => n.host.name)));
         this.service = new SwarmService(`${name}-service`, {
             ...access, ...origin(""),
             name: `${stack}_registry`,

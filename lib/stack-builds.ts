@@ -52,7 +52,7 @@ export function stackBuilds(loaded: LoadedStack, spec: StackSpec, entry: StackEn
             throw new ComposeError(file, key, `the built image is pushed as the service's image, ${image}, which is not a tag in the private registry ${registry}`,
                 `name it ${registry}/<name>:<tag>: in the file, or for this environment with dccn-swarm:stacks[${index}].overrides.images.${s.name} or overrides.registryMap`);
         }
-        builds.push({ service: s.name, origin: `${path.relative(projectDir, file) || file}: ${key}`, image, build });
+        builds.push({ service: s.name, origin: `${path.isAbsolute(file) ? path.relative(projectDir, file) : file}: ${key}`, image, build });
     }
     return { builds, warnings };
 }
