@@ -1,17 +1,22 @@
 /**
- * Issue 6 on the lab through the real engine: both stacks of the committed dev config converge (the
- * tutorial web app, and the DCCN data-stager on the lab's stand-in images, whose pages show the
- * stager reaching redis and reading its secret and the UI reaching the stager); the web app is used
- * in a real browser, and changes the way the document's 8.7-8.8 makes them: an image upgrade rolls
- * one service, scaling, moving tasks by constraint, a drained node's tasks moving away, and a stack
- * removed from config removed from the cluster.
+ * Issue 6 and 16 on the lab through the real engine: both stacks of the committed dev config
+ * converge (the tutorial web app, its web image built by the program and pulled from the lab's
+ * registry, and the DCCN data-stager on the lab's stand-in images, built the same way, whose pages
+ * show the stager reaching redis and reading its secret and the UI reaching the stager); the web app
+ * is used in a real browser; a failover drill stops the nodes running the web app and its database
+ * (both come back elsewhere, pulled from the registry, with their data from the shared storage) and
+ * moves the registry by its label; an edit of the app's code rolls exactly its image and service;
+ * and changes the way the document's 8.7-8.8 makes them: scaling, moving tasks by constraint, a
+ * drained node's tasks moving away, and a stack removed from config removed from the cluster.
  */
 import { describe, test, before, after } from "node:test";
 import * as assert from "node:assert/strict";
 import * as fs from "fs";
+import * as path from "path";
 import { spawnSync } from "child_process";
+import type { Page } from "playwright-core";
 import {
-    changeCollector, editDevConfig, engineEnv, labNodes, nodesOf, onNode, quiet, skipOrFail, useLabSuite, waitFor,
+    changeCollector, convergeToCommitted, editDevConfig, engineEnv, labEngine, labNodes, nodeTable, nodesOf, onNode, quiet, runOnNode, skipOrFail, useLabSuite, waitFor,
 } from "./support";
 
 /** Where the service's running tasks are: node hostnames, sorted. */
@@ -37,11 +42,70 @@ async function httpGet(url: string): Promise<string> {
     return r.text();
 }
 
+/** The web app's address: the node that runs its task, on the host-mode port. */
+function webUrl(): string {
+    return `http://${addressOf(taskNodes("webapp_web")[0])}:8080/`;
+}
+
+const CHROMIUM = "/usr/bin/chromium";
+
+/** Runs `fn` with a page of a real browser (chromium through playwright). */
+async function withBrowser(fn: (page: Page) => Promise<void>): Promise<void> {
+    const { chromium: pw } = await import("playwright-core");
+    const browser = await pw.launch({
+        executablePath: CHROMIUM,
+        args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync"],
+    });
+    try {
+        await fn(await browser.newPage());
+    } finally {
+        await browser.close();
+    }
+}
+
+/** Opens the app; the service has converged, but the database may still be initialising (or recovering) its data. */
+async function openApp(page: Page): Promise<void> {
+    for (let i = 0; ; i++) {
+        const ok = await page.goto(webUrl()).then(() => true, () => false);
+        if (ok && await page.locator("#error").count() === 0 && await page.locator("#users").count() > 0) return;
+        if (i > 45) assert.fail(`the app keeps reporting: ${ok ? await page.locator("#error").textContent() : "no answer"}`);
+        await new Promise((r) => setTimeout(r, 2000));
+    }
+}
+
+/** Registers `name` through the form; the overview lists it. */
+async function register(page: Page, name: string): Promise<void> {
+    await openApp(page);
+    await page.fill("#name", name);
+    await page.fill("#email", "ada@example.org");
+    await page.click("#register");
+    await page.waitForSelector("#message");
+    assert.match((await page.locator("#message").textContent()) ?? "", new RegExp(`Registered ${name}`));
+    assert.ok((await listedUsers(page)).includes(name), `${name} in the overview`);
+}
+
+async function listedUsers(page: Page): Promise<string[]> {
+    return page.locator("#users td.name").allTextContents();
+}
+
 describe("application stacks on the lab (dev stack)", { concurrency: 1 }, () => {
     const suite = useLabSuite(before, after);
 
     const edit = (f: (stacks: any[], nodes: any[]) => void) =>
         editDevConfig(suite.dir, (c) => f(c["dccn-swarm:stacks"], nodesOf(c)));
+
+    /**
+     * The manifest digest the lab's registry serves for `repo:tag`, asked from vm1 as a client does
+     * (registry.lab as the nodes resolve it, its CA, the pull user's password on curl's standard input).
+     */
+    async function registryDigest(repo: string, tag: string): Promise<string> {
+        const passwords = JSON.parse((await suite.stack.getConfig("dccn-swarm:registryPasswords")).value);
+        const headers = onNode("vm1", "curl -sS --fail --config - -o /dev/null -D - " +
+            "-H 'Accept: application/vnd.docker.distribution.manifest.v2+json' --cacert /etc/docker/certs.d/registry.lab:5000/ca.crt " +
+            `https://registry.lab:5000/v2/${repo}/manifests/${tag}`, { input: `user = "puller:${passwords.puller}"\n` });
+        return /^docker-content-digest:\s*(\S+)/im.exec(headers)?.[1] ?? `no digest in: ${headers}`;
+    }
 
     test("the webapp stack converges; preview right after shows no changes", async (t) => {
         if (skipOrFail(t, suite.missing)) return;
@@ -95,16 +159,19 @@ describe("application stacks on the lab (dev stack)", { concurrency: 1 }, () => 
 
     test("the data-stager stack converges on the lab's images, with its external secret and host paths made", async (t) => {
         if (skipOrFail(t, suite.missing)) return;
-        const ls = onNode("vm1", "docker service ls --filter label=com.docker.stack.namespace=data-stager --format '{{.Name}} {{.Replicas}} {{.Image}}'");
-        assert.match(ls, /^data-stager_db 1\/1 dccn-lab\/redis:7$/m);
-        assert.match(ls, /^data-stager_service 1\/1 dccn-lab\/stager:2$/m);
-        assert.match(ls, /^data-stager_ui 1\/1 dccn-lab\/stager-ui:2$/m);
+        const ls = onNode("vm1", "docker service ls --filter label=com.docker.stack.namespace=data-stager --format '{{.Name}} {{.Replicas}}'");
+        for (const svc of ["db", "service", "ui"]) assert.match(ls, new RegExp(`^data-stager_${svc} 1/1$`, "m"));
+        // The lab's stand-ins, built by the program and run as pushed to the lab's registry (tag and digest).
+        assert.match(serviceImage("data-stager_db"), /^registry\.lab:5000\/redis@sha256:[0-9a-f]{64}$/);
+        assert.match(serviceImage("data-stager_service"), /^registry\.lab:5000\/stager:2\.0\.0@sha256:[0-9a-f]{64}$/);
+        assert.match(serviceImage("data-stager_ui"), /^registry\.lab:5000\/stager-ui:2\.0\.0@sha256:[0-9a-f]{64}$/);
         assert.equal(onNode("vm1", "docker secret ls --filter name=drdr_admin_password --format '{{.Name}}'").trim(), "drdr_admin_password");
         // The tasks run on function=production nodes; the bind sources exist on every node.
         for (const svc of ["db", "service", "ui"]) {
             assert.ok(taskNodes(`data-stager_${svc}`).every((n) => n === "vm2" || n === "vm3"), `data-stager_${svc} on a production node`);
         }
-        assert.equal(onNode("vm1", "test -d /srv/dccn-lab/stager/ui/db && test -d /srv/dccn-lab/project && echo yes").trim(), "yes");
+        // Its data under the shared storage: made once, seen on every node.
+        for (const n of ["vm1", "vm2", "vm3"]) assert.equal(onNode(n, "test -d /mnt/docker/data/stager/ui/db && test -d /srv/dccn-lab/project && echo yes").trim(), "yes", n);
         await suite.stack.preview({ expectNoChanges: true, ...quiet });
     });
 
@@ -127,49 +194,96 @@ describe("application stacks on the lab (dev stack)", { concurrency: 1 }, () => 
 
     test("in a real browser: a user registered through the form shows in the overview", async (t) => {
         if (skipOrFail(t, suite.missing)) return;
-        const chromium = "/usr/bin/chromium";
-        if (!fs.existsSync(chromium) && skipOrFail(t, "chromium is not installed (npm run prereqs)")) return;
-        const { chromium: pw } = await import("playwright-core");
-        const url = `http://${addressOf(taskNodes("webapp_web")[0])}:8080/`;
-        const browser = await pw.launch({
-            executablePath: chromium,
-            args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync"],
-        });
-        try {
-            const page = await browser.newPage();
-            const name = `Ada ${Date.now()}`;
-            // The service has converged, but MariaDB may still be initialising its data directory.
-            for (let i = 0; ; i++) {
-                await page.goto(url);
-                if (await page.locator("#error").count() === 0) break;
-                if (i > 30) assert.fail(`the app keeps reporting: ${await page.locator("#error").textContent()}`);
-                await new Promise((r) => setTimeout(r, 2000));
-            }
-            await page.fill("#name", name);
-            await page.fill("#email", "ada@example.org");
-            await page.click("#register");
-            await page.waitForSelector("#message");
-            assert.match((await page.locator("#message").textContent()) ?? "", new RegExp(`Registered ${name}`));
-            const names = await page.locator("#users td.name").allTextContents();
-            assert.ok(names.includes(name), `${name} in the overview: ${names.join(", ")}`);
-        } finally {
-            await browser.close();
-        }
+        if (!fs.existsSync(CHROMIUM) && skipOrFail(t, "chromium is not installed (npm run prereqs)")) return;
+        await withBrowser((page) => register(page, `Ada ${Date.now()}`));
     });
 
-    test("an image tag change rolls the web service and nothing else", async (t) => {
+    test("failover drill: the nodes running webapp_web and webapp_db stop; both run again elsewhere, pulled from the registry, " +
+        "the users registered before still listed; the registry, moved by its label, serves the same images", { timeout: 900_000 }, async (t) => {
         if (skipOrFail(t, suite.missing)) return;
-        for (const n of labNodes()) onNode(n.name, "docker tag dccn-lab/php-apache:8 dccn-lab/php-apache:8-rev2");
-        const dbVersion = serviceVersion("webapp_db");
-        edit((stacks) => { stacks[0].overrides.images.web = "dccn-lab/php-apache:8-rev2"; });
-        const c = changeCollector();
-        await suite.stack.preview({ onEvent: c.onEvent, ...quiet });
-        assert.deepEqual([...c.changes.entries()], [["webapp-web", "update"]]);
+        if (!fs.existsSync(CHROMIUM) && skipOrFail(t, "chromium is not installed (npm run prereqs)")) return;
+        const name = `Grace ${Date.now()}`;
+        await withBrowser((page) => register(page, name));
+        // vm1, the lab's only manager, stays up: it may run them too once the others are gone.
+        editDevConfig(suite.dir, (c) => { nodesOf(c).find((n) => n.hostname === "vm1").labels.function = "production"; });
         await suite.stack.up(quiet);
-        assert.equal(serviceImage("webapp_web"), "dccn-lab/php-apache:8-rev2");
-        assert.equal(serviceVersion("webapp_db"), dbVersion, "the database service was not touched");
+        const stopped = [...new Set([...taskNodes("webapp_web"), ...taskNodes("webapp_db")])];
+        assert.ok(stopped.length > 0 && !stopped.includes("vm1"), `web and db on production workers: ${stopped}`);
+        const images = { webapp_web: serviceImage("webapp_web"), webapp_db: serviceImage("webapp_db") };
+        for (const img of Object.values(images)) assert.match(img, /^registry\.lab:5000\/.+@sha256:[0-9a-f]{64}$/);
+        // The survivors do not have the images (vm1 built them): whoever runs them next must pull them.
+        const survivors = labNodes().map((n) => n.name).filter((n) => !stopped.includes(n));
+        for (const n of survivors) {
+            for (const img of Object.values(images)) {
+                onNode(n, `docker image ls -q --filter reference='${img.split("@")[0]}' | sort -u | xargs -r docker image rm -f >/dev/null 2>&1 || true`);
+                assert.notEqual(runOnNodeStatus(n, `docker image inspect '${img}'`), 0, `${img} not on ${n} before the drill`);
+            }
+        }
+        try {
+            for (const n of stopped) labEngine("stop", "-t", "10", n);
+            await waitFor("webapp_web and webapp_db running on other nodes", () => (["webapp_web", "webapp_db"] as const).every((svc) => {
+                const where = taskNodes(svc);
+                return where.length === 1 && !stopped.includes(where[0]);
+            }), 300);
+            for (const [svc, img] of Object.entries(images)) {
+                const node = taskNodes(svc)[0];
+                // Pulled, not built there: the image carries the registry's digest.
+                const digests = onNode(node, `docker image inspect --format '{{json .RepoDigests}}' '${img}'`);
+                assert.ok(digests.includes(img.replace(/:[^:/@]+@/, "@")), `${svc} on ${node} runs ${img} pulled from the registry: ${digests}`);
+            }
+            await withBrowser(async (page) => {
+                await openApp(page);
+                assert.ok((await listedUsers(page)).includes(name), `${name}, registered before the drill, still listed`);
+            });
+        } finally {
+            for (const n of stopped) labEngine("start", n);
+            await waitFor("the stopped nodes back in the swarm", () => nodeTable().filter((r) => stopped.includes(r.hostname)).every((r) => r.status === "Ready"), 240);
+        }
+        // The registry to another node by its label (and the name's pinned address): same images there.
+        const digestBefore = await registryDigest("demo_user_register", "1.0");
+        assert.equal(`sha256:${images.webapp_web.split("@sha256:")[1]}`, digestBefore);
+        const to = stopped[0];
+        editDevConfig(suite.dir, (c) => {
+            for (const n of nodesOf(c)) {
+                if (n.hostname === to) n.labels.registry = "true";
+                else delete n.labels.registry;
+            }
+            c["dccn-swarm:registry"].address = addressOf(to);
+        });
+        await suite.stack.up(quiet);
+        assert.deepEqual(taskNodes("registry_registry"), [to]);
+        assert.equal(await registryDigest("demo_user_register", "1.0"), digestBefore, "the moved registry serves the same image");
+        assert.match(await registryDigest("lab/mariadb", "10"), /^sha256:[0-9a-f]{64}$/);
+        // And back, as committed.
+        await convergeToCommitted(suite.stack, suite.dir);
+        assert.deepEqual(taskNodes("registry_registry"), ["vm1"]);
         await suite.stack.preview({ expectNoChanges: true, ...quiet });
+    });
+
+    test("an edit in the web app's code: preview shows the image and the web service changing, nothing else; up serves the new page; a second up changes nothing", async (t) => {
+        if (skipOrFail(t, suite.missing)) return;
+        const file = path.join(suite.dir, "stacks", "webapp", "app", "index.php");
+        const original = fs.readFileSync(file, "utf8");
+        const marker = `revision ${Date.now()}`;
+        assert.ok(original.includes("<h1>User registration</h1>"));
+        fs.writeFileSync(file, original.replace("<h1>User registration</h1>", `<h1>User registration</h1><!-- ${marker} -->`));
+        try {
+            const dbVersion = serviceVersion("webapp_db");
+            const imageBefore = serviceImage("webapp_web");
+            const c = changeCollector();
+            await suite.stack.preview({ onEvent: c.onEvent, ...quiet });
+            assert.deepEqual([...c.changes.entries()].sort(), [["webapp-image-web", "update"], ["webapp-web", "update"]]);
+            await suite.stack.up(quiet);
+            const imageAfter = serviceImage("webapp_web");
+            assert.notEqual(imageAfter, imageBefore);
+            assert.match(imageAfter, /^registry\.lab:5000\/demo_user_register:1\.0@sha256:/);
+            assert.ok((await httpGet(webUrl())).includes(marker), "the new page is served");
+            assert.equal(serviceVersion("webapp_db"), dbVersion, "the database service was not touched");
+            const again = await suite.stack.up(quiet);
+            assert.deepEqual(Object.keys(again.summary.resourceChanges ?? {}), ["same"], JSON.stringify(again.summary.resourceChanges));
+        } finally {
+            fs.writeFileSync(file, original);
+        }
     });
 
     test("scaling the web service to 2 runs a task on two nodes, each answering on its own address", async (t) => {
@@ -184,16 +298,18 @@ describe("application stacks on the lab (dev stack)", { concurrency: 1 }, () => 
 
     test("a placement constraint moves the tasks (document 8.8)", async (t) => {
         if (skipOrFail(t, suite.missing)) return;
-        edit((stacks) => { stacks[0].env = { WEB_PLACEMENT: "node.labels.function == production" }; });
+        edit((stacks) => { stacks[0].env.WEB_PLACEMENT = "node.hostname != vm3"; });
         await suite.stack.up(quiet);
-        const where = taskNodes("webapp_web");
-        assert.equal(where.length, 2);
-        assert.ok(where.every((n) => n === "vm2" || n === "vm3"), `tasks on function=production nodes only: ${where}`);
+        assert.deepEqual(taskNodes("webapp_web"), ["vm1", "vm2"], "moved off vm3, one per node (host-mode port)");
     });
 
     test("draining a node moves its tasks away (verified, not assumed); active again, it takes tasks again", async (t) => {
         if (skipOrFail(t, suite.missing)) return;
-        edit((stacks, nodes) => { stacks[0].overrides.replicas = { web: 1 }; nodes.find((n) => n.hostname === "vm3").availability = "drain"; });
+        edit((stacks, nodes) => {
+            stacks[0].env.WEB_PLACEMENT = "node.labels.function == production";
+            stacks[0].overrides.replicas = { web: 1 };
+            nodes.find((n) => n.hostname === "vm3").availability = "drain";
+        });
         await suite.stack.up(quiet);
         assert.deepEqual(taskNodes("webapp_web"), ["vm2"]);
         assert.equal(onNode("vm1", "docker node ps vm3 --filter desired-state=running -q").trim(), "");
@@ -216,3 +332,8 @@ describe("application stacks on the lab (dev stack)", { concurrency: 1 }, () => 
         assert.match(onNode("vm1", "docker service ls --format '{{.Name}}'"), /^data-stager_ui$/m, "the other stack stays");
     });
 });
+
+/** The exit status of a command on a node. */
+function runOnNodeStatus(node: string, cmd: string): number | null {
+    return runOnNode(node, cmd).status;
+}
