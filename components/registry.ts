@@ -232,7 +232,7 @@ export class Registry extends pulumi.ComponentResource {
         const htpasswdSecret = new SwarmSecret(`${name}-htpasswd`, { ...access, ...origin("users"), name: htpasswdName, labels, data: pulumi.secret(users.htpasswd.apply(b64)) }, secretOpts);
 
         const spec = pulumi.all([certName, keyName, htpasswdName]).apply(([cert, key, htpasswd]) => registryServiceSpec(cfg, stack, { cert, key, htpasswd },
-            args.nodes.filter((n) => n.labels[cfg.placement.key] === cfg.placement.value).map((n) => n.host.name)));
+            cfg.movable ? args.nodes.filter((n) => n.labels[cfg.placement.key] === cfg.placement.value).map((n) => n.host.name) : []));
         this.service = new SwarmService(`${name}-service`, {
             ...access, ...origin(""),
             name: `${stack}_registry`,

@@ -205,14 +205,16 @@ export function imageProvider(connect: Connect, progress: (line: string) => void
         },
 
         /**
-         * Whether the registry still has the pushed image at its tag: gone (the registry's data was
-         * lost) drops it from the state, so the next `up` builds and pushes it again; another digest
+         * Whether the registry still has the pushed image at its tag: gone (the registry says it has
+         * no such manifest: its data was lost) drops it from the state, so the next `up` builds and pushes it again; another digest
          * (pushed by hand) is kept as `registryDigest`, and the next `up` pushes ours again.
          */
         async read(id: string, props: ImageOutputs) {
             const t = await connectOrGone(connect, props);
             if (!t) return { id: "", props: {} };
-            const have = await registryDigest(t, props);
+            // A registry that does not answer (down, or moving: `up --refresh` brings it back before
+            // the stacks) says nothing about the image: the state stays as it is.
+            const have = await registryDigest(t, props).catch(() => props.digest);
             if (have === undefined) return { id: "", props: {} };
             const { registryDigest: _was, ...rest } = props;
             return { id, props: { ...rest, ...(have !== props.digest ? { registryDigest: have } : {}) } };

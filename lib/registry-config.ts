@@ -40,6 +40,11 @@ export interface RegistryConfig {
     pullUser: string;
     /** The user the program pushes the images it builds as (default: the first of `users`). */
     pushUser: string;
+    /**
+     * Whether the registry may move to another node when its placement label does: its `dataPath` is
+     * on the shared storage, so its images go with it (components/registry.ts registryServiceSpec).
+     */
+    movable?: boolean;
     certificate: CertificateConfig;
     /** `host:port`, as `docker login` and image references write it. */
     endpoint: string;
@@ -296,7 +301,8 @@ export function validateRegistryConfig(raw: RawRegistryConfig, nodes: readonly N
     }
 
     // Cross-checks that are worth a warning, not a stop.
-    if (dataPath && labelled.length > 1 && !(sharedStorage && (dataPath === sharedStorage || dataPath.startsWith(sharedStorage.replace(/\/+$/, "") + "/")))) {
+    const onShared = !!(sharedStorage && dataPath && (dataPath === sharedStorage || dataPath.startsWith(sharedStorage.replace(/\/+$/, "") + "/")));
+    if (dataPath && labelled.length > 1 && !onShared) {
         warn("registry.dataPath", `${labelled.length} nodes carry ${placement.key}=${placement.value} (${labelled.map((n) => n.hostname).join(", ")}) but ${dataPath} ` +
             "is not on the shared storage: if the registry moves to another of them it starts without the images pushed so far; " +
             "label one node only, or put dataPath under `sharedStorage`");
@@ -311,7 +317,7 @@ export function validateRegistryConfig(raw: RawRegistryConfig, nodes: readonly N
     return {
         config: {
             host, port, address, placement, constraint: `node.labels.${placement.key}==${placement.value}`,
-            dataPath, image, users, pullUser, pushUser, certificate, endpoint: port === 443 ? host : `${host}:${port}`,
+            dataPath, image, users, pullUser, pushUser, ...(onShared ? { movable: true } : {}), certificate, endpoint: port === 443 ? host : `${host}:${port}`,
         },
         warnings: findings.filter((f) => f.level === "warning"),
     };

@@ -12,6 +12,7 @@ import { execFileSync, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import * as yaml from "js-yaml";
 import { LocalWorkspace, PulumiCommand, type Stack } from "@pulumi/pulumi/automation";
 import {
     changeCollector, clusterFacts, devStack, engineEnv, exportedState, keyMaterial, missingPrerequisite, quiet, ROOT, scratchProject, skipOrFail,
@@ -20,21 +21,45 @@ import {
 /** The last main with dynamic providers (the state every existing stack has). */
 const PREVIOUS_MAIN = "16bf133b3f51acbca5821f5b41cb46c6cb583c63";
 
-/** A copy of the previous main's program next to this checkout's node_modules, .state and stack file. */
-function previousMain(): string {
+/** The previous main's tree (program, stack config and compose files) in a new folder. */
+function previousTree(): string {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dccn-prev-main-"));
     const archive = spawnSync("git", ["-C", ROOT, "archive", PREVIOUS_MAIN], { maxBuffer: 256 << 20 });
     if (archive.status !== 0) {
         throw new Error(`git archive ${PREVIOUS_MAIN} failed (${archive.stderr}): the migration drill needs the previous main in this clone's history`);
     }
     execFileSync("tar", ["-x", "-C", dir], { input: archive.stdout });
-    // The compose files as they are now: the migration changes the program, not what it deploys.
+    return dir;
+}
+
+/**
+ * The previous main's dev stack config with this machine's secrets (what stack-init set) and
+ * passphrase salt: what an existing stack has. The migration changes the program, not what it
+ * deploys, so both sides deploy this config and the previous main's compose files (settings added
+ * since, such as built images and the shared storage, are not the migration's business).
+ */
+function previousConfig(prev: string): string {
+    const load = (f: string) => yaml.load(fs.readFileSync(f, "utf8")) as { config: Record<string, unknown>; encryptionsalt?: string };
+    const old = load(path.join(prev, "Pulumi.dev.yaml"));
+    const mine = load(path.join(ROOT, "Pulumi.dev.yaml"));
+    const secret = (v: unknown): boolean => typeof v === "object" && v !== null && (("secure" in v) || Object.values(v).some(secret));
+    for (const [k, v] of Object.entries(mine.config)) if (secret(v)) old.config[k] = v;
+    return yaml.dump({ config: old.config, ...(mine.encryptionsalt ? { encryptionsalt: mine.encryptionsalt } : {}) });
+}
+
+/** Puts the previous main's stack config and compose files into `dir` (a scratch copy of this checkout). */
+function usePreviousDeployment(dir: string, prev: string): void {
     fs.rmSync(path.join(dir, "stacks"), { recursive: true, force: true });
-    fs.cpSync(path.join(ROOT, "stacks"), path.join(dir, "stacks"), { recursive: true });
+    fs.cpSync(path.join(prev, "stacks"), path.join(dir, "stacks"), { recursive: true });
+    fs.writeFileSync(path.join(dir, "Pulumi.dev.yaml"), previousConfig(prev));
+}
+
+/** A copy of the previous main's program and deployment next to this checkout's node_modules and .state. */
+function previousMain(): string {
+    const dir = previousTree();
     fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(dir, "node_modules"));
     fs.symlinkSync(path.join(ROOT, ".state"), path.join(dir, ".state"));
-    // The stack's config as this machine has it (the secrets stack-init set, the passphrase salt).
-    fs.copyFileSync(path.join(ROOT, "Pulumi.dev.yaml"), path.join(dir, "Pulumi.dev.yaml"));
+    fs.writeFileSync(path.join(dir, "Pulumi.dev.yaml"), previousConfig(dir));
     return dir;
 }
 
@@ -48,6 +73,13 @@ describe("migration from the dynamic providers (dev stack on the lab)", { concur
         missing = missingPrerequisite();
         if (missing) return;
         dir = scratchProject();
+        // This checkout's program, with the deployment (config, compose files) an existing stack has.
+        const prev = previousTree();
+        try {
+            usePreviousDeployment(dir, prev);
+        } finally {
+            fs.rmSync(prev, { recursive: true, force: true });
+        }
         stack = await devStack(dir);
         // Whatever an earlier run left (this program's or the previous one's): gone, so the previous
         // main builds the cluster from an empty swarm.
