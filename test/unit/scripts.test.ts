@@ -1176,8 +1176,9 @@ printf '99 1 0:99 / %s rw shared:9 - nfs %s rw\\n' "$1" "$src" >>"${mountinfo}"
   });
 
   test("hostile input is refused before anything changes", () => {
-    for (const env of [{ SHARED_PATH: "mnt/docker" }, { SHARED_PATH: "/" }, { SHARED_PATH: "/mnt/do cker" }, { CHECK_TIMEOUT: "0" }, { CHECK_TIMEOUT: "5;reboot" },
-      { ...NFS, NFS_OPTIONS: "rw hard" }, { NFS_SOURCE: "nfs.dccn.nl" }, { NFS_SOURCE: "a:/b\n/dev/sda / ext4" }]) {
+    const hostile: Record<string, string>[] = [{ SHARED_PATH: "mnt/docker" }, { SHARED_PATH: "/" }, { SHARED_PATH: "/mnt/do cker" }, { CHECK_TIMEOUT: "0" }, { CHECK_TIMEOUT: "5;reboot" },
+      { ...NFS, NFS_OPTIONS: "rw hard" }, { NFS_SOURCE: "nfs.dccn.nl" }, { NFS_SOURCE: "a:/b\n/dev/sda / ext4" }];
+    for (const env of hostile) {
       const { lab, run } = setup();
       const r = run(env);
       assertFails(r, "bad-input");
