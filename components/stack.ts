@@ -1,5 +1,5 @@
 import * as pulumi from "../lib/sdk";
-import { registryHost, type StackSpec } from "../compose";
+import { LABEL_IMAGE, registryHost, type StackSpec } from "../compose";
 import { engineStack, JsonObject } from "../lib/engine-spec";
 import { configIsSecret } from "../lib/pulumi-config";
 import { stepCall } from "../lib/remote-script";
@@ -196,9 +196,15 @@ export class Stack extends pulumi.ComponentResource {
     }
 }
 
-/** `spec` with its ContainerSpec.Image set to `image` (an Output: nested, so only the image is unknown in a preview). */
+/**
+ * `spec` with its ContainerSpec.Image set to `image` (an Output: nested, so only the image is unknown
+ * in a preview), and the stack's image label to the same: the image as written is `<tag>@<digest>`
+ * here, so a new digest is a change of the service (lib/engine-spec.ts compares a pinned image
+ * without its digest only when the label has none).
+ */
 function withImage(spec: JsonObject, image: pulumi.Output<string>): pulumi.Input<JsonObject> {
     const tt = spec.TaskTemplate as JsonObject;
     const cs = tt.ContainerSpec as JsonObject;
-    return { ...spec, TaskTemplate: { ...tt, ContainerSpec: { ...cs, Image: image as unknown as string } } };
+    const ref = image as unknown as string;
+    return { ...spec, Labels: { ...(spec.Labels as JsonObject), [LABEL_IMAGE]: ref }, TaskTemplate: { ...tt, ContainerSpec: { ...cs, Image: ref } } };
 }

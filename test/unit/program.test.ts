@@ -162,6 +162,8 @@ test("dev: the webapp's images are built from the repository and run from the la
     assert.equal(image("webapp-image-db").context, "stacks/lab/mariadb");
     // The services run what was pushed (tag and digest), with the pull user's credentials.
     assert.equal(spec("webapp_web").TaskTemplate.ContainerSpec.Image, `registry.lab:5000/demo_user_register:1.0@${web.contextDigest}`);
+    // The image label carries the digest too: a new digest is a change of the service, not hidden as a pin.
+    assert.equal(spec("webapp_web").Labels["com.docker.stack.image"], spec("webapp_web").TaskTemplate.ContainerSpec.Image);
     assert.match(spec("webapp_db").TaskTemplate.ContainerSpec.Image, /^registry\.lab:5000\/lab\/mariadb:10@sha256:/);
     for (const n of ["webapp-web", "webapp-db"]) assert.equal(secretValue(byName(resources, n).inputs.registryAuth).username, "puller", n);
     assert.deepEqual(spec("webapp_web").TaskTemplate.Placement.Constraints, ["node.labels.function == production"]);
