@@ -27,7 +27,7 @@ npx tsc --noEmit -p .
 # The program and its provider plugin as every pulumi run uses them (Pulumi.yaml typescript: false).
 npm run --silent build
 step "shellcheck"
-shellcheck -x scripts/*.sh tools/*.sh lab/*.sh bench/*.sh .ci/run
+shellcheck -x scripts/*.sh tools/*.sh lab/*.sh bench/*.sh stacks/lab/*/*.sh .ci/run
 
 step "lab"
 lab_was_up=0
