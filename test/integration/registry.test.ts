@@ -31,6 +31,8 @@ import {
     type Access, type Connect, fileObjectProvider, serviceProvider, type FileObjectInputs, type ServiceInputs, type ServiceOutputs,
 } from "../../lib/stack-providers";
 import { docker, type Dockerd, dockerdProblem, stopDockerd } from "../../tools/dockerd";
+import { imageProvider, type ImageInputs, type ImageOutputs } from "../../lib/image-providers";
+import { packContext } from "../../lib/build-context";
 
 const IN_CI = process.env.CI === "true";
 const HOST = "registry.dccn.test";
@@ -356,6 +358,56 @@ describe("the private registry on a throwaway swarm", { timeout: 15 * 60_000 }, 
         await sp.delete!(created.id, created.outs);
     });
 
+    test("an image the program builds: its context streamed to the build endpoint, pushed as the push user, read back; a failing step names the stack, the service and the build's last lines", async (t) => {
+        if (problem || !state.service) return unavailable(t, problem ?? "the registry did not come up");
+        importTiny(d!); // the test before removed it
+        const ctx = fs.mkdtempSync(path.join(os.tmpdir(), "dccn-rit-build-"));
+        try {
+            fs.writeFileSync(path.join(ctx, "Dockerfile"), `FROM ${TINY}\nARG WHO=nobody\nCOPY hello.txt /hello.txt\nLABEL who=$WHO\n`);
+            fs.writeFileSync(path.join(ctx, "hello.txt"), "hello\n");
+            const inputs: ImageInputs = {
+                ...access, stack: "itest", service: "web", origin: "itest.yml: services.web.build", image: `${ENDPOINT}/itest/web:1`,
+                context: ctx, dockerfile: "Dockerfile", args: { WHO: "itest" }, labels: { "org.example.itest": "1" },
+                contextDigest: (await packContext(ctx)).digest, pushAuth: { serveraddress: ENDPOINT, username: "alice", password: passwords.alice },
+            };
+            const lines: string[] = [];
+            const ip = imageProvider(connect, (l) => lines.push(l));
+            const made = await ip.create(inputs);
+            const outs = made.outs as ImageOutputs;
+            assert.match(outs.digest, /^sha256:[0-9a-f]{64}$/);
+            assert.equal(outs.ref, `${inputs.image}@${outs.digest}`);
+            assert.ok(lines.some((l) => /^Step 3\/4 : COPY hello\.txt/.test(l)), `the build's steps reported: ${lines.join(" | ")}`);
+            assert.equal(JSON.parse(dk(["image", "inspect", "--format", "{{json .Config.Labels}}", inputs.image]).stdout)["who"], "itest", "built with the build argument");
+            // The registry serves that digest at the tag; a refresh finds it so.
+            const head = curl(["--cacert", caFile(), "-u", `bob:${passwords.bob}`, "-o", "/dev/null", "-D", "-", "-H", "Accept: application/vnd.docker.distribution.manifest.v2+json",
+                `https://${ENDPOINT}/v2/itest/web/manifests/1`]);
+            assert.match(head.stdout, new RegExp(`docker-content-digest:\\s*${outs.digest}`, "i"));
+            const read = await ip.read!(made.id, outs);
+            assert.deepEqual([read.id, read.props.digest, read.props.registryDigest], [made.id, outs.digest, undefined]);
+            // Nothing new in the context: no change, nothing built.
+            assert.equal((await ip.diff!(made.id, outs, inputs)).changes, false);
+            // A failing step: the update fails naming where, and the registry keeps the image it had.
+            fs.writeFileSync(path.join(ctx, "Dockerfile"), `FROM ${TINY}\nCOPY missing.txt /missing.txt\n`);
+            const failing = { ...inputs, contextDigest: (await packContext(ctx)).digest };
+            await assert.rejects(ip.update!(made.id, outs, failing), (e: Error) => {
+                assert.match(e.message, /^itest\.yml: services\.web\.build \(stack itest, service web\): building registry\.dccn\.test:5000\/itest\/web:1 on itest-registry failed: .*missing\.txt/);
+                assert.match(e.message, /last lines of the build:\n\s+Step 1\/2 : FROM dccn-itest\/tiny:1[\s\S]*Step 2\/2 : COPY missing\.txt/);
+                assert.ok(!e.message.includes(passwords.alice), "no password in the error");
+                return true;
+            });
+            assert.equal((await ip.read!(made.id, outs)).props.digest, outs.digest, "the registry keeps the last good image");
+            // A wrong push password: the push is refused, named.
+            fs.writeFileSync(path.join(ctx, "Dockerfile"), `FROM ${TINY}\nCOPY hello.txt /hello2.txt\n`);
+            const wrong = { ...inputs, contextDigest: (await packContext(ctx)).digest, pushAuth: { ...inputs.pushAuth, password: "wrong" } };
+            await assert.rejects(ip.update!(made.id, outs, wrong), /pushing registry\.dccn\.test:5000\/itest\/web:1 on itest-registry failed: .*(unauthorized|authentication required)/i);
+            // A file changed after the preview: nothing is built.
+            const stale = { ...inputs, contextDigest: inputs.contextDigest };
+            await assert.rejects(ip.update!(made.id, outs, { ...stale, args: { WHO: "x" } }), /changed during this deployment.*Run `pulumi up` again/);
+        } finally {
+            fs.rmSync(ctx, { recursive: true, force: true });
+        }
+    });
+
     test("adding a user and removing another, a renewed certificate, then a renewed CA roll out; the images stay", async (t) => {
         if (problem || !state.service) return unavailable(t, problem ?? "the registry did not come up");
         // Users: carol in, alice out. bob keeps his hash.
@@ -401,7 +453,7 @@ describe("the private registry on a throwaway swarm", { timeout: 15 * 60_000 }, 
 
         // The images survived every update (data on the host path).
         const catalog = curl(["--cacert", caFile(), "-u", `carol:${passwords.carol}`, `https://${ENDPOINT}/v2/_catalog`]);
-        assert.deepEqual(JSON.parse(catalog.stdout).repositories, ["itest/tiny"]);
+        assert.deepEqual(JSON.parse(catalog.stdout).repositories, ["itest/tiny", "itest/web"]);
         assert.equal(dk(["logout", ENDPOINT]).status, 0);
         const login = dk(["login", "-u", "carol", "--password-stdin", ENDPOINT], passwords.carol + "\n");
         assert.equal(login.status, 0, login.stderr);
