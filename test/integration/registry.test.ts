@@ -376,7 +376,7 @@ describe("the private registry on a throwaway swarm", { timeout: 15 * 60_000 }, 
             const outs = made.outs as ImageOutputs;
             assert.match(outs.digest, /^sha256:[0-9a-f]{64}$/);
             assert.equal(outs.ref, `${inputs.image}@${outs.digest}`);
-            assert.ok(lines.some((l) => /^Step 3\/4 : COPY hello\.txt/.test(l)), `the build's steps reported: ${lines.join(" | ")}`);
+            assert.ok(lines.some((l) => /^Step 3\/\d+ : COPY hello\.txt/.test(l)), `the build's steps reported: ${lines.join(" | ")}`);
             assert.equal(JSON.parse(dk(["image", "inspect", "--format", "{{json .Config.Labels}}", inputs.image]).stdout)["who"], "itest", "built with the build argument");
             // The registry serves that digest at the tag; a refresh finds it so.
             const head = curl(["--cacert", caFile(), "-u", `bob:${passwords.bob}`, "-o", "/dev/null", "-D", "-", "-H", "Accept: application/vnd.docker.distribution.manifest.v2+json",
@@ -391,7 +391,7 @@ describe("the private registry on a throwaway swarm", { timeout: 15 * 60_000 }, 
             const failing = { ...inputs, contextDigest: (await packContext(ctx)).digest };
             await assert.rejects(ip.update!(made.id, outs, failing), (e: Error) => {
                 assert.match(e.message, /^itest\.yml: services\.web\.build \(stack itest, service web\): building registry\.dccn\.test:5000\/itest\/web:1 on itest-registry failed: .*missing\.txt/);
-                assert.match(e.message, /last lines of the build:\n\s+Step 1\/2 : FROM dccn-itest\/tiny:1[\s\S]*Step 2\/2 : COPY missing\.txt/);
+                assert.match(e.message, /last lines of the build:\n\s+Step 1\/\d+ : FROM dccn-itest\/tiny:1[\s\S]*Step 2\/\d+ : COPY missing\.txt/);
                 assert.ok(!e.message.includes(passwords.alice), "no password in the error");
                 return true;
             });
