@@ -181,12 +181,13 @@ export function imageProvider(connect: Connect, progress: (line: string) => void
             }
             // A refresh found another image at the tag (pushed by hand): push ours again.
             if (olds.registryDigest && olds.registryDigest !== olds.digest) diffs.push("digest");
-            const access = stableJson({ m: olds.managers ?? [], s: olds.ssh ?? {}, e: olds.engineSocket ?? "", a: olds.pushAuth ?? {}, c: olds.context, o: olds.origin })
-                !== stableJson({ m: news.managers, s: news.ssh, e: news.engineSocket ?? "", a: news.pushAuth, c: news.context, o: news.origin });
-            return { changes: diffs.length > 0 || access, replaces: [], diffs };
+            // Where it is built and pushed from (managers, the push user's credentials, the folder the
+            // context is in) is not the image: no change shows (the engine keeps the new inputs all the
+            // same), and the services that run it do not look changed in a preview.
+            return { changes: diffs.length > 0, replaces: [], diffs };
         },
 
-        /** A change of connection, credentials or paths only: the image stays as pushed. */
+        /** A change of the SSH connection only: the image stays as pushed. */
         stateOnly(olds: ImageOutputs, news: ImageInputs) {
             return { ...olds, ...news, digest: olds.digest, ref: olds.ref };
         },

@@ -15,7 +15,7 @@ import * as path from "path";
 import * as yaml from "js-yaml";
 import { LocalWorkspace, PulumiCommand, type Stack } from "@pulumi/pulumi/automation";
 import {
-    changeCollector, clusterFacts, devStack, engineEnv, exportedState, keyMaterial, missingPrerequisite, quiet, ROOT, scratchProject, skipOrFail,
+    changeCollector, clusterFacts, devStack, engineEnv, exportedState, keyMaterial, labNodes, missingPrerequisite, onNode, quiet, ROOT, scratchProject, skipOrFail,
 } from "./support";
 
 /** The last main with dynamic providers (the state every existing stack has). */
@@ -54,6 +54,21 @@ function usePreviousDeployment(dir: string, prev: string): void {
     fs.writeFileSync(path.join(dir, "Pulumi.dev.yaml"), previousConfig(prev));
 }
 
+/**
+ * The lab images the previous main's dev config runs that the lab no longer preloads (the program now
+ * builds the data-stager's stand-ins and pushes them to the registry): built on every node from the
+ * same Dockerfile (stacks/lab/stager), under the names the previous config gives them.
+ */
+function previousLabImages(): void {
+    const context = spawnSync("tar", ["-C", path.join(ROOT, "stacks", "lab", "stager"), "-c", "."], { maxBuffer: 16 << 20 });
+    if (context.status !== 0) throw new Error(`tar of stacks/lab/stager failed: ${context.stderr}`);
+    for (const n of labNodes()) {
+        onNode(n.name, "set -e; d=$(mktemp -d); base64 -d | tar -x -C \"$d\"; " +
+            "docker build -q -t dccn-lab/stager:2 --target stager \"$d\" >/dev/null; docker build -q -t dccn-lab/stager-ui:2 --target stager-ui \"$d\" >/dev/null; rm -rf \"$d\"",
+        { input: context.stdout.toString("base64") });
+    }
+}
+
 /** A copy of the previous main's program and deployment next to this checkout's node_modules and .state. */
 function previousMain(): string {
     const dir = previousTree();
@@ -84,6 +99,7 @@ describe("migration from the dynamic providers (dev stack on the lab)", { concur
         // Whatever an earlier run left (this program's or the previous one's): gone, so the previous
         // main builds the cluster from an empty swarm.
         if (((await stack.exportStack()).deployment.resources ?? []).length > 0) await stack.destroy(quiet);
+        previousLabImages();
     });
 
     test("the previous main builds the dev stack", async (t) => {

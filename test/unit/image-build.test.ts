@@ -172,7 +172,7 @@ describe("the image provider's diff and the registry's placement label", () => {
             assert.deepEqual([d.changes, d.replaces, d.diffs], [true, [], [k]], k);
         }
         const moved = await provider.diff!("id", olds, { ...base, context: "elsewhere/app", pushAuth: { ...base.pushAuth, password: "q" } });
-        assert.deepEqual([moved.changes, moved.diffs], [true, []], "a moved folder or new password only: the state changes, nothing is built");
+        assert.deepEqual([moved.changes, moved.diffs], [false, []], "a moved folder or a new push password only: nothing to build, nothing shows");
         const stateOnly = provider.stateOnly!(olds, { ...base, context: "elsewhere/app" });
         assert.equal(stateOnly.digest, "sha256:d1");
         const drift = await provider.diff!("id", { ...olds, registryDigest: "sha256:other" }, base);
