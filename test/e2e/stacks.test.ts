@@ -214,9 +214,14 @@ describe("application stacks on the lab (dev stack)", { concurrency: 1 }, () => 
         // The survivors do not have the images (vm1 built them): whoever runs them next must pull them.
         const survivors = labNodes().map((n) => n.name).filter((n) => !stopped.includes(n));
         for (const n of survivors) {
+            // Stopped task containers of earlier tests keep their image; a node that ran a task has the
+            // image by its digest only (pulled as <repo>@<digest>, no tag).
+            onNode(n, "docker container prune -f >/dev/null");
             for (const img of Object.values(images)) {
-                onNode(n, `docker image ls -q --filter reference='${img.split("@")[0]}' | sort -u | xargs -r docker image rm -f >/dev/null 2>&1 || true`);
-                assert.notEqual(runOnNodeStatus(n, `docker image inspect '${img}'`), 0, `${img} not on ${n} before the drill`);
+                const byDigest = img.replace(/:[^:/@]+@/, "@");
+                onNode(n, `{ docker image ls -q --filter reference='${img.split("@")[0]}'; docker image inspect --format '{{.Id}}' '${byDigest}'; } 2>/dev/null ` +
+                    "| sort -u | xargs -r docker image rm -f >/dev/null 2>&1 || true");
+                assert.notEqual(runOnNodeStatus(n, `docker image inspect '${img}' >/dev/null 2>&1`), 0, `${img} not on ${n} before the drill`);
             }
         }
         try {
