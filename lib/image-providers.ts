@@ -10,10 +10,10 @@
 import * as path from "path";
 import { Readable } from "stream";
 import type { ResourceImpl } from "./resource-impl";
-import { api, apiMessage, Transport } from "./engine-transport";
+import { apiMessage, Transport } from "./engine-transport";
 import { BuildContextError, packContext } from "./build-context";
-import { stableJson } from "./engine-spec";
-import { authHeader, connectOrGone, type Access, type Connect, type RegistryAuth } from "./stack-providers";
+import { stableJson, taggedImage } from "./engine-spec";
+import { authHeader, connectOrGone, inspectDistribution, type Access, type Connect, type RegistryAuth } from "./stack-providers";
 import { changesAllowed } from "./write-gate";
 import { progress as report } from "./progress";
 
@@ -54,23 +54,18 @@ type Any = any; // eslint-disable-line @typescript-eslint/no-explicit-any
 /** Lines of a build or push's progress stream the error message quotes. */
 const TAIL_LINES = 12;
 
-/** The fields whose change means a new build. */
-function buildView(p: Partial<ImageInputs>): string {
-    return stableJson({
-        image: p.image ?? "", context: p.contextDigest ?? "", dockerfile: p.dockerfile ?? "", args: p.args ?? {},
-        target: p.target ?? "", labels: p.labels ?? {},
-    });
-}
+/** The inputs whose change means a new build. */
+const BUILD_FIELDS = ["image", "contextDigest", "dockerfile", "args", "target", "labels"] as const;
 
 function what(p: ImageInputs): string {
     return `${p.origin} (stack ${p.stack}, service ${p.service})`;
 }
 
-/** `repo` and `tag` of `host:port/path:tag`. */
+/** `repo` and `tag` of `host:port/path[:tag]` (`latest` when it has none, as taggedImage adds it). */
 export function splitTag(image: string): { repo: string; tag: string } {
-    const slash = image.lastIndexOf("/");
-    const colon = image.lastIndexOf(":");
-    return colon > slash ? { repo: image.slice(0, colon), tag: image.slice(colon + 1) } : { repo: image, tag: "latest" };
+    const tagged = taggedImage(image);
+    const colon = tagged.lastIndexOf(":");
+    return { repo: tagged.slice(0, colon), tag: tagged.slice(colon + 1) };
 }
 
 /**
@@ -160,7 +155,7 @@ export async function buildAndPush(t: Transport, p: ImageInputs, progress: (line
 
 /** What the registry has at the image's tag (`sha256:...`), undefined when it has no such tag; throws when it cannot say. */
 async function registryDigest(t: Transport, p: ImageInputs): Promise<string | undefined> {
-    const r = await api(t, { method: "GET", path: `/distribution/${p.image.split("/").map(encodeURIComponent).join("/")}/json`, headers: authHeader(p.pushAuth), timeoutSec: 30 });
+    const r = await inspectDistribution(t, p.image, authHeader(p.pushAuth));
     if (r.status === 200 && typeof r.json?.Descriptor?.digest === "string") return r.json.Descriptor.digest;
     // The engine answers 403/404 with the registry's "manifest unknown" for a tag it does not have.
     if ((r.status === 404 || r.status === 403 || r.status === 500) && /manifest unknown|not found/i.test(apiMessage(r))) return undefined;
@@ -176,7 +171,7 @@ export function imageProvider(connect: Connect, progress: (line: string) => void
     return {
         async diff(_id: string, olds: ImageOutputs, news: ImageInputs) {
             const diffs: string[] = [];
-            for (const k of ["image", "contextDigest", "dockerfile", "args", "target", "labels"] as const) {
+            for (const k of BUILD_FIELDS) {
                 if (stableJson(olds[k] ?? null) !== stableJson(news[k] ?? null)) diffs.push(k);
             }
             // A refresh found another image at the tag (pushed by hand): push ours again.
@@ -197,12 +192,9 @@ export function imageProvider(connect: Connect, progress: (line: string) => void
             return { id: `${inputs.stack}/${inputs.service}`, outs };
         },
 
-        async update(_id: string, olds: ImageOutputs, news: ImageInputs) {
-            if (buildView(olds) === buildView(news) && !(olds.registryDigest && olds.registryDigest !== olds.digest)) {
-                return { outs: { ...olds, ...news, digest: olds.digest, ref: olds.ref } };
-            }
-            const { registryDigest: _drift, ...rest } = await build(news) as ImageOutputs;
-            return { outs: rest };
+        /** Called only when diff found a change to build (the provider keeps any other change in the state alone). */
+        async update(_id: string, _olds: ImageOutputs, news: ImageInputs) {
+            return { outs: await build(news) };
         },
 
         /**

@@ -11,7 +11,7 @@
  */
 import { randomBytes } from "crypto";
 import type { CheckFailure, ResourceImpl } from "./resource-impl";
-import { api, apiMessage, apiOk, findManager, localTransport, sshTransport, Transport } from "./engine-transport";
+import { api, apiMessage, apiOk, findManager, localTransport, sshTransport, Transport, type ApiResponse } from "./engine-transport";
 import {
     differences, JsonObject, LABEL_IMAGE, LABEL_NAMESPACE, networkDifferences, normaliseNetwork, normaliseService,
     serviceFromEngine, stableJson, taggedImage,
@@ -637,9 +637,14 @@ async function resolveRefs(t: Transport, p: ServiceInputs): Promise<Any> {
 /** `image@digest` and its platforms from the registry (client-side, as the CLI does), or undefined. */
 type Pinned = { image?: string; platforms?: Any[]; error?: string };
 
+/** The registry's answer for `image` (`GET /distribution/<image>/json`: its digest and platforms), asked by the engine with `auth`. */
+export function inspectDistribution(t: Transport, image: string, auth: Record<string, string>): Promise<ApiResponse> {
+    return api(t, { method: "GET", path: `/distribution/${image.split("/").map(encodeURIComponent).join("/")}/json`, headers: auth, timeoutSec: 30 });
+}
+
 async function pinImage(t: Transport, image: string, auth: Record<string, string>): Promise<Pinned> {
     if (image.includes("@sha256:")) return {};
-    const r = await api(t, { method: "GET", path: `/distribution/${image.split("/").map(encodeURIComponent).join("/")}/json`, headers: auth, timeoutSec: 30 })
+    const r = await inspectDistribution(t, image, auth)
         .catch((e: Error) => ({ status: 0, json: undefined, error: e.message }));
     if (r.status !== 200 || !r.json?.Descriptor?.digest) {
         return { error: "error" in r ? String(r.error) : `HTTP ${r.status}: ${apiMessage(r as Any)}` };

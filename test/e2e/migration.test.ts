@@ -47,11 +47,11 @@ function previousConfig(prev: string): string {
     return yaml.dump({ config: old.config, ...(mine.encryptionsalt ? { encryptionsalt: mine.encryptionsalt } : {}) });
 }
 
-/** Puts the previous main's stack config and compose files into `dir` (a scratch copy of this checkout). */
+/** Puts the previous main's stack config and compose files (of previousMain's copy `prev`) into `dir` (a scratch copy of this checkout). */
 function usePreviousDeployment(dir: string, prev: string): void {
     fs.rmSync(path.join(dir, "stacks"), { recursive: true, force: true });
     fs.cpSync(path.join(prev, "stacks"), path.join(dir, "stacks"), { recursive: true });
-    fs.writeFileSync(path.join(dir, "Pulumi.dev.yaml"), previousConfig(prev));
+    fs.copyFileSync(path.join(prev, "Pulumi.dev.yaml"), path.join(dir, "Pulumi.dev.yaml"));
 }
 
 /**
@@ -83,18 +83,16 @@ describe("migration from the dynamic providers (dev stack on the lab)", { concur
     let dir = "";
     let stack: Stack;
     let before_: Record<string, string> = {};
+    /** The previous main's tree (previousMain), made once: its deployment is copied into `dir`, its program builds the stack. */
+    let prev = "";
 
     before(async () => {
         missing = missingPrerequisite();
         if (missing) return;
         dir = scratchProject();
         // This checkout's program, with the deployment (config, compose files) an existing stack has.
-        const prev = previousTree();
-        try {
-            usePreviousDeployment(dir, prev);
-        } finally {
-            fs.rmSync(prev, { recursive: true, force: true });
-        }
+        prev = previousMain();
+        usePreviousDeployment(dir, prev);
         stack = await devStack(dir);
         // Whatever an earlier run left (this program's or the previous one's): gone, so the previous
         // main builds the cluster from an empty swarm.
@@ -104,7 +102,6 @@ describe("migration from the dynamic providers (dev stack on the lab)", { concur
 
     test("the previous main builds the dev stack", async (t) => {
         if (skipOrFail(t, missing)) return;
-        const prev = previousMain();
         try {
             const env = { ...engineEnv(), PULUMI_NODEJS_TRANSPILE_ONLY: "true" };
             const old = await LocalWorkspace.createOrSelectStack({ stackName: "dev", workDir: prev },

@@ -221,7 +221,7 @@ describe("application stacks on the lab (dev stack)", { concurrency: 1 }, () => 
                 const byDigest = img.replace(/:[^:/@]+@/, "@");
                 onNode(n, `{ docker image ls -q --filter reference='${img.split("@")[0]}'; docker image inspect --format '{{.Id}}' '${byDigest}'; } 2>/dev/null ` +
                     "| sort -u | xargs -r docker image rm -f >/dev/null 2>&1 || true");
-                assert.notEqual(runOnNodeStatus(n, `docker image inspect '${img}' >/dev/null 2>&1`), 0, `${img} not on ${n} before the drill`);
+                assert.notEqual(runOnNode(n, `docker image inspect '${img}' >/dev/null 2>&1`).status, 0, `${img} not on ${n} before the drill`);
             }
         }
         try {
@@ -337,8 +337,3 @@ describe("application stacks on the lab (dev stack)", { concurrency: 1 }, () => 
         assert.match(onNode("vm1", "docker service ls --format '{{.Name}}'"), /^data-stager_ui$/m, "the other stack stays");
     });
 });
-
-/** The exit status of a command on a node. */
-function runOnNodeStatus(node: string, cmd: string): number | null {
-    return runOnNode(node, cmd).status;
-}
