@@ -11,6 +11,8 @@ export { loadCompose, parseBuild, type LoadOptions, FORBIDDEN, UNSUPPORTED, DEPR
 export { convertStack, effectiveImage, registryHost, sorted, LABEL_IMAGE, LABEL_NAMESPACE } from "./convert";
 export { substitute } from "./interpolate";
 export { LATEST_CLI, STACK_DEPLOY_CLI } from "./schema";
+export { CLI_2010, CLI_261, engineMeets, KNOWN_CLIS, majorMinor, rulesFor, type StackDeployRules } from "./cli-rules";
+export { loadStack, type TargetOptions } from "./target";
 export { parseDuration } from "./units";
 export type { BuildModel, LoadedStack, ServiceModel } from "./model";
 export type * from "./types";

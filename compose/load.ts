@@ -16,7 +16,8 @@ import type {
 } from "./model";
 import { parseEnvFile, parseShortVolume, shellSplit, type VolumeEntry } from "./parse";
 import { parseShortPort, type PortEntry } from "./ports";
-import { DEFAULT_VERSION, LATEST_MINOR, STACK_DEPLOY_CLI, STACK_DEPLOY_MAX_MINOR } from "./schema";
+import { KNOWN_CLIS, rulesFor, type StackDeployRules } from "./cli-rules";
+import { LATEST_MINOR, STACK_DEPLOY_CLI } from "./schema";
 import { parseCpus, parseDuration, ramInBytes } from "./units";
 import { validateSchema, validateVersionFeatures } from "./validate";
 
@@ -30,8 +31,9 @@ export interface LoadOptions {
   /** Stack (namespace) name: prefixes every object name. */
   stackName: string;
   /**
-   * The docker CLI whose `docker stack deploy` decides which compose versions are read (see
-   * parseVersion). Default STACK_DEPLOY_CLI, 20.10: the lab's and DCCN's.
+   * The docker CLI (or engine) version whose `docker stack deploy` rules the file is read with
+   * (compose/cli-rules.ts: 20.10's, or 26.1's from 26.1 on). Default STACK_DEPLOY_CLI, 20.10: the
+   * lab's and DCCN's. compose/target.ts picks it from the stack's pinned engine version.
    */
   cli?: string;
 }
@@ -205,19 +207,18 @@ function absPath(dir: string, p: string): string {
 }
 
 /**
- * The compose file version as docker stack deploy reads it. Docker CLI 20.10 (Debian's docker.io:
- * the lab's and DCCN's engines; the default): `version` is required (a file without it is read as
- * 1.0 and refused), "3" is "3.0", and only the 3.0 to 3.9 schemas exist. CLIs from 23 on
- * (`cli: "23"` or later): a file without `version`, or "3", is read as DEFAULT_VERSION, and
- * 3.0 to 3.LATEST_MINOR exist.
+ * The compose file version as docker stack deploy of `rules.cli` reads it (compose/cli-rules.ts):
+ * 20.10 requires `version` (a file without it is read as 1.0 and refused), "3" is "3.0", and only
+ * the 3.0 to 3.9 schemas exist; 26.1 reads a file without `version` (or "" or "3") as 3.12 and
+ * has 3.0 to 3.12. Anything else has no schema file in the CLI ("unsupported Compose file
+ * version"), "3.09" or "3.9.0" included.
  */
-function parseVersion(file: string, raw: Dict, cli: string): { version: string; minor: number } {
-  const modern = Number(cli.split(".")[0]) >= 23;
-  const max = modern ? LATEST_MINOR : STACK_DEPLOY_MAX_MINOR;
-  const stackDeploy = `docker stack deploy (docker CLI ${cli})`;
-  const fallback = { version: DEFAULT_VERSION, minor: Number(DEFAULT_VERSION.split(".")[1]) };
+function parseVersion(file: string, raw: Dict, rules: StackDeployRules): { version: string; minor: number } {
+  const max = rules.maxMinor;
+  const stackDeploy = `docker stack deploy (docker CLI ${rules.cli})`;
+  const fallback = rules.defaultVersion && { version: rules.defaultVersion, minor: Number(rules.defaultVersion.split(".")[1]) };
   if (!("version" in raw)) {
-    if (modern) return fallback;
+    if (fallback) return fallback;
     throw new ComposeError(file, "version", `missing: ${stackDeploy} reads a file without \`version\` as compose 1.0 and refuses it ` +
       "(unsupported Compose file version: 1.0)", `add version: "3.${max}" (or the 3.x version the file is written for) at the top`);
   }
@@ -225,9 +226,9 @@ function parseVersion(file: string, raw: Dict, cli: string): { version: string; 
   if (typeof v !== "string") {
     throw new ComposeError(file, "version", `must be a string, got ${JSON.stringify(v)}`, `quote it: version: "${String(v)}"`);
   }
-  if (modern && (v === "" || v === "3")) return fallback;
+  if (fallback && (v === "" || v === "3")) return fallback;
   if (v === "3") return { version: "3.0", minor: 0 };
-  const m = /^3\.(\d+)$/.exec(v);
+  const m = /^3\.(0|[1-9][0-9]?)$/.exec(v);
   if (m && Number(m[1]) <= max) return { version: v, minor: Number(m[1]) };
   if (/^[12](\.\d+)*$/.test(v)) {
     throw new ComposeError(file, "version", `compose file format version ${v} is not supported by docker stack deploy (only 3.x)`,
@@ -235,10 +236,11 @@ function parseVersion(file: string, raw: Dict, cli: string): { version: string; 
   }
   if (m && Number(m[1]) <= LATEST_MINOR) {
     throw new ComposeError(file, "version", `compose file format version ${v} is not supported by ${stackDeploy}, which reads 3.0 to 3.${max}`,
-      `use version: "3.${max}" (keys added after it, such as deploy.resources.limits.pids and healthcheck.start_interval, are not available)`);
+      `use version: "3.${max}" (keys added after it${max < 12 ? ", such as healthcheck.start_interval (3.12)," : ""} are not available)` +
+      (max < KNOWN_CLIS[KNOWN_CLIS.length - 1].maxMinor ? `, or deploy on an engine whose docker CLI reads ${v}` : ""));
   }
-  throw new ComposeError(file, "version", `unsupported compose file format version ${JSON.stringify(v)}`,
-    `use a 3.x version from "3.0" to "3.${max}"${modern ? ", or omit `version`" : ""}`);
+  throw new ComposeError(file, "version", `unsupported compose file format version ${JSON.stringify(v)} (${stackDeploy} has no schema for it)`,
+    `use a 3.x version from "3.0" to "3.${max}"${fallback ? ", or omit `version`" : ""}`);
 }
 
 // ---------------------------------------------------------------------------
@@ -276,6 +278,47 @@ function parsePorts(file: string, key: string, v: unknown, warnings: ComposeWarn
   return out;
 }
 
+/**
+ * extra_hosts as `host:ip` strings, as docker stack deploy of `rules.cli` reads them: a list keeps
+ * its order; a mapping becomes `host:ip` strings in string order (entries without a value dropped).
+ * 20.10 splits each at its first `:` when it converts and drops an entry without one, silently:
+ * here with a warning. 26.1 (transformHostsList) takes `host=ip` before `host:ip` (the first `=`,
+ * else the first `:`), drops an entry with neither, and removes the brackets of `[IPv6]`.
+ */
+function parseExtraHosts(file: string, key: string, v: unknown, warnings: ComposeWarning[], rules: StackDeployRules): string[] {
+  let hosts: string[] = [];
+  if (Array.isArray(v)) hosts = (v as unknown[]).map((h) => scalarString(h));
+  else if (isDict(v)) {
+    hosts = Object.entries(v)
+      .filter(([, ip]) => ip !== null && ip !== undefined)
+      .map(([h, ip]) => `${h}:${scalarString(ip)}`)
+      .sort();
+  }
+  const out: string[] = [];
+  hosts.forEach((h, i) => {
+    const sep = rules.extraHostsEquals ? [h.indexOf("="), h.indexOf(":")].find((x) => x >= 0) : h.indexOf(":");
+    if (sep === undefined || sep < 0) {
+      warnings.push({
+        file, key: `${key}.extra_hosts[${i}]`,
+        message: `host entry ${JSON.stringify(h)} has no ${rules.extraHostsEquals ? "'=' or ':'" : "':'"} and is ignored, ` +
+          `as docker stack deploy (docker CLI ${rules.cli}) ignores it (write host:ip)`,
+      });
+      return;
+    }
+    if (!rules.extraHostsEquals) {
+      out.push(h);
+      return;
+    }
+    // Joined with ':' and cut again at the first ':', as the CLI does ("a:b=c" is host a, ip b:c).
+    const joined = `${h.slice(0, sep)}:${h.slice(sep + 1)}`;
+    const cut = joined.indexOf(":");
+    let ip = joined.slice(cut + 1);
+    if (ip.length > 2 && ip.startsWith("[") && ip.endsWith("]")) ip = ip.slice(1, -1);
+    out.push(`${joined.slice(0, cut)}:${ip}`);
+  });
+  return out;
+}
+
 function expandUser(p: string, env: (k: string) => string | undefined, file: string, key: string, warnings: ComposeWarning[]): string {
   if (!p.startsWith("~")) return p;
   const home = env("HOME");
@@ -287,7 +330,7 @@ function expandUser(p: string, env: (k: string) => string | undefined, file: str
 }
 
 function parseMounts(
-  file: string, key: string, v: unknown, dir: string, env: (k: string) => string | undefined, warnings: ComposeWarning[],
+  file: string, key: string, v: unknown, dir: string, env: (k: string) => string | undefined, warnings: ComposeWarning[], rules: StackDeployRules,
 ): MountConfig[] {
   return ((v as unknown[]) ?? []).map((item, i) => {
     const k = `${key}[${i}]`;
@@ -303,6 +346,10 @@ function parseMounts(
     }
     if (!["volume", "bind", "tmpfs", "npipe", "cluster"].includes(e.type)) {
       throw new ComposeError(file, `${k}.type`, `unknown mount type ${JSON.stringify(e.type)}`, "use volume, bind, tmpfs, npipe or cluster");
+    }
+    if (e.type === "cluster" && !rules.clusterMounts) {
+      throw new ComposeError(file, `${k}.type`, `a cluster volume is refused by docker stack deploy (docker CLI ${rules.cli}): ` +
+        "\"volume type must be volume, bind, tmpfs or npipe\"", "use a volume or bind mount, or deploy on an engine whose docker CLI converts cluster volumes (26.1)");
     }
     if (!e.target) throw new ComposeError(file, k, "a mount needs a target", "add target: <path in the container>");
     const m: MountConfig = { type: e.type, target: e.target, readOnly: e.read_only === true };
@@ -392,7 +439,7 @@ function cpusOf(file: string, key: string, v: unknown): number {
  * `global-job`; engine API 1.41, Docker 20.10) are taken from CLI 23 on, which converts them
  * (docker/cli#2907); docker stack deploy of CLI 20.10 refuses them ("Unknown mode").
  */
-function parseDeploy(file: string, key: string, d: Dict | null | undefined, cli: string): DeployModel {
+function parseDeploy(file: string, key: string, d: Dict | null | undefined, rules: StackDeployRules): DeployModel {
   const v = d ?? {};
   const deploy: DeployModel = {
     mode: v.mode === undefined ? "replicated" : String(v.mode),
@@ -416,8 +463,8 @@ function parseDeploy(file: string, key: string, d: Dict | null | undefined, cli:
       break;
     case "replicated-job":
     case "global-job":
-      if (Number(cli.split(".")[0]) < 23) {
-        throw new ComposeError(file, `${key}.mode`, `mode ${deploy.mode} is refused by docker stack deploy (docker CLI ${cli}): ` +
+      if (!rules.jobs) {
+        throw new ComposeError(file, `${key}.mode`, `mode ${deploy.mode} is refused by docker stack deploy (docker CLI ${rules.cli}): ` +
           `"Unknown mode: ${deploy.mode}" (stack deploy converts swarm jobs from docker CLI 23 on)`,
           "use mode: replicated or global, or run the job with `docker service create --mode " + deploy.mode + "`");
       }
@@ -520,7 +567,7 @@ function parseRestart(file: string, key: string, restart: string): void {
 }
 
 function loadService(
-  file: string, dir: string, name: string, d: Dict, env: (k: string) => string | undefined, warnings: ComposeWarning[], cli: string,
+  file: string, dir: string, name: string, d: Dict, env: (k: string) => string | undefined, warnings: ComposeWarning[], rules: StackDeployRules,
 ): ServiceModel {
   const key = `services.${name}`;
   // environment: env_file entries first, then `environment`; a value that is unset or empty
@@ -581,25 +628,7 @@ function loadService(
     }
   }
 
-  // As docker stack deploy (CLI 20.10) reads extra_hosts: a list keeps its order; a mapping
-  // becomes `host:ip` strings in string order (entries without a value dropped). The converter
-  // splits each at its first `:` and drops an entry without one, silently: here with a warning.
-  let extraHosts: string[] = [];
-  if (Array.isArray(d.extra_hosts)) extraHosts = (d.extra_hosts as unknown[]).map((h) => scalarString(h));
-  else if (isDict(d.extra_hosts)) {
-    extraHosts = Object.entries(d.extra_hosts)
-      .filter(([, v]) => v !== null && v !== undefined)
-      .map(([h, ip]) => `${h}:${scalarString(ip)}`)
-      .sort();
-  }
-  extraHosts = extraHosts.filter((h, i) => {
-    if (h.includes(":")) return true;
-    warnings.push({
-      file, key: `${key}.extra_hosts[${i}]`,
-      message: `host entry ${JSON.stringify(h)} has no ':' and is ignored, as docker stack deploy ignores it (write host:ip)`,
-    });
-    return false;
-  });
+  const extraHosts = parseExtraHosts(file, key, d.extra_hosts, warnings, rules);
 
   if (d.restart !== undefined) parseRestart(file, `${key}.restart`, String(d.restart));
 
@@ -616,7 +645,7 @@ function loadService(
       ? Object.fromEntries(Object.entries(d.credential_spec).map(([k, v]) => [k, String(v)]))
       : {},
     dependsOn: stringList(d.depends_on),
-    deploy: parseDeploy(file, `${key}.deploy`, d.deploy as Dict | null | undefined, cli),
+    deploy: parseDeploy(file, `${key}.deploy`, d.deploy as Dict | null | undefined, rules),
     dns: stringList(d.dns),
     dnsSearch: stringList(d.dns_search),
     environment,
@@ -631,7 +660,7 @@ function loadService(
     sysctls: mappingOrList(d.sysctls, "=", false) as Record<string, string>,
     tty: d.tty === true,
     ulimits,
-    volumes: parseMounts(file, `${key}.volumes`, d.volumes, dir, env, warnings),
+    volumes: parseMounts(file, `${key}.volumes`, d.volumes, dir, env, warnings, rules),
     extras: extrasOf(d),
   };
   if (d.build !== undefined && d.build !== null) service.buildRaw = d.build;
@@ -815,7 +844,9 @@ export function loadCompose(file: string, opts: LoadOptions): LoadedStack {
   }
 
   const cli = opts.cli ?? STACK_DEPLOY_CLI;
-  const { version, minor } = parseVersion(absFile, doc, cli);
+  const rules = rulesFor(cli);
+  if (!rules) throw new ComposeError(absFile, "", `no docker stack deploy rules for docker CLI ${JSON.stringify(cli)}`, "use 20.10 or later (compose/cli-rules.ts)");
+  const { version, minor } = parseVersion(absFile, doc, rules);
 
   // Forbidden keys are checked on the raw document, before interpolation, as the CLI does.
   if (isDict(doc.services)) {
@@ -832,7 +863,7 @@ export function loadCompose(file: string, opts: LoadOptions): LoadedStack {
 
   const config = interpolateConfig(doc, env, absFile, warnings);
   validateSchema(absFile, config);
-  validateVersionFeatures(absFile, config, minor);
+  validateVersionFeatures(absFile, config, minor, rules);
 
   const rawServices = (config.services ?? {}) as Record<string, Dict>;
   const serviceNames = Object.keys(rawServices).sort();
@@ -859,7 +890,7 @@ export function loadCompose(file: string, opts: LoadOptions): LoadedStack {
     }
   }
 
-  const services = serviceNames.map((name) => loadService(absFile, dir, name, rawServices[name], env, warnings, cli));
+  const services = serviceNames.map((name) => loadService(absFile, dir, name, rawServices[name], env, warnings, rules));
 
   const networks: Record<string, NetworkModel> = {};
   for (const [name, v] of Object.entries((config.networks ?? {}) as Record<string, Dict | null>)) {

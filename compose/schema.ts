@@ -298,13 +298,13 @@ export const composeV3Schema = {
           properties: {
             limits: {
               type: "object",
-              properties: { cpus: { type: ["string", "number"] }, memory: str, pids: int },
+              properties: { cpus: str, memory: str, pids: int },
               additionalProperties: false,
             },
             reservations: {
               type: "object",
               properties: {
-                cpus: { type: ["string", "number"] },
+                cpus: str,
                 memory: str,
                 generic_resources: {
                   type: "array",
@@ -470,25 +470,20 @@ export const SINCE: SinceRule[] = [
   { path: ["secrets", "*", "driver_opts"], since: 8 },
   { path: ["secrets", "*", "template_driver"], since: 8 },
   { path: ["configs", "*", "template_driver"], since: 8 },
-  // Not in docker CLI 20.10's 3.9 schema ("Additional property ... is not allowed"; found by
-  // npm run parity); a later schema has them.
-  { path: [...S, "networks", "*", "driver_opts"], since: 10 },
-  { path: [...S, "oom_score_adj"], since: 10 },
-  { path: [...S, "deploy", "resources", "limits", "pids"], since: 13 },
-  { path: [...S, "healthcheck", "start_interval"], since: 13 },
-  { path: ["volumes", "*", "x-cluster-spec"], since: 13 },
+  { path: [...S, "deploy", "resources", "limits", "pids"], since: 9 },
+  { path: [...S, "healthcheck", "start_interval"], since: 12 },
+  // In no schema of docker CLI 20.10 (3.0-3.9) or 26.1 (3.0-3.12): a later CLI's 3.13 has them
+  // ("Additional property ... is not allowed"; found by npm run parity).
+  { path: [...S, "networks", "*", "driver_opts"], since: 13 },
+  { path: [...S, "oom_score_adj"], since: 13 },
 ];
 
-/** Highest 3.x minor version this schema describes. */
+/** Highest 3.x minor version this schema describes (a later CLI's; compose/cli-rules.ts says which each CLI reads). */
 export const LATEST_MINOR = 14;
 /**
- * The docker stack deploy this program is at parity with: docker CLI 20.10 (Debian's docker.io, the
- * engine of the lab's nodes and DCCN's pinned one). It knows the schemas 3.0 to 3.9 and requires
- * `version` (compose/load.ts parseVersion).
+ * The docker stack deploy a file is held to when nothing else is said (LoadOptions.cli): docker CLI
+ * 20.10 (Debian's docker.io, the engine of the lab's nodes and DCCN's pinned one).
  */
 export const STACK_DEPLOY_CLI = "20.10";
-export const STACK_DEPLOY_MAX_MINOR = 9;
-/** A CLI of the later rules (LoadOptions.cli), for files written for them (without `version`, or 3.10 and later). */
+/** The newest CLI whose rules the program has (compose/cli-rules.ts): a stack without a pinned engine is converted with them. */
 export const LATEST_CLI = "28.2";
-/** For CLIs from 23 on (LoadOptions.cli): the version a version-less (or `version: "3"`) file is read as. */
-export const DEFAULT_VERSION = "3.13";

@@ -92,6 +92,25 @@ export interface StackSpec {
   warnings: ComposeWarning[];
   /** Deliberate differences from `docker stack deploy` in this stack, one sentence each. */
   differences: string[];
+  /**
+   * What the file needs of the swarm's engine (compose/target.ts): set when it was converted with a
+   * newer CLI's rules than 20.10's and 20.10's refuse it or convert it otherwise. The stack's
+   * resources refuse, at preview, an engine held to older rules (lib/stack-providers.ts).
+   */
+  requires?: EngineRequirement;
+}
+
+/** Why a stack needs an engine whose docker CLI is `cli` or later: the first thing the older rules refuse or convert otherwise. */
+export interface EngineRequirement {
+  /** The docker CLI (major.minor) whose `docker stack deploy` rules the stack was converted with. */
+  cli: string;
+  /** The older CLI whose rules refuse the file, or convert it otherwise. */
+  olderCli: string;
+  file: string;
+  /** Dotted key path of what the older rules refuse ("version", `services.web.deploy.mode`). */
+  key: string;
+  reason: string;
+  fix: string;
 }
 export interface StackOverrides {
   /** Prefix for images without a registry host: `registry.lab:5000` turns `mysql:8` into `registry.lab:5000/mysql:8`. */

@@ -6,6 +6,7 @@ import type Ajv from "ajv";
 import type { ErrorObject, Options, ValidateFunction } from "ajv";
 import { ComposeError } from "./errors";
 import * as formats from "./formats";
+import type { StackDeployRules } from "./cli-rules";
 import { composeV3Schema, SINCE, type SinceRule } from "./schema";
 
 /** The validator `npm run build` generates next to this module (compose/build-validator.ts). */
@@ -146,7 +147,7 @@ export function validateSchema(file: string, config: Record<string, unknown>): v
   throw describe(file, sorted[0], errors);
 }
 
-function matchRule(rule: SinceRule, config: unknown, minor: number, file: string): void {
+function matchRule(rule: SinceRule, config: unknown, minor: number, file: string, rules?: StackDeployRules): void {
   const walk = (node: unknown, i: number, shown: string): void => {
     if (node === null || node === undefined) return;
     if (i === rule.path.length) {
@@ -171,15 +172,19 @@ function matchRule(rule: SinceRule, config: unknown, minor: number, file: string
     for (const k of keys) walk(obj[k], i + 1, shown ? `${shown}.${k}` : k);
   };
   const fail = (key: string) => {
-    throw new ComposeError(file, key, `requires compose file format 3.${rule.since} or later (the file says 3.${minor})`,
+    if (rules && rule.since > rules.maxMinor) {
+      throw new ComposeError(file, key, `came with compose file format 3.${rule.since}, and docker stack deploy (docker CLI ${rules.cli}) reads 3.0 to 3.${rules.maxMinor} only`,
+        "remove it (a later docker CLI's stack deploy reads it)");
+    }
+    throw new ComposeError(file, key, `requires compose file format 3.${rule.since} or later (the file is read as 3.${minor})`,
       `raise \`version:\` to "3.${rule.since}" or later`);
   };
   walk(config, 0, "");
 }
 
 /** Rejects keys newer than the file's declared 3.x minor version, as the CLI's per-version schemas do. */
-export function validateVersionFeatures(file: string, config: Record<string, unknown>, minor: number): void {
+export function validateVersionFeatures(file: string, config: Record<string, unknown>, minor: number, rules?: StackDeployRules): void {
   for (const rule of SINCE) {
-    if (minor < rule.since) matchRule(rule, config, minor, file);
+    if (minor < rule.since) matchRule(rule, config, minor, file, rules);
   }
 }
