@@ -7,7 +7,7 @@ import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "./lib/sdk";
 import * as yaml from "js-yaml";
-import { ComposeError, convertStack, loadCompose, StackSpec } from "./compose";
+import { ComposeError, loadStack, StackSpec } from "./compose";
 import { ClusterConfig, ConfigError, knownHostsFor, parseSharedStorageText, pinnedKnownHostsLine, PROJECT, validateClusterConfig } from "./lib/cluster-config";
 import { configIsSecret } from "./lib/pulumi-config";
 import { passwordPresence, plainTextPasswordUsers, RegistryConfig, validateRegistryConfig } from "./lib/registry-config";
@@ -101,7 +101,7 @@ export function loadConfig(): ProgramConfig {
     }
 
     const registry = loadRegistryConfig(cluster, stackFile);
-    const stacks = loadStacks(cfg.getObject("stacks"), stackFile, registry?.config.endpoint);
+    const stacks = loadStacks(cfg.getObject("stacks"), stackFile, registry?.config.endpoint, cluster.engine.version);
 
     const ssh = pulumi.secret(privateKey.apply((key): SshSpec => ({
         user: cluster.ssh.user,
@@ -116,7 +116,7 @@ export function loadConfig(): ProgramConfig {
  * Validate the `stacks` key and load, validate and convert every compose file, all before any
  * resource is declared: a malformed or rejected file stops the program with the file and key.
  */
-function loadStacks(raw: unknown, stackFile: string, registry: string | undefined): { entry: StackEntry; spec: StackSpec; builds: StackBuild[] }[] {
+function loadStacks(raw: unknown, stackFile: string, registry: string | undefined, engineVersion: string | undefined): { entry: StackEntry; spec: StackSpec; builds: StackBuild[] }[] {
     let entries: StackEntry[];
     try {
         entries = validateStacks(raw, stackFile);
@@ -128,8 +128,8 @@ function loadStacks(raw: unknown, stackFile: string, registry: string | undefine
         const file = path.resolve(entry.file);
         if (!fs.existsSync(file)) fail(stackFile, `stacks[${i}].file`, `${entry.file} does not exist`);
         try {
-            const loaded = loadCompose(file, { stackName: entry.name, env: entry.env });
-            const spec = convertStack(loaded, entry.overrides);
+            // The rules of the pinned engine's docker stack deploy, else the newest with what the file needs of the engine (compose/target.ts).
+            const { loaded, spec } = loadStack(file, { stackName: entry.name, env: entry.env, engineVersion }, entry.overrides);
             // The images the program builds (lib/stack-builds.ts): their contexts checked now, before any change.
             const { builds, warnings } = stackBuilds(loaded, spec, entry, i, stackFile, registry);
             const built = new Set(builds.map((b) => `services.${b.service}.build`));

@@ -75,7 +75,8 @@ export class Stack extends pulumi.ComponentResource {
         const { spec } = args;
         const engine = engineStack(spec);
         const access = { managers: args.managers, ssh: pulumi.secret(args.ssh), ...(args.engineSocket ? { engineSocket: args.engineSocket } : {}) };
-        const origin = (key: string) => ({ stack: spec.stack, file: spec.file, key });
+        // What the file needs of the swarm's engine (compose/target.ts), checked by the providers at preview.
+        const origin = (key: string) => ({ stack: spec.stack, file: spec.file, key, ...(spec.requires ? { requires: spec.requires } : {}) });
         const base = { parent: this, dependsOn: args.dependsOn ?? [] };
 
         // overrides.createBindPaths: the bind sources, made on every node before any service.

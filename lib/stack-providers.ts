@@ -19,6 +19,8 @@ import {
 import { sshTarget, type HostSpec, type SshSpec } from "./connection";
 import { keyOf, listed, listedById, shared } from "./read-cache";
 import { swarmGone } from "./swarm-ops";
+import { engineMeets } from "../compose/cli-rules";
+import type { EngineRequirement } from "../compose/types";
 
 
 /** How the providers reach the swarm: the configured managers, over SSH. */
@@ -70,9 +72,54 @@ interface Origin {
     file: string;
     /** Compose key, e.g. `services.web`, `networks.default`. */
     key: string;
+    /**
+     * What the stack's compose file needs of the swarm's engine (compose/target.ts): checked against
+     * the manager's engine at preview and before a create or update. Absent: nothing.
+     */
+    requires?: EngineRequirement;
 }
 
 const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
+
+// =============================================================================================
+// The engine a stack needs (Origin.requires): a compose file converted with a newer docker CLI's
+// `docker stack deploy` rules than the manager's engine is held to is refused, naming the file, the
+// key and the fix, at preview (check) and again before anything is created or changed.
+
+/** The manager's engine version (`GET /version`), shared by the checks of one preview. */
+function engineVersionOf(t: Transport): Promise<string> {
+    return shared(`engine-version|${t.name}`, async () =>
+        String((await apiOk(t, { method: "GET", path: "/version" }, "reading the engine's version")).json?.Version ?? ""));
+}
+
+/** Why a stack that needs `r` cannot go onto an engine of `engineVersion` (on `manager`), or undefined. */
+export function engineRefusal(r: EngineRequirement, engineVersion: string, manager: string): string | undefined {
+    if (engineMeets(engineVersion, r.cli)) return undefined;
+    return `${r.file}: ${r.key || "(the file)"}: the swarm's manager ${manager} runs Docker ${engineVersion || "(unknown)"}, ` +
+        `whose docker stack deploy (docker CLI ${r.olderCli} rules) refuses this file or converts it otherwise; the program read it ` +
+        `with docker CLI ${r.cli}'s: ${r.reason} (fix: ${r.fix}; or run the stack on a swarm of Docker ${r.cli} or later)`;
+}
+
+/** check(): the requirement against the manager's engine; nothing when there is none or no swarm to ask yet (create checks then). */
+async function requirementFailures(connect: Connect, news: Access & Origin): Promise<CheckFailure[]> {
+    if (!news.requires || hasUnknown(news.managers) || hasUnknown(news.ssh)) return [];
+    let t: Transport | undefined;
+    try {
+        t = await connectOrGone(connect, news);
+    } catch {
+        t = undefined; // no swarm yet (the first `pulumi up` builds it): create() checks
+    }
+    if (!t) return [];
+    const why = engineRefusal(news.requires, await engineVersionOf(t), t.name);
+    return why ? [{ property: "requires", reason: why }] : [];
+}
+
+/** create()/update(): refuses before anything changes. */
+async function assertRequirement(t: Transport, p: Origin): Promise<void> {
+    if (!p.requires) return;
+    const why = engineRefusal(p.requires, await engineVersionOf(t), t.name);
+    if (why) throw new Error(why);
+}
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function accessChanged(olds: Partial<Access>, news: Access): boolean {
@@ -149,6 +196,10 @@ function networkActual(p: NetworkInputs, actual: JsonObject): { actual?: JsonObj
 
 export function networkProvider(connect: Connect): ResourceImpl {
     return {
+        async check(_olds: NetworkInputs | undefined, news: NetworkInputs) {
+            return { inputs: news, failures: await requirementFailures(connect, news) };
+        },
+
         async diff(_id: string, olds: NetworkOutputs, news: NetworkInputs) {
             const changed = olds.name !== news.name ? ["name"] :
                 networkDifferences(news.create, olds.actual ?? olds.create ?? {}).length > 0 ? ["create"] : [];
@@ -164,6 +215,7 @@ export function networkProvider(connect: Connect): ResourceImpl {
 
         async create(inputs: NetworkInputs) {
             const t = await connect(inputs);
+            await assertRequirement(t, inputs);
             let id: string;
             const existing = await byName(t, "networks", inputs.name);
             if (existing.length > 0) {
@@ -284,6 +336,10 @@ function fileActual(p: FileObjectInputs, actual: JsonObject): { actual?: JsonObj
 
 export function fileObjectProvider(connect: Connect): ResourceImpl {
     return {
+        async check(_olds: FileObjectInputs | undefined, news: FileObjectInputs) {
+            return { inputs: news, failures: await requirementFailures(connect, news) };
+        },
+
         async diff(_id: string, olds: FileObjectOutputs, news: FileObjectInputs) {
             const replaces: string[] = [];
             if (olds.name !== news.name) replaces.push("name");
@@ -309,6 +365,7 @@ export function fileObjectProvider(connect: Connect): ResourceImpl {
 
         async create(inputs: FileObjectInputs) {
             const t = await connect(inputs);
+            await assertRequirement(t, inputs);
             const kind = inputs.kind;
             const existing = await byName(t, `${kind}s`, inputs.name);
             let id: string;
@@ -827,6 +884,7 @@ export function serviceProvider(connect: Connect): ResourceImpl {
             if (news.convergeTimeout !== undefined && !(news.convergeTimeout > 0)) {
                 failures.push({ property: "convergeTimeout", reason: `${where(news)}: convergeTimeout must be a positive number of seconds` });
             }
+            failures.push(...await requirementFailures(connect, news));
             return { inputs: news, failures };
         },
 
@@ -856,6 +914,7 @@ export function serviceProvider(connect: Connect): ResourceImpl {
 
         async create(inputs: ServiceInputs) {
             const t = await connect(inputs);
+            await assertRequirement(t, inputs);
             const existing = await inspectService(t, inputs.name);
             if (existing) {
                 // An earlier `pulumi up` that failed to converge, or `docker stack deploy`: take it over.
@@ -893,6 +952,7 @@ export function serviceProvider(connect: Connect): ResourceImpl {
 
         async update(id: string, olds: ServiceOutputs, news: ServiceInputs) {
             const t = await connect(news);
+            await assertRequirement(t, news);
             const was = olds.actual ?? normaliseService(olds.spec ?? {});
             const specChanged = differences(normaliseService(news.spec), was).length > 0;
             if (specChanged) await updateService(t, news, id, serviceImage(olds.spec) ?? "");
