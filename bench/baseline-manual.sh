@@ -5,7 +5,11 @@
 # document's manual procedure (chapters 4.1-4.2; the swarm tutorial's README), one step after
 # another with the Docker CLI over SSH, reaching the end state `pulumi up --stack dev` reaches.
 #
-#   up     docker swarm init on the first manager; join-token; each other manager joins, then each
+#   up     with --daemon-json (and --engine-package): first, on each node one after another, the
+#          engine installed with apt-get when there is no dockerd (the document's 4.2.1 kickstart
+#          step, from the node's configured apt sources), daemon.json written, the engine enabled
+#          and restarted; then
+#          docker swarm init on the first manager; join-token; each other manager joins, then each
 #          worker; docker node update --label-add (and --availability) per node; docker stack deploy
 #          per --stack, waiting until every service runs all its replicas (`docker stack services`,
 #          the document's "check the stack started properly"); a final docker node ls
@@ -13,6 +17,9 @@
 #          the swarm (joining it if not), re-apply labels and availability, re-deploy each --stack
 #   stage  copy each --stack DIR to the first manager (/tmp/dccn-baseline/NAME), where an
 #          administrator has it on the shared storage (between runs; not timed)
+#   node-update --target NAME [--what labels|availability]
+#          docker node update --label-add (labels) or --availability (availability) for node NAME
+#          only, from its --node SPEC: the label change and the drain of the lab benchmarks
 #   reset  docker swarm leave --force on every node (between runs; not timed)
 #   deploy docker stack deploy per --stack (staged before), waiting as in `up`
 #   rm     docker stack rm per --stack, waiting until its services and networks are gone
@@ -42,12 +49,12 @@ usage() {
 [ $# -ge 1 ] || usage
 mode=$1
 shift
-case "$mode" in up | noop | stage | reset | deploy | rm | update-image) ;; *) usage ;; esac
+case "$mode" in up | noop | stage | reset | deploy | rm | update-image | node-update) ;; *) usage ;; esac
 
 key="" known_hosts="" user=root
 specs=()
 stacks=()
-service="" image=""
+service="" image="" target="" what="" daemon_json="" engine_package=docker.io
 update_flags=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -58,6 +65,10 @@ while [ $# -gt 0 ]; do
     --stack) stacks+=("${2:?}"); shift 2 ;;
     --service) service=${2:?}; shift 2 ;;
     --image) image=${2:?}; shift 2 ;;
+    --target) target=${2:?}; shift 2 ;;
+    --what) what=${2:?}; shift 2 ;;
+    --daemon-json) daemon_json=${2:?}; shift 2 ;;
+    --engine-package) engine_package=${2:?}; shift 2 ;;
     --update)
       # KEY=VALUE -> --update-KEY VALUE (parallelism, delay, order, monitor, failure-action, max-failure-ratio)
       case "${2:?}" in
@@ -116,11 +127,11 @@ label_node() {
   while IFS= read -r kv; do
     [ -n "$kv" ] && args+=" --label-add $(printf '%q' "$kv")"
   done <<<"${labels[$i]}"
-  if [ -n "$args" ]; then
+  if [ -n "$args" ] && [ "$what" != availability ]; then
     say "label ${names[$i]}:${args}"
     on "$boot_addr" "docker node update$args $(printf '%q' "${names[$i]}")" >/dev/null
   fi
-  if [ "${avails[$i]}" != active ]; then
+  if [ "$what" = availability ] || { [ "${avails[$i]}" != active ] && [ "$what" != labels ]; }; then
     say "availability ${names[$i]}: ${avails[$i]}"
     on "$boot_addr" "docker node update --availability ${avails[$i]} ${names[$i]}" >/dev/null
   fi
@@ -167,8 +178,20 @@ wait_stack() {
   done
 }
 
+# provision_node I: the engine on node I (4.2.1), as the kickstart post-install step does it by hand.
+provision_node() {
+  local i=$1
+  say "engine on ${names[$i]}: apt-get install $engine_package (unless installed), daemon.json, restart"
+  on_stdin "${addrs[$i]}" "set -e; if ! command -v dockerd >/dev/null 2>&1; then export DEBIAN_FRONTEND=noninteractive; \
+    apt-get update -q && apt-get install -y -q --no-install-recommends $(printf '%q' "$engine_package"); fi; \
+    mkdir -p /etc/docker && cat >/etc/docker/daemon.json && systemctl enable docker && systemctl restart docker" <"$daemon_json"
+}
+
 case "$mode" in
   up)
+    if [ -n "$daemon_json" ]; then
+      for i in "${!names[@]}"; do provision_node "$i"; done
+    fi
     # 4.1: initialise the cluster on the bootstrap manager.
     say "swarm init on ${names[$boot]}"
     on "$boot_addr" "docker swarm init --advertise-addr $boot_addr" >/dev/null
@@ -242,6 +265,16 @@ case "$mode" in
     on "$boot_addr" "$cmd"
     echo "end $(date +%s.%N)"
     say "$cmd"
+    ;;
+  node-update)
+    found=""
+    for i in "${!names[@]}"; do
+      if [ "${names[$i]}" = "$target" ]; then
+        found=1
+        label_node "$i"
+      fi
+    done
+    [ -n "$found" ] || { echo "node-update: no --node named ${target:-(none; --target NAME)}" >&2; exit 2; }
     ;;
   reset)
     pids=()

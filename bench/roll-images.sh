@@ -5,7 +5,9 @@
 # images of the rolling-update benchmark, served the way a cluster gets them, from a registry.
 #   up    a throwaway registry container (dccn-bench-registry, the lab's dccn-lab/registry:2.8) on
 #         127.0.0.1:PORT of this node, and BASE_IMAGE pushed to it as localhost:PORT/REPO:TAG for
-#         each TAG. The engine trusts registries on localhost without TLS.
+#         each TAG. The engine trusts registries on localhost without TLS. Restart policy
+#         `always`: the from-scratch benchmark removes and reinstalls the engine (bench/node-engine.sh
+#         keeps this container and the image store), and the registry comes back with the engine.
 #   down  the container and the tags removed.
 # Why: a task on a tag the engine cannot pull (the lab's dccn-lab/* images: nodes have no outbound
 # network) waits out a failed pull from Docker Hub (~17 s of DNS timeouts in the lab) before it
@@ -20,7 +22,7 @@ name=dccn-bench-registry
 case "$mode" in
   up)
     docker rm -f "$name" >/dev/null 2>&1 || true
-    docker run -d --name "$name" --label dccn-bench=roll -p "127.0.0.1:$port:5000" dccn-lab/registry:2.8 >/dev/null
+    docker run -d --name "$name" --label dccn-bench=roll --restart always -p "127.0.0.1:$port:5000" dccn-lab/registry:2.8 >/dev/null
     for _ in $(seq 1 100); do
       if curl -fsS "http://127.0.0.1:$port/v2/" >/dev/null 2>&1; then break; fi
       sleep 0.1

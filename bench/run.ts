@@ -1,25 +1,29 @@
 /**
- * `npm run bench`: program-size scaling (mocked engine, no cluster) and the lab benchmarks (real
- * engine on the lab's nodes) against what an administrator does today. Prints a table and writes it
- * to bench/results.md (a complete run only; partial runs print, or write to --out).
+ * `npm run bench`: program-size scaling (mocked engine, no cluster) and the lab benchmarks (the
+ * program, the Ansible peer and the Docker CLI on the bench's own lab instance, from bare nodes;
+ * bench/peers.ts). Prints a table and writes it to bench/results.md (a complete run only; partial
+ * runs print, or write to --out).
  *
- *   npm run bench                        everything (brings up the toolchain and the lab if needed)
+ *   npm run bench                        everything (brings up the toolchain, the lab instance and the package source if needed)
  *   npm run bench -- --runs 7            runs per program-size figure (default 5, at least 3)
  *   npm run bench -- --lab-runs 5        runs per lab figure (default 3, at least 3)
  *   npm run bench -- --no-lab            program size only (touches no node)
- *   npm run bench -- --only rolling      one part: nodes, stacks, lab, scratch (with no-op), rolling or provider
+ *   npm run bench -- --only X            one part: nodes, stacks, lab (every lab workload), a lab workload
+ *                                        (scratch, noop, label, roll2, roll6, drain, stacks1, stacks5, stacks20;
+ *                                        comma-separated for several), or provider (issue 14, on the default lab)
  *
  * Each program-size figure is one child process per run (bench/program-eval.ts): whole-process wall
  * time measured here from spawn to exit, peak RSS the child's maxRSS, and the evaluation time (the
- * part that grows with the program) reported by the child. The lab parts take the lab lock
- * (/tmp/dccn-lab.lock) per part: do not run the bench itself under that lock.
+ * part that grows with the program) reported by the child.
  */
 import { spawn } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { generateJob, NODE_SIZES, STACK_SIZES, STACK_WORKLOAD_NODES, composeSources, managersFor, Workload, WorkloadKind } from "./generate";
-import { LAB_LOCK, LabPart, runLab, TARGET_NOOP, TARGET_ROLLING, TARGET_SCRATCH } from "./lab";
+import { LAB_LOCK, LAB_NAME, peerReport, runPeers } from "./peers";
+import { DESCRIBE, TARGETS, WORKLOADS, type Workload as LabWorkload } from "./peers-spec";
+import { runProvider } from "./provider";
 import type { EvalResult } from "./program-eval";
 import { figure, Figure, fmt, machine, machineLines, ROOT, table } from "./report";
 
@@ -36,14 +40,15 @@ const TARGET_RSS_MIB = 1024;
  */
 const LINEAR_TOLERANCE = 1.25;
 
-const ONLY = ["nodes", "stacks", "lab", "scratch", "rolling", "provider"] as const;
-type Only = (typeof ONLY)[number];
+const ONLY = ["nodes", "stacks", "lab", "provider", ...WORKLOADS] as const;
 
 interface Options {
     /** Program-size workloads to run. */
     kinds: WorkloadKind[];
-    /** Lab parts to run. */
-    labParts: LabPart[];
+    /** Lab workloads to run. */
+    workloads: LabWorkload[];
+    /** The provider's own costs (issue 14; default lab), only with --only provider. */
+    provider: boolean;
     runs: number;
     labRuns: number;
     out?: string;
@@ -55,7 +60,7 @@ function usage(code: number): never {
 }
 
 function parseArgs(argv: string[]): Options {
-    const o: Options = { kinds: ["nodes", "stacks"], labParts: ["scratch", "rolling", "provider"], runs: 5, labRuns: 3, out: RESULTS };
+    const o: Options = { kinds: ["nodes", "stacks"], workloads: [...WORKLOADS], provider: false, runs: 5, labRuns: 3, out: RESULTS };
     for (let i = 0; i < argv.length; i++) {
         const a = argv[i];
         const num = () => {
@@ -67,15 +72,16 @@ function parseArgs(argv: string[]): Options {
             return n;
         };
         if (a === "--no-lab") {
-            o.labParts = [];
+            o.workloads = [];
             o.out = undefined;
         } else if (a === "--runs") o.runs = num();
         else if (a === "--lab-runs") o.labRuns = num();
         else if (a === "--only") {
-            const k = argv[++i] as Only;
-            if (!ONLY.includes(k)) usage(2);
-            o.kinds = k === "nodes" || k === "stacks" ? [k] : [];
-            o.labParts = k === "lab" ? ["scratch", "rolling", "provider"] : k === "scratch" || k === "rolling" || k === "provider" ? [k] : [];
+            const ks = (argv[++i] ?? "").split(",");
+            if (!ks.length || ks.some((k) => !(ONLY as readonly string[]).includes(k))) usage(2);
+            o.kinds = ks.filter((k): k is WorkloadKind => k === "nodes" || k === "stacks");
+            o.workloads = ks.includes("lab") ? [...WORKLOADS] : WORKLOADS.filter((w) => ks.includes(w));
+            o.provider = ks.includes("provider");
             o.out = undefined;
         } else if (a === "--out") o.out = path.resolve(argv[++i] ?? usage(2));
         else if (a === "--help" || a === "-h") usage(0);
@@ -359,17 +365,23 @@ async function main(): Promise<void> {
         }
         loads.push(`after the program-size part ${load(os.loadavg())}`);
     }
-    if (opts.labParts.length) {
-        body.push("", "## Lab (real engine, 3 lab nodes, against the manual baseline)", "");
-        say(`lab benchmarks (${opts.labParts.join(", ")}): each part takes the lab lock ${LAB_LOCK} while it runs and leaves the lab ` +
-            "converged to the committed Pulumi.dev.yaml");
-        const lab = await runLab({ runs: opts.labRuns, parts: opts.labParts }, say);
+    if (opts.workloads.length) {
+        body.push("", "## Lab (real engine, from bare nodes): the program against Ansible and the Docker CLI", "");
+        say(`lab benchmarks (${opts.workloads.join(", ")}) on lab instance \`${LAB_NAME}\`, holding ${LAB_LOCK}`);
+        const res = await runPeers({ runs: opts.labRuns, workloads: opts.workloads }, say);
+        const lab = peerReport(res, { runs: opts.labRuns, workloads: opts.workloads }, { name: LAB_NAME });
         body.push(...lab.lines);
         missed.push(...lab.missed);
         loads.push(`after the lab part ${load(os.loadavg())}`);
     } else {
-        body.push("", "## Lab", "", "Not run (`--no-lab` or `--only`): cluster from scratch (target ours/baseline " +
-            `≤ ${TARGET_SCRATCH}), no-op (zero changes, ≤ ${TARGET_NOOP}×), rolling image update (≤ ${TARGET_ROLLING}×).`);
+        body.push("", "## Lab", "", "Not run (`--no-lab` or `--only`): " + TARGETS.map((t) =>
+            `${DESCRIBE[t.workload].toLowerCase()} ours/${t.peer === "ansible" ? "Ansible" : "CLI"} ≤ ${t.max}`).join("; ") + ".");
+    }
+    if (opts.provider) {
+        body.push("", "## The provider's own costs (issue 14, default lab)", "");
+        const p = await runProvider(opts.labRuns, say);
+        body.push(...p.lines);
+        missed.push(...p.missed);
     }
     // The machine's load while it ran (a shared machine: other work widens the min–max spans).
     out.push(`- Load average (1, 5, 15 min): ${loads.join("; ")}`, ...body);
