@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# prereqs.sh - install the Debian packages the lab and the tests need, when they are missing.
-# Idempotent: with everything present it installs nothing and touches no package list.
+# prereqs.sh - install the Debian packages the lab and the tests need, when they are missing, and
+# fetch the second Docker engine the parity tests run (tools/engines.sh: trixie's 26.1.5, in a cache
+# outside the work tree). Idempotent: with everything present it installs nothing and touches no
+# package list.
 set -euo pipefail
 
 # command -> Debian package
@@ -20,14 +22,17 @@ declare -A NEED=(
   [age-keygen]=age
   [jq]=jq
   [python3]=python3
+  [patchelf]=patchelf
 )
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 missing=()
 for cmd in "${!NEED[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("${NEED[$cmd]}")
 done
 if [ "${#missing[@]}" -eq 0 ]; then
-  echo "prereqs: all present"
+  echo "prereqs: all packages present"
+  "$HERE/engines.sh"
   exit 0
 fi
 mapfile -t pkgs < <(printf '%s\n' "${missing[@]}" | sort -u)
@@ -42,5 +47,7 @@ fi
 echo "prereqs: installing ${pkgs[*]}"
 export DEBIAN_FRONTEND=noninteractive
 timeout 600 apt-get update -qq
-timeout 1200 apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
+# Another session's apt-get may hold the lock for a while: wait for it rather than fail.
+timeout 1200 apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
 echo "prereqs: installed ${pkgs[*]}"
+"$HERE/engines.sh"
