@@ -81,6 +81,8 @@ async function main() {
         swarmNodes: swarm.nodes,
         /** After `swarm.forceNewCluster`: whether the recovered manager's tasks came back with their ports. */
         swarmRecovery: swarm.recoveryReport,
+        /** With `swarm.autolock: true`: the key that unlocks a manager after its engine restarted (a secret; `npm run ops -- unlock` uses it). */
+        ...(cluster.swarm.autolock ? { swarmUnlockKey: swarm.unlockKey } : {}),
         /** The private registry: where images go (`docker push <endpoint>/<name>:<tag>`) and when its certificate expires. */
         privateRegistry: registry && {
             endpoint: registry.endpoint,

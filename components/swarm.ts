@@ -1,5 +1,5 @@
 import * as pulumi from "../lib/sdk";
-import { ClusterConfig } from "../lib/cluster-config";
+import { ClusterConfig, SwarmConfig } from "../lib/cluster-config";
 import { faultTolerance } from "../lib/quorum";
 import { HostSpec, NodeLabels, SshSpec, SwarmCluster, SwarmMember } from "../lib/resources";
 
@@ -27,6 +27,15 @@ export interface SwarmNodeOutput {
     engineVersion: string;
 }
 
+/** The security keys of `dccn-swarm:swarm` that are set, as the swarm resource's inputs. */
+export function securityInputs(sw: SwarmConfig): Partial<Pick<SwarmConfig, "autolock" | "rotateJoinTokens" | "rotateUnlockKey" | "rotateCa" | "nodeCertExpiry">> {
+    const out: ReturnType<typeof securityInputs> = {};
+    for (const k of ["autolock", "rotateJoinTokens", "rotateUnlockKey", "rotateCa", "nodeCertExpiry"] as const) {
+        if (sw[k] !== undefined) (out as Record<string, unknown>)[k] = sw[k];
+    }
+    return out;
+}
+
 /** The `swarmRecovery` output when no `forceNewCluster` recovery ran (an undefined output draws a warning on every run). */
 export const NO_RECOVERY = "none (no forceNewCluster recovery has run)";
 
@@ -40,6 +49,8 @@ export class Swarm extends pulumi.ComponentResource {
     readonly clusterId: pulumi.Output<string>;
     /** After a `forceNewCluster` recovery: whether its node's tasks came back ("none" before any). */
     readonly recoveryReport: pulumi.Output<string>;
+    /** The unlock key of an autolocked swarm (`swarm.autolock: true`); a secret. */
+    readonly unlockKey: pulumi.Output<string | undefined>;
     readonly nodes: pulumi.Output<SwarmNodeOutput[]>;
     readonly managerCount: number;
     readonly faultTolerance: number;
@@ -59,6 +70,8 @@ export class Swarm extends pulumi.ComponentResource {
             managers: managerHosts,
             forceNewCluster: cluster.swarm.forceNewCluster ?? "",
             ssh: args.ssh,
+            // The security settings only when configured: a stack that sets none keeps the inputs it had.
+            ...securityInputs(cluster.swarm),
         }, {
             parent: this,
             protect: !!args.protect,
@@ -69,6 +82,7 @@ export class Swarm extends pulumi.ComponentResource {
             ignoreChanges: ["bootstrap"],
         });
         this.clusterId = swarm.clusterId;
+        this.unlockKey = pulumi.secret(swarm.unlockKey);
         this.recoveryReport = swarm.recoveryReport.apply((r) => r || NO_RECOVERY);
 
         // Bootstrap first, then the other managers in a chain, then workers side by side.

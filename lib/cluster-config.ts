@@ -63,7 +63,31 @@ export interface SwarmConfig {
      * swarm from with `docker swarm init --force-new-cluster`. Set it, `pulumi up`, then unset it.
      */
     forceNewCluster?: string;
+    /**
+     * Autolock (Docker's "lock your swarm"): the managers' Raft keys and TLS key encrypted at rest, an
+     * unlock key needed after every restart of a manager's engine. The key is the secret stack output
+     * `swarmUnlockKey`; `npm run ops -- unlock|reboot|restore` unlock with it. Undefined: left as the
+     * swarm has it (existing stacks, which set none of the security keys, see no change).
+     */
+    autolock?: boolean;
+    /** A value whose change rotates both join tokens (the worker's and the manager's). */
+    rotateJoinTokens?: string;
+    /** A value whose change rotates the unlock key (needs `autolock: true`). */
+    rotateUnlockKey?: string;
+    /** A value whose change rotates the swarm's root CA; every node gets a certificate from the new one. */
+    rotateCa?: string;
+    /** Lifetime of the node certificates the swarm's CA issues, in seconds (written `90d`, `2160h`). */
+    nodeCertExpiry?: number;
 }
+
+/** The keys of `dccn-swarm:swarm`. */
+export const SWARM_KEYS = ["bootstrapManager", "forceNewCluster", "autolock", "rotateJoinTokens", "rotateUnlockKey", "rotateCa", "nodeCertExpiry"] as const;
+/** swarmkit refuses node certificates shorter than an hour (ca.MinNodeCertExpiration). */
+export const NODE_CERT_EXPIRY_MIN_S = 3600;
+/** A sanity bound: ten years. */
+export const NODE_CERT_EXPIRY_MAX_S = 3650 * 86400;
+/** Docker's default node certificate lifetime, 90 days (`docker swarm init --cert-expiry 2160h`). */
+export const NODE_CERT_EXPIRY_DEFAULT_S = 90 * 86400;
 
 /** The NFS export the program mounts at `sharedStorage.path` (an fstab entry, then `mount`). */
 export interface NfsMountConfig {
@@ -369,13 +393,12 @@ export function validateClusterConfig(raw: RawConfig, stackFile: string): { conf
     // swarm
     const swRaw = raw.swarm === undefined ? {} : raw.swarm;
     const swarm: SwarmConfig = { bootstrapManager: managers[0]?.hostname ?? "" };
+    const swarmKeys = SWARM_KEYS.map((k) => `\`${k}\``).join(", ");
     if (!isObject(swRaw)) {
-        err("swarm", "must be a map (`bootstrapManager`, `forceNewCluster`)");
+        err("swarm", `must be a map (${swarmKeys})`);
     } else {
         for (const k of Object.keys(swRaw)) {
-            if (!["bootstrapManager", "forceNewCluster"].includes(k)) {
-                err(`swarm.${k}`, "unknown key; known keys are `bootstrapManager`, `forceNewCluster`");
-            }
+            if (!(SWARM_KEYS as readonly string[]).includes(k)) err(`swarm.${k}`, `unknown key; known keys are ${swarmKeys}`);
         }
         if (swRaw.bootstrapManager !== undefined) {
             const b = String(swRaw.bootstrapManager);
@@ -387,6 +410,7 @@ export function validateClusterConfig(raw: RawConfig, stackFile: string): { conf
             if (!managers.some((m) => m.hostname === f)) err("swarm.forceNewCluster", `${f} is not a configured manager; name the surviving manager to re-initialise from`);
             else swarm.forceNewCluster = f;
         }
+        Object.assign(swarm, validateSwarmSecurity(swRaw, err));
     }
 
     const sharedStorage = raw.sharedStorage === undefined || raw.sharedStorage === "" ? undefined : validateSharedStorage(raw.sharedStorage, err);
@@ -396,6 +420,55 @@ export function validateClusterConfig(raw: RawConfig, stackFile: string): { conf
         config: { environment, ssh, engine, nodes, swarm, sharedStorage },
         warnings: findings.filter((f) => f.level === "warning"),
     };
+}
+
+/** A rotation value: any short text on one line (a date, a ticket); a change of it is what rotates. */
+const ROTATION_MAX = 200;
+
+/**
+ * The security keys of `dccn-swarm:swarm` (autolock, rotations, node certificate lifetime). Only the
+ * keys that are set come back: an unset one leaves the swarm as it is. Findings go to `err`.
+ */
+function validateSwarmSecurity(sw: Record<string, unknown>, err: (key: string, message: string) => void):
+    Pick<SwarmConfig, "autolock" | "rotateJoinTokens" | "rotateUnlockKey" | "rotateCa" | "nodeCertExpiry"> {
+    const out: ReturnType<typeof validateSwarmSecurity> = {};
+    if (sw.autolock !== undefined) {
+        // "true" in quotes is refused rather than guessed, as ssh.port's "22" is.
+        if (typeof sw.autolock !== "boolean") {
+            err("swarm.autolock", `must be true or false written without quotes (autolock: true), got ${JSON.stringify(sw.autolock)}; remove it to leave the swarm as it is`);
+        } else out.autolock = sw.autolock;
+    }
+    for (const k of ["rotateJoinTokens", "rotateUnlockKey", "rotateCa"] as const) {
+        const v = sw[k];
+        if (v === undefined || v === "") continue;
+        // A date as js-yaml reads `2026-12-07` (status and ops read the stack file with it) is the date
+        // Pulumi's own reading keeps as text.
+        const text = typeof v === "number" && Number.isFinite(v) ? String(v)
+            : v instanceof Date && Number.isFinite(v.getTime()) ? v.toISOString().replace(/T00:00:00\.000Z$/, "") : v;
+        if (typeof text !== "string" || text.length > ROTATION_MAX || hasControl(text) || text.trim() !== text) {
+            const shown = typeof v === "string" ? JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}...` : v) : JSON.stringify(v) ?? String(v);
+            err(`swarm.${k}`, `must be a short text on one line (at most ${ROTATION_MAX} characters, no leading or trailing blanks), such as the date of the rotation ` +
+                `(${k}: 2026-12-07); a change of it rotates, got ${shown}`);
+        } else out[k] = text;
+    }
+    if (out.rotateUnlockKey !== undefined && out.autolock !== true) {
+        err("swarm.rotateUnlockKey", "rotates the unlock key of an autolocked swarm; set `autolock: true` as well (or remove `rotateUnlockKey`)");
+    }
+    if (sw.nodeCertExpiry !== undefined && sw.nodeCertExpiry !== "") {
+        const s = parseDuration(sw.nodeCertExpiry);
+        if (s === undefined || s < NODE_CERT_EXPIRY_MIN_S || s > NODE_CERT_EXPIRY_MAX_S) {
+            err("swarm.nodeCertExpiry", `must be a duration from 1h to 3650d written with its unit, such as 90d or 2160h (Docker's default), got ${JSON.stringify(sw.nodeCertExpiry)}`);
+        } else out.nodeCertExpiry = s;
+    }
+    return out;
+}
+
+/** `90d`, `2160h`, `90m`: seconds; undefined for anything else (a bare number has no unit: refused). */
+export function parseDuration(v: unknown): number | undefined {
+    if (typeof v !== "string") return undefined;
+    const m = /^([1-9][0-9]{0,6})(m|h|d)$/.exec(v);
+    if (!m) return undefined;
+    return Number(m[1]) * { m: 60, h: 3600, d: 86400 }[m[2] as "m" | "h" | "d"];
 }
 
 /** A mount point or export path that also fits an fstab line: absolute, no blank, comma, colon, `#` or `\\`. */

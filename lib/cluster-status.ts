@@ -22,7 +22,7 @@ import { validateLockWait } from "./cluster-lock";
 import { quorumSize } from "./quorum";
 import { sshTarget } from "./connection";
 import { runScript, shq, SshTarget } from "./ssh";
-import { findManager, ManagerHandle, SwarmInfo, swarmInfo } from "./swarm-ops";
+import { findManager, LOCKED_HINT, ManagerHandle, SwarmInfo, swarmInfo } from "./swarm-ops";
 
 // ================================================================== setup
 
@@ -196,6 +196,17 @@ export interface NodeProbe {
     ms?: number;
     /** The shared storage check (`sharedStorage`), when the stack has shared storage and SSH answered. */
     sharedStorage?: SharedMountProbe;
+    /** The node's swarm certificate, when it is in a swarm and SSH answered. */
+    certificate?: NodeCertProbe;
+}
+
+/** A node's swarm TLS certificate (/var/lib/docker/swarm/certificates/swarm-node.crt) as openssl reads it. */
+export interface NodeCertProbe {
+    /** Seconds since the epoch. */
+    notBefore?: number;
+    notAfter?: number;
+    /** Why the dates are not known (no certificate file, openssl missing, ...). */
+    error?: string;
 }
 
 /**
@@ -235,6 +246,8 @@ export interface SwarmNodeView {
     labels: Record<string, string>;
     engineVersion: string;
     managerStatus?: ManagerStatusView;
+    /** The public key of the CA that issued the node's certificate (Description.TLSInfo). */
+    certIssuerPublicKey?: string;
 }
 
 export type ServiceMode = "replicated" | "global" | "replicated-job" | "global-job" | "unknown";
@@ -270,6 +283,30 @@ export interface SwarmSnapshot {
     services: ServiceView[];
     /** Every task the manager keeps, the task history included (failed and shut down ones). */
     tasks: TaskView[];
+    /** The swarm's security settings (`docker info`'s Swarm.Cluster), when the manager told them. */
+    cluster?: ClusterSecurityView;
+}
+
+/** The swarm's own security as a manager reports it. */
+export interface ClusterSecurityView {
+    autolock: boolean;
+    /** Node certificate lifetime, seconds (0: unknown). */
+    nodeCertExpiry: number;
+    caRotationInProgress: boolean;
+    /** The public key of the CA that issues node certificates now. */
+    caPublicKey?: string;
+}
+
+/** `docker info --format '{{json .Swarm.Cluster}}'` as the security view; undefined when it is not that. */
+export function parseClusterInfo(json: unknown): ClusterSecurityView | undefined {
+    const c = json as any;
+    if (!c || typeof c !== "object" || !c.Spec) return undefined;
+    return {
+        autolock: !!c.Spec?.EncryptionConfig?.AutoLockManagers,
+        nodeCertExpiry: Math.round(Number(c.Spec?.CAConfig?.NodeCertExpiry ?? 0) / 1e9) || 0,
+        caRotationInProgress: !!c.RootRotationInProgress,
+        caPublicKey: c.TLSInfo?.CertIssuerPublicKey ? str(c.TLSInfo.CertIssuerPublicKey) : undefined,
+    };
 }
 
 export type RegistryProbe =
@@ -324,6 +361,7 @@ export function parseNodeInspect(json: unknown): SwarmNodeView[] {
         addr: str(n?.Status?.Addr),
         labels: Object.fromEntries(Object.entries(n?.Spec?.Labels ?? {}).map(([k, v]) => [k, str(v)])),
         engineVersion: str(n?.Description?.Engine?.EngineVersion),
+        certIssuerPublicKey: n?.Description?.TLSInfo?.CertIssuerPublicKey ? str(n.Description.TLSInfo.CertIssuerPublicKey) : undefined,
         managerStatus: n?.ManagerStatus ? {
             leader: !!n.ManagerStatus.Leader,
             reachability: str(n.ManagerStatus.Reachability) || "unknown",
@@ -397,11 +435,19 @@ export function parseSnapshotOutput(manager: string, stdout: string): SwarmSnaps
             throw new Error(`the manager's ${name} section is not JSON: ${(e as Error).message}`);
         }
     };
+    // The cluster section is optional (a manager that could not say leaves the settings unknown).
+    let cluster: ClusterSecurityView | undefined;
+    try {
+        cluster = "cluster" in sections ? parseClusterInfo(JSON.parse(sections.cluster.trim() || "null")) : undefined;
+    } catch {
+        cluster = undefined;
+    }
     return {
         manager,
         nodes: parseNodeInspect(parse("nodes")),
         services: parseServiceInspect(parse("services")),
         tasks: parseTaskInspect(parse("tasks")),
+        ...(cluster ? { cluster } : {}),
     };
 }
 
@@ -453,7 +499,45 @@ echo '@@tasks'
 tasks=""
 if [ -n "$svcs" ]; then tasks=$(docker service ps -q --no-trunc $svcs 2>/dev/null || true); fi
 if [ -n "$tasks" ]; then out=$(docker inspect --type task $tasks 2>/dev/null || true); echo "\${out:-[]}"; else echo '[]'; fi
+echo '@@cluster'
+docker info --format '{{json .Swarm.Cluster}}' 2>/dev/null || true
 `;
+
+/** The node's swarm certificate's dates (read-only): epoch seconds, or why they are not known. */
+export const NODE_CERT_SCRIPT = `
+f=/var/lib/docker/swarm/certificates/swarm-node.crt
+if [ ! -f "$f" ]; then echo "error=no certificate file $f"; exit 0; fi
+if ! command -v openssl >/dev/null; then echo "error=openssl is not installed"; exit 0; fi
+dates=$(openssl x509 -noout -startdate -enddate -in "$f" 2>&1) || { echo "error=openssl cannot read $f"; exit 0; }
+start=$(printf '%s\n' "$dates" | sed -n 's/^notBefore=//p')
+end=$(printf '%s\n' "$dates" | sed -n 's/^notAfter=//p')
+echo "not_before=$(date -u -d "$start" +%s 2>/dev/null || true)"
+echo "not_after=$(date -u -d "$end" +%s 2>/dev/null || true)"
+`;
+
+/** What NODE_CERT_SCRIPT printed, as the probe. */
+export function parseNodeCertOutput(stdout: string): NodeCertProbe {
+    const kv: Record<string, string> = {};
+    for (const line of stdout.split("\n")) {
+        const i = line.indexOf("=");
+        if (i > 0) kv[line.slice(0, i).trim()] = line.slice(i + 1).trim();
+    }
+    if (kv.error) return { error: kv.error };
+    const num = (v: string | undefined) => (v && /^\d+$/.test(v) ? Number(v) : undefined);
+    const notBefore = num(kv.not_before);
+    const notAfter = num(kv.not_after);
+    if (notAfter === undefined) return { error: "its expiry date could not be read" };
+    return { notAfter, ...(notBefore !== undefined ? { notBefore } : {}) };
+}
+
+async function probeNodeCert(target: SshTarget): Promise<NodeCertProbe> {
+    try {
+        const r = await runScript(target, NODE_CERT_SCRIPT, 30);
+        return parseNodeCertOutput(r.stdout);
+    } catch (e) {
+        return { error: oneLine((e as Error).message) };
+    }
+}
 
 /**
  * Checks the registry from a node: https://host:port/v2/ with curl (trusting certs.d's CA as the
@@ -531,8 +615,11 @@ async function probeNode(ep: NodeEndpoint, storage?: SharedStorageConfig): Promi
     try {
         const info = await swarmInfo(target);
         const ms = Date.now() - started;
-        const sharedStorage = storage && await probeSharedMount(target, storage);
-        return { hostname: ep.hostname, reachable: true, swarm: info, ms, ...(sharedStorage ? { sharedStorage } : {}) };
+        const [sharedStorage, certificate] = await Promise.all([
+            storage && probeSharedMount(target, storage),
+            info.state !== "inactive" ? probeNodeCert(target) : undefined,
+        ]);
+        return { hostname: ep.hostname, reachable: true, swarm: info, ms, ...(sharedStorage ? { sharedStorage } : {}), ...(certificate ? { certificate } : {}) };
     } catch (e) {
         return { hostname: ep.hostname, reachable: false, error: oneLine((e as Error).message), ms: Date.now() - started };
     }
@@ -624,9 +711,9 @@ export async function gatherStatus(setup: StatusSetup, opts: GatherOptions = {})
 /**
  * Ready: SSH answers and the managers list the node Ready. Down: SSH does not answer, or the managers
  * list it down. Absent: SSH answers but the node is not in the swarm. Unknown: SSH answers but no
- * manager with a quorum could say.
+ * manager with a quorum could say. Locked: its engine restarted under autolock and waits for the unlock key.
  */
-export type NodeHealthState = "Ready" | "Down" | "Absent" | "Unknown";
+export type NodeHealthState = "Ready" | "Down" | "Absent" | "Unknown" | "Locked";
 
 export interface NodeReport {
     hostname: string;
@@ -655,8 +742,33 @@ export interface NodeReport {
     engineVersion?: string;
     /** The shared mount (`sharedStorage`) on the node; undefined when the stack has none or SSH failed. */
     sharedStorage?: SharedMountProbe;
+    /** The node's swarm certificate: when it expires, and whether the swarm's current CA issued it. */
+    certificate?: NodeCertReport;
     problems: string[];
     warnings: string[];
+}
+
+export interface NodeCertReport {
+    /** ISO time, when known. */
+    notAfter?: string;
+    daysLeft?: number;
+    /** Its whole lifetime, days (notAfter - notBefore). */
+    lifetimeDays?: number;
+    /** Whether the CA that issues node certificates now issued it; undefined when the swarm could not say. */
+    fromCurrentCa?: boolean;
+    error?: string;
+}
+
+/** The swarm's own security, as its manager reports it. */
+export interface SecurityReport {
+    /** Undefined: the swarm could not be read. */
+    autolock?: boolean;
+    nodeCertExpiryDays?: number;
+    caRotationInProgress?: boolean;
+    /** Nodes whose certificate the current CA did not issue. */
+    nodesWithPreviousCa: string[];
+    /** Configured managers whose engine is locked (autolock). */
+    lockedNodes: string[];
 }
 
 export interface QuorumReport {
@@ -733,6 +845,7 @@ export interface StatusReport {
     nodes: NodeReport[];
     services: ServiceReport[];
     registry: RegistryReport;
+    security: SecurityReport;
 }
 
 const READYISH = new Set(["ready"]);
@@ -806,6 +919,9 @@ export function evaluateStatus(cluster: ClusterConfig, obs: Observation, now: Da
         if (!r.ssh.ok) {
             r.state = "Down";
             r.problems.push(`${cfg.hostname} is Down: ${r.ssh.error}`);
+        } else if (probe?.swarm?.state === "locked") {
+            r.state = "Locked";
+            r.problems.push(`${cfg.hostname} is locked (autolock): its engine restarted and its swarm waits for the unlock key. ${LOCKED_HINT.replace("<env>", obs.stack)}`);
         } else if (probe?.swarm?.state === "inactive") {
             r.state = "Absent";
             r.problems.push(`${cfg.hostname} is not in the swarm (its engine's swarm state is inactive)`);
@@ -830,13 +946,25 @@ export function evaluateStatus(cluster: ClusterConfig, obs: Observation, now: Da
             const diff = sameLabels(cfg.labels, entry.labels);
             if (diff.length > 0) r.warnings.push(`${cfg.hostname} labels differ from the config: ${diff.join(", ")}`);
         }
-        if (probe?.swarm && probe.swarm.state !== "active" && probe.swarm.state !== "inactive") {
+        if (probe?.swarm && probe.swarm.state !== "active" && probe.swarm.state !== "inactive" && probe.swarm.state !== "locked") {
             r.problems.push(`${cfg.hostname}: its engine's swarm state is ${probe.swarm.state}`);
         }
         const shared = probe?.sharedStorage;
         if (shared) {
             r.sharedStorage = shared;
             if (shared.state !== "ok") r.problems.push(sharedMountProblem(cfg.hostname, shared));
+        }
+        if (probe?.certificate) {
+            r.certificate = nodeCertReport(probe.certificate, entry, snap?.cluster, now);
+            const c = r.certificate;
+            if (c.daysLeft !== undefined && c.notAfter && Date.parse(c.notAfter) <= now.getTime()) {
+                r.problems.push(`${cfg.hostname}: its swarm certificate expired ${c.notAfter}: the node cannot reach the managers; ` +
+                    "make it leave (`docker swarm leave --force`) and `pulumi up --refresh` joins it again");
+            } else if (c.lifetimeDays && c.daysLeft !== undefined && c.daysLeft < c.lifetimeDays / 5) {
+                // The swarm renews a certificate at 50-80 % of its lifetime: less than a fifth left is overdue.
+                r.warnings.push(`${cfg.hostname}: its swarm certificate expires ${c.notAfter} (${c.daysLeft} days left of ${c.lifetimeDays}) and was not renewed: ` +
+                    "is the node reaching the managers?");
+            }
         }
         return r;
     });
@@ -955,6 +1083,21 @@ export function evaluateStatus(cluster: ClusterConfig, obs: Observation, now: Da
     const registry = evaluateRegistry(obs.registry, now);
     problems.push(...registry.problems);
 
+    // ---- the swarm's own security
+    const cl = snap?.cluster;
+    const security: SecurityReport = {
+        ...(cl ? { autolock: cl.autolock, caRotationInProgress: cl.caRotationInProgress } : {}),
+        ...(cl && cl.nodeCertExpiry > 0 ? { nodeCertExpiryDays: Math.round((cl.nodeCertExpiry / 86400) * 100) / 100 } : {}),
+        nodesWithPreviousCa: nodes.filter((n) => n.certificate?.fromCurrentCa === false).map((n) => n.hostname),
+        lockedNodes: nodes.filter((n) => n.state === "Locked").map((n) => n.hostname),
+    };
+    if (cl?.caRotationInProgress) {
+        warnings.push(`the swarm's root CA rotation is in progress` +
+            (security.nodesWithPreviousCa.length ? `: ${security.nodesWithPreviousCa.join(", ")} still hold a certificate from the previous CA` : ""));
+    } else if (security.nodesWithPreviousCa.length > 0) {
+        warnings.push(`${security.nodesWithPreviousCa.join(", ")}: certificate not issued by the swarm's current CA (a node that was down during a CA rotation gets one when it is back)`);
+    }
+
     return {
         project: PROJECT,
         stack: obs.stack,
@@ -968,7 +1111,21 @@ export function evaluateStatus(cluster: ClusterConfig, obs: Observation, now: Da
         nodes,
         services,
         registry,
+        security,
     };
+}
+
+/** A node's certificate: expiry, lifetime, and whether the swarm's current CA issued it. */
+export function nodeCertReport(c: NodeCertProbe, entry: SwarmNodeView | undefined, cluster: ClusterSecurityView | undefined, now: Date): NodeCertReport {
+    if (c.error || c.notAfter === undefined) return { error: c.error ?? "expiry unknown" };
+    const day = 86_400;
+    const r: NodeCertReport = {
+        notAfter: new Date(c.notAfter * 1000).toISOString(),
+        daysLeft: Math.floor((c.notAfter - now.getTime() / 1000) / day),
+    };
+    if (c.notBefore !== undefined) r.lifetimeDays = Math.round(((c.notAfter - c.notBefore) / day) * 10) / 10;
+    if (entry?.certIssuerPublicKey && cluster?.caPublicKey) r.fromCurrentCa = entry.certIssuerPublicKey === cluster.caPublicKey;
+    return r;
 }
 
 /** The problem line for a shared mount that is not ok, naming the node and the path. */
@@ -982,6 +1139,24 @@ export function sharedMountProblem(hostname: string, m: SharedMountProbe): strin
         "unknown": "could not be checked",
     };
     return `${hostname}: shared storage ${m.path} ${what[m.state]}${m.detail ? `: ${m.detail}` : ""}`;
+}
+
+/** A node's certificate expiry for the table: date and days left, flagged when the current CA did not issue it. */
+function certText(n: NodeReport): string {
+    const c = n.certificate;
+    if (!c) return "-";
+    if (!c.notAfter) return "unknown";
+    return `${c.notAfter.slice(0, 10)} (${c.daysLeft} d)${c.fromCurrentCa === false ? " [previous CA]" : ""}`;
+}
+
+/** The swarm's security settings in one line. */
+function securityText(s: SecurityReport): string {
+    if (s.autolock === undefined) return "unknown (the swarm could not be read)" + (s.lockedNodes.length ? `; locked: ${s.lockedNodes.join(", ")}` : "");
+    return `autolock ${s.autolock ? "on" : "off"}` +
+        (s.lockedNodes.length ? ` (locked: ${s.lockedNodes.join(", ")})` : "") +
+        `, node certificates valid ${s.nodeCertExpiryDays ?? "?"} days` +
+        `, root CA ${s.caRotationInProgress ? "ROTATION IN PROGRESS" : "steady"}` +
+        (s.nodesWithPreviousCa.length ? `, previous CA on ${s.nodesWithPreviousCa.join(", ")}` : "");
 }
 
 /** A node's shared mount in a word or two, for the table. */
@@ -1086,9 +1261,9 @@ export function renderTable(r: StatusReport): string {
     const shared = r.nodes.some((n) => n.sharedStorage);
     const only = <T>(on: boolean, ...v: T[]) => (on ? v : []);
     out.push(pad([
-        ["HOSTNAME", "ADDRESS", "STATE", "ROLE", "AVAILABILITY", "ENGINE", ...only(shared, "SHARED"), "LABELS", "NOTE"],
+        ["HOSTNAME", "ADDRESS", "STATE", "ROLE", "AVAILABILITY", "ENGINE", ...only(shared, "SHARED"), "LABELS", "CERT EXPIRES", "NOTE"],
         ...r.nodes.map((n) => [
-            n.hostname, n.address, n.state, roleText(n), availabilityText(n), n.engineVersion ?? "-", ...only(shared, sharedText(n)), labelText(n.labels),
+            n.hostname, n.address, n.state, roleText(n), availabilityText(n), n.engineVersion ?? "-", ...only(shared, sharedText(n)), labelText(n.labels), certText(n),
             !n.configured ? "not in config" : !n.ssh.ok ? `ssh: ${n.ssh.error}`
                 : n.state === "Absent" ? `not in swarm (${n.localSwarmState ?? "?"})` : "",
         ]),
@@ -1098,6 +1273,7 @@ export function renderTable(r: StatusReport): string {
     out.push(`MANAGERS  ${q.reachable} of ${q.managers} reachable (configured ${q.configuredManagers}), quorum ${q.needed}, ` +
         (q.ok ? `margin ${q.margin} (may lose ${q.margin} more)` : `QUORUM NOT AVAILABLE (margin ${q.margin})`) +
         (q.leader ? `, leader ${q.leader}` : "") + (q.readFrom ? `, read from ${q.readFrom}` : "") + (q.error ? `: ${q.error}` : ""));
+    out.push(`SECURITY  ${securityText(r.security)}`);
     out.push("");
     out.push("SERVICES");
     if (r.services.length === 0) {
@@ -1155,7 +1331,7 @@ export function xmlEscape(s: string): string {
         .replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]/g, "?");
 }
 
-const STATE_COLOR: Record<NodeHealthState, string> = { Ready: "#2e7d32", Down: "#c62828", Absent: "#616161", Unknown: "#ef6c00" };
+const STATE_COLOR: Record<NodeHealthState, string> = { Ready: "#2e7d32", Down: "#c62828", Absent: "#616161", Unknown: "#ef6c00", Locked: "#6a1b9a" };
 const AVAILABILITY_FILL: Record<string, string> = { active: "#ffffff", drain: "#eeeeee", pause: "#fff8e1" };
 const PALETTE = ["#1565c0", "#6a1b9a", "#00838f", "#ad1457", "#4e342e", "#558b2f", "#283593", "#00695c", "#d84315", "#37474f"];
 
@@ -1191,6 +1367,7 @@ export function renderSvg(r: StatusReport): string {
         }
         if (!n.ssh.ok && n.configured) lines.push({ text: `ssh: ${n.ssh.error ?? "no answer"}`, color: STATE_COLOR.Down });
         if (!n.configured) lines.push({ text: "not in the stack config", color: STATE_COLOR.Unknown });
+        if (n.certificate?.notAfter) lines.push({ text: `certificate: ${certText(n)}`, ...(n.certificate.fromCurrentCa === false ? { color: STATE_COLOR.Unknown } : {}) });
         if (n.state === "Absent") lines.push({ text: `not in the swarm (${n.localSwarmState ?? "?"})`, color: STATE_COLOR.Absent });
         // In the swarm: its labels, and configured ones it lacks; out of it: the configured labels.
         const inSwarm = n.swarmNodeId !== undefined;

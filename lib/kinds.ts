@@ -37,7 +37,7 @@ export type Kind = (typeof KINDS)[number];
  * not repeat inputs (ECHOED_INPUTS aside).
  */
 export const SECRET_OUTPUTS: Record<Kind, string[]> = {
-    SwarmCluster: [],
+    SwarmCluster: ["unlockKey"],
     SwarmMember: [],
     NodeLabels: [],
     ProvisionStep: [],

@@ -59,9 +59,11 @@ export class SwarmCluster extends pulumi.CustomResource {
     declare readonly clusterId: pulumi.Output<string>;
     declare readonly recoveries: pulumi.Output<number>;
     declare readonly recoveryReport: pulumi.Output<string>;
+    /** The unlock key of an autolocked swarm (secret); undefined without autolock. */
+    declare readonly unlockKey: pulumi.Output<string | undefined>;
     constructor(name: string, args: Args<ClusterInputs>, opts?: pulumi.CustomResourceOptions) {
         super(typeToken("SwarmCluster"), name,
-            { clusterId: undefined, recoveredFrom: undefined, recoveries: undefined, recoveryReport: undefined, ...args }, options("SwarmCluster", opts));
+            { clusterId: undefined, recoveredFrom: undefined, recoveries: undefined, recoveryReport: undefined, unlockKey: undefined, ...args }, options("SwarmCluster", opts));
     }
 }
 

@@ -66,9 +66,20 @@ export interface ManagerHandle {
  * pooled SSH connection); the error says what each candidate answered.
  */
 export async function findManager(candidates: readonly SshTarget[], exclude?: string, settleSec = 60): Promise<ManagerHandle> {
-    const found = await locateManager(candidates.map((c) => sshTransport(c)), { exclude, settleSec });
+    let found: Awaited<ReturnType<typeof locateManager>>;
+    try {
+        found = await locateManager(candidates.map((c) => sshTransport(c)), { exclude, settleSec });
+    } catch (e) {
+        // A manager whose engine restarted under autolock waits for its unlock key: say how to give it.
+        if (e instanceof Error && /swarm state locked/.test(e.message)) e.message += `. ${LOCKED_HINT}`;
+        throw e;
+    }
     return { target: candidates[found.index], info: toSwarmInfo(found.swarm, found.engineVersion) };
 }
+
+/** What to do about a locked manager (autolock), for messages. */
+export const LOCKED_HINT = "A locked manager (autolock: its engine restarted) needs the unlock key: " +
+    "`npm run ops -- unlock --stack <env>` unlocks it with the key the stack keeps (output swarmUnlockKey), or `docker swarm unlock` on the node";
 
 export async function inspectNode(m: ManagerHandle, ref: string): Promise<NodeState | undefined> {
     const r = await runScript(m.target, `docker node inspect ${shq(ref)} --format '{{json .}}'`, 60);
@@ -165,13 +176,20 @@ export async function initSwarm(t: SshTarget, advertiseAddr: string): Promise<vo
  * The document's 4.1.1: re-initialise from a surviving manager, keeping the swarm's state. Returns
  * what the wait for the node's tasks found (settledSummary's line).
  */
-export async function forceNewCluster(t: SshTarget, advertiseAddr: string): Promise<string> {
+export async function forceNewCluster(t: SshTarget, advertiseAddr: string, unlockKey?: string): Promise<string> {
+    // An autolocked manager that restarted (it lost power with the others) is locked: unlocked first.
+    await unlockIfLocked(t, async () => unlockKey);
     await runChecked(t, "docker swarm init --force-new-cluster",
         `docker swarm init --force-new-cluster --advertise-addr ${shq(advertiseAddr)} >/dev/null`, 180);
     // The engine's network agent is left half set up by --force-new-cluster (moby#36860): every
     // task placed on this node would be rejected ("cannot create a swarm scoped network when swarm
-    // is not active") until the engine restarts. One restart, then wait until it manages again.
-    await runChecked(t, "restarting the engine after --force-new-cluster", restartAsManagerScript(120), 180);
+    // is not active") until the engine restarts. One restart, then wait until it manages again
+    // (under autolock the restarted engine is locked until it is unlocked).
+    const out = await runChecked(t, "restarting the engine after --force-new-cluster", restartAsManagerScript(120), 180);
+    if (out.trim() === "locked") {
+        await unlockIfLocked(t, async () => unlockKey);
+        await findManager([t]);
+    }
     return settleReport(t);
 }
 
@@ -238,7 +256,9 @@ export function restartAsManagerScript(timeoutSec: number): string {
         "systemctl stop docker >/dev/null",
         "remove_stale_vxlan",
         "systemctl start docker >/dev/null",
-        `for _ in $(seq ${timeoutSec}); do docker node ls -q >/dev/null 2>&1 && exit 0; sleep 1; done`,
+        // An autolocked swarm's manager comes back locked: said on stdout, for the caller to unlock.
+        `for _ in $(seq ${timeoutSec}); do docker node ls -q >/dev/null 2>&1 && exit 0; `,
+        `  [ "$(docker info --format '{{.Swarm.LocalNodeState}}' 2>/dev/null)" = locked ] && { echo locked; exit 0; }; sleep 1; done`,
         `echo "the engine did not answer as a swarm manager within ${timeoutSec}s of its restart" >&2; exit 1`,
     ].join("\n");
 }
@@ -399,4 +419,186 @@ export async function removeNode(m: ManagerHandle, nodeId: string, timeoutSec = 
         }
         await sleep(2000);
     }
+}
+
+
+// ---------------------------------------------------------------------------------------------
+// The swarm's own security (Docker's "administer and maintain a swarm"): autolock and its unlock
+// key, join-token rotation, the root CA's rotation and the node certificates' lifetime. Everything
+// goes through the Engine API on the pooled SSH connection: tokens and keys stay in memory here,
+// never on a command line, in a file, in a message or a log.
+
+/** What to change in the swarm's security settings; undefined settings are left as they are. */
+export interface SecurityChange {
+    autolock?: boolean;
+    /** Node certificate lifetime, seconds. */
+    nodeCertExpiry?: number;
+    rotateJoinTokens: boolean;
+    rotateUnlockKey: boolean;
+    rotateCa: boolean;
+}
+
+export interface SecurityState {
+    autolock: boolean;
+    /** Node certificate lifetime, seconds. */
+    nodeCertExpiry: number;
+    /** The public key of the CA that issues node certificates now (GET /swarm TLSInfo). */
+    caPublicKey: string;
+    caRotationInProgress: boolean;
+}
+
+/** The unlock key's shape (`SWMKEY-1-...`): anything else the engine says is not kept. */
+const UNLOCK_KEY_RE = /^SWMKEY-1-[A-Za-z0-9+/=_-]+$/;
+
+/** A message with every occurrence of `secret` blanked out (an engine's error never echoes it; made sure). */
+export function withoutSecret(message: string, secret: string | undefined): string {
+    return secret ? message.split(secret).join("<unlock key>") : message;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+function securityStateOf(sw: any): SecurityState {
+    return {
+        autolock: !!sw?.Spec?.EncryptionConfig?.AutoLockManagers,
+        nodeCertExpiry: Math.round(Number(sw?.Spec?.CAConfig?.NodeCertExpiry ?? 0) / 1e9),
+        caPublicKey: String(sw?.TLSInfo?.CertIssuerPublicKey ?? ""),
+        caRotationInProgress: !!sw?.RootRotationInProgress,
+    };
+}
+
+/** The swarm's security settings as a manager has them. */
+export async function securityState(m: ManagerHandle): Promise<SecurityState> {
+    const r = await apiOk(sshTransport(m.target), { method: "GET", path: "/swarm" }, "reading the swarm's settings");
+    return securityStateOf(r.json);
+}
+
+/** The current unlock key of an autolocked swarm (GET /swarm/unlockkey); undefined when it has none. */
+export async function readUnlockKey(m: ManagerHandle): Promise<string | undefined> {
+    const r = await apiOk(sshTransport(m.target), { method: "GET", path: "/swarm/unlockkey" }, "reading the swarm's unlock key");
+    const key = String(r.json?.UnlockKey ?? "");
+    if (key === "") return undefined;
+    if (!UNLOCK_KEY_RE.test(key)) throw new RemoteError(`${m.target.name}: the unlock key it returned is not a swarm unlock key`);
+    return key;
+}
+
+/** The query of POST /swarm/update: the spec's version and the rotations asked for. */
+export function swarmUpdateQuery(version: number, change: Pick<SecurityChange, "rotateJoinTokens" | "rotateUnlockKey">): string {
+    const q = [`version=${version}`];
+    if (change.rotateJoinTokens) q.push("rotateWorkerToken=true", "rotateManagerToken=true");
+    if (change.rotateUnlockKey) q.push("rotateManagerUnlockKey=true");
+    return q.join("&");
+}
+
+/**
+ * The swarm spec with `change` applied (pure): autolock, node certificate lifetime, and a CA
+ * rotation as `docker swarm ca --rotate` asks for one (ForceRotate one higher), unless one is in
+ * progress already (a retried `up` waits for it instead of starting another). Undefined when the
+ * spec stays as it is.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export function securitySpec(spec: any, change: SecurityChange, rotationInProgress: boolean): any | undefined {
+    const next = JSON.parse(JSON.stringify(spec ?? {}));
+    let changed = false;
+    if (change.autolock !== undefined && !!next.EncryptionConfig?.AutoLockManagers !== change.autolock) {
+        next.EncryptionConfig = { ...(next.EncryptionConfig ?? {}), AutoLockManagers: change.autolock };
+        changed = true;
+    }
+    if (change.nodeCertExpiry !== undefined && Number(next.CAConfig?.NodeCertExpiry ?? 0) !== change.nodeCertExpiry * 1e9) {
+        next.CAConfig = { ...(next.CAConfig ?? {}), NodeCertExpiry: change.nodeCertExpiry * 1e9 };
+        changed = true;
+    }
+    if (change.rotateCa && !rotationInProgress) {
+        next.CAConfig = { ...(next.CAConfig ?? {}), ForceRotate: Number(next.CAConfig?.ForceRotate ?? 0) + 1 };
+        changed = true;
+    }
+    return changed ? next : undefined;
+}
+
+/**
+ * Apply `change` through the manager `m` (POST /swarm/update, retried when another update came in
+ * between), wait for a CA rotation to reach every Ready node, and return the unlock key when the
+ * swarm is autolocked afterwards. A rotation the engine refuses fails with its message (which never
+ * holds a token or key).
+ */
+export async function applySecurity(m: ManagerHandle, change: SecurityChange, caTimeoutSec = 300): Promise<{ unlockKey?: string; caNodesDown: string[] }> {
+    const t = sshTransport(m.target);
+    for (let attempt = 0; ; attempt++) {
+        const sw = (await apiOk(t, { method: "GET", path: "/swarm" }, "reading the swarm's settings")).json;
+        const spec = securitySpec(sw?.Spec, change, !!sw?.RootRotationInProgress);
+        if (!spec && !change.rotateJoinTokens && !change.rotateUnlockKey) break;
+        const what = [change.autolock !== undefined ? "autolock" : "", change.nodeCertExpiry !== undefined ? "node certificate lifetime" : "",
+            change.rotateJoinTokens ? "join-token rotation" : "", change.rotateUnlockKey ? "unlock-key rotation" : "",
+            change.rotateCa ? "root CA rotation" : ""].filter(Boolean).join(", ");
+        const r = await api(t, {
+            method: "POST", path: `/swarm/update?${swarmUpdateQuery(Number(sw?.Version?.Index ?? 0), change)}`, body: spec ?? sw?.Spec, timeoutSec: 120,
+        });
+        if (r.status === 200) break;
+        // Another change of the swarm's spec came in between (a node's certificate renewal among them).
+        if (attempt < 3 && /out of sequence/.test(apiMessage(r))) continue;
+        throw new RemoteError(`${m.target.name}: updating the swarm (${what}) failed (HTTP ${r.status}): ${apiMessage(r)}`);
+    }
+    const caNodesDown = change.rotateCa ? await waitCaRotation(m, caTimeoutSec) : [];
+    const state = await securityState(m);
+    return { unlockKey: state.autolock ? await readUnlockKey(m) : undefined, caNodesDown };
+}
+
+/** Nodes whose certificate the CA with `caPublicKey` did not issue (pure; `nodes` as GET /nodes lists them). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export function nodesWithOtherCa(nodes: any[], caPublicKey: string): { hostname: string; ready: boolean }[] {
+    return (nodes ?? []).filter((n) => String(n?.Description?.TLSInfo?.CertIssuerPublicKey ?? "") !== caPublicKey)
+        .map((n) => ({ hostname: String(n?.Description?.Hostname ?? n?.ID ?? "?"), ready: n?.Status?.State === "ready" }));
+}
+
+/**
+ * Wait (up to `timeoutSec`) until the root CA rotation is over and every Ready node holds a
+ * certificate from the new CA (what `docker swarm ca --rotate` waits for). Nodes that are down
+ * get theirs when they are back: returned by name. Fails naming the nodes still waiting.
+ */
+export async function waitCaRotation(m: ManagerHandle, timeoutSec: number): Promise<string[]> {
+    const t = sshTransport(m.target);
+    const until = Date.now() + timeoutSec * 1000;
+    for (;;) {
+        const [sw, nodes] = await Promise.all([
+            apiOk(t, { method: "GET", path: "/swarm" }, "reading the swarm's CA"),
+            apiOk(t, { method: "GET", path: "/nodes" }, "listing the nodes' certificates"),
+        ]);
+        const s = securityStateOf(sw.json);
+        const other = nodesWithOtherCa(nodes.json, s.caPublicKey);
+        const waiting = other.filter((n) => n.ready);
+        if (!s.caRotationInProgress && waiting.length === 0) return other.map((n) => n.hostname);
+        if (Date.now() > until) {
+            throw new RemoteError(`the swarm's root CA rotation did not complete within ${timeoutSec}s` +
+                (waiting.length ? `: ${waiting.map((n) => n.hostname).join(", ")} still hold certificates from the previous CA` : "") +
+                (other.length > waiting.length ? `; down: ${other.filter((n) => !n.ready).map((n) => n.hostname).join(", ")}` : "") +
+                "; it goes on in the swarm: check `docker node ls`, then `pulumi up` again waits for it (it starts no second rotation while one is in progress)");
+        }
+        await sleep(1000);
+    }
+}
+
+/**
+ * Unlock the engine at `t` if it is locked (autolock, after its restart): POST /swarm/unlock with
+ * the key `key()` gives (asked only when needed), then wait until it is active again. Returns
+ * whether it was locked. The key goes into the request body only.
+ */
+export async function unlockIfLocked(t: SshTarget, key: () => Promise<string | undefined>, timeoutSec = 60): Promise<boolean> {
+    const tr = sshTransport(t);
+    const state = async () => String((await apiOk(tr, { method: "GET", path: "/info" }, "reading the engine's swarm state")).json?.Swarm?.LocalNodeState ?? "");
+    if (await state() !== "locked") return false;
+    const k = await key();
+    if (!k) {
+        throw new RemoteError(`${t.name}: the swarm is locked (autolock) and no unlock key is at hand: the stack keeps it as the secret output ` +
+            "swarmUnlockKey once `swarm.autolock: true` is applied; otherwise run `docker swarm unlock` on the node with the key you kept");
+    }
+    const r = await api(tr, { method: "POST", path: "/swarm/unlock", body: { UnlockKey: k } });
+    if (r.status !== 200) {
+        throw new RemoteError(`${t.name}: unlocking the swarm failed (HTTP ${r.status}): ${withoutSecret(apiMessage(r), k)}` +
+            (/invalid key/i.test(apiMessage(r)) ? "; the key does not open this node's swarm state (it was rotated since, or the state comes from an older backup): " +
+                "run `docker swarm unlock` on the node with the key of that time" : ""));
+    }
+    const until = Date.now() + timeoutSec * 1000;
+    for (let s = await state(); s !== "active"; s = await state()) {
+        if (Date.now() > until) throw new RemoteError(`${t.name}: unlocked, but its swarm state is ${s || "unknown"} ${timeoutSec}s later`);
+        await sleep(1000);
+    }
+    return true;
 }

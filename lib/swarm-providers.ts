@@ -65,7 +65,20 @@ export interface ClusterInputs {
     /** Hostname of a surviving manager to re-initialise from; empty for none. */
     forceNewCluster: string;
     ssh: SshSpec;
+    /**
+     * The swarm's security settings (`dccn-swarm:swarm`): each only when configured, so a stack that
+     * sets none keeps exactly the inputs it had (no diff). Autolock on or off; rotation values, whose
+     * change rotates; node certificate lifetime in seconds.
+     */
+    autolock?: boolean;
+    rotateJoinTokens?: string;
+    rotateUnlockKey?: string;
+    rotateCa?: string;
+    nodeCertExpiry?: number;
 }
+
+/** The security inputs: what a change of them does is securityChange's. */
+export const SECURITY_INPUTS = ["autolock", "rotateJoinTokens", "rotateUnlockKey", "rotateCa", "nodeCertExpiry"] as const;
 
 export interface ClusterOutputs extends ClusterInputs {
     clusterId: string;
@@ -75,6 +88,44 @@ export interface ClusterOutputs extends ClusterInputs {
     recoveries: number;
     /** What the last recovery found when it waited for its node's tasks (a `warning:` line if not all came back). */
     recoveryReport?: string;
+    /** The unlock key of an autolocked swarm (a secret output: lib/kinds.ts SECRET_OUTPUTS). */
+    unlockKey?: string;
+    /** Nodes that were down during the last CA rotation (they get a new certificate when back). */
+    caNodesDown?: string[];
+}
+
+/**
+ * What a change from `olds` (the state: last applied or refreshed inputs) to `news` asks of the
+ * swarm's security (pure). A setting that is not configured (undefined) changes nothing; a rotation
+ * value rotates when it is set and differs from the one last applied (setting it the first time
+ * rotates too). `fields` names the inputs that make the change, for the preview.
+ */
+export function securityChange(olds: Partial<ClusterInputs> | undefined, news: ClusterInputs): ops.SecurityChange & { fields: string[] } {
+    const fields: string[] = [];
+    const o = olds ?? {};
+    const autolock = news.autolock !== undefined && news.autolock !== o.autolock ? news.autolock : undefined;
+    if (autolock !== undefined) fields.push("autolock");
+    const nodeCertExpiry = news.nodeCertExpiry !== undefined && news.nodeCertExpiry !== o.nodeCertExpiry ? news.nodeCertExpiry : undefined;
+    if (nodeCertExpiry !== undefined) fields.push("nodeCertExpiry");
+    const rotates = (k: "rotateJoinTokens" | "rotateUnlockKey" | "rotateCa") => {
+        const yes = news[k] !== undefined && news[k] !== "" && news[k] !== o[k];
+        if (yes) fields.push(k);
+        return yes;
+    };
+    return {
+        ...(autolock !== undefined ? { autolock } : {}),
+        ...(nodeCertExpiry !== undefined ? { nodeCertExpiry } : {}),
+        rotateJoinTokens: rotates("rotateJoinTokens"),
+        rotateUnlockKey: rotates("rotateUnlockKey"),
+        rotateCa: rotates("rotateCa"),
+        fields,
+    };
+}
+
+/** The settings to apply when the swarm is made or taken over: autolock and certificate lifetime (nothing to rotate). */
+function initialSecurity(inputs: ClusterInputs): ops.SecurityChange | undefined {
+    if (inputs.autolock === undefined && inputs.nodeCertExpiry === undefined) return undefined;
+    return { autolock: inputs.autolock, nodeCertExpiry: inputs.nodeCertExpiry, rotateJoinTokens: false, rotateUnlockKey: false, rotateCa: false };
 }
 
 export const clusterProvider: ResourceImpl = {
@@ -91,10 +142,14 @@ export const clusterProvider: ResourceImpl = {
     },
 
     async diff(_id: string, olds: ClusterOutputs, news: ClusterInputs) {
-        const changes = !sameList(olds.managers?.map((m) => m.name), news.managers.map((m) => m.name)) ||
-            (news.forceNewCluster !== "" && news.forceNewCluster !== olds.recoveredFrom) ||
+        const managers = !sameList(olds.managers?.map((m) => m.name), news.managers.map((m) => m.name));
+        const recovery = (news.forceNewCluster !== "" && news.forceNewCluster !== olds.recoveredFrom) ||
             (news.forceNewCluster === "" && olds.recoveredFrom !== "");
-        return { changes };
+        const security = securityChange(olds, news).fields;
+        const changes = managers || recovery || security.length > 0;
+        // The preview names what changes: a rotation shows as that one field of the swarm.
+        const diffs = [...(managers ? ["managers"] : []), ...(recovery ? ["forceNewCluster"] : []), ...security];
+        return { changes, ...(changes ? { diffs } : {}) };
     },
 
     async create(inputs: ClusterInputs) {
@@ -116,6 +171,12 @@ export const clusterProvider: ResourceImpl = {
         }
         if (!info.clusterId) throw new Error(`${boot.name}: swarm has no cluster ID after init (state ${info.state})`);
         const outs: ClusterOutputs = { ...inputs, clusterId: info.clusterId, recoveredFrom: inputs.forceNewCluster, recoveries: 0, recoveryReport: "" };
+        const initial = initialSecurity(inputs);
+        if (initial) {
+            const m = await ops.findManager(inputs.managers.map((h) => sshTarget(inputs.ssh, h)));
+            const applied = await ops.applySecurity(m, initial);
+            if (applied.unlockKey) outs.unlockKey = applied.unlockKey;
+        }
         return { id: info.clusterId, outs };
     },
 
@@ -128,7 +189,7 @@ export const clusterProvider: ResourceImpl = {
             const host = news.managers.find((m) => m.name === news.forceNewCluster);
             if (!host) throw new Error(`${news.stackFile}: dccn-swarm:swarm.forceNewCluster: ${news.forceNewCluster} is not a configured manager`);
             const t = sshTarget(news.ssh, host);
-            recoveryReport = await ops.forceNewCluster(t, host.address);
+            recoveryReport = await ops.forceNewCluster(t, host.address, olds.unlockKey);
             // The other managers are no Raft members any more: demote and remove their entries; their
             // membership resources join them again (a new `recoveries` count replaces them).
             const m = await ops.findManager([t]);
@@ -137,7 +198,16 @@ export const clusterProvider: ResourceImpl = {
             recoveredFrom = news.forceNewCluster;
             recoveries += 1;
         }
-        return { outs: { ...news, clusterId, recoveredFrom, recoveries, recoveryReport } };
+        let unlockKey = news.autolock === false ? undefined : olds.unlockKey;
+        let caNodesDown = olds.caNodesDown;
+        const security = securityChange(olds, news);
+        if (security.fields.length > 0) {
+            const m = await ops.findManager(news.managers.map((h) => sshTarget(news.ssh, h)));
+            const applied = await ops.applySecurity(m, security);
+            unlockKey = applied.unlockKey;
+            if (security.rotateCa) caNodesDown = applied.caNodesDown.length ? applied.caNodesDown : undefined;
+        }
+        return { outs: { ...news, clusterId, recoveredFrom, recoveries, recoveryReport, unlockKey, caNodesDown } };
     },
 
     async read(id: string, props: ClusterOutputs) {
@@ -147,7 +217,17 @@ export const clusterProvider: ResourceImpl = {
             // A different swarm (re-initialised by hand): report this one as gone.
             return { id: "", props: {} };
         }
-        return { id, props };
+        if (props.autolock === undefined && props.nodeCertExpiry === undefined) return { id, props };
+        // The configured security settings as the swarm has them now: one turned off or changed by
+        // hand shows in refresh, and the next up sets it again; the unlock key as it is now.
+        const now = await ops.securityState(m);
+        const actual: ClusterOutputs = {
+            ...props,
+            ...(props.autolock !== undefined ? { autolock: now.autolock } : {}),
+            ...(props.nodeCertExpiry !== undefined ? { nodeCertExpiry: now.nodeCertExpiry } : {}),
+            unlockKey: now.autolock ? await ops.readUnlockKey(m) : undefined,
+        };
+        return { id, props: actual, inputs: actual };
     },
 
     async delete(_id: string, props: ClusterOutputs) {

@@ -14,7 +14,10 @@
 #   ADVERTISE_ADDR  required: the address this manager advertises (its configured address)
 #   SWARM_DIR       default /var/lib/docker/swarm
 #   WAIT_TIMEOUT    seconds to wait for the engine and the swarm, default 90
-#   UNLOCK_KEY      not used here: a swarm with autolock is unlocked by the operator (docker swarm unlock)
+#   UNLOCK_KEY      the unlock key of an autolocked swarm (the stack's swarmUnlockKey, or the key kept
+#                   with the backup): the restored manager is locked after every start of its engine
+#                   and is unlocked with it (`docker swarm unlock` reading it on its standard input).
+#                   Empty: a locked swarm stops the restore (error=locked). Never printed.
 #
 # Output, last line on stdout:
 #   DCCN_RESULT changed=1 previous=<dir|none> previous_from=<this|earlier|none> removed_old=<n> bytes=<n> sha256=<hex> node_id=<ID> cluster_id=<ID>
@@ -23,6 +26,9 @@ set -euo pipefail
 # The caller going away must not stop this script between stopping and starting the engine.
 trap '' PIPE HUP
 
+# The key stays in this shell only: not exported to the commands it runs.
+unlock_key=${UNLOCK_KEY:-}
+unset UNLOCK_KEY
 swarm_dir=${SWARM_DIR:-/var/lib/docker/swarm}
 wait_timeout=${WAIT_TIMEOUT:-90}
 previous_dir="$swarm_dir.previous"
@@ -35,11 +41,24 @@ fail() {
 	exit 1
 }
 
-# Wait up to wait_timeout seconds until the engine answers as a swarm manager; on time-out, the
-# node's last swarm state is left in $state for the message.
+# An autolocked swarm's manager is locked after every start of its engine: unlock it with the key
+# (on docker's standard input, from a builtin: never on a command line or in a file).
+unlock_if_locked() {
+	local s err
+	s=$(docker info --format '{{.Swarm.LocalNodeState}}' 2>/dev/null || true)
+	[[ "$s" == locked ]] || return 0
+	[[ -n "$unlock_key" ]] || fail locked "the restored swarm is locked (autolock) and no unlock key was given: keep the stack's swarmUnlockKey output (or pass the key kept with the backup), or run \`docker swarm unlock\` on this node, then \`docker swarm init --force-new-cluster\`"
+	say "unlocking the swarm (autolock) with the unlock key"
+	err=$(printf '%s\n' "$unlock_key" | docker swarm unlock 2>&1 >/dev/null) ||
+		fail locked "docker swarm unlock refused the key (${err//$unlock_key/<unlock key>}): the backup was made with another key (the one of its time); run \`docker swarm unlock\` with it on this node, then \`docker swarm init --force-new-cluster\`"
+}
+
+# Wait up to wait_timeout seconds until the engine answers as a swarm manager (unlocking it when it
+# is locked); on time-out, the node's last swarm state is left in $state for the message.
 wait_manager() {
 	for ((i = 0; i < wait_timeout; i++)); do
 		docker node ls -q >/dev/null 2>&1 && return 0
+		unlock_if_locked
 		sleep 1
 	done
 	state=$(docker info --format '{{.Swarm.LocalNodeState}}' 2>/dev/null || true)
@@ -120,10 +139,10 @@ stopped=0
 state=
 for ((i = 0; i < wait_timeout; i++)); do
 	state=$(docker info --format '{{.Swarm.LocalNodeState}}' 2>/dev/null || true)
-	[[ "$state" == active || "$state" == locked ]] && break
+	[[ "$state" == active ]] && break
+	[[ "$state" == locked ]] && unlock_if_locked
 	sleep 1
 done
-[[ "$state" == locked ]] && fail locked "the restored swarm is locked (autolock): run \`docker swarm unlock\` with the unlock key on this node, then \`docker swarm init --force-new-cluster\`"
 [[ "$state" == active ]] || fail start-failed "the engine did not come back in the swarm within ${wait_timeout}s (state: ${state:-no answer})"
 
 say "docker swarm init --force-new-cluster"

@@ -4,6 +4,7 @@
 //   npm run ops -- restore  --stack <env> --node NAME --from FILE [--identity FILE] --yes [--force]
 //   npm run ops -- shutdown --stack <env> [--stop engine|poweroff] (--dry-run | --yes)
 //   npm run ops -- reboot   --stack <env> [--stop engine|poweroff] [--dry-run] [--no-up]
+//   npm run ops -- unlock   --stack <env> [--node NAME] [--unlock-key-file FILE]
 //
 // Plans come from lib/ops-plan.ts (pure); the node side is scripts/*.sh over lib/ssh.ts.
 // Exit status: 0 done, 1 a step failed, 2 usage, stack config or a refusal before anything changed.
@@ -43,8 +44,14 @@ commands:
   shutdown  the emergency shutdown (DCCN 4.5): demote the other managers, remove stacks and
             services, stop the workers, stop the last manager
   reboot    back from the shutdown (DCCN 4.5.1): the last manager first, then the other nodes,
-            promote to the configured managers, then \`pulumi up --refresh\` (registry first, then stacks)
+            promote to the configured managers, then \`pulumi up --refresh\` (registry first, then stacks);
+            a manager locked by autolock is unlocked with the stack's unlock key
               --no-up       stop before the pulumi step
+  unlock    unlock the managers whose engine restarted under autolock (docker swarm unlock) with the
+            key the stack keeps (the secret output swarmUnlockKey)
+              --node NAME   only this node (default: every configured manager)
+  --unlock-key-file FILE    (unlock, restore, reboot) the unlock key from FILE instead of the stack's output
+                            (a key kept with an older backup)
 options:
   --stop MODE     how a node is stopped/started: engine (systemctl stop/start docker; default for
                   environment dev, the lab) or poweroff (systemctl poweroff; power on by console/IPMI)
@@ -54,7 +61,7 @@ options:
   --project DIR   project root holding the stack file (default: this project)
 exit status: 0 done, 1 a step failed, 2 usage, configuration or refused before any change`;
 
-type Command = "backup" | "restore" | "shutdown" | "reboot";
+type Command = "backup" | "restore" | "shutdown" | "reboot" | "unlock";
 
 export interface CliOptions {
     command: Command;
@@ -74,6 +81,8 @@ export interface CliOptions {
     yes: boolean;
     up: boolean;
     key?: string;
+    /** unlock, restore, reboot: a file holding the unlock key (else the stack's output swarmUnlockKey). */
+    unlockKeyFile?: string;
     project: string;
 }
 
@@ -83,7 +92,7 @@ export function parseArgs(argv: string[], defaultProject: string): CliOptions | 
     const o: Partial<CliOptions> = { force: false, dryRun: false, yes: false, up: true, noEncrypt: false, project: defaultProject };
     for (const { flag, raw: a, value } of args(argv)) {
         switch (flag) {
-            case "backup": case "restore": case "shutdown": case "reboot":
+            case "backup": case "restore": case "shutdown": case "reboot": case "unlock":
                 if (o.command) throw new UsageError(`one command only (got ${o.command} and ${a})`);
                 o.command = flag;
                 break;
@@ -102,12 +111,13 @@ export function parseArgs(argv: string[], defaultProject: string): CliOptions | 
             case "--yes": o.yes = true; break;
             case "--no-up": o.up = false; break;
             case "--key": o.key = value(); break;
+            case "--unlock-key-file": o.unlockKeyFile = path.resolve(value()); break;
             case "--project": o.project = path.resolve(value()); break;
             case "-h": case "--help": return "help";
             default: throw new UsageError(`unknown argument '${a}'`);
         }
     }
-    if (!o.command) throw new UsageError("a command is required: backup, restore, shutdown or reboot");
+    if (!o.command) throw new UsageError("a command is required: backup, restore, shutdown, reboot or unlock");
     if (!o.stack) throw new UsageError("--stack is required");
     if (o.command === "restore" && !o.from) throw new UsageError("restore needs --from FILE (a backup made by `npm run ops -- backup`)");
     const only = (flag: string, given: unknown, command: Command) => {
@@ -119,6 +129,10 @@ export function parseArgs(argv: string[], defaultProject: string): CliOptions | 
     only("--identity", o.identity, "restore");
     only("--from", o.from, "restore");
     if (o.encryptTo && o.noEncrypt) throw new UsageError("--encrypt-to and --no-encrypt contradict each other: give one");
+    if (o.unlockKeyFile && !["unlock", "restore", "reboot"].includes(o.command)) {
+        throw new UsageError(`--unlock-key-file belongs to unlock, restore or reboot, not ${o.command}`);
+    }
+    if (o.command === "unlock" && (o.dryRun || o.yes)) throw new UsageError("unlock takes neither --dry-run nor --yes: it changes nothing but the lock state of locked managers");
     return o as CliOptions;
 }
 
@@ -214,6 +228,61 @@ function nodeFailure(t: SshTarget, script: string, r: StreamResult): string {
     return `${t.name} (${t.host}): ${script} failed (exit ${r.code}${result?.values.error ? `, ${result.values.error}` : ""}${r.failure ? `, ${r.failure}` : ""})${said ? `: ${said}` : ""}`;
 }
 
+/** The unlock key's shape; a file or output holding anything else is refused without echoing it. */
+const UNLOCK_KEY_RE = /^SWMKEY-1-[A-Za-z0-9+/=_-]+$/;
+
+/**
+ * The stack's unlock key: the secret output `swarmUnlockKey` read with the pinned CLI (into this
+ * process's memory: never printed, never on a command line), or `--unlock-key-file`. Undefined when
+ * the stack has no such output (autolock not configured). Asked for only when a node is locked.
+ */
+export function unlockKeySource(opts: Pick<CliOptions, "project" | "stack" | "unlockKeyFile">): () => Promise<string | undefined> {
+    let cached: Promise<string | undefined> | undefined;
+    return () => (cached ??= (async () => {
+        if (opts.unlockKeyFile) {
+            let text: string;
+            try {
+                text = fs.readFileSync(opts.unlockKeyFile, "utf8").trim();
+            } catch (e) {
+                throw new OpsError(`--unlock-key-file ${opts.unlockKeyFile} cannot be read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+            }
+            if (!UNLOCK_KEY_RE.test(text)) throw new OpsError(`--unlock-key-file ${opts.unlockKeyFile} does not hold a swarm unlock key (SWMKEY-1-...); its content is not shown`);
+            if ((fs.statSync(opts.unlockKeyFile).mode & 0o077) !== 0) say(`warning: --unlock-key-file ${opts.unlockKeyFile} is readable by others than its owner (chmod 600)`);
+            return text;
+        }
+        const env = path.join(opts.project, "tools", "env.sh");
+        const r = spawnSync("bash", ["-c", `. ${shq(env)} >/dev/null && pulumi stack output swarmUnlockKey --show-secrets --stack ${shq(opts.stack)} --cwd ${shq(opts.project)}`],
+            { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], maxBuffer: 1 << 20 });
+        if (r.status !== 0) {
+            if (/does not have output property|not found/i.test(r.stderr)) return undefined;
+            throw new OpsError(`reading the stack's unlock key (pulumi stack output swarmUnlockKey --stack ${opts.stack}) failed (exit ${r.status}): ` +
+                `${r.stderr.trim().split("\n").slice(-2).join("; ")}; or pass --unlock-key-file FILE`);
+        }
+        const key = r.stdout.trim();
+        if (key === "") return undefined;
+        if (!UNLOCK_KEY_RE.test(key)) throw new OpsError(`the stack's output swarmUnlockKey is not a swarm unlock key (SWMKEY-1-...); its content is not shown`);
+        return key;
+    })());
+}
+
+/** `unlock`: every configured manager (or --node) that is locked is unlocked with the stack's key. */
+async function unlockNodes(setup: StatusSetup, opts: CliOptions): Promise<number> {
+    const names = opts.node ? [configuredNode(setup.cluster, setup.stackFile, opts.node).hostname]
+        : setup.cluster.nodes.filter((n) => n.role === "manager").map((n) => n.hostname);
+    const key = unlockKeySource(opts);
+    let failed = 0;
+    for (const name of names) {
+        try {
+            const unlocked = await swarm.unlockIfLocked(target(setup, name), key);
+            say(`${name}: ${unlocked ? "unlocked with the stack's unlock key; its swarm is active again" : "not locked"}`);
+        } catch (e) {
+            failed++;
+            say(`${name}: FAILED: ${(e as Error).message}`);
+        }
+    }
+    return failed ? 1 : 0;
+}
+
 /** A command checked on this machine (its refusals come before any node is reached), ready to run. */
 type Prepared = () => Promise<number>;
 
@@ -292,8 +361,16 @@ async function restoreOnNode(setup: StatusSetup, opts: CliOptions, node: ReturnT
     if (!opts.yes) throw new OpsError(`restore replaces the swarm state of ${node.hostname}; pass --yes to carry it out`);
     say(`restoring ${path.basename(file)}${kind === "age" ? " (decrypted as it streams)" : ""} onto ${node.hostname}: unpacking it beside /var/lib/docker/swarm, ` +
         "stopping its engine, keeping the current swarm directory as swarm.previous (the only one kept), starting the engine, docker swarm init --force-new-cluster");
+    // An autolocked backup comes back locked after every engine start: the script unlocks it with the
+    // stack's key (or --unlock-key-file), which travels with the script on standard input.
+    let key: string | undefined;
+    try {
+        key = await unlockKey(opts)();
+    } catch (e) {
+        say(`note: ${(e as Error).message}; an autolocked backup will stop locked`);
+    }
     const src = openBackup(file, opts.identity);
-    const s = await execStream(t, scriptStdinKeepInput(readScript("swarm-restore.sh"), { ADVERTISE_ADDR: node.address }), { idleTimeoutSec: 300 });
+    const s = await execStream(t, scriptStdinKeepInput(readScript("swarm-restore.sh"), { ADVERTISE_ADDR: node.address, UNLOCK_KEY: key }), { idleTimeoutSec: 300 });
     const sent = new Digest();
     let out = "";
     s.stdout.setEncoding("utf8");
@@ -356,6 +433,14 @@ async function nodeList(m: swarm.ManagerHandle): Promise<{ hostname: string; sta
     });
 }
 
+/** One unlock-key source per command run (the stack's output is read at most once). */
+const unlockKeys = new WeakMap<CliOptions, () => Promise<string | undefined>>();
+function unlockKey(opts: CliOptions): () => Promise<string | undefined> {
+    let k = unlockKeys.get(opts);
+    if (!k) unlockKeys.set(opts, (k = unlockKeySource(opts)));
+    return k;
+}
+
 async function runStep(setup: StatusSetup, opts: CliOptions, s: OpsStep): Promise<string> {
     const st = s.step;
     switch (st.kind) {
@@ -397,7 +482,9 @@ async function runStep(setup: StatusSetup, opts: CliOptions, s: OpsStep): Promis
                 values = (await runNodeScript(t, "engine-power.sh", { ACTION: "start" }, 150)).values;
                 return true;
             });
-            return values.changed === "1" ? "engine started" : "engine was running";
+            // Under autolock a manager's engine comes back locked: unlocked with the stack's key.
+            const unlocked = await swarm.unlockIfLocked(t, unlockKey(opts));
+            return (values.changed === "1" ? "engine started" : "engine was running") + (unlocked ? "; unlocked (autolock) with the stack's unlock key" : "");
         }
         case "wait-ready": {
             const via = target(setup, st.via);
@@ -456,6 +543,10 @@ async function prepare(setup: StatusSetup, opts: CliOptions): Promise<Prepared> 
         case "reboot": {
             const steps = planReboot(setup.cluster, stackPlanInput(opts, setup));
             return () => carryOut(setup, opts, `reboot of ${opts.stack} from the shutdown (DCCN 4.5.1)`, steps);
+        }
+        case "unlock": {
+            if (opts.node) configuredNode(setup.cluster, setup.stackFile, opts.node);
+            return () => unlockNodes(setup, opts);
         }
     }
     throw new OpsError(`unknown command ${String(opts.command)}`);

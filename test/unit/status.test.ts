@@ -6,7 +6,7 @@ import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import { ClusterConfig, validateClusterConfig } from "../../lib/cluster-config";
 import {
-    CERT_MIN_DAYS, registryScript, SNAPSHOT_SCRIPT, evaluateRegistry, evaluateStatus, NodeProbe, Observation, parseRegistryConfig, parseRegistryOutput,
+    CERT_MIN_DAYS, NODE_CERT_SCRIPT, registryScript, SNAPSHOT_SCRIPT, evaluateRegistry, evaluateStatus, NodeProbe, Observation, parseRegistryConfig, parseRegistryOutput,
     parseSharedMountOutput, parseSnapshotOutput, RegistryProbe, renderJson, renderSvg, renderTable, sharedMountScript, StatusReport, StatusSetupError,
     xmlEscape,
 } from "../../lib/cluster-status";
@@ -567,7 +567,7 @@ test("the JSON carries the whole report with a stable shape", () => {
     const j = JSON.parse(renderJson(report));
     assert.deepEqual(j, JSON.parse(JSON.stringify(report)));
     assert.equal(j.healthy, false);
-    assert.deepEqual(Object.keys(j).sort(), ["checkedAt", "environment", "healthy", "nodes", "problems", "project", "quorum", "registry", "services", "stack", "swarm", "warnings"]);
+    assert.deepEqual(Object.keys(j).sort(), ["checkedAt", "environment", "healthy", "nodes", "problems", "project", "quorum", "registry", "security", "services", "stack", "swarm", "warnings"]);
     for (const n of j.nodes) {
         for (const k of ["hostname", "address", "configured", "state", "ready", "ssh", "labels", "configuredLabels", "problems", "warnings"]) {
             assert.ok(k in n, `node field ${k}`);
@@ -640,11 +640,11 @@ test("the well-formedness check itself rejects broken XML", () => {
 });
 
 test("what runs on the nodes only reads: no docker command that changes the swarm, a node or a service", () => {
-    const scripts = [SNAPSHOT_SCRIPT, registryScript({ host: "reg.lab", port: 5000 })];
+    const scripts = [SNAPSHOT_SCRIPT, NODE_CERT_SCRIPT, registryScript({ host: "reg.lab", port: 5000 })];
     for (const sc of scripts) {
         const docker = sc.match(/docker\s+[a-z]+(\s+[a-z]+)?/g) ?? [];
         for (const d of docker) {
-            assert.match(d, /^docker\s+(node (ls|inspect)|service (ls|inspect|ps)|inspect)\b/, `read-only docker call: ${d}`);
+            assert.match(d, /^docker\s+(node (ls|inspect)|service (ls|inspect|ps)|inspect|info)\b/, `read-only docker call: ${d}`);
         }
         assert.doesNotMatch(sc, /\b(rm -rf|systemctl|swarm (init|join|leave)|update|promote|demote|kill)\b/);
     }
