@@ -11,7 +11,7 @@
  */
 import { randomBytes } from "crypto";
 import type { CheckFailure, ResourceImpl } from "./resource-impl";
-import { api, apiMessage, apiOk, findManager, localTransport, sshTransport, Transport, type ApiResponse } from "./engine-transport";
+import { api, API_VERSION, apiMessage, apiOk, findManager, localTransport, sshTransport, Transport, type ApiResponse } from "./engine-transport";
 import {
     differences, JsonObject, LABEL_IMAGE, LABEL_NAMESPACE, networkDifferences, normaliseNetwork, normaliseService,
     serviceFromEngine, stableJson, taggedImage,
@@ -883,6 +883,13 @@ export function serviceProvider(connect: Connect): ResourceImpl {
             }
             if (news.convergeTimeout !== undefined && !(news.convergeTimeout > 0)) {
                 failures.push({ property: "convergeTimeout", reason: `${where(news)}: convergeTimeout must be a positive number of seconds` });
+            }
+            // Engine API 1.44 (Docker 25) added the start interval; the program speaks API_VERSION, where the engine drops it.
+            if (!hasUnknown(news.spec) && (news.spec as Any)?.TaskTemplate?.ContainerSpec?.Healthcheck?.StartInterval) {
+                failures.push({
+                    property: "spec", reason: `${news.file}: ${news.key}.healthcheck.start_interval: the program sends services through Engine API ${API_VERSION}, ` +
+                        "which has no start interval (API 1.44): the engine would drop it; remove start_interval (start_period still applies)",
+                });
             }
             failures.push(...await requirementFailures(connect, news));
             return { inputs: news, failures };

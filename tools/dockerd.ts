@@ -4,28 +4,73 @@
  * host's networking or of the lab is touched), its own containerd namespaces, a one-node swarm
  * advertised on 127.0.0.1, and a tiny image imported from Debian's busybox-static (images cannot be
  * pulled here). Root is needed, as for any dockerd.
+ *
+ * Two engines: the host's (Debian bookworm's docker.io 20.10, the lab's and DCCN's pinned one) and
+ * Debian trixie's 26.1.5 with its own containerd and runc, from the cache tools/engines.sh fills
+ * (/var/cache/dccn-lab/engines/26.1.5: outside the work tree, nothing installed on the host). Each
+ * comes with the docker CLI of its version, the one whose `docker stack deploy` it is compared with.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 
+export interface Engine {
+    /** The version as `docker stack deploy` rules know it (compose/cli-rules.ts): "20.10", "26.1". */
+    version: string;
+    /** The dockerd binary. */
+    dockerd: string;
+    /** Directories put first on dockerd's PATH: its containerd, containerd-shim-runc-v2, runc, docker-init, docker-proxy. */
+    path: string[];
+    /** The docker CLI of the engine's version. */
+    cli: string;
+    /** Where it comes from, for messages. */
+    source: string;
+    /** A file that exists once the engine is complete (tools/engines.sh writes it last). */
+    ready?: string;
+}
+
+/** Where tools/engines.sh keeps the engines it fetches. */
+export const ENGINE_CACHE = process.env.DCCN_ENGINE_CACHE || "/var/cache/dccn-lab/engines";
+
+/** The engines the integration tests run, by version: the host's 20.10 and the cached 26.1.5. */
+export const ENGINES: Record<"20.10" | "26.1", Engine> = {
+    "20.10": { version: "20.10", dockerd: "/usr/sbin/dockerd", path: [], cli: "/usr/bin/docker", source: "the host's docker.io (tools/prereqs.sh)" },
+    "26.1": {
+        version: "26.1",
+        dockerd: path.join(ENGINE_CACHE, "26.1.5", "root", "usr", "sbin", "dockerd"),
+        path: [path.join(ENGINE_CACHE, "26.1.5", "root", "usr", "bin"), path.join(ENGINE_CACHE, "26.1.5", "root", "usr", "sbin")],
+        cli: path.join(ENGINE_CACHE, "26.1.5", "root", "usr", "bin", "docker"),
+        source: `Debian trixie's docker.io 26.1.5 in ${path.join(ENGINE_CACHE, "26.1.5")} (tools/engines.sh)`,
+        ready: path.join(ENGINE_CACHE, "26.1.5", "READY"),
+    },
+};
+
 export interface Dockerd {
     dir: string;
     socket: string;
     proc: ChildProcess;
+    /** The engine started (startDockerd sets it); absent: a dockerd started elsewhere, driven with PATH's docker. */
+    engine?: Engine;
 }
 
 export const TEST_IMAGE = "dccn-test/busybox";
 
+/** The engine's own docker CLI against it. */
 export function docker(d: Dockerd, args: string[], input?: string) {
-    return spawnSync("docker", ["-H", `unix://${d.socket}`, ...args], { encoding: "utf8", timeout: 120_000, input });
+    return spawnSync(d.engine?.cli ?? "docker", ["-H", `unix://${d.socket}`, ...args], { encoding: "utf8", timeout: 120_000, input });
 }
 
-/** Why a dockerd cannot be started here, or undefined. */
-export function dockerdProblem(): string | undefined {
-    for (const cmd of ["dockerd", "docker", "unshare", "ip", "curl"]) {
+/** Why a dockerd (of `engine`, default the host's) cannot be started here, or undefined. */
+export function dockerdProblem(engine: Engine = ENGINES["20.10"]): string | undefined {
+    for (const cmd of ["unshare", "ip", "curl"]) {
         if (spawnSync("bash", ["-c", `command -v ${cmd}`]).status !== 0) return `${cmd} is not installed (tools/prereqs.sh)`;
+    }
+    if (engine.ready && !fs.existsSync(engine.ready)) {
+        return `the engine ${engine.version} is not there: ${engine.ready} is missing (run tools/engines.sh, or tools/prereqs.sh, as root)`;
+    }
+    for (const bin of [engine.dockerd, engine.cli]) {
+        if (!fs.existsSync(bin)) return `${bin} is not installed (${engine.source})`;
     }
     if (process.getuid?.() !== 0) return "starting a dockerd needs root";
     if (!fs.existsSync("/bin/busybox") && !fs.existsSync("/usr/bin/busybox")) {
@@ -34,7 +79,8 @@ export function dockerdProblem(): string | undefined {
     return undefined;
 }
 
-export async function startDockerd(): Promise<Dockerd> {
+/** A throwaway dockerd of `engine` (default: the host's 20.10) with a one-node swarm and the test image. */
+export async function startDockerd(engine: Engine = ENGINES["20.10"]): Promise<Dockerd> {
     // Short path: a unix socket path must stay under ~100 bytes.
     const dir = fs.mkdtempSync("/tmp/dccn-it-");
     const socket = `${dir}/docker.sock`;
@@ -42,17 +88,20 @@ export async function startDockerd(): Promise<Dockerd> {
     const log = fs.openSync(path.join(dir, "dockerd.log"), "w");
     const script = [
         "ip link set lo up",
-        `exec dockerd --data-root ${dir}/root --exec-root ${dir}/exec -H unix://${socket} --pidfile ${dir}/docker.pid ` +
+        `exec ${engine.dockerd} --data-root ${dir}/root --exec-root ${dir}/exec -H unix://${socket} --pidfile ${dir}/docker.pid ` +
         `--containerd-namespace ${tag} --containerd-plugins-namespace ${tag}-plugins --bridge=none --iptables=false --ip-masq=false`,
     ].join("\n");
     // unshare without --fork: bash then dockerd keep this PID, so a signal to it reaches dockerd.
     const proc = spawn("unshare", ["--net", "--", "bash", "-c", script], {
         stdio: ["ignore", log, log],
         // Tasks use the image imported below; no pull attempt (there is no registry to reach).
-        env: { ...process.env, DOCKER_SERVICE_PREFER_OFFLINE_IMAGE: "1" },
+        env: {
+            ...process.env, DOCKER_SERVICE_PREFER_OFFLINE_IMAGE: "1",
+            PATH: [...engine.path, process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin"].join(":"),
+        },
     });
     fs.closeSync(log);
-    const d: Dockerd = { dir, socket, proc };
+    const d: Dockerd = { dir, socket, proc, engine };
     const deadline = Date.now() + 60_000;
     while (Date.now() < deadline && proc.exitCode === null) {
         if (docker(d, ["version", "--format", "{{.Server.Version}}"]).status === 0) {
@@ -68,7 +117,7 @@ export async function startDockerd(): Promise<Dockerd> {
     }
     const tail = fs.readFileSync(path.join(dir, "dockerd.log"), "utf8").split("\n").slice(-15).join("\n");
     await stopDockerd(d);
-    throw new Error(`dockerd did not come up on ${socket} within 60s:\n${tail}`);
+    throw new Error(`dockerd ${engine.version} (${engine.dockerd}) did not come up on ${socket} within 60s:\n${tail}`);
 }
 
 /** `dccn-test/busybox:1` and `:2` (same content, two references) from busybox-static. */
@@ -83,7 +132,7 @@ function importImage(d: Dockerd): void {
         fs.chmodSync(path.join(root, "bin", "busybox"), 0o755);
         for (const c of ["sh", "sleep", "cat", "false", "true", "ls", "test"]) fs.symlinkSync("busybox", path.join(root, "bin", c));
         const tar = spawnSync("tar", ["-C", root, "-c", "."], { maxBuffer: 64 * 1024 * 1024 });
-        const imp = spawnSync("docker", ["-H", `unix://${d.socket}`, "import", "-c", "ENV PATH=/bin", "-", `${TEST_IMAGE}:1`], { input: tar.stdout, encoding: "utf8" });
+        const imp = spawnSync(d.engine?.cli ?? "docker", ["-H", `unix://${d.socket}`, "import", "-c", "ENV PATH=/bin", "-", `${TEST_IMAGE}:1`], { input: tar.stdout, encoding: "utf8" });
         if (imp.status !== 0) throw new Error(`docker import failed: ${imp.stderr}`);
         const tag = docker(d, ["tag", `${TEST_IMAGE}:1`, `${TEST_IMAGE}:2`]);
         if (tag.status !== 0) throw new Error(`docker tag failed: ${tag.stderr}`);

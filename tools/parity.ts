@@ -5,7 +5,7 @@
 // (lib/parity.ts), remove both, and print the differences per file and a last line
 //   N files, M identical, K different, R rejected by both
 //
-//   npm run parity -- [--local | --host ssh://USER@ADDRESS[:PORT] [--key FILE] [--known-hosts FILE]] [--docker-cli PATH] [--dump DIR] FILE...
+//   npm run parity -- [--local [--engine 20.10|26.1] [--local-socket PATH] | --host ssh://USER@ADDRESS[:PORT] [--key FILE] [--known-hosts FILE]] [--docker-cli PATH] [--dump DIR] FILE...
 //
 // Exit status: 0 no undeclared difference, 1 some file is different, 2 the check could not run.
 import { spawnSync, type SpawnSyncReturns } from "node:child_process";
@@ -14,7 +14,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { loadBounded } from "../compose/yaml-bounded";
-import { convertStack, loadCompose, type StackSpec } from "../compose";
+import { loadStack, type StackSpec } from "../compose";
 import { engineStack, type JsonObject } from "../lib/engine-spec";
 import { api, apiOk, findManager, localTransport, sshTransport, type Transport } from "../lib/engine-transport";
 import {
@@ -27,14 +27,18 @@ import {
     type Access, type Connect, type ExternalRef, type FileObjectInputs, type NetworkInputs, type ServiceInputs,
 } from "../lib/stack-providers";
 import { args, UsageError } from "../lib/cli-args";
-import { docker as dockerLocal, type Dockerd, dockerdProblem, startDockerd, stopDockerd, TEST_IMAGE } from "./dockerd";
+import { docker as dockerLocal, type Dockerd, dockerdProblem, ENGINES, startDockerd, stopDockerd, TEST_IMAGE } from "./dockerd";
 
 const REPO = path.resolve(__dirname, "..");
 const LAB_JSON = path.join(REPO, ".state", "lab", "lab.json");
 
-export const USAGE = `usage: npm run parity -- [--local | --host ssh://USER@ADDRESS[:PORT] [--key FILE] [--known-hosts FILE]] [--docker-cli PATH] [--dump DIR] FILE...
+export const USAGE = `usage: npm run parity -- [--local [--engine 20.10|26.1] [--local-socket PATH] | --host ssh://USER@ADDRESS[:PORT] [--key FILE] [--known-hosts FILE]] [--docker-cli PATH] [--dump DIR] FILE...
   --local            deploy on a throwaway single-node swarm (a dockerd in its own network
                      namespace, removed at the end); images are local stand-ins
+  --engine VERSION   with --local: the engine to start, 20.10 (the host's docker.io, default) or
+                     26.1 (Debian trixie's 26.1.5 from tools/engines.sh's cache), each with its CLI
+  --local-socket PATH  with --local: a throwaway engine already running here (the tests share
+                     one per version), used and left running instead of starting one
   --host URL         the swarm manager to deploy on (default: the lab's first manager, from
                      .state/lab/lab.json, with the lab's SSH key and known_hosts)
   --key FILE         SSH private key for --host (default: the lab's)
@@ -52,6 +56,10 @@ export { UsageError };
 
 export interface Options {
     local: boolean;
+    /** --local: the engine to start (tools/dockerd.ts ENGINES), default 20.10. */
+    engine?: "20.10" | "26.1";
+    /** --local: a throwaway engine's socket on this machine, used instead of starting one. */
+    localSocket?: string;
     /** Directory to write each file's canonical deployments to (`<i>-<name>.reference.json`, `.program.json`). */
     dump?: string;
     host?: string;
@@ -69,6 +77,13 @@ export function parseArgs(argv: string[]): Options | "help" {
     for (const { flag, raw: a, value } of args(argv)) {
         switch (flag) {
             case "--local": o.local = true; break;
+            case "--engine": {
+                const v = value();
+                if (v !== "20.10" && v !== "26.1") throw new UsageError(`--engine: expected 20.10 or 26.1, got ${JSON.stringify(v)}`);
+                o.engine = v;
+                break;
+            }
+            case "--local-socket": o.localSocket = path.resolve(value()); break;
             case "--host": o.host = value(); break;
             case "--key": o.key = value(); break;
             case "--known-hosts": o.knownHosts = value(); break;
@@ -83,6 +98,8 @@ export function parseArgs(argv: string[]): Options | "help" {
         }
     }
     if (o.local && (o.host || o.key || o.knownHosts || o.dockerSocket)) throw new UsageError("--local and --host/--key/--known-hosts/--docker-socket exclude each other");
+    if (!o.local && (o.engine || o.localSocket)) throw new UsageError("--engine and --local-socket go with --local");
+    if (o.engine && o.localSocket) throw new UsageError("--engine starts an engine; --local-socket uses a running one: give one of them");
     // It reaches the manager's shell (the CLI's dial-stdio command): an absolute path of plain characters only.
     if (o.dockerSocket !== undefined && !/^\/[A-Za-z0-9_.\/-]+$/.test(o.dockerSocket)) {
         throw new UsageError(`--docker-socket: expected an absolute path of letters, digits and _ . / -, got ${JSON.stringify(o.dockerSocket)}`);
@@ -130,12 +147,26 @@ function cleanEnv(): NodeJS.ProcessEnv {
     return env;
 }
 
-async function localTarget(): Promise<Target> {
-    const problem = dockerdProblem();
+async function localTarget(o: Options): Promise<Target> {
+    if (o.localSocket) {
+        const socket = o.localSocket;
+        if (!fs.existsSync(socket)) throw new SetupError(`--local: --local-socket ${socket} does not exist`);
+        const transport = await findManager([localTransport(`throwaway dockerd ${socket}`, socket)]).catch((e) => {
+            throw new SetupError(`--local: ${socket}: ${(e as Error).message}`);
+        });
+        const v = await apiOk(transport, { method: "GET", path: "/version" }, "reading the engine's version");
+        return {
+            description: `a throwaway single-node swarm (dockerd ${v.json?.Version}, Engine API ${transport.apiVersion}, in its own network namespace)`,
+            transport, dockerArgs: ["-H", `unix://${socket}`], env: cleanEnv(), standIns: true,
+            close: async () => undefined, // not ours to stop
+        };
+    }
+    const engine = ENGINES[o.engine ?? "20.10"];
+    const problem = dockerdProblem(engine);
     if (problem) throw new SetupError(`--local: ${problem}`);
     let d: Dockerd;
     try {
-        d = await startDockerd();
+        d = await startDockerd(engine);
     } catch (e) {
         throw new SetupError(`--local: ${(e as Error).message}`);
     }
@@ -243,12 +274,15 @@ export function pickDockerCli(candidates: DockerCli[], engineVersion: string): {
     };
 }
 
-/** The docker CLIs installed here: PATH's `docker`, then /usr/bin/docker and /usr/local/bin/docker (one per real file). */
+/**
+ * The docker CLIs here: PATH's `docker`, then /usr/bin/docker and /usr/local/bin/docker, then the
+ * cached engines' (tools/engines.sh: 26.1.5), one per real file.
+ */
 function installedDockerClis(): DockerCli[] {
     const out: DockerCli[] = [];
     const seen = new Set<string>();
     const onPath = spawnSync("bash", ["-c", "command -v docker"], { encoding: "utf8" }).stdout.trim();
-    for (const p of [onPath, "/usr/bin/docker", "/usr/local/bin/docker"]) {
+    for (const p of [onPath, "/usr/bin/docker", "/usr/local/bin/docker", ...Object.values(ENGINES).map((e) => e.cli)]) {
         if (!p || !fs.existsSync(p)) continue;
         const real = fs.realpathSync(p);
         if (seen.has(real)) continue;
@@ -270,14 +304,14 @@ async function chooseDockerCli(t: Target, given: string | undefined): Promise<st
     const v = await apiOk(t.transport, { method: "GET", path: "/version" }, "reading the engine's version");
     const engineVersion = String(v.json?.Version ?? "");
     const pick = pickDockerCli(installedDockerClis(), engineVersion);
-    if (!pick) throw new SetupError("no docker CLI found (PATH, /usr/bin/docker): install docker.io, or pass --docker-cli");
+    if (!pick) throw new SetupError("no docker CLI found (PATH, /usr/bin/docker, tools/engines.sh's): install docker.io, or pass --docker-cli");
     t.cli = pick.cli.path;
     return pick.note;
 }
 
 /** The engine to deploy on: a throwaway one (--local) or a manager over SSH. */
 export function openTarget(o: Options): Promise<Target> {
-    return o.local ? localTarget() : hostTarget(o);
+    return o.local ? localTarget(o) : hostTarget(o);
 }
 
 // =============================================================================================
@@ -488,15 +522,17 @@ function access(t: Target): Access {
 }
 
 /**
- * The program's path: load and convert the file, then the providers' check and create in the
- * Stack component's order (networks, secrets, configs, externals, services in depends_on order).
+ * The program's path: load and convert the file as for a stack without a pinned engine version
+ * (compose/target.ts: the newest rules, and what the file needs of the engine, which the providers
+ * check against this engine), then the providers' check and create in the Stack component's order
+ * (networks, secrets, configs, externals, services in depends_on order).
  * A service whose tasks cannot run here (stand-in images, host paths or node labels absent) is
  * created but does not converge: waited for only a second, it counts as created.
  */
 async function deployOurs(t: Target, file: string, stack: string): Promise<OurSide> {
     const side: OurSide = { created: [], notes: [] };
     try {
-        side.spec = convertStack(loadCompose(file, { stackName: stack, env: t.env }));
+        side.spec = loadStack(file, { stackName: stack, env: t.env }).spec;
     } catch (e) {
         side.rejected = (e as Error).message;
         return side;
@@ -504,14 +540,22 @@ async function deployOurs(t: Target, file: string, stack: string): Promise<OurSi
     const spec = side.spec;
     const eng = engineStack(spec);
     const connect: Connect = async () => t.transport;
-    const base = { ...access(t), stack, file: spec.file };
+    const base = { ...access(t), stack, file: spec.file, ...(spec.requires ? { requires: spec.requires } : {}) };
     const net = networkProvider(connect);
     const fobj = fileObjectProvider(connect);
     const svc = serviceProvider(connect);
     const notConverged: string[] = [];
+    const serviceInputs = (s: (typeof eng.services)[number]): ServiceInputs =>
+        ({ ...base, key: `services.${s.key}`, name: s.name, spec: s.spec, convergeTimeout: 1, stableSeconds: 0 });
+    const networkInputs = (n: (typeof eng.networks)[number]): NetworkInputs => ({ ...base, key: `networks.${n.key}`, name: n.name, create: n.create });
     try {
+        // Every check first, as a Pulumi preview runs them before anything changes.
+        for (const [provider, inputs] of [...eng.networks.map((n) => [net, networkInputs(n)] as const), ...eng.services.map((x) => [svc, serviceInputs(x)] as const)]) {
+            const checked = await provider.check!({} as Any, inputs);
+            if (checked.failures && checked.failures.length > 0) throw new Error(checked.failures.map((f) => f.reason).join("\n"));
+        }
         for (const n of eng.networks) {
-            const inputs: NetworkInputs = { ...base, key: `networks.${n.key}`, name: n.name, create: n.create };
+            const inputs = networkInputs(n);
             const r = await net.create(inputs);
             side.created.push({ kind: "network", id: r.id, props: r.outs });
         }
@@ -541,9 +585,7 @@ async function deployOurs(t: Target, file: string, stack: string): Promise<OurSi
             await ext.create(inputs);
         }
         for (const s of eng.services) {
-            const inputs: ServiceInputs = { ...base, key: `services.${s.key}`, name: s.name, spec: s.spec, convergeTimeout: 1, stableSeconds: 0 };
-            const checked = await svc.check!({} as Any, inputs);
-            if (checked.failures && checked.failures.length > 0) throw new Error(checked.failures.map((f) => f.reason).join("\n"));
+            const inputs = serviceInputs(s);
             try {
                 const r = await svc.create(inputs);
                 side.created.push({ kind: "service", id: r.id, props: r.outs });
@@ -620,7 +662,7 @@ export async function runFile(t: Target, file: string, { names, run, dump, log }
     // again, as a Pulumi run does).
     let probe: StackSpec | undefined;
     try {
-        probe = convertStack(loadCompose(abs, { stackName: names.ours, env: t.env }));
+        probe = loadStack(abs, { stackName: names.ours, env: t.env }).spec;
     } catch {
         probe = undefined;
     }
@@ -756,7 +798,7 @@ export async function main(argv: string[]): Promise<number> {
     process.once("SIGINT", interrupted);
     process.once("SIGTERM", interrupted);
     try {
-        process.stdout.write(`parity: docker stack deploy (docker CLI ${cli || "?"}, ${target.cli}) vs the program (loadCompose, convertStack, engine-spec, ` +
+        process.stdout.write(`parity: docker stack deploy (docker CLI ${cli || "?"}, ${target.cli}) vs the program (loadStack, convertStack, engine-spec, ` +
             `the stack providers' check/create) on ${target.description}; one after the other under two stack names, ` +
             "compared as read back from the engine (docker stack deploy creates no volumes: their specs are the services' mount options)\n");
         if (cliNote) process.stdout.write(`parity: note: ${cliNote}\n`);

@@ -127,7 +127,7 @@ describe("rejections", () => {
 
   it("a key newer than the declared version", () => {
     const e = rejects(stack({ "c.yml": `version: "3.1"\nservices:\n  web:\n    image: x\n    init: true\n` }),
-      "services.web.init", /requires compose file format 3\.7 or later \(the file says 3\.1\)/);
+      "services.web.init", /requires compose file format 3\.7 or later \(the file is read as 3\.1\)/);
     assert.match(e.fix, /3\.7/);
     rejects(stack({ "c.yml": `version: "3.1"\nservices:\n  web:\n    image: x\n    ports:\n      - target: 80\n` }),
       "services.web.ports[0]", /3\.2 or later/);
