@@ -1,4 +1,7 @@
-// Fixed facts of the lab: names, addresses, paths, and the images it builds.
+// Fixed facts of the lab: names, addresses, paths, and the images it builds. Everything that differs
+// between two labs on this machine (lab instances, `--name`) is derived from the instance's name by
+// labInstance(); the host engine, the image caches and the images are shared by every instance.
+import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { LabError } from "./util";
@@ -6,44 +9,23 @@ import { LabError } from "./util";
 export const OWNER_LABEL = "dccn-lab.owner";
 export const OWNER = "dccn-swarm";
 export const LABEL = `${OWNER_LABEL}=${OWNER}`;
+/** Label of a lab's containers, volumes and network naming its instance (absent on the default lab's older ones). */
+export const INSTANCE_LABEL = "dccn-lab.instance";
+/** Label of a node container naming the engine it was made for (absent: the default, 20). */
+export const ENGINE_LABEL = "dccn-lab.engine";
 
-export const NETWORK = "dccn-lab";
-export const SUBNET = "172.28.213.0/24";
-export const GATEWAY = "172.28.213.1";
-/** Name of the Linux bridge of the lab network on the host. */
-export const BRIDGE = "dccn-lab0";
 export const MAX_NODES = 9;
 export const DEFAULT_NODES = 3;
-
-export const nodeName = (i: number) => `vm${i}`;
-export const nodeAddress = (i: number) => `172.28.213.${10 + i}`;
-export const nodeVolume = (i: number) => `dccn-lab-vm${i}-docker`;
 
 /** lab/ and the repository root it belongs to. */
 export const LAB_DIR = __dirname;
 export const REPO_ROOT = path.resolve(__dirname, "..");
-export const STATE_DIR = path.join(REPO_ROOT, ".state", "lab");
-export const KEY_FILE = path.join(STATE_DIR, "id_ed25519");
-export const KNOWN_HOSTS = path.join(STATE_DIR, "known_hosts");
-export const LAB_JSON = path.join(STATE_DIR, "lab.json");
-/**
- * Each node's /etc/hosts, bind-mounted: it survives a restart of the node's container, as a
- * machine's does (the engine would write a fresh one at every start, losing what provisioning
- * added, such as the registry's name).
- */
-export const NODE_HOSTS_DIR = path.join(STATE_DIR, "hosts");
 
 /** Caches and the lab's own engine live outside the work tree, so they outlive a fresh clone. */
 export const CACHE_DIR = process.env.LAB_CACHE_DIR || "/var/cache/dccn-lab";
 export const LAB_VAR_DIR = "/var/lib/dccn-lab";
-/**
- * The lab's shared storage: one host directory bind-mounted into every node at NODE_SHARED_PATH, so
- * data written on one node is seen on the others (in prod an NFS mount; this kernel has no NFS
- * server). `lab:down` removes it with the nodes' volumes.
- */
-export const SHARED_DIR = path.join(LAB_VAR_DIR, "shared");
+/** Where the shared storage is seen on every node (in prod an NFS mount; this kernel has no NFS). */
 export const NODE_SHARED_PATH = "/mnt/docker";
-export const SHARED_BIND = `${SHARED_DIR}:${NODE_SHARED_PATH}`;
 export const ENGINE_DATA_ROOT = path.join(LAB_VAR_DIR, "engine");
 export const ENGINE_LOG = path.join(LAB_VAR_DIR, "dockerd.log");
 export const RUN_DIR = "/run/dccn-lab";
@@ -52,6 +34,115 @@ export const ENGINE_SOCKET = path.join(RUN_DIR, "docker.sock");
 export const ENGINE_PIDFILE = path.join(RUN_DIR, "docker.pid");
 export const SYSTEM_SOCKET = "/var/run/docker.sock";
 
+// ---------------------------------------------------------------- lab instances
+
+/** The name of the default lab (no `--name`, no LAB_NAME). */
+export const DEFAULT_INSTANCE = "default";
+/** A lab name: short, because the host bridge's name (`dlab-NAME`) has at most 15 characters. */
+const NAME_RE = /^[a-z][a-z0-9]{0,9}$/;
+/** Named labs get a /24 with this third octet range: 172.28.214.0/24 .. 172.28.253.0/24. */
+const NAMED_OCTET_FIRST = 214;
+const NAMED_OCTET_COUNT = 40;
+
+/** Everything that belongs to one lab on this machine, derived from its name. */
+export interface LabInstance {
+    /** "default", or the name given with --name / LAB_NAME */
+    name: string;
+    isDefault: boolean;
+    /** Docker network and its Linux bridge on the host */
+    network: string;
+    bridge: string;
+    subnet: string;
+    gateway: string;
+    /** the subnet's first three octets with a trailing dot, e.g. "172.28.213." */
+    prefix: string;
+    /** comment of the iptables FORWARD rule that lets the bridge's ports talk */
+    forwardComment: string;
+    /** a node's hostname inside the lab (vm1..vmN in every lab) */
+    nodeName(i: number): string;
+    /** its container's name on the host engine */
+    containerName(i: number): string;
+    nodeAddress(i: number): string;
+    /** the Docker volume holding the node's /var/lib/docker */
+    nodeVolume(i: number): string;
+    /** .state/lab (default) or .state/lab-NAME: key pair, known_hosts, lab.json, hosts/ */
+    stateDir: string;
+    keyFile: string;
+    knownHosts: string;
+    labJson: string;
+    /**
+     * Each node's /etc/hosts, bind-mounted: it survives a restart of the node's container, as a
+     * machine's does (the engine would write a fresh one at every start, losing what provisioning
+     * added, such as the registry's name).
+     */
+    hostsDir: string;
+    /**
+     * The lab's shared storage: one host directory bind-mounted into every node at NODE_SHARED_PATH, so
+     * data written on one node is seen on the others (in prod an NFS mount). `lab:down` removes it.
+     */
+    sharedDir: string;
+    sharedBind: string;
+}
+
+const fnv1a = (s: string) => [...Buffer.from(s)].reduce((h, b) => Math.imul(h ^ b, 16777619) >>> 0, 2166136261);
+
+/** The third octet of a named lab's subnet: a hash of its name, so it is the same on every machine. */
+export function namedOctet(name: string): number {
+    return NAMED_OCTET_FIRST + (fnv1a(name) % NAMED_OCTET_COUNT);
+}
+
+/** Checks a lab name (--name, LAB_NAME); "" and "default" are the default lab. */
+export function checkInstanceName(value: string, from: string): string {
+    const name = value.trim();
+    if (name === "" || name === DEFAULT_INSTANCE) return DEFAULT_INSTANCE;
+    if (!NAME_RE.test(name)) {
+        throw new LabError(`${from} must be 1 to 10 lower-case letters and digits starting with a letter (e.g. lab26), not '${value}'`, 2);
+    }
+    return name;
+}
+
+export function labInstance(name: string = DEFAULT_INSTANCE): LabInstance {
+    const n = checkInstanceName(name, "the lab name");
+    const isDefault = n === DEFAULT_INSTANCE;
+    // The default lab keeps the names and addresses it always had.
+    const octet = isDefault ? 213 : namedOctet(n);
+    const prefix = `172.28.${octet}.`;
+    const stateDir = path.join(REPO_ROOT, ".state", isDefault ? "lab" : `lab-${n}`);
+    const sharedDir = path.join(LAB_VAR_DIR, isDefault ? "shared" : `shared-${n}`);
+    return {
+        name: n,
+        isDefault,
+        network: isDefault ? "dccn-lab" : `dccn-lab-${n}`,
+        bridge: isDefault ? "dccn-lab0" : `dlab-${n}`,
+        subnet: `${prefix}0/24`,
+        gateway: `${prefix}1`,
+        prefix,
+        forwardComment: isDefault ? "dccn-lab" : `dccn-lab-${n}`,
+        nodeName: (i) => `vm${i}`,
+        containerName: (i) => (isDefault ? `vm${i}` : `${n}-vm${i}`),
+        nodeAddress: (i) => `${prefix}${10 + i}`,
+        nodeVolume: (i) => (isDefault ? `dccn-lab-vm${i}-docker` : `dccn-lab-${n}-vm${i}-docker`),
+        stateDir,
+        keyFile: path.join(stateDir, "id_ed25519"),
+        knownHosts: path.join(stateDir, "known_hosts"),
+        labJson: path.join(stateDir, "lab.json"),
+        hostsDir: path.join(stateDir, "hosts"),
+        sharedDir,
+        sharedBind: `${sharedDir}:${NODE_SHARED_PATH}`,
+    };
+}
+
+/** The lab instance LAB_NAME names (the default lab when it is unset or empty). */
+export function currentLab(env: NodeJS.ProcessEnv = process.env): LabInstance {
+    return labInstance(checkInstanceName(env.LAB_NAME ?? "", "LAB_NAME"));
+}
+
+/** The instance a lab container, volume or network belongs to, from its labels (none: the default lab). */
+export const instanceOf = (labels: Record<string, string> | undefined | null) => labels?.[INSTANCE_LABEL] || DEFAULT_INSTANCE;
+
+// ---------------------------------------------------------------- nodes, engines and images
+
+/** The Debian release the application images (and the default engine's nodes) are built from. */
 export const SUITE = "bookworm";
 export const MIRROR_TIMEOUT_S = Number(process.env.LAB_MIRROR_TIMEOUT || 20);
 
@@ -87,6 +178,10 @@ export interface ImageSpec {
     standalone?: boolean;
     /** loaded into every node (the node image itself only runs on the host engine) */
     forNodes: boolean;
+    /** the Debian release it is built from (default SUITE, bookworm) */
+    suite?: string;
+    /** image-setup.sh's case for it (default: its id) */
+    setup?: string;
     config: Record<string, unknown>;
 }
 
@@ -99,21 +194,71 @@ export const NODE_PACKAGES = [
     "jq",
 ];
 
-export const IMAGES: ImageSpec[] = [
-    {
-        id: "node",
-        ref: "dccn-lab/node:bookworm",
-        replaces: [],
-        packages: NODE_PACKAGES,
-        assets: ["node-init.sh", "node-systemctl.sh"],
-        forNodes: false,
-        config: {
-            Env: [PATH_ENV],
-            Cmd: ["/usr/local/sbin/lab-init"],
-            Volumes: { "/var/lib/docker": {} },
-            StopSignal: "SIGTERM",
-        },
+/**
+ * The node image of Docker Engine 20.10 (Debian bookworm), what Pulumi.prod.yaml pins. Its spec is
+ * part of its cache key: leave it as it is, or every lab's node image is built again.
+ */
+const NODE_20: ImageSpec = {
+    id: "node",
+    ref: "dccn-lab/node:bookworm",
+    replaces: [],
+    packages: NODE_PACKAGES,
+    assets: ["node-init.sh", "node-systemctl.sh"],
+    forNodes: false,
+    config: {
+        Env: [PATH_ENV],
+        Cmd: ["/usr/local/sbin/lab-init"],
+        Volumes: { "/var/lib/docker": {} },
+        StopSignal: "SIGTERM",
     },
+};
+
+/**
+ * The node image of Docker Engine 26.1 (Debian trixie: docker.io 26.1.5, containerd 1.7.24, runc
+ * 1.1.15). trixie ships the docker CLI apart from the engine (docker-cli, only a recommendation of
+ * docker.io), and installs the same lab files as the bookworm node (image-setup.sh's `node`).
+ */
+const NODE_26: ImageSpec = {
+    ...NODE_20,
+    id: "node-trixie",
+    ref: "dccn-lab/node:trixie",
+    suite: "trixie",
+    setup: "node",
+    packages: [...NODE_PACKAGES, "docker-cli"],
+};
+
+export interface EngineSpec {
+    /** what --engine / LAB_ENGINE / lab.json call it */
+    id: string;
+    /** the Debian release whose docker.io the nodes run */
+    suite: string;
+    /** the engine's major.minor, as its version starts */
+    version: string;
+    node: ImageSpec;
+}
+
+export const ENGINES: Record<string, EngineSpec> = {
+    "20": { id: "20", suite: "bookworm", version: "20.10", node: NODE_20 },
+    "26": { id: "26", suite: "trixie", version: "26.1", node: NODE_26 },
+};
+export const DEFAULT_ENGINE = "20";
+
+/** Checks an engine choice (--engine, LAB_ENGINE): 20 or 26 (also 20.10, 26.1). */
+export function checkEngine(value: string, from: string): string {
+    const v = value.trim();
+    const e = Object.values(ENGINES).find((x) => v === x.id || v === x.version);
+    if (!e) {
+        const known = Object.values(ENGINES).map((x) => `${x.id} (Docker ${x.version}, Debian ${x.suite})`).join(" or ");
+        throw new LabError(`${from} must be ${known}, not '${value}'`, 2);
+    }
+    return e.id;
+}
+
+/** The engine a node container was made for, from its labels (none: a node from before engines had a choice, 20). */
+export const engineOf = (labels: Record<string, string> | undefined | null) => labels?.[ENGINE_LABEL] || DEFAULT_ENGINE;
+
+/** Application images, loaded into every node whatever its engine (built from bookworm). */
+export const APP_IMAGES: ImageSpec[] = [
     {
         id: "registry",
         ref: "dccn-lab/registry:2.8",

@@ -8,7 +8,7 @@
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { CACHE_DIR, IMAGES, ImageSpec, LAB_DIR, Mirrors, MIRROR_TIMEOUT_S, OWNER, OWNER_LABEL, SUITE } from "./config";
+import { CACHE_DIR, ImageSpec, LAB_DIR, Mirrors, MIRROR_TIMEOUT_S, OWNER, OWNER_LABEL, SUITE } from "./config";
 import { LabError, run, runWithProgress, say } from "./util";
 
 export interface BuiltImage {
@@ -28,16 +28,19 @@ function labFile(name: string): string {
 /** lab/ files copied into an image's build chroot: image-setup.sh and what it installs. */
 const assetsOf = (spec: ImageSpec) => ["image-setup.sh", ...spec.assets];
 
-export function baseKey(mirrors: Mirrors): string {
-    return sha256(JSON.stringify({ v: 1, suite: SUITE, security: Boolean(mirrors.security), script: labFile("build-base.sh") })).slice(0, 16);
+/** The Debian release an image is built from. */
+export const suiteOf = (spec: ImageSpec) => spec.suite ?? SUITE;
+
+export function baseKey(mirrors: Mirrors, suite: string = SUITE): string {
+    return sha256(JSON.stringify({ v: 1, suite, security: Boolean(mirrors.security), script: labFile("build-base.sh") })).slice(0, 16);
 }
 
 export function imageKey(spec: ImageSpec, mirrors: Mirrors): string {
     return sha256(
         JSON.stringify({
             v: 1,
-            base: spec.standalone ? null : baseKey(mirrors),
-            suite: SUITE,
+            base: spec.standalone ? null : baseKey(mirrors, suiteOf(spec)),
+            suite: suiteOf(spec),
             spec,
             script: labFile("build-layer.sh"),
             assets: assetsOf(spec).map((a) => [a, labFile(a)]),
@@ -62,13 +65,13 @@ export function cachedImage(spec: ImageSpec, mirrors: Mirrors): BuiltImage | und
 }
 
 /** Images not in the cache: building them needs the mirror. */
-export function missingImages(mirrors: Mirrors): ImageSpec[] {
-    return IMAGES.filter((s) => !cachedImage(s, mirrors));
+export function missingImages(specs: ImageSpec[], mirrors: Mirrors): ImageSpec[] {
+    return specs.filter((s) => !cachedImage(s, mirrors));
 }
 
-/** Fails fast, before anything changes, when the mirror does not answer. */
-export function checkMirror(mirrors: Mirrors): void {
-    const url = `${mirrors.main}/dists/${SUITE}/Release`;
+/** Fails fast, before anything changes, when the mirror does not answer (for the release `suite`). */
+export function checkMirror(mirrors: Mirrors, suite: string = SUITE): void {
+    const url = `${mirrors.main}/dists/${suite}/Release`;
     const r = run("curl", ["-fsS", "-o", "/dev/null", "--connect-timeout", String(MIRROR_TIMEOUT_S), "--max-time", String(MIRROR_TIMEOUT_S), url]);
     if (r.code !== 0) {
         const why = r.code === 28 ? `no answer within ${MIRROR_TIMEOUT_S}s (time-out)` : r.stderr.trim() || `curl exit ${r.code}`;
@@ -84,7 +87,9 @@ function removeStale(dir: string, prefix: string, keep: string): void {
         return;
     }
     for (const e of entries) {
-        if (e.startsWith(prefix) && e !== keep) fs.rmSync(path.join(dir, e), { recursive: true, force: true });
+        // PREFIX then the 16-digit key: node- is not node-trixie-
+        const ours = e.startsWith(prefix) && /^[0-9a-f]{16}(\.tar)?$/.test(e.slice(prefix.length));
+        if (ours && e !== keep) fs.rmSync(path.join(dir, e), { recursive: true, force: true });
     }
 }
 
@@ -107,16 +112,24 @@ function logFile(name: string): string {
     return f;
 }
 
-async function ensureBase(mirrors: Mirrors): Promise<string> {
-    const key = baseKey(mirrors);
-    const tar = baseTar(key);
+/** Cache file names of a release other than SUITE carry its name (base-trixie-KEY.tar, apt-trixie/). */
+const suiteTag = (suite: string) => (suite === SUITE ? "" : `${suite}-`);
+
+async function ensureBase(mirrors: Mirrors, suite: string): Promise<string> {
+    const key = baseKey(mirrors, suite);
+    const tar = baseTar(`${suiteTag(suite)}${key}`);
     if (fs.existsSync(tar)) return tar;
     fs.mkdirSync(CACHE_DIR, { recursive: true });
-    const args = [path.join(LAB_DIR, "build-base.sh"), tar, mirrors.main, SUITE, String(MIRROR_TIMEOUT_S)];
+    const args = [path.join(LAB_DIR, "build-base.sh"), tar, mirrors.main, suite, String(MIRROR_TIMEOUT_S)];
     if (mirrors.security) args.push(mirrors.security);
-    const s = await runWithProgress(`debootstrap --variant=minbase ${SUITE} (base layer)`, "bash", args, { logFile: logFile("base") });
-    say(`  built the base layer in ${s}s (${mb(tar)})`);
-    removeStale(CACHE_DIR, "base-", path.basename(tar));
+    const s = await runWithProgress(`debootstrap --variant=minbase ${suite} (base layer)`, "bash", args, { logFile: logFile(`base${suite === SUITE ? "" : `-${suite}`}`) });
+    say(`  built the ${suite} base layer in ${s}s (${mb(tar)})`);
+    // an older base of the same release is stale now (the other releases' bases stay)
+    for (const e of fs.readdirSync(CACHE_DIR)) {
+        const other = e.startsWith("base-") && e.endsWith(".tar") && e !== path.basename(tar);
+        const sameSuite = suite === SUITE ? /^base-[0-9a-f]{16}\.tar$/.test(e) : e.startsWith(`base-${suite}-`);
+        if (other && sameSuite) fs.rmSync(path.join(CACHE_DIR, e), { force: true });
+    }
     return tar;
 }
 
@@ -126,7 +139,8 @@ function mb(file: string): string {
 
 async function buildImage(spec: ImageSpec, mirrors: Mirrors): Promise<BuiltImage> {
     const key = imageKey(spec, mirrors);
-    const base = await ensureBase(mirrors);
+    const suite = suiteOf(spec);
+    const base = await ensureBase(mirrors, suite);
     const layer = layerTar(spec, key);
     fs.mkdirSync(path.dirname(layer), { recursive: true });
     const assets = fs.mkdtempSync(path.join(CACHE_DIR, ".assets-"));
@@ -135,8 +149,9 @@ async function buildImage(spec: ImageSpec, mirrors: Mirrors): Promise<BuiltImage
         const s = await runWithProgress(
             `building ${spec.ref}`,
             "bash",
-            [path.join(LAB_DIR, "build-layer.sh"), base, layer, spec.id, String(MIRROR_TIMEOUT_S), assets, ...spec.packages],
-            { logFile: logFile(spec.id), env: { ...process.env, LAB_APT_CACHE: path.join(CACHE_DIR, "apt") } },
+            [path.join(LAB_DIR, "build-layer.sh"), base, layer, spec.setup ?? spec.id, String(MIRROR_TIMEOUT_S), assets, ...spec.packages],
+            // package lists of one release only per cache: an apt-get update of another would replace them
+            { logFile: logFile(spec.id), env: { ...process.env, LAB_APT_CACHE: path.join(CACHE_DIR, `apt${suite === SUITE ? "" : `-${suite}`}`) } },
         );
         say(`  built ${spec.ref} in ${s}s (layer ${mb(layer)})`);
     } finally {
@@ -150,7 +165,7 @@ async function buildImage(spec: ImageSpec, mirrors: Mirrors): Promise<BuiltImage
     const created = new Date().toISOString();
     const arch = process.arch === "arm64" ? "arm64" : "amd64";
     const history = [
-        ...(spec.standalone ? [] : [{ created, created_by: `dccn-lab: debootstrap --variant=minbase ${SUITE}` }]),
+        ...(spec.standalone ? [] : [{ created, created_by: `dccn-lab: debootstrap --variant=minbase ${suite}` }]),
         { created, created_by: `dccn-lab: apt-get install ${spec.packages.join(" ")}; image-setup.sh ${spec.id}` },
     ];
     const config = {
@@ -176,10 +191,10 @@ async function buildImage(spec: ImageSpec, mirrors: Mirrors): Promise<BuiltImage
     return { spec, key, imageId: meta.imageId, dir };
 }
 
-/** Every lab image, from the cache or built now (builds print progress). */
-export async function ensureImages(mirrors: Mirrors, changes: string[]): Promise<Map<string, BuiltImage>> {
+/** The given lab images, from the cache or built now (builds print progress). */
+export async function ensureImages(specs: ImageSpec[], mirrors: Mirrors, changes: string[]): Promise<Map<string, BuiltImage>> {
     const out = new Map<string, BuiltImage>();
-    for (const spec of IMAGES) {
+    for (const spec of specs) {
         let img = cachedImage(spec, mirrors);
         if (!img) {
             img = await buildImage(spec, mirrors);

@@ -10,7 +10,7 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import {
-    changeCollector, clusterFacts, editDevConfig, engineEnv, exportedState, LAB_DIR, labNodes, maxFile, nodesOf, onNode, quiet, ROOT,
+    changeCollector, clusterFacts, devStackText, editDevConfig, engineEnv, exportedState, LAB_DIR, labJson, labNodes, maxFile, nodesOf, onNode, quiet,
     keyMaterial, skipOrFail, swarmState, useLabSuite, watchForSecret,
 } from "./support";
 
@@ -36,7 +36,7 @@ describe("SSH connection drills (dev stack on the lab)", { concurrency: 1 }, () 
         for (const n of labNodes()) {
             onNode(n.name, `grep -qxF '${oldPub}' /root/.ssh/authorized_keys || echo '${oldPub}' >> /root/.ssh/authorized_keys`, { keyFile: newKey, allowFail: true });
         }
-        fs.copyFileSync(path.join(ROOT, "Pulumi.dev.yaml"), path.join(suite.dir, "Pulumi.dev.yaml"));
+        fs.writeFileSync(path.join(suite.dir, "Pulumi.dev.yaml"), devStackText());
         spawnSync("pulumi", ["config", "rm", "--stack", "dev", "dccn-swarm:sshPrivateKey"], { cwd: suite.dir, env: engineEnv(), encoding: "utf8" });
         await suite.stack.up(quiet);
         for (const n of labNodes()) {
@@ -53,7 +53,7 @@ describe("SSH connection drills (dev stack on the lab)", { concurrency: 1 }, () 
 
     test("SSH key rotation: authorise, set the secret, up changes the state only; refresh and a node's removal and return use the new key alone", async (t) => {
         if (skipOrFail(t, suite.missing)) return;
-        const lab = JSON.parse(fs.readFileSync(path.join(LAB_DIR, "lab.json"), "utf8"));
+        const lab = labJson();
         oldPub = fs.readFileSync(`${lab.sshPrivateKeyFile}.pub`, "utf8").trim();
         fs.rmSync(newKey, { force: true });
         fs.rmSync(`${newKey}.pub`, { force: true });

@@ -15,7 +15,7 @@ import * as path from "path";
 import * as yaml from "js-yaml";
 import { LocalWorkspace, PulumiCommand, type Stack } from "@pulumi/pulumi/automation";
 import {
-    changeCollector, clusterFacts, devStack, engineEnv, exportedState, keyMaterial, labNodes, missingPrerequisite, onNode, quiet, ROOT, scratchProject, skipOrFail,
+    changeCollector, clusterFacts, devStack, engineEnv, exportedState, forLab, keyMaterial, LAB, labNodes, missingPrerequisite, onNode, quiet, ROOT, scratchProject, skipOrFail,
 } from "./support";
 
 /** The last main with dynamic providers (the state every existing stack has). */
@@ -44,7 +44,8 @@ function previousConfig(prev: string): string {
     const mine = load(path.join(ROOT, "Pulumi.dev.yaml"));
     const secret = (v: unknown): boolean => typeof v === "object" && v !== null && (("secure" in v) || Object.values(v).some(secret));
     for (const [k, v] of Object.entries(mine.config)) if (secret(v)) old.config[k] = v;
-    return yaml.dump({ config: old.config, ...(mine.encryptionsalt ? { encryptionsalt: mine.encryptionsalt } : {}) });
+    // for the lab the suite runs on (its addresses and key: a named lab's are not the committed ones)
+    return forLab(yaml.dump({ config: old.config, ...(mine.encryptionsalt ? { encryptionsalt: mine.encryptionsalt } : {}) }));
 }
 
 /** Puts the previous main's stack config and compose files (of previousMain's copy `prev`) into `dir` (a scratch copy of this checkout). */
@@ -138,7 +139,7 @@ describe("migration from the dynamic providers (dev stack on the lab)", { concur
         const state = exportedState(dir);
         assert.equal(state.includes("__provider"), false, "no serialised provider code left");
         assert.equal(state.includes("pulumi-nodejs:dynamic"), false, "no dynamic types left");
-        const key = keyMaterial(path.join(ROOT, ".state", "lab", "id_ed25519"));
+        const key = keyMaterial(LAB.keyFile);
         assert.equal(state.includes(key), false, "the SSH key is not in the state in plain text");
         const resources = JSON.parse(state).deployment.resources as unknown[];
         const perResource = Buffer.byteLength(state) / resources.length;

@@ -1,6 +1,11 @@
 /**
  * Shared pieces of the end-to-end tests: the real Pulumi engine (through the automation API), a
  * scratch copy of the project whose stack config a test may edit, and SSH into the lab's nodes.
+ *
+ * The lab is the default one, or with LAB_NAME set that lab instance (`npm run lab:up -- --name
+ * NAME`): its lab.json, its own Pulumi backend and a scratch copy whose stack file names its
+ * addresses and key (tools/workspace.ts). Tests ask the lab's facts here (LAB, labNodes, labJson),
+ * never a path or an address of their own.
  */
 import { spawnSync } from "child_process";
 import * as fs from "fs";
@@ -8,13 +13,21 @@ import * as os from "os";
 import * as path from "path";
 import * as yaml from "js-yaml";
 import { LocalWorkspace, PulumiCommand, Stack, EngineEvent } from "@pulumi/pulumi/automation";
-import { engineEnv, scratchProject } from "../../tools/workspace";
+import { devStackText, engineEnv, forLab, scratchProject, workLab } from "../../tools/workspace";
 
-export { engineEnv, scratchProject };
+export { devStackText, engineEnv, forLab, scratchProject };
 
 export const ROOT = path.resolve(__dirname, "..", "..");
-export const LAB_DIR = path.join(ROOT, ".state", "lab");
+/** The lab these tests run on (LAB_NAME's, else the default lab). */
+export const LAB = workLab();
+/** Its state directory: .state/lab, or .state/lab-NAME. */
+export const LAB_DIR = LAB.stateDir;
 export const IN_CI = process.env.CI === "true";
+
+/** The lab's lab.json, as `lab:up` wrote it. */
+export function labJson(): { nodes: LabNode[]; sshPrivateKeyFile: string; knownHostsFile: string; dockerHost: string; engine?: string; engineVersion?: string; [k: string]: any } {
+    return JSON.parse(fs.readFileSync(LAB.labJson, "utf8"));
+}
 
 /**
  * Why the end-to-end prerequisites are missing, or undefined when they are all there: the engine
@@ -29,7 +42,7 @@ export function missingPrerequisite(): string | undefined {
     }
     const v = spawnSync("pulumi", ["version"], { env, encoding: "utf8" });
     if (v.status !== 0) return "the Pulumi CLI is not available; run `npm run toolchain`";
-    if (!fs.existsSync(path.join(LAB_DIR, "lab.json"))) return "the lab is not up; run `npm run lab:up`";
+    if (!fs.existsSync(LAB.labJson)) return `the lab is not up; run \`npm run lab:up${LAB.isDefault ? "" : ` -- --name ${LAB.name}`}\``;
     return undefined;
 }
 
@@ -79,9 +92,9 @@ export function changeCollector(): { onEvent: (e: EngineEvent) => void; changes:
     };
 }
 
-interface LabNode { name: string; address: string }
+export interface LabNode { name: string; address: string; hostKey?: string; container?: string }
 export function labNodes(): LabNode[] {
-    return JSON.parse(fs.readFileSync(path.join(LAB_DIR, "lab.json"), "utf8")).nodes;
+    return labJson().nodes;
 }
 
 /**
@@ -89,7 +102,7 @@ export function labNodes(): LabNode[] {
  * key. `input` goes to the command's standard input (passwords travel there, never on a command line).
  */
 export function runOnNode(name: string, cmd: string, input?: string, keyFile?: string): { status: number | null; stdout: string; stderr: string } {
-    const lab = JSON.parse(fs.readFileSync(path.join(LAB_DIR, "lab.json"), "utf8"));
+    const lab = labJson();
     const node = lab.nodes.find((n: LabNode) => n.name === name);
     if (!node) throw new Error(`no lab node ${name}`);
     const r = spawnSync("ssh", ["-i", keyFile ?? lab.sshPrivateKeyFile, "-o", "IdentitiesOnly=yes", "-o", `UserKnownHostsFile=${lab.knownHostsFile}`,
@@ -126,7 +139,7 @@ export function swarmState(node: string): string {
 
 /** Run the Docker CLI against the lab's host engine (the one the node containers run on). */
 export function labEngine(...args: string[]): string {
-    const lab = JSON.parse(fs.readFileSync(path.join(LAB_DIR, "lab.json"), "utf8"));
+    const lab = labJson();
     const r = spawnSync("docker", ["-H", lab.dockerHost, ...args], { encoding: "utf8", timeout: 120_000 });
     if (r.status !== 0) throw new Error(`docker ${args.join(" ")} failed: ${r.stderr}`);
     return r.stdout;
@@ -134,8 +147,9 @@ export function labEngine(...args: string[]): string {
 
 /** The lab's pinned host key of a node (`ssh-ed25519 AAAA...`). */
 export function labHostKey(name: string): string {
-    const lab = JSON.parse(fs.readFileSync(path.join(LAB_DIR, "lab.json"), "utf8"));
-    return lab.nodes.find((n: { name: string }) => n.name === name).hostKey;
+    const node = labJson().nodes.find((n) => n.name === name);
+    if (!node?.hostKey) throw new Error(`no lab node ${name} with a host key in ${LAB.labJson}`);
+    return node.hostKey;
 }
 
 /** Poll `check` until it returns true (or fail after `timeoutSec`). */
@@ -177,8 +191,9 @@ export function maxFile(node: string): string {
  * administrator would: managers demoted one per `up` (the quorum check refuses more at once).
  */
 export async function convergeToCommitted(stack: Stack, workDir: string): Promise<void> {
-    // The committed settings, without the passphrase salt Pulumi may have written into the work tree.
-    const committed = fs.readFileSync(path.join(ROOT, "Pulumi.dev.yaml"), "utf8").replace(/^encryptionsalt:.*\n?/m, "");
+    // The committed settings (for the lab the suite runs on), without the passphrase salt Pulumi may
+    // have written into the work tree.
+    const committed = devStackText().replace(/^encryptionsalt:.*\n?/m, "");
     const salt = (fs.readFileSync(path.join(workDir, "Pulumi.dev.yaml"), "utf8").match(/^encryptionsalt:.*$/m) ?? [""])[0];
     fs.writeFileSync(path.join(workDir, "Pulumi.dev.yaml"), committed + (salt ? `${salt}\n` : ""));
     const wanted = new Set((yaml.load(committed) as any).config["dccn-swarm:nodes"]

@@ -1,6 +1,6 @@
 // The shared storage (`dccn-swarm:sharedStorage`, /mnt/docker) on the lab, as `npm run status` reports it.
 //
-// Every lab node has the same host directory bind-mounted at /mnt/docker (lab/config.ts SHARED_DIR):
+// Every lab node has the same host directory bind-mounted at /mnt/docker (lab/config.ts labInstance's sharedDir):
 // a file written on one node is read on the others, and status reports the mount ok on every node.
 // Then the mount on vm3 is made to stop answering, as a hung NFS hard mount does: a FUSE file system
 // mounted over /mnt/docker whose server never answers (every access blocks, killably). Status must
@@ -11,9 +11,14 @@
 import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import { describe, test } from "node:test";
-import { KEY_FILE, KNOWN_HOSTS, LAB_JSON, NODE_SHARED_PATH } from "../../lab/config";
+import { NODE_SHARED_PATH } from "../../lab/config";
+import { devStackText, workLab } from "../../tools/workspace";
+
+// The lab these tests run on (LAB_NAME's, else the default one).
+const { keyFile: KEY_FILE, knownHosts: KNOWN_HOSTS, labJson: LAB_JSON } = workLab();
 
 const ROOT = path.resolve(__dirname, "..", "..");
 const CI = process.env.CI === "true";
@@ -35,11 +40,23 @@ function onNode(n: LabNode, command: string, timeoutMs = 30_000): Promise<{ code
     });
 }
 
+/** The project status reads: this checkout, or on a named lab a folder with the dev stack file written for that lab. */
+let statusDir = "";
+function statusProject(): string {
+    if (workLab().isDefault) return ROOT;
+    if (!statusDir) {
+        statusDir = fs.mkdtempSync(path.join(os.tmpdir(), "dccn-shared-status-"));
+        fs.writeFileSync(path.join(statusDir, "Pulumi.dev.yaml"), devStackText());
+        process.on("exit", () => fs.rmSync(statusDir, { recursive: true, force: true }));
+    }
+    return statusDir;
+}
+
 interface Run { code: number | null; stdout: string; stderr: string; ms: number }
 function status(): Promise<Run> {
     const started = Date.now();
     return new Promise((resolve) => {
-        const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "tools", "status.ts"), "--stack", "dev", "--json"],
+        const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "tools", "status.ts"), "--stack", "dev", "--json", "--project", statusProject()],
             { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
         let stdout = "";
         let stderr = "";

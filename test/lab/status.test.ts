@@ -16,7 +16,11 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, test } from "node:test";
 import * as yaml from "js-yaml";
-import { GATEWAY, KEY_FILE, KNOWN_HOSTS, LAB_JSON } from "../../lab/config";
+import { devStackText, workLab } from "../../tools/workspace";
+
+// The lab these tests read (LAB_NAME's, else the default one) and its facts.
+const LAB = workLab();
+const { gateway: GATEWAY, keyFile: KEY_FILE, knownHosts: KNOWN_HOSTS, labJson: LAB_JSON } = LAB;
 
 const ROOT = path.resolve(__dirname, "..", "..");
 const CI = process.env.CI === "true";
@@ -81,7 +85,7 @@ function localState(n: LabNode): Promise<string> {
 const localStates = async () => Object.fromEntries(await Promise.all(labNodes().map(async (n) => [n.name, await localState(n)] as const)));
 
 function devConfig(): Record<string, any> {
-    return (yaml.load(fs.readFileSync(path.join(ROOT, "Pulumi.dev.yaml"), "utf8")) as { config: Record<string, any> }).config;
+    return (yaml.load(devStackText()) as { config: Record<string, any> }).config;
 }
 
 /** A scratch project holding one stack file derived from Pulumi.dev.yaml. */
@@ -217,7 +221,7 @@ describe("status against the lab (read-only)", { skip, concurrency: false }, () 
         const project = scratchStack("statuslab", (c) => {
             c["dccn-swarm:ssh"].connectTimeout = 3;
             c["dccn-swarm:nodes"].push({
-                hostname: "vm-gone", address: "172.28.213.250", role: "worker",
+                hostname: "vm-gone", address: `${LAB.prefix}250`, role: "worker",
                 hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIStatusLabTestNoSuchHost000000000000000000",
             });
             c["dccn-swarm:registry"] = { host: GATEWAY, port: tlsPort };
