@@ -32,23 +32,28 @@ export interface StackDeployRules {
     clusterMounts: boolean;
     /** extra_hosts as transformHostsList reads it: `host=ip` too, IPv6 brackets removed. */
     extraHostsEquals: boolean;
+    /**
+     * Plain y/yes/on and n/no/off are booleans, as gopkg.in/yaml.v2 (YAML 1.1) reads them: 20.10 and
+     * 26.1. 28.2 reads YAML 1.2 (only true/false), so `tty: yes` is a string there, and refused.
+     */
+    yaml11Bools: boolean;
 }
 
 export const CLI_2010: StackDeployRules = {
-    cli: "20.10", maxMinor: 9, jobs: false, clusterMounts: false, extraHostsEquals: false,
+    cli: "20.10", maxMinor: 9, jobs: false, clusterMounts: false, extraHostsEquals: false, yaml11Bools: true,
 };
 
 export const CLI_261: StackDeployRules = {
-    cli: "26.1", maxMinor: 12, defaultVersion: "3.12", jobs: true, clusterMounts: true, extraHostsEquals: true,
+    cli: "26.1", maxMinor: 12, defaultVersion: "3.12", jobs: true, clusterMounts: true, extraHostsEquals: true, yaml11Bools: true,
 };
 
 /**
  * 28.2 (the docker CLI preinstalled on this project's machines, a client only): 26.1's rules with the
  * 3.13 schema (services' oom_score_adj and a service network's driver_opts), which is also what a
- * file without `version` is read as. Checked against the CLI itself (`docker stack config`) by
+ * file without `version` is read as, and YAML 1.2 booleans. Checked against the CLI itself (`docker stack config`) by
  * test/unit/compose-cli-rules.test.ts.
  */
-export const CLI_282: StackDeployRules = { ...CLI_261, cli: "28.2", maxMinor: 13, defaultVersion: "3.13" };
+export const CLI_282: StackDeployRules = { ...CLI_261, cli: "28.2", maxMinor: 13, defaultVersion: "3.13", yaml11Bools: false };
 
 /** The CLIs the program has the rules of, oldest first. */
 export const KNOWN_CLIS: readonly StackDeployRules[] = [CLI_2010, CLI_261, CLI_282];

@@ -80,14 +80,32 @@ const intType = new yaml.Type("tag:yaml.org,2002:int", {
   predicate: (o: unknown) => typeof o === "number" && Number.isInteger(o),
   represent: (o: object) => String(o),
 });
+/**
+ * Booleans as the YAML library of CLI 20.10 and 26.1 (gopkg.in/yaml.v2) resolves plain scalars:
+ * YAML 1.1's y/yes/on and n/no/off besides true/false, so `tty: yes` is true and
+ * `environment: {A: on}` a boolean the schema refuses, as in their `docker stack deploy`
+ * (StackDeployRules.yaml11Bools; later CLIs read YAML 1.2).
+ */
+const BOOLS: Record<string, boolean> = Object.fromEntries([
+  ...["y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON"].map((w) => [w, true]),
+  ...["n", "N", "no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF"].map((w) => [w, false]),
+]);
+const boolType = new yaml.Type("tag:yaml.org,2002:bool", {
+  kind: "scalar",
+  resolve: (d: string | null) => d !== null && Object.prototype.hasOwnProperty.call(BOOLS, d),
+  construct: (d: string) => BOOLS[d],
+  predicate: (o: unknown) => typeof o === "boolean",
+  represent: (o: object) => String(o),
+});
 // js-yaml 4 exports its built-in types at run time; @types/js-yaml does not declare them.
 const mergeType = (yaml as unknown as { types: { merge: yaml.Type } }).types.merge;
 const YAML_SCHEMA = yaml.CORE_SCHEMA.extend({ implicit: [intType, mergeType] });
+const YAML11_SCHEMA = yaml.CORE_SCHEMA.extend({ implicit: [intType, boolType, mergeType] });
 
-export function parseYaml(file: string, text: string): unknown {
+export function parseYaml(file: string, text: string, yaml11Bools = false): unknown {
   try {
     // Bounded: anchors and aliases that expand beyond MAX_EXPANDED_WEIGHT are refused (compose/yaml-bounded.ts).
-    return loadBounded(text, { filename: file, schema: YAML_SCHEMA });
+    return loadBounded(text, { filename: file, schema: yaml11Bools ? YAML11_SCHEMA : YAML_SCHEMA });
   } catch (e) {
     if (e instanceof YamlExpansionError) {
       throw new ComposeError(file, "", `YAML anchors and aliases at line ${e.line} expand beyond the limit of ${e.limit} ` +
@@ -838,14 +856,14 @@ export function loadCompose(file: string, opts: LoadOptions): LoadedStack {
   } catch (e) {
     throw new ComposeError(absFile, "", `cannot read compose file: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, "check the path");
   }
-  const doc = parseYaml(absFile, text);
+  const cli = opts.cli ?? STACK_DEPLOY_CLI;
+  const rules = rulesFor(cli);
+  if (!rules) throw new ComposeError(absFile, "", `no docker stack deploy rules for docker CLI ${JSON.stringify(cli)}`, "use 20.10 or later (compose/cli-rules.ts)");
+  const doc = parseYaml(absFile, text, rules.yaml11Bools);
   if (!isDict(doc)) {
     throw new ComposeError(absFile, "", "top-level object must be a mapping", "write a compose file with `services:` at the top level");
   }
 
-  const cli = opts.cli ?? STACK_DEPLOY_CLI;
-  const rules = rulesFor(cli);
-  if (!rules) throw new ComposeError(absFile, "", `no docker stack deploy rules for docker CLI ${JSON.stringify(cli)}`, "use 20.10 or later (compose/cli-rules.ts)");
   const { version, minor } = parseVersion(absFile, doc, rules);
 
   // Forbidden keys are checked on the raw document, before interpolation, as the CLI does.
