@@ -48,6 +48,9 @@ export const USAGE = `usage: npm run parity -- [--local [--engine 20.10|26.1] [-
   --docker-cli PATH  the docker CLI that runs docker stack deploy (default: of the CLIs installed
                      here, on PATH and /usr/bin/docker, the one whose version is the engine's: the
                      CLI converts the compose file, so the reference is that version's conversion)
+  --unpinned         the program converts as for a stack without a pinned engine version (the
+                     newest rules, what the file needs of the engine checked by the providers);
+                     default: as for a stack pinned to the engine's version
   --dump DIR         write what was compared, per file: <i>-<file>.reference.json and .program.json
 Each FILE is deployed twice (docker stack deploy, then the program) under two stack names, compared
 and removed again. Exit status: 0 no undeclared difference, 1 some file differs, 2 the check could not run.`;
@@ -69,6 +72,8 @@ export interface Options {
     dockerSocket?: string;
     /** The docker CLI to run `docker stack deploy` with (default: chosen by {@link chooseDockerCli}). */
     dockerCli?: string;
+    /** The program converts as for a stack without a pinned engine version. */
+    unpinned?: boolean;
     files: string[];
 }
 
@@ -89,6 +94,7 @@ export function parseArgs(argv: string[]): Options | "help" {
             case "--known-hosts": o.knownHosts = value(); break;
             case "--docker-socket": o.dockerSocket = value(); break;
             case "--docker-cli": o.dockerCli = value(); break;
+            case "--unpinned": o.unpinned = true; break;
             case "--dump": o.dump = path.resolve(value()); break;
             case "-h": case "--help": return "help";
             case "--": break;
@@ -131,6 +137,12 @@ export interface Target {
     env: NodeJS.ProcessEnv;
     /** Local stand-in images are made for the files' images (a throwaway engine only). */
     standIns: boolean;
+    /**
+     * The engine version the program's side converts for (compose/target.ts), as a stack pinned to
+     * it: set by {@link main} from the engine; undefined (--unpinned): as a stack without a pinned
+     * version, whose needs the providers check against the engine.
+     */
+    pin?: string;
     close(): Promise<void>;
 }
 
@@ -294,6 +306,12 @@ function installedDockerClis(): DockerCli[] {
     return out;
 }
 
+/** The engine's version (`GET /version`). */
+async function engineVersionOf(t: Target): Promise<string> {
+    const v = await apiOk(t.transport, { method: "GET", path: "/version" }, "reading the engine's version");
+    return String(v.json?.Version ?? "");
+}
+
 /** Sets `t.cli`; returns a note for the report header when the CLI's version is not the engine's. */
 async function chooseDockerCli(t: Target, given: string | undefined): Promise<string | undefined> {
     if (given) {
@@ -301,8 +319,7 @@ async function chooseDockerCli(t: Target, given: string | undefined): Promise<st
         t.cli = given;
         return undefined;
     }
-    const v = await apiOk(t.transport, { method: "GET", path: "/version" }, "reading the engine's version");
-    const engineVersion = String(v.json?.Version ?? "");
+    const engineVersion = await engineVersionOf(t);
     const pick = pickDockerCli(installedDockerClis(), engineVersion);
     if (!pick) throw new SetupError("no docker CLI found (PATH, /usr/bin/docker, tools/engines.sh's): install docker.io, or pass --docker-cli");
     t.cli = pick.cli.path;
@@ -522,9 +539,9 @@ function access(t: Target): Access {
 }
 
 /**
- * The program's path: load and convert the file as for a stack without a pinned engine version
- * (compose/target.ts: the newest rules, and what the file needs of the engine, which the providers
- * check against this engine), then the providers' check and create in the Stack component's order
+ * The program's path: load and convert the file as for a stack pinned to the engine's version, or
+ * (--unpinned) without a pinned version (compose/target.ts: the newest rules, and what the file
+ * needs of the engine, which the providers check against this engine), then the providers' check and create in the Stack component's order
  * (networks, secrets, configs, externals, services in depends_on order).
  * A service whose tasks cannot run here (stand-in images, host paths or node labels absent) is
  * created but does not converge: waited for only a second, it counts as created.
@@ -532,7 +549,7 @@ function access(t: Target): Access {
 async function deployOurs(t: Target, file: string, stack: string): Promise<OurSide> {
     const side: OurSide = { created: [], notes: [] };
     try {
-        side.spec = loadStack(file, { stackName: stack, env: t.env }).spec;
+        side.spec = loadStack(file, { stackName: stack, env: t.env, engineVersion: t.pin }).spec;
     } catch (e) {
         side.rejected = (e as Error).message;
         return side;
@@ -662,7 +679,7 @@ export async function runFile(t: Target, file: string, { names, run, dump, log }
     // again, as a Pulumi run does).
     let probe: StackSpec | undefined;
     try {
-        probe = loadStack(abs, { stackName: names.ours, env: t.env }).spec;
+        probe = loadStack(abs, { stackName: names.ours, env: t.env, engineVersion: t.pin }).spec;
     } catch {
         probe = undefined;
     }
@@ -780,6 +797,7 @@ export async function main(argv: string[]): Promise<number> {
     let cliNote: string | undefined;
     try {
         cliNote = await chooseDockerCli(target, opts.dockerCli);
+        if (!opts.unpinned) target.pin = await engineVersionOf(target);
     } catch (e) {
         await target.close();
         process.stderr.write(`parity: ${(e as Error).message}\n`);
@@ -798,7 +816,7 @@ export async function main(argv: string[]): Promise<number> {
     process.once("SIGINT", interrupted);
     process.once("SIGTERM", interrupted);
     try {
-        process.stdout.write(`parity: docker stack deploy (docker CLI ${cli || "?"}, ${target.cli}) vs the program (loadStack, convertStack, engine-spec, ` +
+        process.stdout.write(`parity: docker stack deploy (docker CLI ${cli || "?"}, ${target.cli}) vs the program (loadStack ${target.pin ? `pinned to engine ${target.pin}` : "without a pinned engine"}, convertStack, engine-spec, ` +
             `the stack providers' check/create) on ${target.description}; one after the other under two stack names, ` +
             "compared as read back from the engine (docker stack deploy creates no volumes: their specs are the services' mount options)\n");
         if (cliNote) process.stdout.write(`parity: note: ${cliNote}\n`);
