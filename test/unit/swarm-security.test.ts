@@ -14,7 +14,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { ConfigError, RawConfig, validateClusterConfig, parseDuration } from "../../lib/cluster-config";
 import { clusterProvider, securityChange, type ClusterInputs, type ClusterOutputs } from "../../lib/swarm-providers";
-import { nodesWithOtherCa, securitySpec, swarmUpdateQuery, withoutSecret } from "../../lib/swarm-ops";
+import { nodesWithOtherCa, restartAsManagerScript, securitySpec, swarmUpdateQuery, withoutSecret } from "../../lib/swarm-ops";
 import { DccnSwarmProvider, implementations } from "../../provider/provider";
 import { isSecret } from "../../provider/values";
 import { evaluateStatus, parseClusterInfo, parseNodeCertOutput, parseSnapshotOutput, renderTable, type Observation } from "../../lib/cluster-status";
@@ -141,6 +141,16 @@ describe("what a change of the security keys asks of the swarm", () => {
         ];
         assert.deepEqual(nodesWithOtherCa(nodes, "NEW"), [{ hostname: "vm2", ready: true }, { hostname: "vm3", ready: false }]);
         assert.deepEqual(nodesWithOtherCa(nodes, "OLD"), [{ hostname: "vm1", ready: true }]);
+    });
+
+    test("the engine restart after --force-new-cluster stops at a locked engine and says so (the caller unlocks it)", () => {
+        const dir = tempDir("dccn-restart-lock-");
+        for (const [name, body] of Object.entries({
+            systemctl: "exit 0", ip: "exit 0", sleep: "exit 0",
+            docker: 'case "$*" in "node ls -q") exit 1 ;; *LocalNodeState*) echo locked ;; esac',
+        })) fs.writeFileSync(path.join(dir, name), `#!/bin/bash\n${body}\n`, { mode: 0o755 });
+        const r = spawnSync("bash", ["-c", restartAsManagerScript(5)], { env: { ...process.env, PATH: `${dir}:${process.env.PATH}` }, encoding: "utf8" });
+        assert.deepEqual([r.status, r.stdout.trim()], [0, "locked"]);
     });
 
     test("a message never carries the unlock key", () => {
