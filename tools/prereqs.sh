@@ -12,6 +12,7 @@ declare -A NEED=(
   [shellcheck]=shellcheck
   [ssh]=openssh-client
   [ssh-keygen]=openssh-client
+  [sshd]=openssh-server
   [iptables]=iptables
   [ip]=iproute2
   [busybox]=busybox-static
