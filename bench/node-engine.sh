@@ -46,7 +46,7 @@ case "$mode" in
   bare)
     package_source
     if command -v dockerd >/dev/null 2>&1; then
-      if systemctl is-active --quiet docker; then
+      if systemctl is-active --quiet docker >/dev/null; then
         docker swarm leave --force >/dev/null 2>&1 || true
         ids=$(docker ps -aq --filter "name=^/${keep:-^}$" 2>/dev/null || true)
         for c in $(docker ps -aq); do

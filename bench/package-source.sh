@@ -46,7 +46,7 @@ pidfile() { printf '%s/package-source-%s-%s.pid\n' "$run_dir" "$address" "$port"
 say() { printf '[package-source] %s\n' "$*" >&2; }
 
 answers() {
-  curl -fsS --max-time 3 -o /dev/null "http://$address:$port/Packages"
+  curl -fsS --max-time 3 -o /dev/null "http://$address:$port/Packages" 2>/dev/null
 }
 
 case "$mode" in

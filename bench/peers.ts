@@ -16,6 +16,7 @@ import { spawn, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import * as yaml from "js-yaml";
+import { labInstance } from "../lab/config";
 import { engineEnv, scratchProject } from "../tools/workspace";
 import {
     ansibleChanged, ansibleInventory, ansibleVars, chainFor, cliAction, cliNodeArgs, composeText, daemonJson, DAEMON, DESCRIBE,
@@ -40,9 +41,7 @@ export const LAB_LOCK = process.env.BENCH_LAB_LOCK || `/tmp/dccn-lab-${LAB_NAME}
 
 type Say = (s: string) => void;
 
-interface LabJson extends LabFacts {
-    subnet: string;
-}
+type LabJson = LabFacts;
 
 interface Timed {
     ms: number;
@@ -50,10 +49,6 @@ interface Timed {
     endEpochMs: number;
     status: number | null;
     log: string;
-}
-
-function labStateDir(): string {
-    return path.join(ROOT, ".state", `lab-${LAB_NAME}`);
 }
 
 /** Run a command, timing it from spawn to exit; its output goes to a log file under .state/bench. */
@@ -173,12 +168,12 @@ async function prepare(say: Say): Promise<Ctx> {
     if ((await timed("prepare-lab-status", process.execPath, [...labCli, "status"], env)).status !== 0) {
         await step(`the lab instance ${LAB_NAME}`, process.execPath, [...labCli, "up"], env);
     }
-    const labJson = path.join(labStateDir(), "lab.json");
-    if (!fs.existsSync(labJson)) throw new Error(`${labJson} not found after \`LAB_NAME=${LAB_NAME} lab:up\``);
-    const lab = JSON.parse(fs.readFileSync(labJson, "utf8")) as LabJson;
-    const m = /^(\d+\.\d+\.\d+)\.0\/24$/.exec(lab.subnet ?? "");
-    if (!m) throw new Error(`${labJson}: subnet ${lab.subnet} is not a /24; the package source listens on its .1`);
-    const gateway = `${m[1]}.1`;
+    const instance = labInstance(LAB_NAME);
+    if (instance.isDefault) throw new Error("the lab benchmarks remove the engine from their lab's nodes: give them a lab of their own (BENCH_LAB_NAME), not the default lab");
+    if (!fs.existsSync(instance.labJson)) throw new Error(`${instance.labJson} not found after \`LAB_NAME=${LAB_NAME} lab:up\``);
+    const lab = JSON.parse(fs.readFileSync(instance.labJson, "utf8")) as LabJson;
+    // The package source listens on the lab network's gateway, the host's address on the lab's bridge.
+    const gateway = instance.gateway;
     await step("the package source's packages", "bash", [PACKAGE_SOURCE, "fetch", ENGINE_PACKAGE]);
     await step("the package source served", "bash", [PACKAGE_SOURCE, "serve", "--address", gateway, "--port", String(PACKAGE_PORT)]);
     const c: Ctx = { lab, env, say, gateway, sourceUrl: `http://${gateway}:${PACKAGE_PORT}/`, manager: lab.nodes[0].address };

@@ -34,7 +34,9 @@ check() {
   done
   if [ -n "$tasks" ]; then
     # shellcheck disable=SC2086
-    tasks=$(docker node ps $ids --filter desired-state=running --format '{{.Name}}|{{.Image}}|{{.Node}}|{{.CurrentState}}' 2>/dev/null) || { why="node ps failed"; return 1; }
+    # `docker node ps` with several nodes lists a task once per node argument: unique by task ID.
+    tasks=$(docker node ps $ids --filter desired-state=running --format '{{.ID}}|{{.Name}}|{{.Image}}|{{.Node}}|{{.CurrentState}}' 2>/dev/null | sort -u) ||
+      { why="node ps failed"; return 1; }
   fi
   for e in "$@"; do
     case "$e" in
@@ -55,7 +57,7 @@ check() {
         image=${image%:*}
         replicas=${e##*:}
         total=0 good=0
-        while IFS='|' read -r tname timage tnode tstate; do
+        while IFS='|' read -r _ tname timage tnode tstate; do
           [ "${tname%.*}" = "$name" ] || continue
           total=$((total + 1))
           if grep -qx "$tnode" <<<"$drained"; then why="$tname still on drained $tnode"; return 1; fi
