@@ -145,232 +145,237 @@ const NEWER: Record<string, string> = {
     "newer-3.13.yml": 'version: "3.13"\nservices:\n  web:\n    image: nginx:1.25\n    oom_score_adj: 10\n',
 };
 
-for (const version of ["20.10", "26.1"] as const) {
-    describe(`npm run parity on a throwaway engine ${version}, with docker CLI ${version}`, { timeout: 20 * 60_000 }, () => {
-        let problem: string | undefined;
-        let d: Dockerd | undefined;
-        let dir = "";
+// The two engines' suites run side by side: a parity run mostly waits on its engine (tasks to go, objects
+// to be removed), so two at once take little longer than one. Within a suite, one test at a time.
+describe("npm run parity", { concurrency: true, timeout: 25 * 60_000 }, () => {
+    for (const version of ["20.10", "26.1"] as const) {
+        // One test at a time on an engine (a suite inherits its parent's concurrency otherwise): each checks what is left on it.
+        describe(`on a throwaway engine ${version}, with docker CLI ${version}`, { concurrency: false, timeout: 20 * 60_000 }, () => {
+            let problem: string | undefined;
+            let d: Dockerd | undefined;
+            let dir = "";
 
-        before(async () => {
-            dir = fs.mkdtempSync(path.join(os.tmpdir(), "dccn-it-parity-"));
-            problem = dockerdProblem(ENGINES[version]);
-            if (problem) return;
-            const started = Date.now();
-            try {
-                d = await startDockerd(ENGINES[version]);
-            } catch (e) {
-                problem = (e as Error).message;
-            }
-            process.stderr.write(`parity.test: engine ${version} ${d ? "up" : "failed"} in ${((Date.now() - started) / 1000).toFixed(1)}s\n`);
-        });
-
-        after(async () => {
-            if (d) await stopDockerd(d);
-            if (dir) fs.rmSync(dir, { recursive: true, force: true });
-        });
-
-        /** The tool on this describe's engine. */
-        const local = (args: string[], timeoutMs: number) => parity(["--local", "--local-socket", d!.socket, ...args], timeoutMs);
-
-        test("DCCN and compose-corpus files: no undeclared difference; what docker stack deploy rejects, the program rejects", async (t) => {
-            if (problem) return unavailable(t, problem);
-            const files = [
-                ...composeFiles(path.join(FIXTURES, "dccn")),
-                ...composeFiles(path.join(FIXTURES, "compose-corpus")),
-                ...composeFiles(FIXES),
-            ];
-            const rejected = Object.keys(REJECTED[version]);
-            assert.ok(files.length >= 29, `fixtures found: ${files.length}`);
-            for (const f of rejected) assert.ok(files.includes(path.join(FIXTURES, f)), `${f} is still a fixture`);
-            const started = Date.now();
-            const r = await local(files, 15 * 60_000);
-            process.stderr.write(`parity.test: ${files.length} files on ${version} in ${((Date.now() - started) / 1000).toFixed(1)}s\n`);
-            const why = unavailableReason(r);
-            if (why) return unavailable(t, why);
-            const report = r.stdout;
-            assert.match(report, new RegExp(`docker stack deploy \\(docker CLI ${version.replace(".", "\\.")}\\.[^,]*, \\S+\\) vs the program \\(loadStack pinned to engine ${version.replace(".", "\\.")}\\.`),
-                "the CLI of the engine's version; the program as for a stack pinned to it");
-            const last = report.trimEnd().split("\n").pop() ?? "";
-            const m = SUMMARY.exec(last);
-            assert.ok(m, `the last line is the summary: ${JSON.stringify(last)}\n${r.stderr.slice(-3000)}`);
-            const [n, identical, different, rejectedByBoth] = m.slice(1).map(Number);
-            assert.equal(different, 0, `undeclared differences:\n${report}`);
-            assert.equal(r.code, 0);
-            assert.equal(n, files.length);
-            assert.equal(rejectedByBoth, rejected.length, report);
-            assert.equal(identical, files.length - rejected.length);
-
-            const byFile = sections(report);
-            assert.equal(byFile.size, files.length);
-            for (const f of files) {
-                const s = byFile.get(f);
-                assert.ok(s, `${f} has a section`);
-                const rel = path.relative(FIXTURES, f);
-                if (rejected.includes(rel)) {
-                    assert.equal(s.outcome, "rejected by both", `${rel}:\n${s.body}`);
-                    assert.match(s.body, /docker stack deploy rejects it:\n[\s\S]*the program rejects it:\n/, rel);
-                } else {
-                    assert.equal(s.outcome, "identical", `${rel}:\n${s.body}`);
-                    // Something was deployed by both and compared (not two empty deployments).
-                    const c = /note: compared: docker stack deploy's (\d+) services?, (\d+) networks?.* with the program's (\d+) services?, (\d+) networks?/.exec(s.body);
-                    assert.ok(c, `${rel}: ${s.body}`);
-                    assert.ok(Number(c[1]) > 0 && Number(c[2]) > 0, `${rel}: docker stack deploy deployed something`);
-                    assert.equal(c[1], c[3], rel);
-                    assert.equal(c[2], c[4], rel);
-                    assert.match(s.body, /note: images are local stand-ins/, rel);
-                }
-            }
-            if (version === "26.1") {
-                // What 26.1 reads and 20.10 refuses: files without version, deployed alike.
-                for (const rel of Object.keys(REJECTED["20.10"]).filter((f) => !rejected.includes(f))) {
-                    assert.equal(byFile.get(path.join(FIXTURES, rel))?.outcome, "identical", rel);
-                }
-                const cli = byFile.get(path.join(FIXTURES, "compose-corpus", "docker-cli", "full-example.yml"))!;
-                assert.match(cli.body, /unsupported Compose file version: 3\.13[\s\S]*3\.13 is not supported by docker stack deploy \(docker CLI 26\.1\), which reads 3\.0 to 3\.12/);
-            }
-
-            // The declared differences are listed, not hidden.
-            const stager = byFile.get(path.join(FIXTURES, "dccn", "data-stager.docker-compose.dccn.yml"))!;
-            assert.match(stager.body, /declared differences:\n\s+- depends_on orders creation: the program created db, service, ui/);
-            assert.match(stager.body, /external objects the file needs, created for the run and removed after: secret drdr_admin_password/);
-            const named = byFile.get(path.join(FIXTURES, "compose-corpus", "docker-cli", "e2e-stack-with-named-resources.yml"))!;
-            for (const o of ["secret named-secret", "secret <stack>_secret2", "config named-config", "config <stack>_config2"]) {
-                assert.match(named.body, new RegExp(`- ${o}: named by content as ${o.split(" ")[1]}-[0-9a-f]{8} `), o);
-            }
-        });
-
-        test("beyond the fixtures: full-example.yml with the gaps filled, and edge cases: declared differences and known gaps only", async (t) => {
-            if (problem) return unavailable(t, problem);
-            const fullExample = patchedFullExample(dir);
-            const files: Record<string, string> = { [fullExample]: "" };
-            for (const [name, text] of Object.entries(EDGE_CASES)) {
-                files[path.join(dir, name)] = text;
-                fs.writeFileSync(path.join(dir, name), text);
-            }
-            fs.writeFileSync(path.join(dir, "sec.txt"), "s1\n");
-            fs.writeFileSync(path.join(dir, "conf.txt"), "c1\n");
-            fs.writeFileSync(path.join(dir, "vars.env"), "A=1\n# comment\nB=\"two words\"\nC\n");
-
-            const r = await local(Object.keys(files), 8 * 60_000);
-            const why = unavailableReason(r);
-            if (why) return unavailable(t, why);
-            const byFile = sections(r.stdout);
-            assert.equal(byFile.size, Object.keys(files).length, r.stdout + r.stderr.slice(-3000));
-
-            const fe = byFile.get(fullExample)!;
-            assert.notEqual(fe.outcome, "rejected by both", fe.body);
-            assert.match(fe.body, /note: compared: docker stack deploy's 1 service, 3 networks, 2 secrets, 2 configs with the program's 1 service, 3 networks, 2 secrets, 2 configs/);
-            assert.match(fe.body, /external objects the file needs, created for the run and removed after: network external-network, network my-cool-network, secret my_secret, secret secret3, config config3, config my_config/);
-            assert.deepEqual(items(fe.body, "declared differences").map((x) => x.replace(/-[0-9a-f]{8} .*/, "")), [
-                "secret <stack>_secret1: named by content as <stack>_secret1",
-                "secret bar: named by content as bar",
-                "config <stack>_config1: named by content as <stack>_config1",
-                "config foo: named by content as foo",
-            ]);
-
-            const edge = byFile.get(path.join(dir, "edge-cases.yml"))!;
-            assert.equal(edge.outcome, "identical", edge.body);
-            assert.match(edge.body, /note: compared: docker stack deploy's 2 services, 2 networks, 1 secret, 1 config with the program's 2 services, 2 networks, 1 secret, 1 config/);
-            assert.equal(items(edge.body, "declared differences").length, 2, edge.body);
-
-            assert.equal(fe.outcome, "identical", fe.body);
-            for (const name of FORMER_GAPS) {
-                const sec = byFile.get(path.join(dir, name))!;
-                assert.equal(sec.outcome, "identical", `${name}:\n${sec.body}`);
-            }
-        });
-
-        test("files only a newer CLI reads, as a stack without a pinned engine: deployed alike on 26, refused on 20.10 with the file, key and fix", async (t) => {
-            if (problem) return unavailable(t, problem);
-            const files = Object.entries(NEWER).map(([name, text]) => {
-                fs.writeFileSync(path.join(dir, name), text);
-                return path.join(dir, name);
-            });
-            const before = docker(d!, ["service", "ls", "-q"]).stdout;
-            const r = await local(["--unpinned", ...files], 5 * 60_000);
-            const why = unavailableReason(r);
-            if (why) return unavailable(t, why);
-            assert.match(r.stdout, /vs the program \(loadStack without a pinned engine,/);
-            const byFile = sections(r.stdout);
-            const at = (name: string) => byFile.get(path.join(dir, name))!;
-            // 3.13 is a later CLI's (28.2): refused by both, the program naming 26.1's reason.
-            assert.equal(at("newer-3.13.yml").outcome, "rejected by both", at("newer-3.13.yml").body);
-            assert.match(at("newer-3.13.yml").body, /the program rejects it:\n\s+\S+newer-3\.13\.yml: version: the swarm's manager .* whose docker stack deploy \(docker CLI (20\.10|26\.1) rules\)/);
-            if (version === "26.1") {
-                for (const name of ["newer-no-version.yml", "newer-job.yml", "newer-extra-hosts.yml"]) {
-                    assert.equal(at(name).outcome, "identical", `${name}:\n${at(name).body}`);
-                }
-                assert.equal(r.stdout.trimEnd().split("\n").pop(), "4 files, 3 identical, 0 different, 1 rejected by both");
-            } else {
-                // docker stack deploy 20.10 refuses the first two; the program refuses each at its check,
-                // before anything is created, naming the file, the key and the fix.
-                const refusal = (name: string, key: string, fix: RegExp) => {
-                    const body = at(name).body;
-                    assert.match(body, new RegExp(`the program rejects it:\\n\\s+\\S+${name.replace(/\./g, "\\.")}: ${key.replace(/\./g, "\\.")}: ` +
-                        "the swarm's manager throwaway dockerd \\S+ runs Docker 20\\.10\\.\\S+, whose docker stack deploy \\(docker CLI 20\\.10 rules\\)"), body);
-                    assert.match(body, fix, body);
-                    assert.match(body, /note: the program had created 0 services, 0 networks, 0 secrets, 0 configs before it failed|the program rejects it/);
-                };
-                assert.equal(at("newer-no-version.yml").outcome, "rejected by both");
-                refusal("newer-no-version.yml", "version", /fix: add version: "3\.9" \(or the 3\.x version the file is written for\) at the top; or run the stack on a swarm of Docker 26\.1 or later/);
-                assert.equal(at("newer-job.yml").outcome, "rejected by both");
-                refusal("newer-job.yml", "services.once.deploy.mode", /Unknown mode: replicated-job/);
-                // docker stack deploy 20.10 deploys this one its own way (the entry with '=' dropped, the
-                // brackets kept); the program refuses it rather than deploy another conversion.
-                assert.equal(at("newer-extra-hosts.yml").outcome, "different");
-                refusal("newer-extra-hosts.yml", "services.web", /converts it otherwise: TaskTemplate\.ContainerSpec\.Hosts would be \["\[::1\] v6","10\.0\.0\.1 ok"\]/);
-                assert.equal(r.stdout.trimEnd().split("\n").pop(), "4 files, 0 identical, 1 different, 3 rejected by both");
-            }
-            assert.equal(docker(d!, ["service", "ls", "-q"]).stdout, before, "both sides' deployments removed");
-        });
-
-        if (version === "20.10") {
-            test("--host: the docker CLI and the Engine API calls go through a real sshd with the given key and pinned host key only", async (t) => {
-                if (problem) return unavailable(t, problem);
-                // A real sshd on 127.0.0.1 (a port other than 22: the pin is `[127.0.0.1]:PORT`) in front of
-                // the throwaway dockerd, named with --docker-socket: the program's Engine API over its pooled
-                // connection's streamlocal forward, the docker CLI's `docker system dial-stdio` over `ssh`.
-                const sshDir = fs.mkdtempSync(path.join(dir, "sshd-"));
-                const log = path.join(sshDir, "sshd.log");
-                const files = sshdFiles(sshDir, ["LogLevel VERBOSE"]);
-                const port = await freePort();
-                const sshd = await spawnSshd(files.config, port, ["-E", log]);
+            before(async () => {
+                dir = fs.mkdtempSync(path.join(os.tmpdir(), "dccn-it-parity-"));
+                problem = dockerdProblem(ENGINES[version]);
+                if (problem) return;
+                const started = Date.now();
                 try {
-                    const user = os.userInfo().username;
-                    const knownHosts = path.join(sshDir, "known_hosts");
-                    fs.writeFileSync(knownHosts, `[127.0.0.1]:${port} ${files.hostKey}\n`);
-                    const file = path.join(FIXTURES, "compose-corpus", "docker-cli", "e2e-stack-with-named-resources.yml");
-                    const host = ["--host", `ssh://${user}@127.0.0.1:${port}`, "--key", files.clientKeyFile, "--docker-socket", d!.socket];
-                    // Home and ssh_config elsewhere, so nothing but the given files can let the connection in.
-                    const env = { ...process.env, HOME: sshDir };
+                    d = await startDockerd(ENGINES[version]);
+                } catch (e) {
+                    problem = (e as Error).message;
+                }
+                process.stderr.write(`parity.test: engine ${version} ${d ? "up" : "failed"} in ${((Date.now() - started) / 1000).toFixed(1)}s\n`);
+            });
 
-                    const r = await parity([...host, "--known-hosts", knownHosts, file], 5 * 60_000, env);
-                    assert.match(r.stdout, new RegExp(`on the swarm manager ssh://${user}@127\\.0\\.0\\.1:${port} \\(Engine API 1\\.\\d+\\)`), r.stdout + r.stderr);
-                    assert.equal(sections(r.stdout).get(file)?.outcome, "identical", r.stdout + r.stderr);
-                    assert.equal(r.stdout.trimEnd().split("\n").pop(), "1 files, 1 identical, 0 different, 0 rejected by both");
-                    // Every login was the given key's: one pooled connection for the program's calls, one per
-                    // docker CLI command (stack deploy, inspect, rm).
-                    const fingerprint = execFileSync("ssh-keygen", ["-l", "-f", `${files.clientKeyFile}.pub`], { encoding: "utf8" }).split(" ")[1];
-                    const logins = fs.readFileSync(log, "utf8").split("\n").filter((l) => /Accepted publickey/.test(l));
-                    assert.ok(logins.length >= 3, `the program and the docker CLI logged in over ssh: ${logins.join("\n")}`);
-                    for (const l of logins) assert.ok(l.includes(fingerprint), l);
+            after(async () => {
+                if (d) await stopDockerd(d);
+                if (dir) fs.rmSync(dir, { recursive: true, force: true });
+            });
 
-                    // A host key other than the pinned one: refused before anything is deployed.
-                    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", path.join(sshDir, "other")]);
-                    const other = fs.readFileSync(path.join(sshDir, "other.pub"), "utf8").split(" ").slice(0, 2).join(" ");
-                    fs.writeFileSync(knownHosts, `[127.0.0.1]:${port} ${other}\n`);
-                    const before = docker(d!, ["service", "ls", "-q"]).stdout;
-                    const refused = await parity([...host, "--known-hosts", knownHosts, file], 60_000, env);
-                    assert.equal(refused.code, 2, refused.stdout + refused.stderr);
-                    assert.match(refused.stderr, /host key/i, refused.stderr);
-                    assert.equal(docker(d!, ["service", "ls", "-q"]).stdout, before, "nothing deployed");
-                } finally {
-                    sshd.kill("SIGKILL");
+            /** The tool on this describe's engine. */
+            const local = (args: string[], timeoutMs: number) => parity(["--local", "--local-socket", d!.socket, ...args], timeoutMs);
+
+            test("DCCN and compose-corpus files: no undeclared difference; what docker stack deploy rejects, the program rejects", async (t) => {
+                if (problem) return unavailable(t, problem);
+                const files = [
+                    ...composeFiles(path.join(FIXTURES, "dccn")),
+                    ...composeFiles(path.join(FIXTURES, "compose-corpus")),
+                    ...composeFiles(FIXES),
+                ];
+                const rejected = Object.keys(REJECTED[version]);
+                assert.ok(files.length >= 29, `fixtures found: ${files.length}`);
+                for (const f of rejected) assert.ok(files.includes(path.join(FIXTURES, f)), `${f} is still a fixture`);
+                const started = Date.now();
+                const r = await local(files, 15 * 60_000);
+                process.stderr.write(`parity.test: ${files.length} files on ${version} in ${((Date.now() - started) / 1000).toFixed(1)}s\n`);
+                const why = unavailableReason(r);
+                if (why) return unavailable(t, why);
+                const report = r.stdout;
+                assert.match(report, new RegExp(`docker stack deploy \\(docker CLI ${version.replace(".", "\\.")}\\.[^,]*, \\S+\\) vs the program \\(loadStack pinned to engine ${version.replace(".", "\\.")}\\.`),
+                    "the CLI of the engine's version; the program as for a stack pinned to it");
+                const last = report.trimEnd().split("\n").pop() ?? "";
+                const m = SUMMARY.exec(last);
+                assert.ok(m, `the last line is the summary: ${JSON.stringify(last)}\n${r.stderr.slice(-3000)}`);
+                const [n, identical, different, rejectedByBoth] = m.slice(1).map(Number);
+                assert.equal(different, 0, `undeclared differences:\n${report}`);
+                assert.equal(r.code, 0);
+                assert.equal(n, files.length);
+                assert.equal(rejectedByBoth, rejected.length, report);
+                assert.equal(identical, files.length - rejected.length);
+
+                const byFile = sections(report);
+                assert.equal(byFile.size, files.length);
+                for (const f of files) {
+                    const s = byFile.get(f);
+                    assert.ok(s, `${f} has a section`);
+                    const rel = path.relative(FIXTURES, f);
+                    if (rejected.includes(rel)) {
+                        assert.equal(s.outcome, "rejected by both", `${rel}:\n${s.body}`);
+                        assert.match(s.body, /docker stack deploy rejects it:\n[\s\S]*the program rejects it:\n/, rel);
+                    } else {
+                        assert.equal(s.outcome, "identical", `${rel}:\n${s.body}`);
+                        // Something was deployed by both and compared (not two empty deployments).
+                        const c = /note: compared: docker stack deploy's (\d+) services?, (\d+) networks?.* with the program's (\d+) services?, (\d+) networks?/.exec(s.body);
+                        assert.ok(c, `${rel}: ${s.body}`);
+                        assert.ok(Number(c[1]) > 0 && Number(c[2]) > 0, `${rel}: docker stack deploy deployed something`);
+                        assert.equal(c[1], c[3], rel);
+                        assert.equal(c[2], c[4], rel);
+                        assert.match(s.body, /note: images are local stand-ins/, rel);
+                    }
+                }
+                if (version === "26.1") {
+                    // What 26.1 reads and 20.10 refuses: files without version, deployed alike.
+                    for (const rel of Object.keys(REJECTED["20.10"]).filter((f) => !rejected.includes(f))) {
+                        assert.equal(byFile.get(path.join(FIXTURES, rel))?.outcome, "identical", rel);
+                    }
+                    const cli = byFile.get(path.join(FIXTURES, "compose-corpus", "docker-cli", "full-example.yml"))!;
+                    assert.match(cli.body, /unsupported Compose file version: 3\.13[\s\S]*3\.13 is not supported by docker stack deploy \(docker CLI 26\.1\), which reads 3\.0 to 3\.12/);
+                }
+
+                // The declared differences are listed, not hidden.
+                const stager = byFile.get(path.join(FIXTURES, "dccn", "data-stager.docker-compose.dccn.yml"))!;
+                assert.match(stager.body, /declared differences:\n\s+- depends_on orders creation: the program created db, service, ui/);
+                assert.match(stager.body, /external objects the file needs, created for the run and removed after: secret drdr_admin_password/);
+                const named = byFile.get(path.join(FIXTURES, "compose-corpus", "docker-cli", "e2e-stack-with-named-resources.yml"))!;
+                for (const o of ["secret named-secret", "secret <stack>_secret2", "config named-config", "config <stack>_config2"]) {
+                    assert.match(named.body, new RegExp(`- ${o}: named by content as ${o.split(" ")[1]}-[0-9a-f]{8} `), o);
                 }
             });
-        }
-    });
-}
+
+            test("beyond the fixtures: full-example.yml with the gaps filled, and edge cases: declared differences and known gaps only", async (t) => {
+                if (problem) return unavailable(t, problem);
+                const fullExample = patchedFullExample(dir);
+                const files: Record<string, string> = { [fullExample]: "" };
+                for (const [name, text] of Object.entries(EDGE_CASES)) {
+                    files[path.join(dir, name)] = text;
+                    fs.writeFileSync(path.join(dir, name), text);
+                }
+                fs.writeFileSync(path.join(dir, "sec.txt"), "s1\n");
+                fs.writeFileSync(path.join(dir, "conf.txt"), "c1\n");
+                fs.writeFileSync(path.join(dir, "vars.env"), "A=1\n# comment\nB=\"two words\"\nC\n");
+
+                const r = await local(Object.keys(files), 8 * 60_000);
+                const why = unavailableReason(r);
+                if (why) return unavailable(t, why);
+                const byFile = sections(r.stdout);
+                assert.equal(byFile.size, Object.keys(files).length, r.stdout + r.stderr.slice(-3000));
+
+                const fe = byFile.get(fullExample)!;
+                assert.notEqual(fe.outcome, "rejected by both", fe.body);
+                assert.match(fe.body, /note: compared: docker stack deploy's 1 service, 3 networks, 2 secrets, 2 configs with the program's 1 service, 3 networks, 2 secrets, 2 configs/);
+                assert.match(fe.body, /external objects the file needs, created for the run and removed after: network external-network, network my-cool-network, secret my_secret, secret secret3, config config3, config my_config/);
+                assert.deepEqual(items(fe.body, "declared differences").map((x) => x.replace(/-[0-9a-f]{8} .*/, "")), [
+                    "secret <stack>_secret1: named by content as <stack>_secret1",
+                    "secret bar: named by content as bar",
+                    "config <stack>_config1: named by content as <stack>_config1",
+                    "config foo: named by content as foo",
+                ]);
+
+                const edge = byFile.get(path.join(dir, "edge-cases.yml"))!;
+                assert.equal(edge.outcome, "identical", edge.body);
+                assert.match(edge.body, /note: compared: docker stack deploy's 2 services, 2 networks, 1 secret, 1 config with the program's 2 services, 2 networks, 1 secret, 1 config/);
+                assert.equal(items(edge.body, "declared differences").length, 2, edge.body);
+
+                assert.equal(fe.outcome, "identical", fe.body);
+                for (const name of FORMER_GAPS) {
+                    const sec = byFile.get(path.join(dir, name))!;
+                    assert.equal(sec.outcome, "identical", `${name}:\n${sec.body}`);
+                }
+            });
+
+            test("files only a newer CLI reads, as a stack without a pinned engine: deployed alike on 26, refused on 20.10 with the file, key and fix", async (t) => {
+                if (problem) return unavailable(t, problem);
+                const files = Object.entries(NEWER).map(([name, text]) => {
+                    fs.writeFileSync(path.join(dir, name), text);
+                    return path.join(dir, name);
+                });
+                const before = docker(d!, ["service", "ls", "-q"]).stdout;
+                const r = await local(["--unpinned", ...files], 5 * 60_000);
+                const why = unavailableReason(r);
+                if (why) return unavailable(t, why);
+                assert.match(r.stdout, /vs the program \(loadStack without a pinned engine,/);
+                const byFile = sections(r.stdout);
+                const at = (name: string) => byFile.get(path.join(dir, name))!;
+                // 3.13 is a later CLI's (28.2): refused by both, the program naming 26.1's reason.
+                assert.equal(at("newer-3.13.yml").outcome, "rejected by both", at("newer-3.13.yml").body);
+                assert.match(at("newer-3.13.yml").body, /the program rejects it:\n\s+\S+newer-3\.13\.yml: version: the swarm's manager .* whose docker stack deploy \(docker CLI (20\.10|26\.1) rules\)/);
+                if (version === "26.1") {
+                    for (const name of ["newer-no-version.yml", "newer-job.yml", "newer-extra-hosts.yml"]) {
+                        assert.equal(at(name).outcome, "identical", `${name}:\n${at(name).body}`);
+                    }
+                    assert.equal(r.stdout.trimEnd().split("\n").pop(), "4 files, 3 identical, 0 different, 1 rejected by both");
+                } else {
+                    // docker stack deploy 20.10 refuses the first two; the program refuses each at its check,
+                    // before anything is created, naming the file, the key and the fix.
+                    const refusal = (name: string, key: string, fix: RegExp) => {
+                        const body = at(name).body;
+                        assert.match(body, new RegExp(`the program rejects it:\\n\\s+\\S+${name.replace(/\./g, "\\.")}: ${key.replace(/\./g, "\\.")}: ` +
+                            "the swarm's manager throwaway dockerd \\S+ runs Docker 20\\.10\\.\\S+, whose docker stack deploy \\(docker CLI 20\\.10 rules\\)"), body);
+                        assert.match(body, fix, body);
+                        assert.match(body, /note: the program had created 0 services, 0 networks, 0 secrets, 0 configs before it failed|the program rejects it/);
+                    };
+                    assert.equal(at("newer-no-version.yml").outcome, "rejected by both");
+                    refusal("newer-no-version.yml", "version", /fix: add version: "3\.9" \(or the 3\.x version the file is written for\) at the top; or run the stack on a swarm of Docker 26\.1 or later/);
+                    assert.equal(at("newer-job.yml").outcome, "rejected by both");
+                    refusal("newer-job.yml", "services.once.deploy.mode", /Unknown mode: replicated-job/);
+                    // docker stack deploy 20.10 deploys this one its own way (the entry with '=' dropped, the
+                    // brackets kept); the program refuses it rather than deploy another conversion.
+                    assert.equal(at("newer-extra-hosts.yml").outcome, "different");
+                    refusal("newer-extra-hosts.yml", "services.web", /converts it otherwise: TaskTemplate\.ContainerSpec\.Hosts would be \["\[::1\] v6","10\.0\.0\.1 ok"\]/);
+                    assert.equal(r.stdout.trimEnd().split("\n").pop(), "4 files, 0 identical, 1 different, 3 rejected by both");
+                }
+                assert.equal(docker(d!, ["service", "ls", "-q"]).stdout, before, "both sides' deployments removed");
+            });
+
+            if (version === "20.10") {
+                test("--host: the docker CLI and the Engine API calls go through a real sshd with the given key and pinned host key only", async (t) => {
+                    if (problem) return unavailable(t, problem);
+                    // A real sshd on 127.0.0.1 (a port other than 22: the pin is `[127.0.0.1]:PORT`) in front of
+                    // the throwaway dockerd, named with --docker-socket: the program's Engine API over its pooled
+                    // connection's streamlocal forward, the docker CLI's `docker system dial-stdio` over `ssh`.
+                    const sshDir = fs.mkdtempSync(path.join(dir, "sshd-"));
+                    const log = path.join(sshDir, "sshd.log");
+                    const files = sshdFiles(sshDir, ["LogLevel VERBOSE"]);
+                    const port = await freePort();
+                    const sshd = await spawnSshd(files.config, port, ["-E", log]);
+                    try {
+                        const user = os.userInfo().username;
+                        const knownHosts = path.join(sshDir, "known_hosts");
+                        fs.writeFileSync(knownHosts, `[127.0.0.1]:${port} ${files.hostKey}\n`);
+                        const file = path.join(FIXTURES, "compose-corpus", "docker-cli", "e2e-stack-with-named-resources.yml");
+                        const host = ["--host", `ssh://${user}@127.0.0.1:${port}`, "--key", files.clientKeyFile, "--docker-socket", d!.socket];
+                        // Home and ssh_config elsewhere, so nothing but the given files can let the connection in.
+                        const env = { ...process.env, HOME: sshDir };
+
+                        const r = await parity([...host, "--known-hosts", knownHosts, file], 5 * 60_000, env);
+                        assert.match(r.stdout, new RegExp(`on the swarm manager ssh://${user}@127\\.0\\.0\\.1:${port} \\(Engine API 1\\.\\d+\\)`), r.stdout + r.stderr);
+                        assert.equal(sections(r.stdout).get(file)?.outcome, "identical", r.stdout + r.stderr);
+                        assert.equal(r.stdout.trimEnd().split("\n").pop(), "1 files, 1 identical, 0 different, 0 rejected by both");
+                        // Every login was the given key's: one pooled connection for the program's calls, one per
+                        // docker CLI command (stack deploy, inspect, rm).
+                        const fingerprint = execFileSync("ssh-keygen", ["-l", "-f", `${files.clientKeyFile}.pub`], { encoding: "utf8" }).split(" ")[1];
+                        const logins = fs.readFileSync(log, "utf8").split("\n").filter((l) => /Accepted publickey/.test(l));
+                        assert.ok(logins.length >= 3, `the program and the docker CLI logged in over ssh: ${logins.join("\n")}`);
+                        for (const l of logins) assert.ok(l.includes(fingerprint), l);
+
+                        // A host key other than the pinned one: refused before anything is deployed.
+                        execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", path.join(sshDir, "other")]);
+                        const other = fs.readFileSync(path.join(sshDir, "other.pub"), "utf8").split(" ").slice(0, 2).join(" ");
+                        fs.writeFileSync(knownHosts, `[127.0.0.1]:${port} ${other}\n`);
+                        const before = docker(d!, ["service", "ls", "-q"]).stdout;
+                        const refused = await parity([...host, "--known-hosts", knownHosts, file], 60_000, env);
+                        assert.equal(refused.code, 2, refused.stdout + refused.stderr);
+                        assert.match(refused.stderr, /host key/i, refused.stderr);
+                        assert.equal(docker(d!, ["service", "ls", "-q"]).stdout, before, "nothing deployed");
+                    } finally {
+                        sshd.kill("SIGKILL");
+                    }
+                });
+            }
+        });
+    }
+});
 
 /** The CLI's full-example.yml with what the loader and the engine need filled (the loader's four gaps as compose-full-example.test.ts fills them). */
 function patchedFullExample(dir: string): string {

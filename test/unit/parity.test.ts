@@ -287,6 +287,16 @@ describe("tools/parity.ts arguments", () => {
         assert.equal(parseArgs(["--help"]), "help");
     });
 
+    it("--engine, --local-socket and --unpinned", () => {
+        assert.deepEqual(parseArgs(["--local", "--engine", "26.1", "a.yml"]), { local: true, engine: "26.1", files: ["a.yml"] });
+        assert.deepEqual(parseArgs(["--local", "--local-socket", "/tmp/x/docker.sock", "--unpinned", "a.yml"]),
+            { local: true, localSocket: "/tmp/x/docker.sock", unpinned: true, files: ["a.yml"] });
+        assert.throws(() => parseArgs(["--local", "--engine", "24.0", "a.yml"]), /--engine: expected 20\.10 or 26\.1, got "24\.0"/);
+        assert.throws(() => parseArgs(["--local", "--engine", "26.1; rm -rf /", "a.yml"]), /--engine: expected 20\.10 or 26\.1/);
+        assert.throws(() => parseArgs(["--engine", "26.1", "a.yml"]), /go with --local/);
+        assert.throws(() => parseArgs(["--local", "--engine", "26.1", "--local-socket", "/s", "a.yml"]), /give one of them/);
+    });
+
     it("usage errors", () => {
         assert.throws(() => parseArgs(["--local"]), (e: unknown) => e instanceof UsageError && /no compose file/.test(e.message));
         assert.throws(() => parseArgs(["--local", "--host", "ssh://x", "a.yml"]), /exclude each other/);
