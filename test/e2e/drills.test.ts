@@ -6,7 +6,7 @@ import { describe, test, before, after } from "node:test";
 import * as assert from "node:assert/strict";
 import {
     devConfigOf,
-    editDevConfig, labEngine, labHostKey, maxFile, nodeLabels, nodeTable, nodesOf, onNode, ops, quiet, services, skipOrFail, swarmState, useLabSuite,
+    editDevConfig, labEngine, labHostKey, maxFile, nodeContainer, nodeLabels, nodeTable, nodesOf, onNode, ops, quiet, services, skipOrFail, swarmState, useLabSuite,
     waitFor,
 } from "./support";
 
@@ -35,14 +35,14 @@ describe("drills on the lab (dev stack)", { concurrency: 1 }, () => {
 
     test("a node whose SSH does not answer fails the up within a bounded time, naming it", async (t) => {
         if (skipOrFail(t, suite.missing)) return;
-        labEngine("pause", "vm3");
+        labEngine("pause", nodeContainer("vm3"));
         try {
             setMaxFile("5");
             const started = Date.now();
             await assert.rejects(suite.stack.up(quiet), /vm3 \(172\.28\.213\.13\): SSH connection failed: .*timed out/);
             assert.ok(Date.now() - started < 120_000, `failed after ${(Date.now() - started) / 1000}s`);
         } finally {
-            labEngine("unpause", "vm3");
+            labEngine("unpause", nodeContainer("vm3"));
         }
         await converge();
         assert.equal(maxFile("vm3"), "5");
@@ -53,13 +53,13 @@ describe("drills on the lab (dev stack)", { concurrency: 1 }, () => {
         setMaxFile("6");
         edit((nodes) => { nodes[1].labels.drill = "stop"; nodes[2].labels.drill = "stop"; });
         const running = suite.stack.up(quiet);
-        labEngine("stop", "-t", "1", "vm3");
+        labEngine("stop", "-t", "1", nodeContainer("vm3"));
         try {
             await assert.rejects(running, /vm3/);
             assert.equal(maxFile("vm1"), "6", "the other nodes' steps completed");
             assert.equal(maxFile("vm2"), "6");
         } finally {
-            labEngine("start", "vm3");
+            labEngine("start", nodeContainer("vm3"));
         }
         await waitFor("vm3 Ready again", () => nodeTable().find((r) => r.hostname === "vm3")?.status === "Ready");
         await converge();
@@ -72,7 +72,7 @@ describe("drills on the lab (dev stack)", { concurrency: 1 }, () => {
         edit((nodes) => { nodes[1].role = "manager"; nodes[2].role = "manager"; });
         await converge();
         assert.deepEqual(nodeTable().map((r) => r.manager).sort(), ["Leader", "Reachable", "Reachable"]);
-        labEngine("stop", "-t", "1", "vm3");
+        labEngine("stop", "-t", "1", nodeContainer("vm3"));
         try {
             await waitFor("vm1 sees vm3 down", () => nodeTable().find((r) => r.hostname === "vm3")?.status === "Down");
             // Quorum (2 of 3) holds: a change that needs only the live managers goes through.
@@ -84,7 +84,7 @@ describe("drills on the lab (dev stack)", { concurrency: 1 }, () => {
             setMaxFile("7");
             await assert.rejects(suite.stack.up(quiet), /vm3 \(172\.28\.213\.13\): SSH connection failed/);
         } finally {
-            labEngine("start", "vm3");
+            labEngine("start", nodeContainer("vm3"));
         }
         await waitFor("vm3 Ready again", () => nodeTable().find((r) => r.hostname === "vm3")?.status === "Ready");
         await converge();

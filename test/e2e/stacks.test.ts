@@ -16,7 +16,7 @@ import * as path from "path";
 import { spawnSync } from "child_process";
 import type { Page } from "playwright-core";
 import {
-    changeCollector, convergeToCommitted, editDevConfig, engineEnv, labEngine, labNodes, nodeTable, nodesOf, onNode, quiet, runOnNode, skipOrFail, useLabSuite, waitFor,
+    changeCollector, convergeToCommitted, editDevConfig, engineEnv, labEngine, labNodes, nodeContainer, nodeTable, nodesOf, onNode, quiet, runOnNode, skipOrFail, useLabSuite, waitFor,
 } from "./support";
 
 /** Where the service's running tasks are: node hostnames, sorted. */
@@ -225,7 +225,7 @@ describe("application stacks on the lab (dev stack)", { concurrency: 1 }, () => 
             }
         }
         try {
-            for (const n of stopped) labEngine("stop", "-t", "10", n);
+            for (const n of stopped) labEngine("stop", "-t", "10", nodeContainer(n));
             await waitFor("webapp_web and webapp_db running on other nodes", () => (["webapp_web", "webapp_db"] as const).every((svc) => {
                 const where = taskNodes(svc);
                 return where.length === 1 && !stopped.includes(where[0]);
@@ -241,7 +241,7 @@ describe("application stacks on the lab (dev stack)", { concurrency: 1 }, () => 
                 assert.ok((await listedUsers(page)).includes(name), `${name}, registered before the drill, still listed`);
             });
         } finally {
-            for (const n of stopped) labEngine("start", n);
+            for (const n of stopped) labEngine("start", nodeContainer(n));
             await waitFor("the stopped nodes back in the swarm", () => nodeTable().filter((r) => stopped.includes(r.hostname)).every((r) => r.status === "Ready"), 240);
         }
         // The registry to another node by its label (and the name's pinned address): same images there.

@@ -137,8 +137,21 @@ export function swarmState(node: string): string {
     return onNode(node, "docker info --format '{{.Swarm.LocalNodeState}}'").trim();
 }
 
-/** Run the Docker CLI against the lab's host engine (the one the node containers run on). */
+/** The container of a lab node on the host engine (`vm3` on the default lab, `NAME-vm3` on lab NAME). */
+export function nodeContainer(name: string): string {
+    const node = labJson().nodes.find((n) => n.name === name);
+    if (!node) throw new Error(`no lab node ${name} in ${LAB.labJson}`);
+    return node.container ?? name;
+}
+
+/**
+ * Run the Docker CLI against the lab's host engine (the one the node containers run on, shared by
+ * every lab): name a node's container with nodeContainer(). On a named lab a bare node name (`vm3`)
+ * would be the default lab's container, so it is refused.
+ */
 export function labEngine(...args: string[]): string {
+    const bare = args.find((a) => /^vm\d+$/.test(a));
+    if (!LAB.isDefault && bare) throw new Error(`labEngine: ${bare} is the default lab's container; use nodeContainer("${bare}") for lab ${LAB.name}'s`);
     const lab = labJson();
     const r = spawnSync("docker", ["-H", lab.dockerHost, ...args], { encoding: "utf8", timeout: 120_000 });
     if (r.status !== 0) throw new Error(`docker ${args.join(" ")} failed: ${r.stderr}`);
