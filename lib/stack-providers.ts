@@ -455,6 +455,10 @@ export interface ProvidedSecretOutputs extends ProvidedSecretInputs {
 
 export function providedSecretProvider(connect: Connect): ResourceImpl {
     return {
+        async check(_olds: ProvidedSecretInputs | undefined, news: ProvidedSecretInputs) {
+            return { inputs: news, failures: await requirementFailures(connect, news) };
+        },
+
         async diff(_id: string, olds: ProvidedSecretOutputs, news: ProvidedSecretInputs) {
             const replaces = olds.name !== news.name ? ["name"] : [];
             return { changes: replaces.length > 0 || accessChanged(olds, news), replaces, deleteBeforeReplace: true };
@@ -462,6 +466,7 @@ export function providedSecretProvider(connect: Connect): ResourceImpl {
 
         async create(inputs: ProvidedSecretInputs) {
             const t = await connect(inputs);
+            await assertRequirement(t, inputs);
             const existing = await byName(t, "secrets", inputs.name);
             if (existing.length > 0) {
                 return { id: existing[0].ID, outs: { ...inputs, objectId: existing[0].ID, created: false } };
