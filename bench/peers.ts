@@ -14,6 +14,7 @@
  */
 import { spawn, spawnSync } from "child_process";
 import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
 import * as yaml from "js-yaml";
 import { labInstance } from "../lab/config";
@@ -343,8 +344,8 @@ export interface PeerResults {
     noopChanges: Record<SideName, number>;
     /** Tasks on the drained node before each drain. */
     drainTasks: number[];
-    /** The program's time outside its engine's update (start-up, program evaluation, plugin load) per workload. */
-    oursOutside: Record<Workload, number[]>;
+    /** Load average (1 min) at the start of each chain: the machine is shared. */
+    load: number[];
 }
 
 function emptyResults(): PeerResults {
@@ -353,19 +354,14 @@ function emptyResults(): PeerResults {
         times: per(() => ({ ours: [], ansible: [], cli: [] })),
         noopChanges: { ours: 0, ansible: 0, cli: 0 },
         drainTasks: [],
-        oursOutside: per(() => []),
+        load: [],
     };
-}
-
-/** Pulumi's `Duration: 1m2s` (the update, after start-up and the program's first evaluation). */
-function pulumiDuration(log: string): number {
-    const m = /^Duration: (?:(\d+)m)?(\d+)s$/m.exec(fs.existsSync(log) ? fs.readFileSync(log, "utf8") : "");
-    return m ? Number(m[1] ?? 0) * 60 + Number(m[2]) : NaN;
 }
 
 /** One side's chain on bare nodes: every selected workload in order, each timed to its end condition. */
 async function chain(c: Ctx, side: SideName, runner: SideRunner, run: number, chainW: Workload[], selected: Workload[], res: PeerResults): Promise<void> {
-    c.say(`run ${run}, ${side}: bare nodes (engine removed), then ${chainW.join(", ")}`);
+    res.load.push(os.loadavg()[0]);
+    c.say(`run ${run}, ${side}: bare nodes (engine removed), then ${chainW.join(", ")} (load average ${os.loadavg()[0].toFixed(1)})`);
     await bare(c);
     await runner.reset();
     sshRun(c.lab, c.manager, "true"); // the watcher's master connection, open before anything is timed
@@ -385,7 +381,6 @@ async function chain(c: Ctx, side: SideName, runner: SideRunner, run: number, ch
             const n = runner.changes(r);
             if (n) { res.noopChanges[side]++; c.say(`  ${side} no-op reported ${n} change(s); log ${r.log}`); }
         }
-        if (side === "ours") res.oursOutside[w]?.push(r.ms / 1000 - pulumiDuration(r.log));
         if (selected.includes(w)) res.times[w][side].push(s);
         c.say(`  ${side} ${w}: ${s.toFixed(1)} s (command ${(r.ms / 1000).toFixed(1)} s)`);
         prev = spec;
@@ -443,10 +438,10 @@ export function peerReport(res: PeerResults, opts: PeerOptions, lab: { name: str
             if (res.noopChanges[s]) missed.push(`no-op: ${s} reported changes in ${res.noopChanges[s]} run(s)`);
         }
     }
-    const outside = opts.workloads.map((w) => `${w} ${fmt(figure(res.oursOutside[w].filter(Number.isFinite)), 1)} s`).join(", ");
     const lines = [
         `${opts.runs} runs per figure (median, min–max), ratios taken per run; every side on lab instance \`${lab.name}\`, one chain per side ` +
-        "and run from bare nodes (sides in a rotating order); logs in .state/bench/.",
+        "and run from bare nodes (sides in a rotating order); logs in .state/bench/. Load average (1 min) at the start of the chains: " +
+        `${fmt(figure(res.load), 1)} on ${os.cpus().length} CPUs.`,
         "",
         table(["Workload", "Ours, s", "Ansible, s", "CLI, s", "Ours/Ansible", "Ours/CLI", "Targets (issue 18)"], rows),
         "",
@@ -460,7 +455,7 @@ export function peerReport(res: PeerResults, opts: PeerOptions, lab: { name: str
         "network's gateway). Every side installs the engine from it with `apt-get install --no-install-recommends docker.io`.",
         "- Ours: `pulumi up --yes --skip-preview --non-interactive` on the desired state in a scratch project's stack config (Pulumi's " +
         "automation use: the preview is read in review before); the no-op is `pulumi up --refresh --expect-no-changes` (reads every " +
-        `resource from the cluster). Ours' time outside its engine's update (start-up, the program's evaluation; Pulumi's \`Duration\` left out): ${outside}.`,
+        "resource from the cluster).",
         "- Ansible: `ansible-playbook -i INVENTORY bench/ansible/site.yml -e @VARS`, the whole playbook for every workload (Debian's ansible " +
         "7.7, ansible-core 2.14, community.docker 3.4.7): the engine with `raw` over SSH (the nodes have no Python), then docker_swarm, " +
         "docker_node and docker_stack on this machine through `docker_host: ssh://` (`use_ssh_client`); a no-op is the same run reporting changed=0.",
