@@ -4,8 +4,8 @@
  *
  * - A pinned engine version (`dccn-swarm:engine.version`, prod: 20.10.24): the rules of that
  *   engine's CLI, at preview, on the program's side alone.
- * - No pinned version (dev: a lab of 20.10 or of 26 engines): the newest rules the program has, and
- *   `requires` says what the file needs of the engine: the first thing the oldest known CLI's rules
+ * - No pinned version (dev: a lab of 20.10 or of 26 engines): the newest rules the program has that
+ *   read the file, and `requires` says what the file needs of the engine: the first thing the oldest known CLI's rules
  *   refuse (e.g. no `version:`), or that they convert otherwise. The stack's resources check it
  *   against the manager's engine at preview (lib/stack-providers.ts), before anything changes.
  *
@@ -28,16 +28,29 @@ export interface TargetOptions {
 
 /** Loads and converts with the target's rules; `spec.requires` set as described above. */
 export function loadStack(file: string, opts: TargetOptions, overrides: StackOverrides = {}): { loaded: LoadedStack; spec: StackSpec } {
-    const oldest = KNOWN_CLIS[0];
-    const newest = KNOWN_CLIS[KNOWN_CLIS.length - 1];
-    const rules = opts.engineVersion === undefined ? newest : rulesFor(opts.engineVersion) ?? oldest;
     const base = { stackName: opts.stackName, env: opts.env };
-    const loaded = loadCompose(file, { ...base, cli: rules.cli });
-    const spec = convertStack(loaded, overrides);
-    const older = KNOWN_CLIS.slice(0, KNOWN_CLIS.indexOf(rules)).map((c) => c.cli);
-    const requires = requirement(file, base, overrides, spec, rules.cli, older);
-    if (requires) spec.requires = requires;
-    return { loaded, spec };
+    const candidates = opts.engineVersion === undefined
+        // Not pinned: the newest rules that read the file (28.2 reads YAML 1.2 and refuses `tty: yes`, which 26.1 reads).
+        ? [...KNOWN_CLIS].reverse()
+        : [rulesFor(opts.engineVersion) ?? KNOWN_CLIS[0]];
+    let first: ComposeError | undefined;
+    for (const rules of candidates) {
+        let loaded: LoadedStack;
+        let spec: StackSpec;
+        try {
+            loaded = loadCompose(file, { ...base, cli: rules.cli });
+            spec = convertStack(loaded, overrides);
+        } catch (e) {
+            if (!(e instanceof ComposeError)) throw e;
+            first ??= e;
+            continue;
+        }
+        const older = KNOWN_CLIS.slice(0, KNOWN_CLIS.indexOf(rules)).map((c) => c.cli);
+        const requires = requirement(file, base, overrides, spec, rules.cli, older);
+        if (requires) spec.requires = requires;
+        return { loaded, spec };
+    }
+    throw first!;
 }
 
 /**

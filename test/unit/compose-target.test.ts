@@ -47,6 +47,14 @@ describe("a stack without a pinned engine version (dev)", () => {
         });
     });
 
+    it("is read with the newest rules that read it: `tty: yes` (YAML 1.1, a string to 28.2) with 26.1's, needing nothing", () => {
+        const { loaded, spec } = loadStack(file(`version: "3.9"\n${body}    tty: yes\n`), { stackName: "st" });
+        assert.equal(loaded.services[0].tty, true);
+        assert.equal(spec.requires, undefined);
+        // Read by none: the newest CLI's refusal.
+        assert.throws(() => loadStack(file(`version: "3.14"\n${body}`), { stackName: "st" }), /3\.14 is not supported by docker stack deploy \(docker CLI 28\.2\), which reads 3\.0 to 3\.13/);
+    });
+
     it("a 3.13 file needs 28.2's rules, with 26.1's reason", () => {
         const r = loadStack(file(`version: "3.13"\n${body}    oom_score_adj: 10\n`), { stackName: "st" }).spec.requires;
         assert.equal(r?.cli, "28.2");
