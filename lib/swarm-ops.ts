@@ -77,6 +77,18 @@ export async function findManager(candidates: readonly SshTarget[], exclude?: st
     return { target: candidates[found.index], info: toSwarmInfo(found.swarm, found.engineVersion) };
 }
 
+/** Why `swarm.forceNewCluster` cannot run on an autolocked swarm, and what to do instead. */
+export const FORCE_NEW_CLUSTER_AUTOLOCKED = "its swarm is autolocked, and Docker cannot re-initialise an autolocked swarm " +
+    "(`docker swarm init --force-new-cluster` starts the node without its unlock key: the init fails and leaves the node out of any swarm); " +
+    "nothing was changed. Bring back enough managers for a quorum instead (start their engines; `npm run ops -- unlock --stack <env>` unlocks them), " +
+    "then set `swarm.autolock: false`, `pulumi up`, and only then recover with `swarm.forceNewCluster` if it is still needed";
+
+/** Whether the node's swarm key is encrypted at rest (autolock): swarmkit writes it as an ENCRYPTED PRIVATE KEY. */
+export async function autolockedOnDisk(t: SshTarget): Promise<boolean> {
+    const r = await runScript(t, "head -n 1 /var/lib/docker/swarm/certificates/swarm-node.key 2>/dev/null || true", 60);
+    return r.stdout.trim() === "-----BEGIN ENCRYPTED PRIVATE KEY-----";
+}
+
 /** What to do about a locked manager (autolock), for messages. */
 export const LOCKED_HINT = "A locked manager (autolock: its engine restarted) needs the unlock key: " +
     "`npm run ops -- unlock --stack <env>` unlocks it with the key the stack keeps (output swarmUnlockKey), or `docker swarm unlock` on the node";
@@ -176,20 +188,18 @@ export async function initSwarm(t: SshTarget, advertiseAddr: string): Promise<vo
  * The document's 4.1.1: re-initialise from a surviving manager, keeping the swarm's state. Returns
  * what the wait for the node's tasks found (settledSummary's line).
  */
-export async function forceNewCluster(t: SshTarget, advertiseAddr: string, unlockKey?: string): Promise<string> {
-    // An autolocked manager that restarted (it lost power with the others) is locked: unlocked first.
-    await unlockIfLocked(t, async () => unlockKey);
+export async function forceNewCluster(t: SshTarget, advertiseAddr: string): Promise<string> {
+    // Docker cannot re-initialise an autolocked swarm state: the re-initialised node starts without
+    // its unlock key, the init fails and leaves the node out of any swarm (observed on 20.10; moby's
+    // Cluster.Init starts a new node runner without the key). Turning autolock off needs a quorum,
+    // which a recovery does not have. Refused before anything changes.
+    if (await autolockedOnDisk(t)) throw new RemoteError(`${t.name}: ${FORCE_NEW_CLUSTER_AUTOLOCKED}`);
     await runChecked(t, "docker swarm init --force-new-cluster",
         `docker swarm init --force-new-cluster --advertise-addr ${shq(advertiseAddr)} >/dev/null`, 180);
     // The engine's network agent is left half set up by --force-new-cluster (moby#36860): every
     // task placed on this node would be rejected ("cannot create a swarm scoped network when swarm
-    // is not active") until the engine restarts. One restart, then wait until it manages again
-    // (under autolock the restarted engine is locked until it is unlocked).
-    const out = await runChecked(t, "restarting the engine after --force-new-cluster", restartAsManagerScript(120), 180);
-    if (out.trim() === "locked") {
-        await unlockIfLocked(t, async () => unlockKey);
-        await findManager([t]);
-    }
+    // is not active") until the engine restarts. One restart, then wait until it manages again.
+    await runChecked(t, "restarting the engine after --force-new-cluster", restartAsManagerScript(120), 180);
     return settleReport(t);
 }
 
@@ -256,9 +266,7 @@ export function restartAsManagerScript(timeoutSec: number): string {
         "systemctl stop docker >/dev/null",
         "remove_stale_vxlan",
         "systemctl start docker >/dev/null",
-        // An autolocked swarm's manager comes back locked: said on stdout, for the caller to unlock.
-        `for _ in $(seq ${timeoutSec}); do docker node ls -q >/dev/null 2>&1 && exit 0; `,
-        `  [ "$(docker info --format '{{.Swarm.LocalNodeState}}' 2>/dev/null)" = locked ] && { echo locked; exit 0; }; sleep 1; done`,
+        `for _ in $(seq ${timeoutSec}); do docker node ls -q >/dev/null 2>&1 && exit 0; sleep 1; done`,
         `echo "the engine did not answer as a swarm manager within ${timeoutSec}s of its restart" >&2; exit 1`,
     ].join("\n");
 }

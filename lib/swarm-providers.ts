@@ -189,7 +189,7 @@ export const clusterProvider: ResourceImpl = {
             const host = news.managers.find((m) => m.name === news.forceNewCluster);
             if (!host) throw new Error(`${news.stackFile}: dccn-swarm:swarm.forceNewCluster: ${news.forceNewCluster} is not a configured manager`);
             const t = sshTarget(news.ssh, host);
-            recoveryReport = await ops.forceNewCluster(t, host.address, olds.unlockKey);
+            recoveryReport = await ops.forceNewCluster(t, host.address);
             // The other managers are no Raft members any more: demote and remove their entries; their
             // membership resources join them again (a new `recoveries` count replaces them).
             const m = await ops.findManager([t]);

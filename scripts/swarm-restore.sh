@@ -19,8 +19,15 @@
 #                   and is unlocked with it (`docker swarm unlock` reading it on its standard input).
 #                   Empty: a locked swarm stops the restore (error=locked). Never printed.
 #
+# Docker cannot re-initialise an autolocked swarm state (`--force-new-cluster` starts the node without
+# its unlock key and fails, leaving the node out of any swarm): a restored autolocked swarm is unlocked,
+# then autolock is turned off (`docker swarm update --autolock=false`, which needs the restored
+# node to hold the quorum alone: a backup of a swarm with one manager) before the re-initialisation;
+# `pulumi up --refresh` turns it on again with a new key. A backup of several managers under autolock
+# cannot be re-initialised: refused (error=locked) before the init, the node left unlocked.
+#
 # Output, last line on stdout:
-#   DCCN_RESULT changed=1 previous=<dir|none> previous_from=<this|earlier|none> removed_old=<n> bytes=<n> sha256=<hex> node_id=<ID> cluster_id=<ID>
+#   DCCN_RESULT changed=1 previous=<dir|none> previous_from=<this|earlier|none> removed_old=<n> bytes=<n> sha256=<hex> node_id=<ID> cluster_id=<ID> autolock_turned_off=<0|1>
 # On failure (exit 1): DCCN_RESULT changed=<0|1> error=<bad-input|bad-archive|stop-failed|start-failed|locked|init-failed>
 set -euo pipefail
 # The caller going away must not stop this script between stopping and starting the engine.
@@ -29,6 +36,8 @@ trap '' PIPE HUP
 # The key stays in this shell only: not exported to the commands it runs.
 unlock_key=${UNLOCK_KEY:-}
 unset UNLOCK_KEY
+was_locked=0
+autolock_off=0
 swarm_dir=${SWARM_DIR:-/var/lib/docker/swarm}
 wait_timeout=${WAIT_TIMEOUT:-90}
 previous_dir="$swarm_dir.previous"
@@ -49,6 +58,7 @@ unlock_if_locked() {
 	[[ "$s" == locked ]] || return 0
 	[[ -n "$unlock_key" ]] || fail locked "the restored swarm is locked (autolock) and no unlock key was given: keep the stack's swarmUnlockKey output (or pass the key kept with the backup), or run \`docker swarm unlock\` on this node, then \`docker swarm init --force-new-cluster\`"
 	say "unlocking the swarm (autolock) with the unlock key"
+	was_locked=1
 	err=$(printf '%s\n' "$unlock_key" | docker swarm unlock 2>&1 >/dev/null) ||
 		fail locked "docker swarm unlock refused the key (${err//$unlock_key/<unlock key>}): the backup was made with another key (the one of its time); run \`docker swarm unlock\` with it on this node, then \`docker swarm init --force-new-cluster\`"
 }
@@ -145,6 +155,12 @@ for ((i = 0; i < wait_timeout; i++)); do
 done
 [[ "$state" == active ]] || fail start-failed "the engine did not come back in the swarm within ${wait_timeout}s (state: ${state:-no answer})"
 
+if [[ $was_locked == 1 ]]; then
+	say "turning autolock off for the re-initialisation (Docker cannot force a new cluster from an autolocked swarm state)"
+	wait_manager || fail locked "the restored swarm is autolocked and this node alone has no quorum in it (a backup of several managers): Docker cannot re-initialise it (--force-new-cluster starts without the unlock key); the node is left unlocked with the restored state; bring back managers of that swarm for a quorum"
+	docker swarm update --autolock=false >/dev/null || fail locked "docker swarm update --autolock=false failed on the restored swarm"
+	autolock_off=1
+fi
 say "docker swarm init --force-new-cluster"
 docker swarm init --force-new-cluster --advertise-addr "$ADVERTISE_ADDR" >/dev/null || fail init-failed "docker swarm init --force-new-cluster failed"
 wait_manager || fail init-failed "no swarm leader ${wait_timeout}s after --force-new-cluster"
@@ -163,4 +179,4 @@ stopped=0
 wait_manager || fail start-failed "the engine did not come back as the swarm's manager ${wait_timeout}s after its restart (state: ${state:-no answer})"
 node_id=$(docker info --format '{{.Swarm.NodeID}}')
 cluster_id=$(docker info --format '{{.Swarm.Cluster.ID}}')
-echo "DCCN_RESULT changed=1 previous=$previous previous_from=$previous_from removed_old=$removed_old bytes=$bytes sha256=$sha node_id=$node_id cluster_id=$cluster_id" || true
+echo "DCCN_RESULT changed=1 previous=$previous previous_from=$previous_from removed_old=$removed_old bytes=$bytes sha256=$sha node_id=$node_id cluster_id=$cluster_id autolock_turned_off=$autolock_off" || true

@@ -50,8 +50,6 @@ commands:
   unlock    unlock the managers whose engine restarted under autolock (docker swarm unlock) with the
             key the stack keeps (the secret output swarmUnlockKey)
               --node NAME   only this node (default: every configured manager)
-  --unlock-key-file FILE    (unlock, restore, reboot) the unlock key from FILE instead of the stack's output
-                            (a key kept with an older backup)
 options:
   --stop MODE     how a node is stopped/started: engine (systemctl stop/start docker; default for
                   environment dev, the lab) or poweroff (systemctl poweroff; power on by console/IPMI)
@@ -59,6 +57,8 @@ options:
   --yes           carry out a shutdown or restore (they remove services or replace swarm state)
   --key FILE      SSH private key, when the stack keeps it as the secret sshPrivateKey (or DCCN_SSH_KEY_FILE)
   --project DIR   project root holding the stack file (default: this project)
+  --unlock-key-file FILE   (unlock, restore, reboot) the unlock key from FILE (one kept with an older
+                  backup) instead of the stack's secret output swarmUnlockKey
 exit status: 0 done, 1 a step failed, 2 usage, configuration or refused before any change`;
 
 type Command = "backup" | "restore" | "shutdown" | "reboot" | "unlock";
@@ -330,12 +330,19 @@ async function backupOnNode(setup: StatusSetup, opts: CliOptions, recipient: Ret
         throw new StepError(`${why}; no backup file was written`);
     }
     say(`${plan.node}: engine running again after ${((Date.now() - started) / 1000).toFixed(1)}s`);
+    // Under autolock the restarted manager is locked: unlocked with the stack's key before its tasks are waited for.
+    try {
+        if (await swarm.unlockIfLocked(t, unlockKey(opts))) say(`${plan.node}: unlocked (autolock) with the stack's unlock key`);
+    } catch (e) {
+        say(`warning: ${(e as Error).message}`);
+    }
     await settle(t);
     say(`written ${written.file} (${written.bytes} bytes, mode 600, sha256 ${written.sha256})`);
     if (recipient) say(`the archive inside: ${written.plainBytes} bytes, sha256 ${written.plainSha256} (as the node computed it); restore with --identity <the private key of ${recipient.describe}>`);
     else say(`its sha256 is the one the node computed as it sent it`);
     say(`engine version ${nodeResult.engine_version}: restore onto an engine of the same version` +
-        (nodeResult.autolock === "true" ? "; the swarm is autolocked: keep its unlock key (docker swarm unlock-key) with the backup" : ""));
+        (nodeResult.autolock === "true" ? "; the swarm is autolocked: keep its unlock key of now (the stack's output swarmUnlockKey) with the backup: " +
+            "a restore needs it (--unlock-key-file) once the key is rotated" : ""));
     say(recipient ? "it holds the swarm's Raft log and keys, encrypted: keep the identity that opens it as secret as the SSH key"
         : "it holds the swarm's Raft log and the keys that encrypt it, unencrypted: keep it as secret as the SSH key");
     return 0;
@@ -399,6 +406,11 @@ async function restoreOnNode(setup: StatusSetup, opts: CliOptions, node: ReturnT
     say(v.previous === "none" ? `${node.hostname}: there was no previous swarm state to keep`
         : `${node.hostname}: the previous swarm state is kept in ${v.previous}${v.previous_from === "earlier" ? " (from an earlier restore: this node's swarm directory was empty)" : ""}; ` +
             "it is replaced at the next restore");
+    if (v.autolock_turned_off === "1") {
+        say(`${node.hostname}: the backup's swarm was autolocked: unlocked with the unlock key, and autolock turned off for the re-initialisation ` +
+            "(Docker cannot force a new cluster from an autolocked state); with `swarm.autolock: true` the next `pulumi up --refresh` turns it on again " +
+            "with a new unlock key (output swarmUnlockKey)");
+    }
     if (v.removed_old !== "0") say(`${node.hostname}: removed ${v.removed_old} swarm.before-restore.* director${v.removed_old === "1" ? "y" : "ies"} older versions had left`);
     await settle(t);
     say(`next: \`pulumi up --refresh --stack ${opts.stack}\` joins the other managers again and brings the cluster to its configured shape`);

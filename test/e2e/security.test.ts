@@ -20,6 +20,8 @@ function status(dir: string, ...args: string[]): { status: number; out: string }
 }
 
 const CERTS = "/var/lib/docker/swarm/certificates";
+/** A lab node's address (lab.json: whichever lab this suite runs on). */
+const addressOf = (name: string) => labNodes().find((n) => n.name === name)!.address;
 
 describe("swarm security drills on the lab (dev stack)", { concurrency: 1 }, () => {
     const suite = useLabSuite(before, after);
@@ -61,7 +63,7 @@ describe("swarm security drills on the lab (dev stack)", { concurrency: 1 }, () 
         await waitFor("vm1 locked", () => swarmState("vm1") === "locked", 60);
         const s = status(suite.dir);
         assert.equal(s.status, 1, s.out);
-        assert.match(s.out, /^vm1\s+172\.28\.213\.11\s+Locked\b/m);
+        assert.match(s.out, new RegExp(`^vm1\\s+${addressOf("vm1").replace(/\./g, "\\.")}\\s+Locked\\b`, "m"));
         assert.match(s.out, /vm1 is locked \(autolock\): .*npm run ops -- unlock --stack dev/);
         assert.ok(!s.out.includes(key));
 
@@ -95,7 +97,7 @@ describe("swarm security drills on the lab (dev stack)", { concurrency: 1 }, () 
 
         // vm3 leaves by hand; joining with the old token is refused (the token only on curl's standard input).
         onNode("vm3", "docker swarm leave --force >/dev/null");
-        const body = { ListenAddr: "0.0.0.0:2377", AdvertiseAddr: "172.28.213.13", RemoteAddrs: ["172.28.213.11:2377"], JoinToken: oldWorker };
+        const body = { ListenAddr: "0.0.0.0:2377", AdvertiseAddr: addressOf("vm3"), RemoteAddrs: [`${addressOf("vm1")}:2377`], JoinToken: oldWorker };
         const join = runOnNode("vm3", "curl -sS --max-time 90 --unix-socket /var/run/docker.sock -H 'Content-Type: application/json' " +
             "--data-binary @- -w '\\n%{http_code}' http://localhost/v1.41/swarm/join", JSON.stringify(body));
         const code = join.stdout.trim().split("\n").pop();
