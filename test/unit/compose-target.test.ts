@@ -8,8 +8,11 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
+import * as pulumi from "@pulumi/pulumi";
 import { ComposeError, loadStack, type StackSpec } from "../../compose";
+import { Stack } from "../../components/stack";
 import { engineRefusal } from "../../lib/stack-providers";
+import { captureRegistrations, type MockResource } from "./harness";
 
 let dir = "";
 before(() => (dir = mkdtempSync(path.join(tmpdir(), "dccn-target-"))));
@@ -128,5 +131,35 @@ describe("the providers' refusal (lib/stack-providers.ts engineRefusal)", () => 
     it("lets an engine of 26.1 or later through", () => {
         assert.equal(engineRefusal(requires, "26.1.5+dfsg1", "vm1"), undefined);
         assert.equal(engineRefusal(requires, "28.2.2", "vm1"), undefined);
+    });
+});
+
+describe("what the file needs reaches the stack's resources (components/stack.ts), whose providers check it", () => {
+    const MANAGERS = [{ name: "vm1", address: "172.28.213.11", knownHosts: "172.28.213.11 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIUnitTestHostKey0" }];
+    const SSH = { user: "root", port: 22, privateKey: "-----BEGIN OPENSSH PRIVATE KEY-----\nUNIT-TARGET-KEY\n-----END OPENSSH PRIVATE KEY-----\n", connectTimeout: 10 };
+
+    async function graph(spec: StackSpec): Promise<MockResource[]> {
+        await pulumi.runtime.setMocks({ newResource: (a) => ({ id: `${a.name}-id`, state: { ...a.inputs } }), call: (a) => a.inputs }, "dccn-swarm", "unit", false);
+        const out = captureRegistrations();
+        try {
+            new Stack("app", { spec, managers: MANAGERS, ssh: SSH });
+            await new Promise((r) => setTimeout(r, 200));
+        } finally {
+            await pulumi.runtime.disconnect();
+        }
+        return out.filter((r) => r.parent === "app");
+    }
+
+    it("every network, secret, config and service of a version-less file carries it; a file every CLI reads alike adds nothing", async () => {
+        writeFileSync(path.join(dir, "conf.txt"), "x\n");
+        const text = `${body}    configs: [c]\nconfigs:\n  c:\n    file: ./conf.txt\n`;
+        const needs = loadStack(file(text), { stackName: "app" }).spec;
+        const rs = await graph(needs);
+        assert.deepEqual(rs.map((r) => r.type.split(":").pop()).sort(), ["SwarmConfig", "SwarmNetwork", "SwarmService"]);
+        for (const r of rs) assert.deepEqual(r.inputs.requires, needs.requires, r.name);
+        assert.equal(needs.requires?.key, "version");
+
+        const plain = await graph(loadStack(file(`version: "3.8"\n${text}`), { stackName: "app" }).spec);
+        for (const r of plain) assert.equal("requires" in r.inputs, false, `${r.name}: no new input, so existing stacks show no change`);
     });
 });
