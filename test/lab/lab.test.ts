@@ -224,7 +224,7 @@ describe("lab: arguments (no root needed)", () => {
         assert.ok(overlaps("172.28.213.0/24", "172.28.0.0/16"));
         assert.ok(overlaps("172.28.213.240/28", "172.28.213.0/24"));
         assert.ok(!overlaps("172.28.214.0/24", "172.28.213.0/24"));
-        assert.deepEqual(conflictingRoutes([{ dst: "default", dev: "eth0" }, { dst: "172.28.213.0/24", dev: BRIDGE }, { dst: "10.0.0.0/8", dev: "eth0" }]), []);
+        assert.deepEqual(conflictingRoutes([{ dst: "default", dev: "eth0" }, { dst: "172.28.213.0/24", dev: "dccn-lab0" }, { dst: "10.0.0.0/8", dev: "eth0" }]), []);
         assert.deepEqual(conflictingRoutes([{ dst: "172.28.0.0/16", dev: "br-x" }]), ["172.28.0.0/16 dev br-x"]);
         const a = labInstance("lab26");
         assert.deepEqual(conflictingRoutes([{ dst: a.subnet, dev: a.bridge }, { dst: "172.28.213.0/24", dev: "dccn-lab0" }], a), []);
@@ -422,7 +422,7 @@ describe("lab: a second lab beside it, and its down", { skip: needsLab }, () => 
     // they were. It runs the engine the lab under test runs (its images are built already).
     const other = labInstance(LAB.name === "labtwin" ? "labtwin2" : "labtwin");
     const otherLab = (args: string[]) => spawnSync(process.execPath, ["--import", "tsx", CLI, ...args, "--name", other.name], {
-        cwd: REPO, encoding: "utf8", env: { ...process.env, LAB_NAME: "", LAB_NODES: "" }, timeout: 15 * 60 * 1000, maxBuffer: 32 * 1024 * 1024,
+        cwd: REPO, encoding: "utf8", env: { ...process.env, LAB_NAME: "", LAB_NODES: "", LAB_ENGINE: "" }, timeout: 15 * 60 * 1000, maxBuffer: 32 * 1024 * 1024,
     });
     after(() => {
         // down, not --purge: that would also drop the shared caches when no other lab is left
@@ -430,7 +430,7 @@ describe("lab: a second lab beside it, and its down", { skip: needsLab }, () => 
         fs.rmSync(other.stateDir, { recursive: true, force: true });
     });
 
-    test("up --name: a lab of its own beside this one; down --name removes it alone and the engine keeps running", { timeout: 20 * 60 * 1000 }, () => {
+    test("up --name: a lab of its own beside this one; another engine remakes its node, then it keeps that engine; down --name removes it alone and the engine keeps running", { timeout: 30 * 60 * 1000 }, () => {
         const engine = JSON.parse(fs.readFileSync(LAB_JSON, "utf8")).engine ?? "20";
         const before = snapshot();
         const started = Date.now();
@@ -451,6 +451,24 @@ describe("lab: a second lab beside it, and its down", { skip: needsLab }, () => 
             "-o", "BatchMode=yes", `root@${other.prefix}11`, "true"], { encoding: "utf8", timeout: 60000 });
         assert.notEqual(cross.status, 0);
         assert.deepEqual({ ...snapshot(), forwardRule: before.forwardRule }, before, "this lab's containers, network, volumes and files as they were");
+
+        // The other engine: its node is made again from the other node image, saying so (the first time
+        // on a machine, that image is built); then up without --engine keeps it.
+        const otherEngine = engine === "26" ? "20" : "26";
+        const switched = otherLab(["up", "--nodes", "1", "--engine", otherEngine]);
+        assert.equal(switched.status, 0, show(switched));
+        const v = (s: string) => s.replace(".", "\\.");
+        assert.match(switched.stdout, new RegExp(`${other.name}-vm1 runs Docker ${v(ENGINES[engine].version)} \\(Debian ${ENGINES[engine].suite}\\); ` +
+            `the lab asks for ${v(ENGINES[otherEngine].version)} \\(Debian ${ENGINES[otherEngine].suite}\\): creating it again`));
+        const version = spawnSync("ssh", ["-i", other.keyFile, "-o", `UserKnownHostsFile=${other.knownHosts}`, "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes",
+            `root@${other.prefix}11`, "docker version --format '{{.Server.Version}}'"], { encoding: "utf8", timeout: 60000 });
+        assert.equal(version.status, 0, version.stderr);
+        assert.ok(version.stdout.startsWith(`${ENGINES[otherEngine].version}.`), `the node runs ${version.stdout.trim()}`);
+        const kept = otherLab(["up", "--nodes", "1"]);
+        assert.equal(kept.status, 0, show(kept));
+        assert.match(kept.stdout, /nothing changed/);
+        assert.equal(JSON.parse(fs.readFileSync(other.labJson, "utf8")).engine, otherEngine, "a lab keeps its engine when none is asked for");
+        assert.deepEqual({ ...snapshot(), forwardRule: before.forwardRule }, before, "this lab as it was");
 
         const down = otherLab(["down"]);
         assert.equal(down.status, 0, show(down));
