@@ -166,6 +166,19 @@ function replicatedService(text: string): string | undefined {
 }
 
 /**
+ * A compose file without its services' `build:` sections: the copies stand alone (their build
+ * contexts are not copied), and each such service names the image it runs. Building images (pushed
+ * to the private registry) is another workload than the stacks' conversion measured here.
+ */
+export function withoutBuild(text: string): string {
+    const doc = yaml.load(text) as { services?: Record<string, Record<string, unknown> | null> } | null;
+    const services = Object.values(doc?.services ?? {});
+    if (!services.some((s) => s && "build" in s)) return text;
+    for (const s of services) if (s) delete s.build;
+    return yaml.dump(doc, { lineWidth: -1 });
+}
+
+/**
  * N stacks, each its own copy of a compose file (cycling through the sources) under `dir`, with the
  * per-environment overrides a lab or production stack file would carry.
  */
@@ -175,7 +188,7 @@ export function generateStacks(count: number, dir: string, sources = composeSour
         const src = sources[k % sources.length];
         const name = `app${pad(k + 1)}`;
         const file = path.join(dir, `${name}.${src.name}`);
-        fs.writeFileSync(file, src.text);
+        fs.writeFileSync(file, withoutBuild(src.text));
         const overrides: Record<string, unknown> = {
             registryMap: { "docker-registry.dccn.nl:5000": "registry.lab:5000" },
             bindPaths: { "/mnt/docker/data": `/srv/bench/${name}/data` },
