@@ -9,7 +9,7 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import {
-    changeCollector, editDevConfig, engineEnv, onNode, runOnNode, skipOrFail, useLabSuite, waitFor,
+    changeCollector, editDevConfig, engineEnv, nodeAddressRe, onNode, runOnNode, skipOrFail, useLabSuite, waitFor,
 } from "./support";
 
 const ENDPOINT = "registry.lab:5000";
@@ -78,7 +78,7 @@ describe("the private registry on the lab (dev stack)", { concurrency: 1 }, () =
             assert.ok(!onNode(n, "cat /etc/docker/daemon.json").includes("insecure-registries"), `${n}: no insecure-registries in daemon.json`);
             assert.ok(!onNode(n, "docker info --format '{{json .RegistryConfig}}'").includes("registry.lab"), `${n}: the engine does not treat the registry as insecure`);
             assert.match(onNode(n, `openssl x509 -in ${CA} -noout -subject`), /dccn-swarm registry CA/, `${n} trusts the program's CA`);
-            assert.match(onNode(n, "getent hosts registry.lab"), /^172\.28\.213\.11\s/, `${n} resolves registry.lab`);
+            assert.match(onNode(n, "getent hosts registry.lab"), new RegExp(`^${nodeAddressRe("vm1")}\\s`), `${n} resolves registry.lab`);
             const r = login(n, "puller", passwords.puller);
             assert.ok(r.ok, `${n}: docker login as puller: ${r.stderr}${r.ok ? "" : registryReport()}`);
         }

@@ -137,6 +137,13 @@ export function swarmState(node: string): string {
     return onNode(node, "docker info --format '{{.Swarm.LocalNodeState}}'").trim();
 }
 
+/** A lab node's address, as a regular expression's text (for messages that name it). */
+export function nodeAddressRe(name: string): string {
+    const node = labJson().nodes.find((n) => n.name === name);
+    if (!node) throw new Error(`no lab node ${name} in ${LAB.labJson}`);
+    return node.address.replace(/\./g, "\\.");
+}
+
 /** The container of a lab node on the host engine (`vm3` on the default lab, `NAME-vm3` on lab NAME). */
 export function nodeContainer(name: string): string {
     const node = labJson().nodes.find((n) => n.name === name);
