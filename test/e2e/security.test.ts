@@ -105,7 +105,9 @@ describe("swarm security drills on the lab (dev stack)", { concurrency: 1 }, () 
         assert.match(join.stdout, /valid join token is necessary/i);
         assert.equal(swarmState("vm3"), "inactive");
 
-        // Through the program: refresh finds vm3 out of the swarm, up joins it with the current token.
+        // Through the program: once the manager lists vm3 as down (as `docker node ls` shows an
+        // administrator), refresh finds it out of the swarm and up joins it with the current token.
+        await waitFor("the manager lists vm3 as down", () => nodeTable().find((n) => n.hostname === "vm3")?.status === "Down", 90);
         await up({ refresh: true });
         assert.equal(swarmState("vm3"), "active");
         assert.equal(nodeTable().find((n) => n.hostname === "vm3" && n.status === "Ready")?.hostname, "vm3");
