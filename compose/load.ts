@@ -744,9 +744,15 @@ function loadNetwork(file: string, minor: number, name: string, v: Dict | null, 
   return n;
 }
 
-function loadVolume(file: string, minor: number, name: string, v: Dict | null, warnings: ComposeWarning[]): VolumeModel {
+function loadVolume(file: string, minor: number, name: string, v: Dict | null, warnings: ComposeWarning[], rules: StackDeployRules): VolumeModel {
   const d = v ?? {};
   const key = `volumes.${name}`;
+  // A CLI with cluster volumes decodes x-cluster-spec into its volume type (3.10's schema types it
+  // too): anything but a mapping is refused, at any version. 20.10 ignores it as an extension.
+  if (rules.clusterMounts && d["x-cluster-spec"] !== undefined && d["x-cluster-spec"] !== null && !isDict(d["x-cluster-spec"])) {
+    throw new ComposeError(file, `${key}.x-cluster-spec`, `must be a mapping (docker stack deploy of docker CLI ${rules.cli} decodes it as a cluster volume's spec)`,
+      "write it as a mapping (group, access_mode, ...), or remove it");
+  }
   const ext = externalOf(d.external);
   const vol: VolumeModel = { external: ext.external, labels: labelsOf(d.labels), extras: extrasOf(d) };
   if (d.name !== undefined) vol.name = String(d.name);
@@ -916,7 +922,7 @@ export function loadCompose(file: string, opts: LoadOptions): LoadedStack {
   }
   const volumes: Record<string, VolumeModel> = {};
   for (const [name, v] of Object.entries((config.volumes ?? {}) as Record<string, Dict | null>)) {
-    volumes[name] = loadVolume(absFile, minor, name, v, warnings);
+    volumes[name] = loadVolume(absFile, minor, name, v, warnings, rules);
   }
   const secrets: Record<string, FileObjectModel> = {};
   for (const name of Object.keys((config.secrets ?? {}) as object).sort()) {

@@ -381,7 +381,7 @@ export const composeV3Schema = {
         driver_opts: driverOpts,
         external,
         labels: listOrDict,
-        "x-cluster-spec": { type: "object" },
+        // x-cluster-spec: an x-* extension to the schema; CLIs that know cluster volumes decode it (compose/load.ts loadVolume).
       },
       patternProperties: ext,
       additionalProperties: false,

@@ -83,6 +83,8 @@ const CASES: Array<[string, string, [boolean, boolean, boolean]]> = [
     ["a service network's driver_opts at 3.13", svc("3.13", "    networks:\n      back: {driver_opts: {a: b}}\nnetworks:\n  back: {}\n"), [false, false, true]],
     ["a volume's x-cluster-spec at 3.6 (an extension before 3.7)", `${v("3.6")}${body}volumes:\n  d:\n    x-cluster-spec: {group: g}\n`, [false, false, false]],
     ["a volume's x-cluster-spec at 3.9", `${v("3.9")}${body}volumes:\n  d:\n    x-cluster-spec: {group: g}\n`, [true, true, true]],
+    ["a volume's x-cluster-spec not a mapping at 3.9 (20.10: an extension; later: decoded)", `${v("3.9")}${body}volumes:\n  d:\n    x-cluster-spec: 1\n`, [true, false, false]],
+    ["a volume's x-cluster-spec not a mapping at 3.10", `${v("3.10")}${body}volumes:\n  d:\n    x-cluster-spec: 1\n`, [false, false, false]],
     // Values every schema types alike.
     ["cpus as a number", svc("3.9", "    deploy: {resources: {limits: {cpus: 0.5}}}\n"), [false, false, false]],
     // YAML 1.1 booleans (gopkg.in/yaml.v2) in 20.10 and 26.1, YAML 1.2 in 28.2.
