@@ -5,8 +5,11 @@
  */
 import { describe, test, before, after } from "node:test";
 import * as assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as path from "node:path";
 import {
-    changeCollector, devConfigOf, editDevConfig, nodeLabels, nodesOf, nodeTable, onNode, quiet, skipOrFail, swarmState, useLabSuite,
+    changeCollector, devConfigOf, editDevConfig, labJson, nodeLabels, nodesOf, nodeTable, onNode, quiet, services, skipOrFail, swarmState,
+    useLabSuite, waitFor,
 } from "./support";
 
 describe("cluster on the lab (dev stack)", { concurrency: 1 }, () => {
@@ -118,6 +121,48 @@ describe("cluster on the lab (dev stack)", { concurrency: 1 }, () => {
         await suite.stack.up(quiet);
         assert.equal(nodeLabels("vm2").rack, "r1");
         await suite.stack.preview({ expectNoChanges: true, ...quiet });
+    });
+
+    // Issue 17: `docker stack deploy` of CLI 25 and later reads a compose file without `version:`
+    // (as 3.12), 20.10's refuses it. The dev stack pins no engine, so the program reads the file with
+    // the newest rules and the preview holds it to the manager's engine: this suite runs on both labs.
+    test("a compose file without version: deploys on engine 26, and is refused at preview on 20.10 with the reason", async (t) => {
+        if (skipOrFail(t, suite.missing)) return;
+        const engine = String(labJson().engineVersion ?? onNode("vm1", "docker version --format '{{.Server.Version}}'"));
+        const file = "stacks/versionless/docker-compose.yml";
+        fs.mkdirSync(path.join(suite.dir, path.dirname(file)), { recursive: true });
+        fs.writeFileSync(path.join(suite.dir, file), [
+            "services:",
+            "  hello:",
+            "    image: dccn-lab/busybox:1",
+            "    command: [sleep, '3600']",
+            "    deploy:",
+            "      replicas: 1",
+            "",
+        ].join("\n"));
+        editDevConfig(suite.dir, (c) => { c["dccn-swarm:stacks"].push({ name: "versionless", file, resolveImage: "never" }); });
+        try {
+            if (/^20\./.test(engine)) {
+                const c = changeCollector();
+                await assert.rejects(suite.stack.preview({ onEvent: c.onEvent, ...quiet }), (e: Error) => {
+                    assert.match(e.message, /versionless\/docker-compose\.yml: version: the swarm's manager vm1 runs Docker 20\.10/);
+                    assert.match(e.message, /docker CLI 20\.10 rules/);
+                    assert.match(e.message, /fix: .*version/);
+                    return true;
+                });
+                assert.equal(services().versionless_hello, undefined, "nothing deployed");
+            } else {
+                assert.match(engine, /^2[6-9]\./, `the lab's engine (${engine})`);
+                const res = await suite.stack.up(quiet);
+                assert.equal(res.summary.result, "succeeded");
+                await waitFor("versionless_hello's replica running", () => services().versionless_hello === "1/1", 90);
+                await suite.stack.preview({ expectNoChanges: true, ...quiet });
+            }
+        } finally {
+            editDevConfig(suite.dir, (c) => { c["dccn-swarm:stacks"] = c["dccn-swarm:stacks"].filter((s: any) => s.name !== "versionless"); });
+            await suite.stack.up(quiet);
+        }
+        assert.equal(services().versionless_hello, undefined, "the stack removed again");
     });
 
     test("destroy leaves every node out of the swarm; up builds it again", async (t) => {
