@@ -81,6 +81,8 @@ stream() {
   echo $(( $(date +%s) - t0 )) >"$reports/$name.seconds"
 }
 node_test=(node --import tsx --test --test-concurrency=1 --test-reporter=spec)
+# The reports exist before the streams start, so that tail follows the default lab's from its start.
+touch "$reports/lab" "$reports/lab26" "$reports/local"
 stream local "${node_test[@]}" "${local_files[@]}" &
 local_pid=$!
 stream lab26 on_lab "$TEST_LAB26" "${node_test[@]}" "${e26_files[@]}" &
