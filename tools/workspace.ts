@@ -20,10 +20,6 @@ export function workLab(): LabInstance {
     return currentLab();
 }
 
-/** The file backend of the dev stack on `lab`: .state/pulumi (the default lab), .state/pulumi-NAME. */
-export function pulumiBackendDir(lab: LabInstance = workLab()): string {
-    return path.join(ROOT, ".state", lab.isDefault ? "pulumi" : `pulumi-${lab.name}`);
-}
 
 /**
  * The environment tools/env.sh sets up (PATH to the built CLI, file backend, passphrase file); on a
@@ -36,11 +32,7 @@ export function engineEnv(): Record<string, string> {
         const i = kv.indexOf("=");
         if (i > 0) env[kv.slice(0, i)] = kv.slice(i + 1);
     }
-    const lab = workLab();
-    if (!lab.isDefault) {
-        fs.mkdirSync(pulumiBackendDir(lab), { recursive: true });
-        env.PULUMI_BACKEND_URL = `file://${pulumiBackendDir(lab)}`;
-    }
+    // tools/env.sh chose the backend of LAB_NAME's lab (.state/pulumi-NAME).
     return env;
 }
 
@@ -81,6 +73,11 @@ function scratchState(dir: string, lab: LabInstance): void {
         if (fs.existsSync(path.join(state, f))) fs.symlinkSync(path.join(state, f), path.join(dir, ".state", f));
     }
     fs.symlinkSync(lab.stateDir, path.join(dir, ".state", "lab"));
+    // The lab's Pulumi backend (tools/env.sh picks .state/pulumi-NAME by LAB_NAME): the same stack
+    // whether a test's Automation API or a tool run in the copy (npm run ops, status) asks for it.
+    const backend = path.join(state, `pulumi-${lab.name}`);
+    fs.mkdirSync(backend, { recursive: true });
+    fs.symlinkSync(backend, path.join(dir, ".state", `pulumi-${lab.name}`));
 }
 
 /**
