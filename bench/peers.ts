@@ -118,18 +118,18 @@ function sshRun(lab: LabFacts, address: string, cmd: string): string {
 
 const shellQuote = (s: string) => /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, "'\\''")}'`;
 
-/** Hold the lab instance's lock while `fn` runs (flock around a process that lives as long as its stdin). */
-async function withLock<T>(say: Say, fn: () => Promise<T>): Promise<T> {
-    const holder = spawn("flock", [LAB_LOCK, "-c", "echo locked; exec cat >/dev/null"], { stdio: ["pipe", "pipe", "pipe"] });
+/** Hold a lab's lock file while `fn` runs (flock around a process that lives as long as its stdin). */
+export async function withLock<T>(lock: string, say: Say, fn: () => Promise<T>): Promise<T> {
+    const holder = spawn("flock", [lock, "-c", "echo locked; exec cat >/dev/null"], { stdio: ["pipe", "pipe", "pipe"] });
     await new Promise<void>((resolve, reject) => {
-        const waiting = setTimeout(() => say(`  waiting for the lab lock ${LAB_LOCK}`), 1000);
+        const waiting = setTimeout(() => say(`  waiting for the lab lock ${lock}`), 1000);
         let out = "";
         holder.stdout.on("data", (d) => {
             out += d;
             if (out.includes("locked")) { clearTimeout(waiting); resolve(); }
         });
-        holder.on("error", (e) => { clearTimeout(waiting); reject(new Error(`flock ${LAB_LOCK}: ${e.message} (flock comes with util-linux)`)); });
-        holder.on("exit", (code) => { clearTimeout(waiting); reject(new Error(`flock ${LAB_LOCK} exited ${code}`)); });
+        holder.on("error", (e) => { clearTimeout(waiting); reject(new Error(`flock ${lock}: ${e.message} (flock comes with util-linux)`)); });
+        holder.on("exit", (code) => { clearTimeout(waiting); reject(new Error(`flock ${lock} exited ${code}`)); });
     });
     try {
         return await fn();
@@ -397,7 +397,7 @@ export async function runPeers(opts: PeerOptions, say: Say): Promise<PeerResults
     const c = await prepare(say);
     const res = emptyResults();
     const chainW = chainFor(opts.workloads);
-    await withLock(say, async () => {
+    await withLock(LAB_LOCK, say, async () => {
         const runners: Record<SideName, SideRunner> = { ours: ours(c), ansible: ansible(c), cli: cli(c) };
         for (let run = 1; run <= opts.runs; run++) {
             // Rotate which side goes first, so a drift in the machine's load spreads over every side.

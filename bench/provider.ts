@@ -7,12 +7,12 @@
  * (/tmp/dccn-lab.lock, BENCH_PROVIDER_LOCK) and is not part of the default run: the default lab
  * belongs to whoever else uses it.
  */
-import { spawn, spawnSync } from "child_process";
+import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import * as yaml from "js-yaml";
 import { engineEnv } from "../tools/workspace";
-import { LOG_DIR, timed } from "./peers";
+import { LOG_DIR, timed, withLock } from "./peers";
 import { figure, fmt, ROOT, table } from "./report";
 
 const LOCK = process.env.BENCH_PROVIDER_LOCK || "/tmp/dccn-lab.lock";
@@ -24,21 +24,6 @@ type Say = (s: string) => void;
 
 function must(what: string, r: { status: number | null; log: string }): void {
     if (r.status !== 0) throw new Error(`${what} failed (exit ${r.status}); log ${r.log}`);
-}
-
-async function withLock<T>(say: Say, fn: () => Promise<T>): Promise<T> {
-    const holder = spawn("flock", [LOCK, "-c", "echo locked; exec cat >/dev/null"], { stdio: ["pipe", "pipe", "inherit"] });
-    await new Promise<void>((resolve, reject) => {
-        const waiting = setTimeout(() => say(`  waiting for the lab lock ${LOCK}`), 1000);
-        holder.stdout.on("data", (d) => { if (String(d).includes("locked")) { clearTimeout(waiting); resolve(); } });
-        holder.on("exit", (code) => { clearTimeout(waiting); reject(new Error(`flock ${LOCK} exited ${code}`)); });
-    });
-    try {
-        return await fn();
-    } finally {
-        holder.removeAllListeners("exit");
-        holder.stdin!.end();
-    }
 }
 
 /** An empty Pulumi program (Node.js, nothing compiled) with a stack in its own file backend. */
@@ -75,7 +60,7 @@ export async function runProvider(runs: number, say: Say): Promise<{ lines: stri
     const nodes = (config["dccn-swarm:nodes"] as { hostname: string }[]).map((n) => n.hostname);
     const preview = { ours: [] as number[], base: [] as number[] }, refresh = { ours: [] as number[], base: [] as number[] };
     const connections: number[] = [];
-    await withLock(say, async () => {
+    await withLock(LOCK, say, async () => {
         must("pulumi up --refresh (converge)", await timed("provider-converge", "pulumi", ["up", "--refresh", "--skip-preview", ...PULUMI_ARGS], env));
         const empty = emptyProgram();
         const emptyEnv = { ...env, ...empty.env };
