@@ -790,9 +790,26 @@ export async function taskReport(t: Transport, serviceId: string, max = 6): Prom
 }
 
 /**
+ * Since when every task the service runs now has been running (ms since the epoch, as the nodes'
+ * clocks tell it: a task's status time is its node's), or undefined when it runs none.
+ */
+async function runningSince(t: Transport, id: string): Promise<number | undefined> {
+    const r = await api(t, { method: "GET", path: `/tasks?filters=${q({ service: [id], "desired-state": ["running"] })}` });
+    if (r.status !== 200) return undefined;
+    const times = ((r.json ?? []) as Any[]).filter((x) => x.Status?.State === "running")
+        .map((x) => Date.parse(x.Status?.Timestamp ?? "")).filter((n) => Number.isFinite(n));
+    return times.length > 0 ? Math.max(...times) : undefined;
+}
+
+/**
  * Waits until the service runs its desired number of tasks, steadily for `stableSeconds`, with
- * no update in progress. Never removes anything: on failure the service stays as the engine has
- * it, and the error names it, what the engine says and its recent tasks.
+ * no update in progress. Steadily means that its youngest running task has run that long: a task
+ * that started before the wait counts from its start (a rolling update's last task has already run
+ * through the update's monitor period when the engine reports the update completed), and a task
+ * replaced between two polls is seen by its new start. A start that lies ahead of this machine's
+ * clock (a node's clock ahead) counts from when the wait saw it. Never removes anything: on
+ * failure the service stays as the engine has it, and the error names it, what the engine says and
+ * its recent tasks.
  */
 async function waitConverged(t: Transport, p: ServiceInputs, id: string, updating: boolean): Promise<{ svc: Any; rollback: string }> {
     const timeout = p.convergeTimeout ?? 180;
@@ -813,9 +830,14 @@ async function waitConverged(t: Transport, p: ServiceInputs, id: string, updatin
                 `(update_config.failure_action: rollback): ${s.updateMessage ?? ""}\n${await taskReport(t, id)}`);
         }
         const busy = st === "updating" || st === "rollback_started";
+        let wait = Math.min(2000, Math.max(500, stable / 3));
         if (!busy && s.running >= s.desired) {
-            since ??= Date.now();
-            if (Date.now() - since >= stable) return { svc: s.svc, rollback: st === "rollback_completed" ? s.updateMessage ?? "rolled back" : "" };
+            const now = Date.now();
+            since ??= now;
+            const started = s.running > 0 ? await runningSince(t, id) : undefined;
+            const steady = started !== undefined && started <= now ? started : since;
+            if (now - steady >= stable) return { svc: s.svc, rollback: st === "rollback_completed" ? s.updateMessage ?? "rolled back" : "" };
+            wait = Math.min(wait, Math.max(100, stable - (now - steady)));
         } else {
             since = undefined;
         }
@@ -824,7 +846,7 @@ async function waitConverged(t: Transport, p: ServiceInputs, id: string, updatin
                 `${st ? `, update ${st}${s.updateMessage ? `: ${s.updateMessage}` : ""}` : ""}. The service is left in place; its tasks:\n` +
                 `${await taskReport(t, id)}`);
         }
-        await sleep(Math.min(2000, Math.max(500, stable / 3)));
+        await sleep(wait);
     }
 }
 

@@ -268,6 +268,25 @@ describe("stack providers against a real engine", { timeout: 15 * 60_000 }, () =
         assert.notEqual(docker(d!, ["service", "inspect", `${STACK}_broken`]).status, 0);
     });
 
+    test("a service whose tasks run a moment and exit is not taken as converged (each new task's start counts)", async (t) => {
+        if (problem) return unavailable(t, problem);
+        const sp = serviceProvider(connect);
+        const inputs = serviceInputs(load(), "worker", { convergeTimeout: 14, stableSeconds: 4 });
+        const spec = JSON.parse(JSON.stringify(inputs.spec));
+        spec.Name = `${STACK}_flaky`;
+        spec.Mode = { Replicated: { Replicas: 1 } };
+        // Runs 2 s, exits; the engine starts a new task at once: at every poll one task runs.
+        spec.TaskTemplate.ContainerSpec.Command = ["sh", "-c", "sleep 2; exit 1"];
+        delete spec.TaskTemplate.ContainerSpec.Args;
+        spec.TaskTemplate.RestartPolicy = { Condition: "any", Delay: 0 };
+        const flaky = { ...inputs, key: "services.flaky", name: `${STACK}_flaky`, spec: spec as JsonObject };
+        try {
+            await assert.rejects(sp.create(flaky), /services\.flaky: service itest_flaky did not converge within 14s/);
+        } finally {
+            docker(d!, ["service", "rm", `${STACK}_flaky`]);
+        }
+    });
+
     test("a new secret content: new secret, service switched, old secret removable", async (t) => {
         if (problem) return unavailable(t, problem);
         fs.writeFileSync(path.join(dir, "token.txt"), "rotated-token\n");
