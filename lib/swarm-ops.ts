@@ -335,8 +335,42 @@ export async function waitReady(m: ManagerHandle, nodeId: string, timeoutSec = 1
     }
 }
 
-export async function setRole(m: ManagerHandle, nodeId: string, role: "manager" | "worker"): Promise<void> {
+export async function setRole(m: ManagerHandle, nodeId: string, role: "manager" | "worker", node?: SshTarget): Promise<void> {
     await runChecked(m.target, `docker node ${role === "manager" ? "promote" : "demote"} ${nodeId}`, setRoleScript(nodeId, role), 240);
+    if (role === "worker" && node) await waitWorkerOnNode(node);
+}
+
+/**
+ * After a demotion, waits until the node itself holds a worker's certificate. Until then its
+ * engine keeps the manager's: an engine stopped in between (a shutdown's next step, a daemon.json
+ * restart) starts again as a manager, joins the Raft group anew and, once its new certificate
+ * makes it a worker, leaves a member behind that never answers; with one other manager that is the
+ * quorum lost (seen on the lab: demote, engine stopped 1 s later, reboot). A node that does not
+ * answer over SSH is not waited for (it is off: nothing of it runs).
+ */
+export async function waitWorkerOnNode(node: SshTarget, timeoutSec = 120): Promise<void> {
+    try {
+        await reach(node, 15);
+    } catch {
+        return;
+    }
+    await runChecked(node, "waiting for the demoted node's worker certificate", workerCertScript(timeoutSec), timeoutSec + 30);
+}
+
+/** The script waitWorkerOnNode runs on the node: its own manager stopped and its certificate a worker's. */
+export function workerCertScript(timeoutSec: number): string {
+    // The node certificate's subject names its role (OU swarm-worker or swarm-manager): read in
+    // the certificate's DER, the first one of the file (the chain's own), without openssl.
+    return [
+        "root=$(docker info --format '{{.DockerRootDir}}' 2>/dev/null) || root=/var/lib/docker",
+        'crt="$root/swarm/certificates/swarm-node.crt"',
+        `for _ in $(seq 1 ${timeoutSec * 2}); do`,
+        `  if [ "$(docker info --format '{{.Swarm.ControlAvailable}}' 2>/dev/null)" = false ] &&`,
+        `    sed -n '/BEGIN CERT/,/END CERT/{/END CERT/q;/-----/d;p}' "$crt" 2>/dev/null | base64 -d 2>/dev/null | grep -aq swarm-worker; then exit 0; fi`,
+        "  sleep 0.5",
+        "done",
+        `echo "the node still holds a manager's certificate ${timeoutSec} s after its demotion; do not stop its engine until it holds a worker's (docker info: Is Manager: false)" >&2; exit 1`,
+    ].join("\n");
 }
 
 /** The script setRole runs on a manager. */

@@ -323,7 +323,7 @@ export const memberProvider: ResourceImpl = {
         for (const stale of await ops.nodeIdsByHostname(m, inputs.node.name)) {
             if (stale.id !== info.nodeId && stale.status === "down") await ops.removeNode(m, stale.id, 0);
         }
-        if (ready.role !== inputs.role) await ops.setRole(m, info.nodeId, inputs.role);
+        if (ready.role !== inputs.role) await ops.setRole(m, info.nodeId, inputs.role, node);
         if (ready.availability !== inputs.availability) await ops.setAvailability(m, info.nodeId, inputs.availability);
         const outs = await memberState(m, inputs, info.nodeId);
         if (!outs) throw new Error(`${inputs.node.name} vanished from the node table right after joining`);
@@ -334,7 +334,7 @@ export const memberProvider: ResourceImpl = {
         const demoting = olds.role === "manager" && news.role === "worker";
         // Demote through another manager, never the node itself.
         const m = await ops.findManager(memberCandidates(news), demoting ? news.node.name : undefined);
-        if (olds.role !== news.role) await ops.setRole(m, id, news.role);
+        if (olds.role !== news.role) await ops.setRole(m, id, news.role, sshTarget(news.ssh, news.node));
         if (olds.availability !== news.availability) await ops.setAvailability(m, id, news.availability);
         const outs = await memberState(m, news, id);
         if (!outs) throw new Error(`${news.node.name} (node ${id}) is no longer in the swarm; run \`pulumi refresh\` and \`pulumi up\``);

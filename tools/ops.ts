@@ -461,8 +461,16 @@ async function runStep(setup: StatusSetup, opts: CliOptions, s: OpsStep): Promis
             const row = (await nodeList(m)).find((r) => r.hostname === st.node);
             if (!row) return `${st.node} is not in the swarm; skipped`;
             const isManager = row.manager !== "";
+            if (st.kind === "promote" && isManager && row.manager === "Unreachable") {
+                // A manager that does not answer counts against the quorum: no promotion after it
+                // before it answers.
+                await untilTrue(`${st.node} reachable as a manager`, 120, async () =>
+                    (await nodeList(m)).find((r) => r.hostname === st.node)?.manager === "Reachable");
+                return "already a manager, reachable";
+            }
             if ((st.kind === "demote") !== isManager) return `already a ${isManager ? "manager" : "worker"}`;
-            await swarm.setRole(m, st.node, st.kind === "demote" ? "worker" : "manager");
+            // A demoted node's engine is stopped next (shutdown): first it holds a worker's certificate.
+            await swarm.setRole(m, st.node, st.kind === "demote" ? "worker" : "manager", target(setup, st.node));
             if (st.kind === "promote") {
                 await untilTrue(`${st.node} reachable as a manager`, 120, async () =>
                     (await nodeList(m)).find((r) => r.hostname === st.node)?.manager === "Reachable");

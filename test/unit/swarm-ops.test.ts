@@ -5,7 +5,7 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { hostPort, nodeUpdateScript, parseSettled, restartAsManagerScript, setRoleScript, settledSummary } from "../../lib/swarm-ops";
+import { hostPort, nodeUpdateScript, parseSettled, restartAsManagerScript, setRoleScript, settledSummary, workerCertScript } from "../../lib/swarm-ops";
 import { readScript } from "../../lib/remote-script";
 
 /**
@@ -259,6 +259,39 @@ test("a demotion is done once the node has no manager status; a promotion that n
     const stuck = role("manager", "", 1000, "unreachable", "unreachable");
     assert.equal(stuck.status, 1);
     assert.match(stuck.stderr, /did not become a reachable manager within 120 s/);
+});
+
+/** A PEM certificate whose DER holds `ou` (as a real one's subject does), for the certificate check. */
+const pem = (ou: string) => `-----BEGIN CERTIFICATE-----\n${Buffer.from(`0\x82 subject OU=${ou} CN=n2 ...`).toString("base64")}\n-----END CERTIFICATE-----\n`;
+
+/**
+ * The demoted node's wait, with a `docker` reporting the root dir and `control` as ControlAvailable,
+ * and a `sleep` that writes `later` as the node certificate at its `swapAt`th call.
+ */
+function demoted(first: string, later: string, swapAt: number, control = "false") {
+    return withFakes(workerCertScript(2), (dir) => {
+        fs.mkdirSync(path.join(dir, "swarm", "certificates"), { recursive: true });
+        fs.writeFileSync(path.join(dir, "swarm", "certificates", "swarm-node.crt"), first);
+        fs.writeFileSync(path.join(dir, "later"), later);
+        return {
+            docker: `case "$*" in *DockerRootDir*) echo ${dir} ;; *ControlAvailable*) echo ${control} ;; esac`,
+            sleep: [
+                `n=$(cat ${dir}/sleeps 2>/dev/null || echo 0); echo $((n + 1)) > ${dir}/sleeps`,
+                `if [ "$n" -ge ${swapAt} ]; then cp ${dir}/later ${dir}/swarm/certificates/swarm-node.crt; fi`,
+            ].join("\n"),
+        };
+    }, () => ({}));
+}
+
+test("a demoted node is waited for until it holds a worker's certificate (its own, the chain's first), its manager stopped", () => {
+    // The manager's certificate, then the worker's: done once it is there.
+    assert.equal(demoted(pem("swarm-manager"), pem("swarm-worker"), 2).status, 0);
+    // A chain whose second certificate says worker is still a manager's.
+    const chain = demoted(pem("swarm-manager") + pem("swarm-worker"), pem("swarm-manager") + pem("swarm-worker"), 0);
+    assert.equal(chain.status, 1);
+    assert.match(chain.stderr, /still holds a manager's certificate 2 s after its demotion; do not stop its engine/);
+    // The worker's certificate while its manager still runs: not yet.
+    assert.equal(demoted(pem("swarm-worker"), pem("swarm-worker"), 0, "true").status, 1);
 });
 
 test("a promotion that hits the CLI's deadline is waited for; any other error fails at once", () => {
