@@ -36,6 +36,8 @@ export interface RegistryConfig {
 /** A certificate valid for this many days or fewer makes the cluster unhealthy. */
 export const CERT_MIN_DAYS = 14;
 export const DEFAULT_REGISTRY_PORT = 5000;
+/** How long status waits for a manager with a quorum (a leader election takes seconds). */
+export const STATUS_SETTLE_SEC = 10;
 
 export class StatusSetupError extends Error {
     constructor(message: string) {
@@ -659,7 +661,9 @@ export async function gatherStatus(setup: StatusSetup, opts: GatherOptions = {})
             : "no reachable node is in a swarm";
     } else {
         try {
-            manager = await findManager(candidates);
+            // A report of now: a leader election (seconds) is waited for, a lost quorum is not
+            // (the providers' 60 s made status take a minute exactly when it is needed most).
+            manager = await findManager(candidates, undefined, STATUS_SETTLE_SEC);
         } catch (e) {
             swarmError = oneLine((e as Error).message);
         }

@@ -6,7 +6,7 @@ import { describe, test, before, after } from "node:test";
 import * as assert from "node:assert/strict";
 import {
     devConfigOf,
-    editDevConfig, labEngine, labHostKey, maxFile, nodeAddressRe, nodeContainer, nodeLabels, nodeTable, nodesOf, onNode, ops, quiet, services, skipOrFail, swarmState, useLabSuite,
+    editDevConfig, labEngine, labHostKey, maxFile, nodeAddressRe, nodeContainer, nodeLabels, nodeTable, nodesOf, onNode, ops, quiet, services, skipOrFail, statusOf, swarmState, useLabSuite,
     waitFor,
 } from "./support";
 
@@ -106,6 +106,12 @@ describe("drills on the lab (dev stack)", { concurrency: 1 }, () => {
             // The program says what is wrong and what to do.
             edit((nodes) => { nodes[0].labels.drill = "recovered"; });
             await assert.rejects(suite.stack.up(quiet), /no reachable swarm manager with a quorum.*forceNewCluster/s);
+            // status says so at once: it waits for an election, not for a quorum that is gone.
+            const st = statusOf(suite.dir, "--stack", "dev", "--json");
+            const report = JSON.parse(st.stdout);
+            assert.deepEqual([st.status, report.quorum.ok, report.quorum.reachable, report.quorum.managers, report.quorum.needed], [1, false, 1, 3, 2], st.stderr);
+            assert.ok(report.problems.some((p: string) => /^no manager with a quorum: .*vm1/.test(p)), report.problems.join("\n"));
+            assert.ok(st.ms < 45_000, `status took ${st.ms} ms with the quorum lost`);
 
             // The document's 4.1.1 from vm1; the lost managers are still down, so their rejoin fails, naming them.
             edit((_n, c) => { c["dccn-swarm:swarm"] = { forceNewCluster: "vm1" }; });

@@ -195,6 +195,14 @@ export function ops(dir: string, ...args: string[]): { status: number; out: stri
     return { status: r.status ?? -1, out: `${r.stdout}${r.stderr}` };
 }
 
+/** `npm run status -- ARGS` against the suite's scratch copy of the project, with how long it took. */
+export function statusOf(dir: string, ...args: string[]): { status: number; stdout: string; stderr: string; ms: number } {
+    const started = Date.now();
+    const r = spawnSync(process.execPath, ["--import", "tsx", path.join(ROOT, "tools", "status.ts"), ...args, "--project", dir],
+        { encoding: "utf8", timeout: 300_000, cwd: ROOT });
+    return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr, ms: Date.now() - started };
+}
+
 /** Services and how many of their tasks run, as a manager lists them. */
 export function services(manager = "vm1"): Record<string, string> {
     const out = onNode(manager, "docker service ls --format '{{.Name}} {{.Replicas}}'").trim();
