@@ -807,9 +807,10 @@ async function runningSince(t: Transport, id: string): Promise<number | undefine
  * that started before the wait counts from its start (a rolling update's last task has already run
  * through the update's monitor period when the engine reports the update completed), and a task
  * replaced between two polls is seen by its new start. A start that lies ahead of this machine's
- * clock (a node's clock ahead) counts from when the wait saw it. Never removes anything: on
- * failure the service stays as the engine has it, and the error names it, what the engine says and
- * its recent tasks.
+ * clock (a node's clock ahead) counts from when the wait saw it; a node's clock behind shortens the
+ * wait by as much (swarm nodes keep their clocks in step for their certificates). Never removes
+ * anything: on failure the service stays as the engine has it, and the error names it, what the
+ * engine says and its recent tasks.
  */
 async function waitConverged(t: Transport, p: ServiceInputs, id: string, updating: boolean): Promise<{ svc: Any; rollback: string }> {
     const timeout = p.convergeTimeout ?? 180;

@@ -346,7 +346,7 @@ export async function setRole(m: ManagerHandle, nodeId: string, role: "manager" 
  * restart) starts again as a manager, joins the Raft group anew and, once its new certificate
  * makes it a worker, leaves a member behind that never answers; with one other manager that is the
  * quorum lost (seen on the lab: demote, engine stopped 1 s later, reboot). A node that does not
- * answer over SSH is not waited for (it is off: nothing of it runs).
+ * answer over SSH, or whose engine does not run, is not waited for (nothing of it runs).
  */
 export async function waitWorkerOnNode(node: SshTarget, timeoutSec = 120): Promise<void> {
     try {
@@ -365,7 +365,9 @@ export function workerCertScript(timeoutSec: number): string {
         "root=$(docker info --format '{{.DockerRootDir}}' 2>/dev/null) || root=/var/lib/docker",
         'crt="$root/swarm/certificates/swarm-node.crt"',
         `for _ in $(seq 1 ${timeoutSec * 2}); do`,
-        `  if [ "$(docker info --format '{{.Swarm.ControlAvailable}}' 2>/dev/null)" = false ] &&`,
+        // An engine that is not running has nothing to finish (its next start is as it would be anyway).
+        "  control=$(docker info --format '{{.Swarm.ControlAvailable}}' 2>/dev/null) || exit 0",
+        `  if [ "$control" = false ] &&`,
         `    sed -n '/BEGIN CERT/,/END CERT/{/END CERT/q;/-----/d;p}' "$crt" 2>/dev/null | base64 -d 2>/dev/null | grep -aq swarm-worker; then exit 0; fi`,
         "  sleep 0.5",
         "done",

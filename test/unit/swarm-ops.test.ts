@@ -268,13 +268,14 @@ const pem = (ou: string) => `-----BEGIN CERTIFICATE-----\n${Buffer.from(`0\x82 s
  * The demoted node's wait, with a `docker` reporting the root dir and `control` as ControlAvailable,
  * and a `sleep` that writes `later` as the node certificate at its `swapAt`th call.
  */
-function demoted(first: string, later: string, swapAt: number, control = "false") {
+function demoted(first: string, later: string, swapAt: number, control = "false", engineRuns = true) {
     return withFakes(workerCertScript(2), (dir) => {
         fs.mkdirSync(path.join(dir, "swarm", "certificates"), { recursive: true });
         fs.writeFileSync(path.join(dir, "swarm", "certificates", "swarm-node.crt"), first);
         fs.writeFileSync(path.join(dir, "later"), later);
         return {
-            docker: `case "$*" in *DockerRootDir*) echo ${dir} ;; *ControlAvailable*) echo ${control} ;; esac`,
+            docker: engineRuns ? `case "$*" in *DockerRootDir*) echo ${dir} ;; *ControlAvailable*) echo ${control} ;; esac`
+                : "echo 'Cannot connect to the Docker daemon' >&2; exit 1",
             sleep: [
                 `n=$(cat ${dir}/sleeps 2>/dev/null || echo 0); echo $((n + 1)) > ${dir}/sleeps`,
                 `if [ "$n" -ge ${swapAt} ]; then cp ${dir}/later ${dir}/swarm/certificates/swarm-node.crt; fi`,
@@ -292,6 +293,8 @@ test("a demoted node is waited for until it holds a worker's certificate (its ow
     assert.match(chain.stderr, /still holds a manager's certificate 2 s after its demotion; do not stop its engine/);
     // The worker's certificate while its manager still runs: not yet.
     assert.equal(demoted(pem("swarm-worker"), pem("swarm-worker"), 0, "true").status, 1);
+    // An engine that does not run: nothing to wait for.
+    assert.equal(demoted(pem("swarm-manager"), pem("swarm-manager"), 0, "false", false).status, 0);
 });
 
 test("a promotion that hits the CLI's deadline is waited for; any other error fails at once", () => {
