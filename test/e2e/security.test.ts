@@ -6,17 +6,14 @@
  */
 import { describe, test, before, after } from "node:test";
 import * as assert from "node:assert/strict";
-import { spawnSync } from "child_process";
-import * as path from "path";
 import {
-    changeCollector, editDevConfig, exportedState, labNodes, nodeTable, onNode, ops, quiet, ROOT, runOnNode, skipOrFail, swarmState, useLabSuite, waitFor,
+    changeCollector, editDevConfig, exportedState, labNodes, nodeTable, onNode, ops, quiet, runOnNode, skipOrFail, statusOf, swarmState, useLabSuite, waitFor,
 } from "./support";
 
-/** `npm run status -- --stack dev ARGS` against the suite's scratch copy. */
-function status(dir: string, ...args: string[]): { status: number; out: string } {
-    const r = spawnSync(process.execPath, ["--import", "tsx", path.join(ROOT, "tools", "status.ts"), "--stack", "dev", "--project", dir, ...args],
-        { encoding: "utf8", timeout: 180_000, cwd: ROOT });
-    return { status: r.status ?? -1, out: `${r.stdout}${r.stderr}` };
+/** `npm run status -- --stack dev ARGS` against the suite's scratch copy, its output and error in one text. */
+function status(dir: string, ...args: string[]): { status: number; out: string; stdout: string } {
+    const r = statusOf(dir, "--stack", "dev", ...args);
+    return { status: r.status, out: `${r.stdout}${r.stderr}`, stdout: r.stdout };
 }
 
 const CERTS = "/var/lib/docker/swarm/certificates";
@@ -43,7 +40,7 @@ describe("swarm security drills on the lab (dev stack)", { concurrency: 1 }, () 
     }
     const autolocked = () => onNode("vm1", "docker info --format '{{.Swarm.Cluster.Spec.EncryptionConfig.AutoLockManagers}}'").trim();
 
-    test("autolock: the unlock key a secret output; a restarted manager is locked, status says so, ops reboot unlocks it with the stored key", async (t) => {
+    test("autolock: the unlock key a secret output; a restarted manager is locked, status says so, ops reboot unlocks it with the stored key; a rotation gives a new key", async (t) => {
         if (skipOrFail(t, suite.missing)) return;
         setSwarm({ autolock: true });
         assert.deepEqual(await previewChanges(), [["swarm-cluster", "update"]], "exactly the swarm's update");
@@ -73,6 +70,17 @@ describe("swarm security drills on the lab (dev stack)", { concurrency: 1 }, () 
         assert.match(r.out, /start the engine on vm1.*\n\s+engine was running; unlocked \(autolock\) with the stack's unlock key/);
         assert.ok(!r.out.includes(key), "not in the output of ops");
         assert.equal(swarmState("vm1"), "active");
+        await suite.stack.preview({ expectNoChanges: true, ...quiet });
+
+        // A new unlock key: one update of the swarm; the output follows, the old key unlocks no more.
+        setSwarm({ autolock: true, rotateUnlockKey: "drill" });
+        assert.deepEqual(await previewChanges(), [["swarm-cluster", "update"]], "exactly the swarm's update");
+        const rotateLog = await up();
+        const rotated = String((await suite.stack.outputs()).swarmUnlockKey?.value ?? "");
+        assert.match(rotated, /^SWMKEY-1-/);
+        assert.notEqual(rotated, key, "a new key");
+        assert.equal(onNode("vm1", "docker swarm unlock-key -q").trim(), rotated, "the swarm's own key is the output");
+        assert.ok(!rotateLog.includes(rotated) && !exportedState(suite.dir).includes(rotated), "the new key in neither the output of up nor the state");
         await suite.stack.preview({ expectNoChanges: true, ...quiet });
 
         // Off again: the key is no output any more.
@@ -142,7 +150,7 @@ describe("swarm security drills on the lab (dev stack)", { concurrency: 1 }, () 
             assert.ok(hours >= 720 && hours <= 722, `${n}: certificate lifetime ${hours} h`);
         }
         const s = status(suite.dir, "--json");
-        const report = JSON.parse(s.out.slice(s.out.indexOf("{")));
+        const report = JSON.parse(s.stdout);
         assert.deepEqual([report.security.caRotationInProgress, report.security.nodeCertExpiryDays, report.security.nodesWithPreviousCa], [false, 30, []]);
         for (const n of report.nodes) {
             assert.equal(n.certificate.fromCurrentCa, true, n.hostname);
