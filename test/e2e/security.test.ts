@@ -72,7 +72,7 @@ describe("swarm security drills on the lab (dev stack)", { concurrency: 1 }, () 
         assert.equal(swarmState("vm1"), "active");
         await suite.stack.preview({ expectNoChanges: true, ...quiet });
 
-        // A new unlock key: one update of the swarm; the output follows, the old key unlocks no more.
+        // A new unlock key: one update of the swarm; the output follows the swarm's new key.
         setSwarm({ autolock: true, rotateUnlockKey: "drill" });
         assert.deepEqual(await previewChanges(), [["swarm-cluster", "update"]], "exactly the swarm's update");
         const rotateLog = await up();
