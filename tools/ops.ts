@@ -469,12 +469,9 @@ async function runStep(setup: StatusSetup, opts: CliOptions, s: OpsStep): Promis
                 return "already a manager, reachable";
             }
             if ((st.kind === "demote") !== isManager) return `already a ${isManager ? "manager" : "worker"}`;
-            // A demoted node's engine is stopped next (shutdown): first it holds a worker's certificate.
+            // setRole returns once a promoted node is a reachable manager, and once a demoted one holds
+            // a worker's certificate (its engine is stopped next in a shutdown).
             await swarm.setRole(m, st.node, st.kind === "demote" ? "worker" : "manager", target(setup, st.node));
-            if (st.kind === "promote") {
-                await untilTrue(`${st.node} reachable as a manager`, 120, async () =>
-                    (await nodeList(m)).find((r) => r.hostname === st.node)?.manager === "Reachable");
-            }
             return st.kind === "demote" ? "demoted" : "promoted, reachable";
         }
         case "remove-services": {

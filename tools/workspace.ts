@@ -20,7 +20,6 @@ export function workLab(): LabInstance {
     return currentLab();
 }
 
-
 /**
  * The environment tools/env.sh sets up (PATH to the built CLI, file backend, passphrase file); on a
  * named lab, with that lab's backend. The passphrase is the machine's, shared by every backend.
