@@ -188,19 +188,23 @@ export async function waitFor(what: string, check: () => boolean, timeoutSec = 1
     }
 }
 
+/** tools/TOOL.ts ARGS against the suite's scratch copy of the project, with how long it took. */
+function runTool(tool: string, dir: string, args: string[], timeoutMs: number): { status: number; stdout: string; stderr: string; ms: number } {
+    const started = Date.now();
+    const r = spawnSync(process.execPath, ["--import", "tsx", path.join(ROOT, "tools", `${tool}.ts`), ...args, "--project", dir],
+        { encoding: "utf8", timeout: timeoutMs, cwd: ROOT });
+    return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr, ms: Date.now() - started };
+}
+
 /** `npm run ops -- ARGS` against the suite's scratch copy of the project. */
 export function ops(dir: string, ...args: string[]): { status: number; out: string } {
-    const r = spawnSync(process.execPath, ["--import", "tsx", path.join(ROOT, "tools", "ops.ts"), ...args, "--project", dir],
-        { encoding: "utf8", timeout: 900_000, cwd: ROOT });
-    return { status: r.status ?? -1, out: `${r.stdout}${r.stderr}` };
+    const r = runTool("ops", dir, args, 900_000);
+    return { status: r.status, out: `${r.stdout}${r.stderr}` };
 }
 
 /** `npm run status -- ARGS` against the suite's scratch copy of the project, with how long it took. */
 export function statusOf(dir: string, ...args: string[]): { status: number; stdout: string; stderr: string; ms: number } {
-    const started = Date.now();
-    const r = spawnSync(process.execPath, ["--import", "tsx", path.join(ROOT, "tools", "status.ts"), ...args, "--project", dir],
-        { encoding: "utf8", timeout: 300_000, cwd: ROOT });
-    return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr, ms: Date.now() - started };
+    return runTool("status", dir, args, 300_000);
 }
 
 /** Services and how many of their tasks run, as a manager lists them. */
